@@ -1,0 +1,43 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test test-sqlite lint typecheck bench system-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Make the venv, migrate the embedded SQLite database, seed the demo city when it is
+# empty, and serve on loopback with the clearly marked demo sign-in.
+run: $(VENV)/.installed
+	$(VENV)/bin/tsunagu migrate
+	$(VENV)/bin/tsunagu seed-demo
+	CHAT_DEV_SESSIONS=1 $(VENV)/bin/tsunagu serve --host 127.0.0.1 --port $(PORT)
+
+# Debian's chromium for the browser tests (installed once; needs root).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+# The whole suite: on SQLite, and on PostgreSQL + Redis too when CHAT_TEST_POSTGRES_URL
+# and CHAT_TEST_REDIS_URL are set (.ci/run sets them).
+test: $(VENV)/.installed-test system-deps
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check chat admin web_client tests bench
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.installed-test
+	@echo "benchmarks arrive with issue 8"
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,1 @@
+"""The admin and audit console (server-rendered; see issue 7)."""

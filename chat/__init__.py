@@ -1,0 +1,1 @@
+"""Tsunagu (つなぐ): secure business chat for city halls."""

@@ -1,0 +1,111 @@
+"""Channels and memberships: listing, direct and group chats, joining and leaving."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from chat.auth.sessions import Principal
+from chat.context import AppContext
+from chat.domain.roles import ChannelKind
+from chat.errors import BadRequest, UserNotFound
+from chat.frames import channel_json, encode, message_json
+from chat.store.models import Channel, Membership
+from chat.store.uow import UnitOfWork, unit_of_work
+from chat.types import JSON
+
+MAX_GROUP_MEMBERS = 1000
+
+
+def user_topic(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def join(ctx: AppContext, uow: UnitOfWork, channel: Channel, user_id: int, *,
+         source: str, now: datetime) -> None:
+    """Add a membership; after commit the user's connections start receiving the channel."""
+    uow.channels.add_membership(Membership(channel_id=channel.id, user_id=user_id,
+                                           source=source, joined_at=now, last_read_seq=0))
+
+    async def announce() -> None:
+        frame = {"type": "channel.joined",
+                 "channel": {**channel_json(channel), "last_read_seq": 0}}
+        await ctx.bus.publish(user_topic(user_id), encode(frame))
+
+    uow.on_commit(announce)
+
+
+async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int) -> None:
+    """Remove a membership; after commit the user's connections stop receiving it."""
+    await uow.channels.remove_membership(channel_id, user_id)
+    frame = encode({"type": "channel.left", "channel_id": channel_id})
+    uow.on_commit(lambda: ctx.bus.publish(user_topic(user_id), frame))
+
+
+async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
+    """The actor's channels with unread counts and the last message."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        summaries = await uow.channels.summaries_for(actor.user_id)
+        partners = await uow.channels.direct_partners(actor.user_id)
+        partner_users = {u.id: u for u in await uow.users.many(list(partners.values()))}
+    result = []
+    for s in summaries:
+        item = {**channel_json(s.channel), "last_read_seq": s.last_read_seq,
+                "unread": s.unread,
+                "last_message": message_json(s.last_message) if s.last_message else None}
+        partner = partner_users.get(partners.get(s.channel.id, -1))
+        if partner is not None:
+            item["name"] = partner.name
+            item["partner_id"] = partner.id
+        result.append(item)
+    return result
+
+
+async def open_direct(ctx: AppContext, *, actor: Principal, other_user_id: int) -> JSON:
+    """The direct channel between the actor and another user, created on first use."""
+    if other_user_id == actor.user_id:
+        raise BadRequest("A direct chat needs another person")
+    low, high = sorted((actor.user_id, other_user_id))
+    key = f"{low}:{high}"
+    now = ctx.clock.now()
+    async with unit_of_work(ctx.db, write=True) as uow:
+        other = await uow.users.get(other_user_id)
+        if other is None or not other.is_active:
+            raise UserNotFound()
+        channel = await uow.channels.by_direct_key(key)
+        if channel is None:
+            me = await uow.users.get(actor.user_id)
+            assert me is not None
+            channel = Channel(kind=ChannelKind.DIRECT, name=f"{me.name}・{other.name}",
+                              direct_key=key, last_seq=0, last_version=0, created_at=now,
+                              created_by=actor.user_id)
+            uow.channels.add(channel)
+            await uow.flush()
+            for user_id in (low, high):
+                join(ctx, uow, channel, user_id, source="manual", now=now)
+        return {**channel_json(channel), "name": other.name, "partner_id": other.id}
+
+
+async def create_group(ctx: AppContext, *, actor: Principal, name: str,
+                       member_ids: Sequence[int]) -> JSON:
+    """A group chat of the actor and ``member_ids`` (active users only)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise BadRequest("A group needs a name of 1 to 100 characters")
+    wanted = {actor.user_id, *member_ids}
+    if len(wanted) > MAX_GROUP_MEMBERS:
+        raise BadRequest(f"A group may have at most {MAX_GROUP_MEMBERS} members")
+    now = ctx.clock.now()
+    async with unit_of_work(ctx.db, write=True) as uow:
+        users = await uow.users.many(sorted(wanted))
+        active = {u.id for u in users if u.is_active}
+        missing = wanted - active
+        if missing:
+            raise UserNotFound(f"No such active users: {sorted(missing)}")
+        channel = Channel(kind=ChannelKind.GROUP, name=name, last_seq=0, last_version=0,
+                          created_at=now, created_by=actor.user_id)
+        uow.channels.add(channel)
+        await uow.flush()
+        for user_id in sorted(wanted):
+            join(ctx, uow, channel, user_id, source="manual", now=now)
+        return channel_json(channel)

@@ -1,0 +1,209 @@
+"""The org chart: importing departments and staff, and the channel memberships that
+follow people when they move (the April reshuffle)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chat.actions.channels import join, leave
+from chat.context import AppContext
+from chat.domain.imports import DepartmentRow, StaffRow, infer_level
+from chat.domain.orgchart import check_tree, department_channels_for, diff_memberships
+from chat.domain.roles import ChannelKind
+from chat.store.models import Channel, Department, User
+from chat.store.uow import UnitOfWork, unit_of_work
+
+ALL_STAFF_SLUG = "all-staff"
+ALL_STAFF_NAME = "全庁連絡"
+ORG_SOURCES = frozenset({"department", "all_staff"})
+
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    moved: int = 0
+    deactivated: int = 0
+    unchanged: int = 0
+    joined: int = 0
+    left: int = 0
+    channels_created: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.created} created, {self.updated} updated, {self.moved} moved, "
+                f"{self.deactivated} deactivated, {self.unchanged} unchanged; "
+                f"memberships: {self.joined} joined, {self.left} left; "
+                f"{self.channels_created} channels created")
+
+
+async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
+                             progress: Progress = _no_progress) -> ImportReport:
+    """Create or update departments by code and give each its channel. Idempotent.
+    Departments missing from the file are left as they are."""
+    report = ImportReport()
+    now = ctx.clock.now()
+    async with unit_of_work(ctx.db, write=True) as uow:
+        existing = {d.code: d for d in await uow.departments.all()}
+        created: set[str] = set()
+        for row in rows:
+            if row.code not in existing:
+                dept = Department(code=row.code, name=row.name, kana=row.kana,
+                                  level=row.level or "bu", sort_order=0, created_at=now)
+                uow.departments.add(dept)
+                existing[row.code] = dept
+                created.add(row.code)
+        await uow.flush()
+        parents = {d.id: d.parent_id for d in existing.values()}
+        for row in rows:
+            parents[existing[row.code].id] = (
+                existing[row.parent_code].id if row.parent_code else None)
+        check_tree(parents)
+        reparented = False
+        for i, row in enumerate(rows, start=1):
+            dept = existing[row.code]
+            after = (row.name, row.kana, i, parents[dept.id],
+                     row.level or infer_level(_depth(dept.id, parents)))
+            before = (dept.name, dept.kana, dept.sort_order, dept.parent_id, dept.level)
+            if before[3] != after[3] and row.code not in created:
+                reparented = True
+            if row.code in created:
+                report.created += 1
+            elif before != after:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+            dept.name, dept.kana, dept.sort_order, dept.parent_id, dept.level = after
+            progress(i, len(rows))
+        await uow.flush()
+        report.channels_created += await _ensure_department_channels(uow, now)
+        report.channels_created += await _ensure_all_staff_channel(uow, now)
+        if reparented:
+            # A department moved in the tree: its people now sit under other 課/部.
+            report.joined, report.left = await sync_org_memberships(
+                ctx, uow, await uow.users.all(), now=now)
+    return report
+
+
+def _depth(department_id: int, parents: dict[int, int | None]) -> int:
+    depth, current = 0, parents[department_id]
+    while current is not None:
+        depth, current = depth + 1, parents[current]
+    return depth
+
+
+async def _ensure_department_channels(uow: UnitOfWork, now: datetime) -> int:
+    """One channel per department, named after it (renames follow)."""
+    channels = await uow.channels.department_channels()
+    created = 0
+    for dept in await uow.departments.all():
+        channel = channels.get(dept.id)
+        if channel is None:
+            uow.channels.add(Channel(kind=ChannelKind.DEPARTMENT, name=dept.name,
+                                     department_id=dept.id, last_seq=0, last_version=0,
+                                     created_at=now))
+            created += 1
+        elif channel.name != dept.name:
+            channel.name = dept.name
+    await uow.flush()
+    return created
+
+
+async def _ensure_all_staff_channel(uow: UnitOfWork, now: datetime) -> int:
+    if await uow.channels.by_slug(ALL_STAFF_SLUG) is not None:
+        return 0
+    uow.channels.add(Channel(kind=ChannelKind.ANNOUNCEMENT, name=ALL_STAFF_NAME,
+                             slug=ALL_STAFF_SLUG, last_seq=0, last_version=0,
+                             created_at=now))
+    await uow.flush()
+    return 1
+
+
+async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
+                       progress: Progress = _no_progress) -> ImportReport:
+    """Create or update staff by staff number, then move each changed person's
+    org-chart memberships. Idempotent: the same file twice changes nothing the second
+    time. Staff missing from the file are left as they are (use ``active=0``)."""
+    report = ImportReport()
+    now = ctx.clock.now()
+    async with unit_of_work(ctx.db, write=True) as uow:
+        depts = {d.code: d for d in await uow.departments.all()}
+        users = {u.staff_number: u for u in await uow.users.all()}
+        touched: list[User] = []
+        for i, row in enumerate(rows, start=1):
+            dept_id = depts[row.department_code].id if row.department_code else None
+            user = users.get(row.staff_number)
+            if user is None:
+                user = User(staff_number=row.staff_number, name=row.name, kana=row.kana,
+                            department_id=dept_id, role=row.role.value,
+                            extension=row.extension, is_active=row.active,
+                            created_at=now, updated_at=now)
+                uow.users.add(user)
+                report.created += 1
+                touched.append(user)
+            else:
+                before = (user.name, user.kana, user.department_id, user.role,
+                          user.extension, user.is_active)
+                after = (row.name, row.kana, dept_id, row.role.value, row.extension,
+                         row.active)
+                if before == after:
+                    report.unchanged += 1
+                else:
+                    if user.department_id != dept_id:
+                        report.moved += 1
+                    elif user.is_active and not row.active:
+                        report.deactivated += 1
+                    else:
+                        report.updated += 1
+                    (user.name, user.kana, user.department_id, user.role, user.extension,
+                     user.is_active) = after
+                    user.updated_at = now
+                    touched.append(user)
+            progress(i, len(rows))
+        await uow.flush()
+        joined, left = await sync_org_memberships(ctx, uow, touched, now=now)
+        report.joined, report.left = joined, left
+    return report
+
+
+async def sync_org_memberships(ctx: AppContext, uow: UnitOfWork, users: Sequence[User], *,
+                               now: datetime) -> tuple[int, int]:
+    """Bring each user's org-chart memberships in line with their department: their own
+    department and every one above it, plus the all-staff channel; none when inactive.
+    Manual memberships (group chats, direct chats) are never touched."""
+    parents = {d.id: d.parent_id for d in await uow.departments.all()}
+    dept_channels = await uow.channels.department_channels()
+    all_staff = await uow.channels.by_slug(ALL_STAFF_SLUG)
+    channel_by_id = {c.id: c for c in dept_channels.values()}
+    if all_staff is not None:
+        channel_by_id[all_staff.id] = all_staff
+    joined = left = 0
+    for user in users:
+        desired: set[int] = set()
+        if user.is_active:
+            desired = {dept_channels[d].id
+                       for d in department_channels_for(user.department_id, parents)
+                       if d in dept_channels}
+            if all_staff is not None:
+                desired.add(all_staff.id)
+        memberships = await uow.channels.memberships_of(user.id)
+        current = {m.channel_id for m in memberships if m.source in ORG_SOURCES}
+        manual = {m.channel_id for m in memberships if m.source not in ORG_SOURCES}
+        change = diff_memberships(current, desired - manual)
+        for channel_id in sorted(change.leave):
+            await leave(ctx, uow, channel_id, user.id)
+            left += 1
+        for channel_id in sorted(change.join):
+            channel = channel_by_id[channel_id]
+            source = "all_staff" if channel.slug == ALL_STAFF_SLUG else "department"
+            join(ctx, uow, channel, user.id, source=source, now=now)
+            joined += 1
+    return joined, left

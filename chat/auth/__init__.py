@@ -1,0 +1,1 @@
+"""Who is asking: sessions and the principals they carry."""

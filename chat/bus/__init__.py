@@ -1,0 +1,61 @@
+"""Cross-node pub/sub, treated as lossy.
+
+The bus carries wake-ups and ready-to-send frames ("channel 7 has message seq 42"). The
+database is the truth: a client that misses an event resyncs from its last seq. When a
+backend knows it lost events (a full queue, a dropped connection) it yields a
+:data:`GAP` event so the hub can tell every local client to resync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+GAP = "bus.gap"
+
+
+@dataclass(frozen=True)
+class BusEvent:
+    topic: str
+    data: str
+
+
+class Bus(Protocol):
+    """The whole interface the hub and actions use. Backends are chosen by URL."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, topic: str, data: str) -> None:
+        """Send ``data`` to every listener on every node (best effort)."""
+        ...
+
+    async def subscribe(self) -> Subscription:
+        """Start receiving. Everything published after this returns is delivered
+        (best effort) to the subscription."""
+        ...
+
+
+class Subscription(Protocol):
+    """Events from all nodes, this one included, in publish order per publisher.
+    Yields a ``GAP`` event when some were lost; iteration ends when the bus closes."""
+
+    def __aiter__(self) -> AsyncIterator[BusEvent]: ...
+
+    async def close(self) -> None: ...
+
+
+def open_bus(url: str) -> Bus:
+    """Pick a backend from ``CHAT_BUS_URL``; drivers are imported only when used."""
+    scheme = url.split("://", 1)[0]
+    if scheme == "memory":
+        from chat.bus.memory import MemoryBus
+
+        return MemoryBus()
+    if scheme in {"redis", "rediss"}:
+        from chat.bus.redis import RedisBus
+
+        return RedisBus(url)
+    raise ValueError(f"unsupported bus URL scheme: {scheme!r}")

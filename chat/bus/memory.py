@@ -1,0 +1,75 @@
+"""In-process bus for a single node (the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from chat.bus import GAP, BusEvent
+
+_CLOSED = BusEvent("bus.closed", "")
+
+
+class MemoryBus:
+    """Each subscription has a bounded queue; when it is full the event is dropped and
+    the subscriber receives one GAP event when it catches up."""
+
+    def __init__(self, *, queue_size: int = 10_000) -> None:
+        self._queue_size = queue_size
+        self._subscriptions: set[MemorySubscription] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+
+    async def publish(self, topic: str, data: str) -> None:
+        event = BusEvent(topic, data)
+        for subscription in list(self._subscriptions):
+            subscription.offer(event)
+
+    async def subscribe(self) -> MemorySubscription:
+        subscription = MemorySubscription(self._queue_size, self._subscriptions.discard)
+        self._subscriptions.add(subscription)
+        return subscription
+
+
+class MemorySubscription:
+    def __init__(self, size: int, on_close: object) -> None:
+        self._queue: asyncio.Queue[BusEvent] = asyncio.Queue(maxsize=size)
+        self._lost = False
+        self._closed = False
+        self._on_close = on_close
+
+    def offer(self, event: BusEvent) -> None:
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._lost = True
+
+    async def __aiter__(self) -> AsyncIterator[BusEvent]:
+        while True:
+            event = await self._queue.get()
+            if event is _CLOSED:
+                return
+            if self._lost:
+                self._lost = False
+                yield BusEvent(GAP, "")
+            yield event
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._on_close(self)  # type: ignore[operator]
+        while True:
+            try:
+                self._queue.put_nowait(_CLOSED)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+                self._lost = True

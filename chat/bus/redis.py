@@ -1,0 +1,95 @@
+"""Redis pub/sub bus for several nodes.
+
+Redis pub/sub is fire-and-forget: a node that is disconnected misses what was published
+meanwhile, so after every re-subscribe the subscription yields GAP and clients resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from chat.bus import GAP, BusEvent
+
+log = logging.getLogger(__name__)
+
+PREFIX = "tsunagu:"
+
+
+class RedisBus:
+    def __init__(self, url: str, *, prefix: str = PREFIX) -> None:
+        self._url = url
+        self._prefix = prefix
+        self._client: aioredis.Redis | None = None
+        self._subscriptions: set[RedisSubscription] = set()
+
+    async def start(self) -> None:
+        self._client = aioredis.from_url(self._url, decode_responses=True)
+        # Fail loudly at start-up rather than on the first message.
+        await self._client.ping()
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def publish(self, topic: str, data: str) -> None:
+        assert self._client is not None, "RedisBus.start() was not awaited"
+        await self._client.publish(self._prefix + topic, data)
+
+    async def subscribe(self) -> RedisSubscription:
+        assert self._client is not None, "RedisBus.start() was not awaited"
+        subscription = RedisSubscription(self._client, self._prefix, self._subscriptions)
+        await subscription.connect()
+        self._subscriptions.add(subscription)
+        return subscription
+
+
+class RedisSubscription:
+    def __init__(self, client: aioredis.Redis, prefix: str,
+                 registry: set[RedisSubscription], *, reconnect_delay: float = 0.5) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._registry = registry
+        self._reconnect_delay = reconnect_delay
+        self._pubsub: Any = None
+        self._closed = asyncio.Event()
+
+    async def connect(self) -> None:
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.psubscribe(self._prefix + "*")
+
+    async def __aiter__(self) -> AsyncIterator[BusEvent]:
+        cut = len(self._prefix)
+        while not self._closed.is_set():
+            try:
+                if self._pubsub is None:
+                    await self.connect()
+                    yield BusEvent(GAP, "")
+                message = await self._pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    yield BusEvent(message["channel"][cut:], message["data"])
+            except (ConnectionError, OSError, aioredis.RedisError) as exc:
+                if self._closed.is_set():
+                    return
+                log.error("redis bus subscription lost (%s); resubscribing", exc)
+                await self._drop_pubsub()
+                await asyncio.sleep(self._reconnect_delay)
+
+    async def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except (ConnectionError, OSError, aioredis.RedisError):
+                pass
+
+    async def close(self) -> None:
+        self._closed.set()
+        self._registry.discard(self)
+        await self._drop_pubsub()

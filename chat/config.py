@@ -1,0 +1,114 @@
+"""Settings read once from the environment and validated.
+
+No other module reads ``os.environ``: the composition root builds a :class:`Settings`
+and hands it down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``: the only binds the dev path accepts."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one server node."""
+
+    database_url: str
+    bus_url: str = "memory://"
+    var_dir: Path = DEFAULT_VAR_DIR
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The development-only session path (demo and tests). Refused unless the node is
+    # bound to loopback as well; see chat.auth.dev.
+    dev_sessions: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    # Limits on what one client may send.
+    max_frame_bytes: int = 64 * 1024
+    transport_max_bytes: int = 1024 * 1024
+    max_message_chars: int = 10_000
+    outgoing_queue_frames: int = 256
+    session_ttl_seconds: int = 12 * 3600
+    idle_timeout_seconds: float = 90.0
+    send_rate_per_second: float = 10.0
+    send_burst: int = 30
+    history_page_max: int = 200
+    node_id: str = field(default_factory=lambda: os.urandom(4).hex())
+
+    @property
+    def dev_sessions_allowed(self) -> bool:
+        """The dev path needs both the explicit setting and a loopback bind."""
+        return self.dev_sessions and is_loopback_host(self.host)
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """Origins accepted on the websocket handshake (RFC 6455 §10.2)."""
+        if self.allowed_origins:
+            return frozenset(self.allowed_origins)
+        return frozenset(
+            {f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}",
+             f"http://[::1]:{self.port}"}
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``CHAT_*`` variables; unset ones take the embedded defaults."""
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("CHAT_VAR_DIR", str(DEFAULT_VAR_DIR)))
+        database_url = env.get("CHAT_DATABASE_URL") or default_sqlite_url(var_dir)
+        try:
+            port = int(env.get("CHAT_PORT", "8000"))
+        except ValueError as exc:
+            raise SettingsError("CHAT_PORT must be an integer") from exc
+        origins = tuple(o.strip() for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",")
+                        if o.strip())
+        settings = cls(
+            database_url=database_url,
+            bus_url=env.get("CHAT_BUS_URL", "memory://"),
+            var_dir=var_dir,
+            host=env.get("CHAT_HOST", "127.0.0.1"),
+            port=port,
+            dev_sessions=_flag(env.get("CHAT_DEV_SESSIONS")),
+            allowed_origins=origins,
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not (self.database_url.startswith("sqlite") or
+                self.database_url.startswith("postgresql")):
+            raise SettingsError("CHAT_DATABASE_URL must be a sqlite or postgresql URL")
+        if not self.bus_url.split("://", 1)[0] in {"memory", "redis", "rediss"}:
+            raise SettingsError("CHAT_BUS_URL must be memory:// or redis://")
+        if self.max_frame_bytes > self.transport_max_bytes:
+            raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
+
+
+def default_sqlite_url(var_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(var_dir / 'tsunagu.db').as_posix()}"

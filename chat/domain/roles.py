@@ -1,0 +1,40 @@
+"""Roles and what each may do with channels."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    STAFF = "staff"
+    MANAGER = "manager"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class ChannelKind(StrEnum):
+    DEPARTMENT = "department"
+    GROUP = "group"
+    DIRECT = "direct"
+    ANNOUNCEMENT = "announcement"
+
+
+# Announcements (全庁通知) go out from people who speak for the organisation.
+ANNOUNCERS = frozenset({Role.MANAGER, Role.ADMIN})
+
+
+def may_post(role: str, channel_kind: str) -> bool:
+    """Whether a member with ``role`` may post in a channel of ``channel_kind``."""
+    if channel_kind == ChannelKind.ANNOUNCEMENT:
+        return role in ANNOUNCERS
+    return True
+
+
+def parse_role(value: str) -> Role:
+    """``Role`` from its name, case-insensitive; ValueError names the allowed values."""
+    try:
+        return Role(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {value!r} (allowed: {allowed})") from None

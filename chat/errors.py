@@ -1,0 +1,129 @@
+"""Domain errors with stable codes, mapped once to HTTP statuses and websocket frames."""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """Base of every error a client may see. ``code`` is stable; ``message`` is for humans."""
+
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+
+    default_message = "Internal error"
+
+
+class BadRequest(ChatError):
+    code = "bad_request"
+    http_status = 400
+    default_message = "The request is malformed"
+
+
+class InvalidFrame(BadRequest):
+    code = "invalid_frame"
+    default_message = "The frame is not valid"
+
+
+class MalformedJson(BadRequest):
+    code = "malformed_json"
+    default_message = "The body is not valid JSON"
+
+
+class UnknownFrameType(BadRequest):
+    code = "unknown_frame_type"
+    default_message = "Unknown frame type"
+
+
+class FrameTooLarge(ChatError):
+    code = "frame_too_large"
+    http_status = 413
+    default_message = "The frame exceeds the size limit"
+
+
+class MessageTooLong(BadRequest):
+    code = "message_too_long"
+    default_message = "The message is too long"
+
+
+class Unauthenticated(ChatError):
+    code = "unauthenticated"
+    http_status = 401
+    default_message = "A valid session is required"
+
+
+class Forbidden(ChatError):
+    code = "forbidden"
+    http_status = 403
+    default_message = "Not allowed"
+
+
+class DevSessionsDisabled(Forbidden):
+    code = "dev_sessions_disabled"
+    default_message = "Development sessions are disabled on this server"
+
+
+class NotAMember(Forbidden):
+    code = "not_a_member"
+    default_message = "You are not a member of this channel"
+
+
+class ReadOnlyChannel(Forbidden):
+    code = "read_only_channel"
+    default_message = "Only managers and admins may post in this channel"
+
+
+class NotTheAuthor(Forbidden):
+    code = "not_the_author"
+    default_message = "Only the author may change this message"
+
+
+class NotFound(ChatError):
+    code = "not_found"
+    http_status = 404
+    default_message = "Not found"
+
+
+class ChannelNotFound(NotFound):
+    code = "channel_not_found"
+    default_message = "No such channel"
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+    default_message = "No such message"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    default_message = "No such user"
+
+
+class SeqOutOfRange(BadRequest):
+    code = "seq_out_of_range"
+    default_message = "That sequence number does not exist in this channel"
+
+
+class ClientIdReused(ChatError):
+    code = "client_id_reused"
+    http_status = 409
+    default_message = "This client id was already used for a different message"
+
+
+class MessageDeleted(ChatError):
+    code = "message_deleted"
+    http_status = 409
+    default_message = "The message was deleted"
+
+
+class RateLimited(ChatError):
+    code = "rate_limited"
+    http_status = 429
+    default_message = "Too many frames; slow down"
+
+
+class ImportFailed(BadRequest):
+    code = "import_failed"
+    default_message = "The import file is invalid"

@@ -1,0 +1,204 @@
+"""Connection registry and fanout for this node.
+
+The hub holds only local connections. It listens to the bus (which carries events from
+every node, this one included) and copies each already-encoded frame into the bounded
+outgoing queue of every local connection that should see it. Offering never blocks: a
+connection whose queue is full is closed with CLOSE_RESYNC and will resync when it
+reconnects, so one stalled phone never delays anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from chat.bus import GAP, Bus, Subscription
+from chat.frames import encode
+from chat.protocol import CLOSE_RESYNC
+
+log = logging.getLogger(__name__)
+
+PRESENCE_TOPIC = "presence"
+RESYNC_REQUIRED = encode({"type": "resync.required", "reason": "events may have been lost"})
+
+
+class Connection:
+    """The outgoing side of one websocket: a bounded queue a writer task drains."""
+
+    def __init__(self, user_id: int, session_id: int, *, max_queue: int) -> None:
+        self.user_id = user_id
+        self.session_id = session_id
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queue)
+        self.channel_ids: set[int] = set()
+        self.close_requested: tuple[int, str] | None = None
+        self.closing = asyncio.Event()
+
+    def offer(self, text: str) -> None:
+        """Queue a frame without waiting; overflow closes the connection for resync."""
+        if self.close_requested is not None:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.request_close(CLOSE_RESYNC, "too slow: reconnect and resync")
+
+    def request_close(self, code: int, reason: str) -> None:
+        if self.close_requested is None:
+            self.close_requested = (code, reason)
+            self.closing.set()
+
+
+class Hub:
+    def __init__(self, bus: Bus, *, node_id: str) -> None:
+        self.bus = bus
+        self.node_id = node_id
+        self.connections: set[Connection] = set()
+        self._by_channel: dict[int, set[Connection]] = defaultdict(set)
+        self._by_user: dict[int, set[Connection]] = defaultdict(set)
+        # user id -> nodes where that user has at least one connection (from the bus).
+        self._presence: dict[int, set[str]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        self.healthy = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._subscription = await self.bus.subscribe()
+        self.healthy = True
+        self._task = asyncio.create_task(self._listen(), name="hub-listener")
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.close()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _listen(self) -> None:
+        """Dispatch bus events until stopped. A failure here is loud (logged as
+        critical) and the listener resubscribes; clients are told to resync."""
+        while True:
+            assert self._subscription is not None
+            try:
+                async for event in self._subscription:
+                    self.dispatch(event.topic, event.data)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.healthy = False
+                log.critical("hub bus listener failed; resubscribing", exc_info=True)
+                await asyncio.sleep(0.5)
+                try:
+                    self._subscription = await self.bus.subscribe()
+                    self.healthy = True
+                except Exception:
+                    log.critical("hub could not resubscribe", exc_info=True)
+                    continue
+                self._offer_all(RESYNC_REQUIRED)
+
+    # -- registry -----------------------------------------------------------------------
+
+    async def register(self, conn: Connection, channel_ids: Iterable[int]) -> None:
+        conn.channel_ids = set(channel_ids)
+        self.connections.add(conn)
+        for channel_id in conn.channel_ids:
+            self._by_channel[channel_id].add(conn)
+        first = not self._by_user[conn.user_id]
+        self._by_user[conn.user_id].add(conn)
+        if first:
+            await self._announce_presence(conn.user_id, "online")
+
+    async def unregister(self, conn: Connection) -> None:
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        for channel_id in conn.channel_ids:
+            members = self._by_channel.get(channel_id)
+            if members is not None:
+                members.discard(conn)
+                if not members:
+                    del self._by_channel[channel_id]
+        mine = self._by_user.get(conn.user_id)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del self._by_user[conn.user_id]
+                await self._announce_presence(conn.user_id, "offline")
+
+    def online_user_ids(self) -> list[int]:
+        return sorted(set(self._by_user) | {u for u, nodes in self._presence.items() if nodes})
+
+    def connections_of(self, user_id: int) -> set[Connection]:
+        return set(self._by_user.get(user_id, ()))
+
+    async def _announce_presence(self, user_id: int, status: str) -> None:
+        try:
+            await self.bus.publish(PRESENCE_TOPIC, json.dumps(
+                {"user_id": user_id, "status": status, "node": self.node_id}))
+        except Exception:
+            log.exception("could not publish presence")
+
+    # -- dispatch -----------------------------------------------------------------------
+
+    def dispatch(self, topic: str, data: str) -> None:
+        kind, _, ident = topic.partition(":")
+        if kind == "channel":
+            for conn in tuple(self._by_channel.get(int(ident), ())):
+                conn.offer(data)
+        elif kind == "user":
+            self._dispatch_to_user(int(ident), data)
+        elif topic == PRESENCE_TOPIC:
+            self._dispatch_presence(data)
+        elif topic == GAP:
+            self._offer_all(RESYNC_REQUIRED)
+        else:
+            log.debug("ignoring bus topic %s", topic)
+
+    def _dispatch_to_user(self, user_id: int, data: str) -> None:
+        conns = tuple(self._by_user.get(user_id, ()))
+        if not conns:
+            return
+        frame = json.loads(data)
+        if frame.get("type") == "channel.joined":
+            channel_id = int(frame["channel"]["id"])
+            for conn in conns:
+                conn.channel_ids.add(channel_id)
+                self._by_channel[channel_id].add(conn)
+        elif frame.get("type") == "channel.left":
+            channel_id = int(frame["channel_id"])
+            for conn in conns:
+                conn.channel_ids.discard(channel_id)
+                members = self._by_channel.get(channel_id)
+                if members is not None:
+                    members.discard(conn)
+                    if not members:
+                        del self._by_channel[channel_id]
+        for conn in conns:
+            conn.offer(data)
+
+    def _dispatch_presence(self, data: str) -> None:
+        event = json.loads(data)
+        user_id, node = int(event["user_id"]), str(event["node"])
+        nodes = self._presence[user_id]
+        was_online = bool(nodes)
+        if event["status"] == "online":
+            nodes.add(node)
+        else:
+            nodes.discard(node)
+        if not nodes:
+            del self._presence[user_id]
+        if bool(nodes) != was_online:
+            self._offer_all(encode({"type": "presence", "user_id": user_id,
+                                    "status": "online" if nodes else "offline"}))
+
+    def _offer_all(self, text: str) -> None:
+        for conn in tuple(self.connections):
+            conn.offer(text)

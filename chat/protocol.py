@@ -1,0 +1,312 @@
+"""The websocket session as a sans-I/O state machine: frames in, actions out.
+
+It parses and validates client frames, enforces the authentication handshake, frame
+size, rate limits and idle deadlines, and turns each valid frame into a :class:`Run`
+command for the adapter (``chat.web.ws``) to execute. It reads no clock (the caller
+passes ``now``, in monotonic seconds) and touches no socket or database, so every rule
+here is tested without a server (tests/unit/test_protocol.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from chat.errors import (
+    ChatError,
+    FrameTooLarge,
+    InvalidFrame,
+    MalformedJson,
+    RateLimited,
+    UnknownFrameType,
+)
+from chat.frames import error_frame
+from chat.types import JSON
+
+# RFC 6455 §7.4.1: 1008 = policy violation. §7.4.2: 4000-4999 are for private use.
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_IDLE = 4000
+CLOSE_RESYNC = 4001  # outgoing queue overflowed: reconnect, then resync from last seq
+CLOSE_SESSION_ENDED = 4002  # the session was revoked or expired: sign in again
+
+MAX_REF_CHARS = 64
+MAX_RESYNC_LIMIT = 500
+
+
+class State(Enum):
+    AWAITING_AUTH = "awaiting_auth"
+    AUTHENTICATING = "authenticating"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+# --- commands for the adapter to run ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Authenticate:
+    token: str
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    channel_id: int
+    client_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class EditMessage:
+    message_id: int
+    body: str
+
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    message_id: int
+
+
+@dataclass(frozen=True)
+class Resync:
+    channel_id: int
+    after_seq: int
+    after_version: int | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class MarkRead:
+    channel_id: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class Typing:
+    channel_id: int
+
+
+Command = Authenticate | SendMessage | EditMessage | DeleteMessage | Resync | MarkRead | Typing
+
+
+# --- actions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reply:
+    """Send this frame to this client."""
+
+    frame: JSON
+
+
+@dataclass(frozen=True)
+class Run:
+    """Execute ``command``; answer errors with ``ref`` echoed."""
+
+    command: Command
+    ref: str | int | None
+
+
+@dataclass(frozen=True)
+class Close:
+    code: int
+    reason: str
+
+
+Action = Reply | Run | Close
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frame_bytes: int = 64 * 1024
+    auth_timeout: float = 10.0
+    idle_timeout: float = 90.0
+    rate_per_second: float = 10.0
+    burst: int = 30
+    # Consecutive rate-limited frames after which the connection is closed.
+    max_strikes: int = 50
+    typing_interval: float = 2.0
+    resync_page: int = 100
+
+
+class ConnectionProtocol:
+    """One client connection's protocol state."""
+
+    def __init__(self, limits: Limits, *, now: float) -> None:
+        self.limits = limits
+        self.state = State.AWAITING_AUTH
+        self._opened_at = now
+        self._last_frame_at = now
+        self._tokens = float(limits.burst)
+        self._tokens_at = now
+        self._strikes = 0
+        self._typing_at: dict[int, float] = {}
+
+    # -- input --------------------------------------------------------------------------
+
+    def receive_text(self, text: str, *, now: float) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        self._last_frame_at = now
+        # A character is at most 4 bytes in UTF-8: encode only when it could matter.
+        if len(text) * 4 > self.limits.max_frame_bytes and \
+                len(text.encode()) > self.limits.max_frame_bytes:
+            return self._refuse(FrameTooLarge(
+                f"Frames are limited to {self.limits.max_frame_bytes} bytes"), None)
+        try:
+            frame = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            return self._refuse(MalformedJson("The frame is not valid JSON"), None)
+        if not isinstance(frame, dict):
+            return self._refuse(InvalidFrame("A frame must be a JSON object"), None)
+        ref = frame.get("ref")
+        if ref is not None and not (
+                (isinstance(ref, str) and len(ref) <= MAX_REF_CHARS)
+                or (isinstance(ref, int) and not isinstance(ref, bool))):
+            return self._refuse(InvalidFrame("ref must be a short string or an integer"),
+                                None)
+        kind = frame.get("type")
+        if self.state is not State.OPEN:
+            return self._before_open(kind, frame, ref)
+        if kind == "ping":
+            return [Reply(_with_ref({"type": "pong"}, ref))]
+        if not self._take_token(now):
+            self._strikes += 1
+            if self._strikes >= self.limits.max_strikes:
+                return self._close(CLOSE_POLICY, "rate limit exceeded repeatedly")
+            return [Reply(error_frame(RateLimited.code, RateLimited.default_message, ref))]
+        self._strikes = 0
+        try:
+            command = self._parse(kind, frame, now)
+        except ChatError as exc:
+            return [Reply(error_frame(exc.code, exc.message, ref))]
+        return [] if command is None else [Run(command, ref)]
+
+    def receive_bytes(self, data: bytes, *, now: float) -> list[Action]:
+        """Binary frames are not part of the protocol."""
+        self._last_frame_at = now
+        if self.state is not State.OPEN:
+            return self._close(CLOSE_POLICY, "authenticate first")
+        return [Reply(error_frame(InvalidFrame.code, "Binary frames are not supported"))]
+
+    # -- results from the adapter -------------------------------------------------------
+
+    def auth_succeeded(self) -> None:
+        assert self.state is State.AUTHENTICATING
+        self.state = State.OPEN
+
+    def auth_failed(self, error: ChatError) -> list[Action]:
+        return [Reply(error_frame(error.code, error.message))] + \
+            self._close(CLOSE_POLICY, "authentication failed")
+
+    def session_ended(self, reason: str) -> list[Action]:
+        return self._close(CLOSE_SESSION_ENDED, reason)
+
+    # -- time ---------------------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        """When :meth:`tick` must next be called (monotonic seconds)."""
+        if self.state in (State.AWAITING_AUTH, State.AUTHENTICATING):
+            return self._opened_at + self.limits.auth_timeout
+        return self._last_frame_at + self.limits.idle_timeout
+
+    def tick(self, *, now: float) -> list[Action]:
+        if self.state in (State.AWAITING_AUTH, State.AUTHENTICATING):
+            if now >= self._opened_at + self.limits.auth_timeout:
+                return self._close(CLOSE_POLICY, "authentication timed out")
+        elif self.state is State.OPEN and now >= self._last_frame_at + self.limits.idle_timeout:
+            return self._close(CLOSE_IDLE, "idle timeout")
+        return []
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _close(self, code: int, reason: str) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        return [Close(code, reason)]
+
+    def _refuse(self, error: ChatError, ref: Any) -> list[Action]:
+        if self.state is not State.OPEN:
+            return [Reply(error_frame(error.code, error.message, ref))] + \
+                self._close(CLOSE_POLICY, "authenticate first")
+        return [Reply(error_frame(error.code, error.message, ref))]
+
+    def _before_open(self, kind: Any, frame: JSON, ref: Any) -> list[Action]:
+        if self.state is State.AUTHENTICATING:
+            # Frames sent before the ready frame are a client bug: refuse, do not queue.
+            return [Reply(error_frame("not_ready", "Wait for the ready frame", ref))]
+        if kind != "auth":
+            return [Reply(error_frame("unauthenticated", "Send an auth frame first", ref))] \
+                + self._close(CLOSE_POLICY, "authenticate first")
+        token = frame.get("token")
+        if not isinstance(token, str) or not token:
+            return [Reply(error_frame(InvalidFrame.code, "auth needs a token", ref))] + \
+                self._close(CLOSE_POLICY, "authentication failed")
+        self.state = State.AUTHENTICATING
+        return [Run(Authenticate(token), ref)]
+
+    def _take_token(self, now: float) -> bool:
+        elapsed = max(0.0, now - self._tokens_at)
+        self._tokens = min(float(self.limits.burst),
+                           self._tokens + elapsed * self.limits.rate_per_second)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _parse(self, kind: Any, frame: JSON, now: float) -> Command | None:
+        if kind == "send":
+            return SendMessage(_int(frame, "channel_id"), _str(frame, "client_id"),
+                               _str(frame, "body"))
+        if kind == "edit":
+            return EditMessage(_int(frame, "message_id"), _str(frame, "body"))
+        if kind == "delete":
+            return DeleteMessage(_int(frame, "message_id"))
+        if kind == "resync":
+            after_version = frame.get("after_version")
+            limit = frame.get("limit", self.limits.resync_page)
+            if not isinstance(limit, int) or isinstance(limit, bool) or \
+                    not 1 <= limit <= MAX_RESYNC_LIMIT:
+                raise InvalidFrame(f"limit must be an integer from 1 to {MAX_RESYNC_LIMIT}")
+            return Resync(_int(frame, "channel_id"), _int(frame, "after_seq"),
+                          None if after_version is None else _int(frame, "after_version"),
+                          limit)
+        if kind == "read":
+            return MarkRead(_int(frame, "channel_id"), _int(frame, "seq"))
+        if kind == "typing":
+            channel_id = _int(frame, "channel_id")
+            last = self._typing_at.get(channel_id)
+            if last is not None and now - last < self.limits.typing_interval:
+                return None  # throttled: typing is best effort
+            self._typing_at[channel_id] = now
+            return Typing(channel_id)
+        if kind == "auth":
+            raise InvalidFrame("Already authenticated")
+        if not isinstance(kind, str):
+            raise InvalidFrame("A frame needs a string type")
+        raise UnknownFrameType(f"Unknown frame type {kind[:40]!r}")
+
+
+def _with_ref(frame: JSON, ref: Any) -> JSON:
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def _int(frame: JSON, key: str) -> int:
+    value = frame.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidFrame(f"{key} must be an integer")
+    if not 0 <= value < 2**63:
+        raise InvalidFrame(f"{key} is out of range")
+    return value
+
+
+def _str(frame: JSON, key: str) -> str:
+    value = frame.get(key)
+    if not isinstance(value, str):
+        raise InvalidFrame(f"{key} must be a string")
+    return value

@@ -1,0 +1,150 @@
+"""Queries on channels, memberships and read positions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.store.models import Channel, Membership, Message
+
+
+@dataclass(frozen=True)
+class ChannelSummary:
+    channel: Channel
+    last_read_seq: int
+    last_message: Message | None
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.channel.last_seq - self.last_read_seq)
+
+
+class ChannelRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, channel_id: int) -> Channel | None:
+        return await self.session.get(Channel, channel_id)
+
+    async def for_department(self, department_id: int) -> Channel | None:
+        return await self.session.scalar(
+            select(Channel).where(Channel.department_id == department_id)
+        )
+
+    async def by_slug(self, slug: str) -> Channel | None:
+        return await self.session.scalar(select(Channel).where(Channel.slug == slug))
+
+    async def department_channels(self) -> dict[int, Channel]:
+        """Department id -> its channel, for every department that has one."""
+        rows = await self.session.scalars(
+            select(Channel).where(Channel.department_id.is_not(None)))
+        return {c.department_id: c for c in rows.all() if c.department_id is not None}
+
+    async def by_direct_key(self, key: str) -> Channel | None:
+        return await self.session.scalar(select(Channel).where(Channel.direct_key == key))
+
+    async def of_kind(self, kind: str) -> Sequence[Channel]:
+        return (await self.session.scalars(
+            select(Channel).where(Channel.kind == kind).order_by(Channel.id))).all()
+
+    def add(self, channel: Channel) -> None:
+        self.session.add(channel)
+
+    async def allocate_seq(self, channel_id: int) -> tuple[int, int]:
+        """Take the channel's next message seq and change version.
+
+        The UPDATE row-locks the channel until this transaction ends, so seq order is
+        commit order and no reader ever sees seq N+1 committed before N.
+        """
+        row = (await self.session.execute(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(last_seq=Channel.last_seq + 1, last_version=Channel.last_version + 1)
+            .returning(Channel.last_seq, Channel.last_version)
+        )).one()
+        return int(row[0]), int(row[1])
+
+    async def allocate_version(self, channel_id: int) -> int:
+        """Take the next change version (edits and deletes); row-locks like allocate_seq."""
+        value = await self.session.scalar(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(last_version=Channel.last_version + 1)
+            .returning(Channel.last_version)
+        )
+        assert value is not None
+        return int(value)
+
+    # --- memberships -------------------------------------------------------------------
+
+    async def membership(self, channel_id: int, user_id: int) -> Membership | None:
+        return await self.session.get(Membership, (channel_id, user_id))
+
+    async def member_ids(self, channel_id: int) -> Sequence[int]:
+        return (await self.session.scalars(
+            select(Membership.user_id).where(Membership.channel_id == channel_id))).all()
+
+    async def memberships_of(self, user_id: int) -> Sequence[Membership]:
+        return (await self.session.scalars(
+            select(Membership).where(Membership.user_id == user_id))).all()
+
+    async def channel_ids_of(self, user_id: int) -> Sequence[int]:
+        return (await self.session.scalars(
+            select(Membership.channel_id).where(Membership.user_id == user_id))).all()
+
+    def add_membership(self, membership: Membership) -> None:
+        self.session.add(membership)
+
+    async def remove_membership(self, channel_id: int, user_id: int) -> None:
+        await self.session.execute(delete(Membership).where(
+            Membership.channel_id == channel_id, Membership.user_id == user_id))
+
+    async def summaries_for(self, user_id: int) -> Sequence[ChannelSummary]:
+        """Every channel of the user with its read position and latest message."""
+        stmt = (
+            select(Channel, Membership.last_read_seq, Message)
+            .join(Membership, Membership.channel_id == Channel.id)
+            .outerjoin(Message, and_(Message.channel_id == Channel.id,
+                                     Message.seq == Channel.last_seq))
+            .where(Membership.user_id == user_id)
+            .order_by(Channel.kind, Channel.id)
+        )
+        return [ChannelSummary(channel=c, last_read_seq=int(r), last_message=m)
+                for c, r, m in (await self.session.execute(stmt)).all()]
+
+    # --- read positions (既読) ----------------------------------------------------------
+
+    async def advance_read(self, channel_id: int, user_id: int, seq: int) -> bool:
+        """Move the user's read position forward to ``seq``; never backwards.
+        Returns False when the position was already at or beyond ``seq``."""
+        result = await self.session.execute(
+            update(Membership)
+            .where(Membership.channel_id == channel_id, Membership.user_id == user_id,
+                   Membership.last_read_seq < seq)
+            .values(last_read_seq=seq)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def read_positions(self, channel_id: int) -> dict[int, int]:
+        rows = await self.session.execute(
+            select(Membership.user_id, Membership.last_read_seq)
+            .where(Membership.channel_id == channel_id))
+        return {int(u): int(s) for u, s in rows.all()}
+
+    async def member_count(self, channel_id: int) -> int:
+        return int(await self.session.scalar(
+            select(func.count()).select_from(Membership)
+            .where(Membership.channel_id == channel_id)) or 0)
+
+    async def direct_partners(self, user_id: int) -> dict[int, int]:
+        """For each direct channel of ``user_id``: the other member's user id."""
+        mine = select(Membership.channel_id).where(Membership.user_id == user_id)
+        rows = await self.session.execute(
+            select(Membership.channel_id, Membership.user_id)
+            .join(Channel, Channel.id == Membership.channel_id)
+            .where(Channel.kind == "direct", Membership.channel_id.in_(mine),
+                   Membership.user_id != user_id))
+        return {int(c): int(u) for c, u in rows.all()}

@@ -1,0 +1,117 @@
+"""Queries on messages, their revisions, and message search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.store.models import Channel, Membership, Message, MessageRevision
+from chat.store.search import like_pattern
+
+# SQLite's FTS5 trigram tokenizer matches nothing shorter than three characters
+# (sqlite.org/fts5.html, "The Trigram Tokenizer"); shorter queries scan with LIKE.
+TRIGRAM_MIN_CHARS = 3
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self.session = session
+        self.dialect = dialect
+
+    async def get(self, message_id: int, *, for_update: bool = False) -> Message | None:
+        stmt = select(Message).where(Message.id == message_id)
+        if for_update:
+            # Edits of one message must not interleave: the second waits for the first.
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def by_client_id(self, sender_id: int, client_id: str) -> Message | None:
+        return await self.session.scalar(
+            select(Message).where(Message.sender_id == sender_id,
+                                  Message.client_id == client_id))
+
+    def add(self, message: Message) -> None:
+        self.session.add(message)
+
+    def add_revision(self, revision: MessageRevision) -> None:
+        self.session.add(revision)
+
+    async def revisions(self, message_id: int) -> Sequence[MessageRevision]:
+        return (await self.session.scalars(
+            select(MessageRevision).where(MessageRevision.message_id == message_id)
+            .order_by(MessageRevision.revision))).all()
+
+    async def after_seq(
+        self, channel_id: int, after_seq: int, *, limit: int
+    ) -> tuple[Sequence[Message], int, bool]:
+        """Messages with ``seq > after_seq`` (exclusive), ascending, at most ``limit``.
+
+        Returns ``(rows, next_seq, limited)``: ``next_seq`` is the seq of the last row
+        (or ``after_seq`` when there are none) and is what the caller resumes from;
+        ``limited`` is True when more rows exist beyond this page.
+        """
+        rows = (await self.session.scalars(
+            select(Message).where(Message.channel_id == channel_id, Message.seq > after_seq)
+            .order_by(Message.seq).limit(limit + 1))).all()
+        limited = len(rows) > limit
+        rows = rows[:limit]
+        next_seq = rows[-1].seq if rows else after_seq
+        return rows, next_seq, limited
+
+    async def before_seq(
+        self, channel_id: int, before_seq: int | None, *, limit: int
+    ) -> tuple[Sequence[Message], bool]:
+        """The ``limit`` messages just below ``before_seq`` (exclusive; None = newest),
+        returned ascending, and whether older ones exist."""
+        stmt = select(Message).where(Message.channel_id == channel_id)
+        if before_seq is not None:
+            stmt = stmt.where(Message.seq < before_seq)
+        rows = (await self.session.scalars(
+            stmt.order_by(Message.seq.desc()).limit(limit + 1))).all()
+        limited = len(rows) > limit
+        return list(reversed(rows[:limit])), limited
+
+    async def changed_since(
+        self, channel_id: int, after_version: int, *, up_to_seq: int, limit: int
+    ) -> tuple[Sequence[Message], bool]:
+        """Messages at or below ``up_to_seq`` changed (edited or deleted) at a version
+        above ``after_version`` (exclusive), ascending by version."""
+        rows = (await self.session.scalars(
+            select(Message).where(Message.channel_id == channel_id,
+                                  Message.version > after_version,
+                                  Message.seq <= up_to_seq)
+            .order_by(Message.version).limit(limit + 1))).all()
+        return rows[:limit], len(rows) > limit
+
+    async def search_visible(
+        self, user_id: int, query: str, *, limit: int, channel_id: int | None = None
+    ) -> Sequence[tuple[Message, Channel]]:
+        """Live (not deleted) messages containing ``query`` as a substring, in channels
+        ``user_id`` belongs to, newest first.
+
+        Works for any length: on SQLite a query of three or more characters uses the
+        FTS5 trigram index; shorter ones (two-character words such as 防災) scan the
+        user's channels with LIKE. On PostgreSQL ILIKE uses the pg_trgm GIN index when
+        the pattern has trigrams.
+        """
+        stmt = (
+            select(Message, Channel)
+            .join(Channel, Channel.id == Message.channel_id)
+            .join(Membership, (Membership.channel_id == Message.channel_id)
+                  & (Membership.user_id == user_id))
+            .where(Message.deleted_at.is_(None))
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+        if channel_id is not None:
+            stmt = stmt.where(Message.channel_id == channel_id)
+        if self.dialect == "sqlite" and len(query) >= TRIGRAM_MIN_CHARS:
+            phrase = '"' + query.replace('"', '""') + '"'
+            stmt = stmt.where(Message.id.in_(
+                select(text("rowid")).select_from(text("messages_fts"))
+                .where(text("messages_fts MATCH :phrase")))).params(phrase=phrase)
+        else:
+            stmt = stmt.where(Message.body.ilike(like_pattern(query), escape="\\"))
+        return [(m, c) for m, c in (await self.session.execute(stmt)).all()]

@@ -1,0 +1,61 @@
+"""Unit of work: one transaction, its repositories, and hooks that run only after commit.
+
+Repositories never commit. Fanout is registered with :meth:`UnitOfWork.on_commit`, so a
+rolled-back write leaves no trace on any client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.store.channels import ChannelRepository
+from chat.store.db import Database
+from chat.store.departments import DepartmentRepository
+from chat.store.messages import MessageRepository
+from chat.store.sessions import SessionRepository
+from chat.store.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self.session = session
+        self.dialect = dialect
+        self.departments = DepartmentRepository(session)
+        self.users = UserRepository(session)
+        self.channels = ChannelRepository(session)
+        self.messages = MessageRepository(session, dialect)
+        self.sessions = SessionRepository(session)
+        self._after_commit: list[AfterCommit] = []
+
+    def on_commit(self, hook: AfterCommit) -> None:
+        """Run ``hook`` once the transaction has committed; dropped on rollback."""
+        self._after_commit.append(hook)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+@asynccontextmanager
+async def unit_of_work(db: Database, *, write: bool) -> AsyncIterator[UnitOfWork]:
+    """Open a transaction. Commits on normal exit (write only), rolls back on error.
+
+    After-commit hooks run in registration order; one failing hook is logged and does not
+    stop the others (the write is already durable; clients resync from the database).
+    """
+    async with db.session(write=write) as session:
+        uow = UnitOfWork(session, db.dialect)
+        async with session.begin():
+            yield uow
+        for hook in uow._after_commit:
+            try:
+                await hook()
+            except Exception:
+                log.exception("after-commit hook failed")

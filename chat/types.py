@@ -1,0 +1,37 @@
+"""Shared aliases and protocols."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+JSON = dict[str, Any]
+UserId = int
+ChannelId = int
+
+
+class Clock(Protocol):
+    """Injected time, so policies and expiries are tested without sleeping."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+TokenSource = Callable[[], str]
+
+
+def random_token() -> str:
+    """A 256-bit URL-safe random token."""
+    return secrets.token_urlsafe(32)

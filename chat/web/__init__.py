@@ -1,0 +1,1 @@
+"""The transport: Starlette routes for HTTP, the websocket endpoint and pages. Thin."""

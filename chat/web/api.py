@@ -1,0 +1,130 @@
+"""HTTP JSON API: channels, history, search and the staff directory."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from chat.actions import channels as channel_actions
+from chat.actions import messages as message_actions
+from chat.errors import BadRequest, UserNotFound
+from chat.store.uow import unit_of_work
+from chat.web.auth import app_context, require_principal
+from chat.web.errors import read_json_object
+
+DEFAULT_PAGE = 50
+
+
+def _int_param(request: Request, name: str, *, default: int | None = None,
+               low: int = 0, high: int = 2**62) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _int_field(body: dict[str, object], name: str) -> int:
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{name} must be an integer")
+    return value
+
+
+async def me(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    async with unit_of_work(app_context(request).db, write=False) as uow:
+        user = await uow.users.get(actor.user_id)
+        if user is None:
+            raise UserNotFound()
+        dept = await uow.departments.get(user.department_id) if user.department_id else None
+    return JSONResponse({"id": user.id, "staff_number": user.staff_number, "name": user.name,
+                         "kana": user.kana, "role": user.role, "extension": user.extension,
+                         "department": dept.name if dept else None})
+
+
+async def list_channels(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    channels = await channel_actions.list_channels(app_context(request), actor=actor)
+    return JSONResponse({"channels": channels})
+
+
+async def open_direct(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    body = await read_json_object(request)
+    channel = await channel_actions.open_direct(
+        app_context(request), actor=actor, other_user_id=_int_field(body, "user_id"))
+    return JSONResponse(channel)
+
+
+async def create_group(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    body = await read_json_object(request)
+    name, member_ids = body.get("name"), body.get("member_ids")
+    if not isinstance(name, str):
+        raise BadRequest("name must be a string")
+    if not isinstance(member_ids, list) or not all(
+            isinstance(m, int) and not isinstance(m, bool) for m in member_ids):
+        raise BadRequest("member_ids must be a list of integers")
+    channel = await channel_actions.create_group(
+        app_context(request), actor=actor, name=name, member_ids=member_ids)
+    return JSONResponse(channel, status_code=201)
+
+
+async def history(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    ctx = app_context(request)
+    page = await message_actions.history(
+        ctx, actor=actor, channel_id=int(request.path_params["channel_id"]),
+        before_seq=_int_param(request, "before_seq"),
+        limit=_int_param(request, "limit", default=DEFAULT_PAGE, low=1,
+                         high=ctx.settings.history_page_max) or DEFAULT_PAGE)
+    return JSONResponse(page)
+
+
+async def revisions(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    items = await message_actions.revisions(
+        app_context(request), actor=actor, message_id=int(request.path_params["message_id"]))
+    return JSONResponse({"revisions": items})
+
+
+async def search_messages(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    hits = await message_actions.search(
+        app_context(request), actor=actor, query=request.query_params.get("q", ""),
+        limit=_int_param(request, "limit", default=50, low=1, high=200) or 50,
+        channel_id=_int_param(request, "channel_id"))
+    return JSONResponse({"results": hits})
+
+
+async def search_users(request: Request) -> JSONResponse:
+    await require_principal(request)
+    query = request.query_params.get("q", "").strip()
+    if len(query) > 100:
+        raise BadRequest("The search query is longer than 100 characters")
+    limit = _int_param(request, "limit", default=50, low=1, high=200) or 50
+    async with unit_of_work(app_context(request).db, write=False) as uow:
+        rows = await uow.users.search_directory(query, limit=limit)
+    return JSONResponse({"users": [
+        {"id": u.id, "name": u.name, "kana": u.kana, "extension": u.extension,
+         "role": u.role, "department": d.name if d else None}
+        for u, d in rows]})
+
+
+routes = [
+    Route("/api/me", me),
+    Route("/api/channels", list_channels),
+    Route("/api/channels/direct", open_direct, methods=["POST"]),
+    Route("/api/channels/group", create_group, methods=["POST"]),
+    Route("/api/channels/{channel_id:int}/messages", history),
+    Route("/api/messages/{message_id:int}/revisions", revisions),
+    Route("/api/search/messages", search_messages),
+    Route("/api/users", search_users),
+]

@@ -1,0 +1,47 @@
+"""Development-only routes (demo and tests). Refused unless dev sessions are allowed."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from chat.auth.dev import ensure_dev_sessions_allowed, mint_dev_session
+from chat.errors import BadRequest
+from chat.store.uow import unit_of_work
+from chat.web.auth import app_context
+from chat.web.errors import read_json_object
+
+
+def _client_host(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def dev_session(request: Request) -> JSONResponse:
+    ctx = app_context(request)
+    ensure_dev_sessions_allowed(ctx, _client_host(request))
+    body = await read_json_object(request)
+    staff_number = body.get("staff_number")
+    if not isinstance(staff_number, str) or not staff_number:
+        raise BadRequest("staff_number must be a non-empty string")
+    token, user_id = await mint_dev_session(ctx, staff_number=staff_number,
+                                            client_host=_client_host(request))
+    return JSONResponse({"token": token, "user_id": user_id},
+                        headers={"Cache-Control": "no-store"})
+
+
+async def dev_users(request: Request) -> JSONResponse:
+    """The people one may sign in as in the demo."""
+    ctx = app_context(request)
+    ensure_dev_sessions_allowed(ctx, _client_host(request))
+    async with unit_of_work(ctx.db, write=False) as uow:
+        rows = await uow.users.search_directory("", limit=100)
+    return JSONResponse({"users": [
+        {"staff_number": u.staff_number, "name": u.name, "role": u.role,
+         "department": d.name if d else None} for u, d in rows]})
+
+
+routes = [
+    Route("/dev/session", dev_session, methods=["POST"]),
+    Route("/dev/users", dev_users),
+]

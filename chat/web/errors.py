@@ -1,0 +1,56 @@
+"""Every HTTP error is JSON: ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat.errors import ChatError, FrameTooLarge, MalformedJson
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
+               404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+               415: "unsupported_media_type", 429: "rate_limited"}
+
+MAX_JSON_BODY = 64 * 1024
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def chat_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ChatError)
+    return error_response(exc.http_status, exc.code, exc.message)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "Internal error")
+
+
+async def read_json_object(request: Request) -> dict[str, object]:
+    """The request body as a JSON object, or a clear 400/413."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BODY:
+            raise FrameTooLarge(f"The body exceeds {MAX_JSON_BODY} bytes")
+    try:
+        value = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise MalformedJson() from None
+    if not isinstance(value, dict):
+        raise MalformedJson("The body must be a JSON object")
+    return value

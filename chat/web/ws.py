@@ -1,0 +1,235 @@
+"""The websocket endpoint: a loop around :class:`chat.protocol.ConnectionProtocol`.
+
+This adapter owns what the sans-I/O core cannot: time (deadlines), the socket, the
+writer task that drains the connection's bounded queue, and running commands through
+``chat.actions``. Commands from one connection run one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat.actions import messages as message_actions
+from chat.actions import reads as read_actions
+from chat.actions.channels import list_channels
+from chat.actions.messages import channel_topic
+from chat.auth.sessions import Principal, authenticate
+from chat.context import AppContext
+from chat.errors import ChatError, NotAMember
+from chat.frames import encode, error_frame
+from chat.hub import Connection, Hub
+from chat.protocol import (
+    CLOSE_POLICY,
+    CLOSE_RESYNC,
+    Action,
+    Authenticate,
+    Close,
+    ConnectionProtocol,
+    DeleteMessage,
+    EditMessage,
+    Limits,
+    MarkRead,
+    Reply,
+    Resync,
+    Run,
+    SendMessage,
+    Typing,
+)
+from chat.store.uow import unit_of_work
+from chat.types import JSON
+
+log = logging.getLogger(__name__)
+
+CLOSE_DEADLINE = 1.0  # seconds to flush and close before giving up on the peer
+
+
+def limits_for(ctx: AppContext) -> Limits:
+    s = ctx.settings
+    return Limits(max_frame_bytes=s.max_frame_bytes, idle_timeout=s.idle_timeout_seconds,
+                  rate_per_second=s.send_rate_per_second, burst=s.send_burst)
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    ctx: AppContext = websocket.state.ctx
+    hub: Hub = websocket.state.hub
+    origin = websocket.headers.get("origin")
+    # RFC 6455 §10.2: refuse browser pages from other sites (cross-site websocket
+    # hijacking). Closing before accept makes the server answer the handshake with 403.
+    if origin is not None and origin not in ctx.settings.origins:
+        log.warning("websocket refused: origin %r not allowed", origin)
+        await websocket.close(code=CLOSE_POLICY)
+        return
+    await websocket.accept()
+    await ClientSession(websocket, ctx, hub).run()
+
+
+class ClientSession:
+    def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub) -> None:
+        self.ws = websocket
+        self.ctx = ctx
+        self.hub = hub
+        self.protocol = ConnectionProtocol(limits_for(ctx), now=ctx.clock.monotonic())
+        self.conn = Connection(0, 0, max_queue=ctx.settings.outgoing_queue_frames)
+        self.principal: Principal | None = None
+        self._writer_gate = asyncio.Event()
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write())
+        receive: asyncio.Task[dict[str, object]] = asyncio.create_task(self.ws.receive())
+        closing = asyncio.create_task(self.conn.closing.wait())
+        try:
+            while True:
+                timeout = max(0.0, self.protocol.next_deadline() - self.ctx.clock.monotonic())
+                done, _ = await asyncio.wait({receive, closing}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                now = self.ctx.clock.monotonic()
+                if closing in done:
+                    assert self.conn.close_requested is not None
+                    code, reason = self.conn.close_requested
+                    await self._close(code, reason, flush=code != CLOSE_RESYNC)
+                    return
+                if receive in done:
+                    message = receive.result()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    text, data = message.get("text"), message.get("bytes")
+                    if isinstance(text, str):
+                        actions = self.protocol.receive_text(text, now=now)
+                    else:
+                        actions = self.protocol.receive_bytes(
+                            data if isinstance(data, bytes) else b"", now=now)
+                    receive = asyncio.create_task(self.ws.receive())
+                else:
+                    actions = self.protocol.tick(now=now)
+                if not await self._perform(actions):
+                    return
+        except WebSocketDisconnect:
+            return
+        finally:
+            for task in (receive, closing, writer):
+                task.cancel()
+            await asyncio.gather(receive, closing, writer, return_exceptions=True)
+            await self.hub.unregister(self.conn)
+
+    async def _perform(self, actions: list[Action]) -> bool:
+        """Carry out the core's actions; False once the connection is closed."""
+        for action in actions:
+            if isinstance(action, Reply):
+                await self._send(encode(action.frame))
+            elif isinstance(action, Close):
+                await self._close(action.code, action.reason, flush=True)
+                return False
+            elif isinstance(action, Run):
+                more = await self._execute(action)
+                if not await self._perform(more):
+                    return False
+        return True
+
+    async def _send(self, text: str) -> None:
+        if self._writer_gate.is_set():
+            self.conn.offer(text)
+        else:
+            await self.ws.send_text(text)
+
+    async def _write(self) -> None:
+        """Drain the queue to the socket. Opened only after the ready frame, so events
+        queued during authentication go out after it."""
+        await self._writer_gate.wait()
+        while True:
+            text = await self.conn.queue.get()
+            try:
+                await self.ws.send_text(text)
+            except Exception:  # the peer went away; the reader sees the disconnect
+                self.conn.request_close(CLOSE_POLICY, "send failed")
+                return
+            finally:
+                self.conn.queue.task_done()
+
+    async def _close(self, code: int, reason: str, *, flush: bool) -> None:
+        if flush and self._writer_gate.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.conn.queue.join(), CLOSE_DEADLINE)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(code=code, reason=reason), CLOSE_DEADLINE)
+
+    async def _execute(self, run: Run) -> list[Action]:
+        command = run.command
+        if isinstance(command, Authenticate):
+            return await self._authenticate(command.token, run.ref)
+        assert self.principal is not None
+        try:
+            frame = await self._dispatch(command, self.principal)
+        except ChatError as exc:
+            frame = error_frame(exc.code, exc.message, run.ref)
+        else:
+            if frame is None:
+                return []
+            if run.ref is not None:
+                frame["ref"] = run.ref
+        return [Reply(frame)]
+
+    async def _authenticate(self, token: str, ref: str | int | None) -> list[Action]:
+        try:
+            principal = await authenticate(self.ctx, token)
+        except ChatError as exc:
+            return self.protocol.auth_failed(exc)
+        self.principal = principal
+        self.conn.user_id, self.conn.session_id = principal.user_id, principal.session_id
+        # Register before the snapshot: an event racing with it is queued (and sent after
+        # the ready frame) rather than lost; clients drop what they already have by seq.
+        async with unit_of_work(self.ctx.db, write=False) as uow:
+            channel_ids = await uow.channels.channel_ids_of(principal.user_id)
+        await self.hub.register(self.conn, channel_ids)
+        channels = await list_channels(self.ctx, actor=principal)
+        self.protocol.auth_succeeded()
+        ready: JSON = {
+            "type": "ready",
+            "user": {"id": principal.user_id, "name": principal.name, "role": principal.role},
+            "channels": channels,
+            "online_user_ids": self.hub.online_user_ids(),
+            "heartbeat_seconds": self.ctx.settings.idle_timeout_seconds / 3,
+        }
+        if ref is not None:
+            ready["ref"] = ref
+        await self.ws.send_text(encode(ready))
+        self._writer_gate.set()
+        return []
+
+    async def _dispatch(self, command: object, actor: Principal) -> JSON | None:
+        ctx = self.ctx
+        if isinstance(command, SendMessage):
+            outcome = await message_actions.send_message(
+                ctx, actor=actor, channel_id=command.channel_id,
+                client_id=command.client_id, body=command.body)
+            return {"type": "ack", "client_id": command.client_id,
+                    "message": outcome.message, "duplicate": outcome.duplicate}
+        if isinstance(command, EditMessage):
+            message = await message_actions.edit_message(
+                ctx, actor=actor, message_id=command.message_id, body=command.body)
+            return {"type": "ok", "message": message}
+        if isinstance(command, DeleteMessage):
+            message = await message_actions.delete_message(
+                ctx, actor=actor, message_id=command.message_id)
+            return {"type": "ok", "message": message}
+        if isinstance(command, Resync):
+            return await message_actions.resync(
+                ctx, actor=actor, channel_id=command.channel_id, after_seq=command.after_seq,
+                after_version=command.after_version, limit=command.limit)
+        if isinstance(command, MarkRead):
+            await read_actions.mark_read(ctx, actor=actor, channel_id=command.channel_id,
+                                         seq=command.seq)
+            return {"type": "read.ok", "channel_id": command.channel_id, "seq": command.seq}
+        if isinstance(command, Typing):
+            # Ephemeral and unstored: the hub's view of this connection's channels is
+            # enough to authorise it without a database round trip.
+            if command.channel_id not in self.conn.channel_ids:
+                raise NotAMember()
+            await ctx.bus.publish(channel_topic(command.channel_id), encode(
+                {"type": "typing", "channel_id": command.channel_id,
+                 "user_id": actor.user_id}))
+            return None
+        raise AssertionError(f"unhandled command {command!r}")
