@@ -70,7 +70,10 @@ def parse_departments(text: str) -> list[DepartmentRow]:
     rows: list[DepartmentRow] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for line, raw in enumerate(reader, start=2):
+    for raw in reader:
+        # The physical line the row ends on: DictReader skips blank lines and a quoted
+        # cell may span lines, so counting rows would point the clerk at the wrong line.
+        line = reader.line_num
         code, name = _cell(raw, "code"), _cell(raw, "name")
         parent = _cell(raw, "parent_code") or None
         level_raw = _cell(raw, "level")
@@ -102,7 +105,10 @@ def parse_staff(text: str, *, known_departments: set[str]) -> list[StaffRow]:
     rows: list[StaffRow] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for line, raw in enumerate(reader, start=2):
+    for raw in reader:
+        # The physical line the row ends on: DictReader skips blank lines and a quoted
+        # cell may span lines, so counting rows would point the clerk at the wrong line.
+        line = reader.line_num
         number, name = _cell(raw, "staff_number"), _cell(raw, "name")
         dept = _cell(raw, "department_code") or None
         if not number:

@@ -1,0 +1,76 @@
+"""Browser fixtures: Debian's headless Chromium driven by Playwright (async API), one
+phone-sized context per person, and the demo city served on SQLite.
+
+Playwright's own browser downloads are never used (no ``playwright install``): the
+system Chromium is launched by path. The async API, not the sync one: the sync API
+keeps an event loop marked running on the main thread, which breaks every
+pytest-asyncio fixture (the suite has an autouse one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+# Every wait in a browser test is bounded by this (milliseconds).
+WAIT_MS = 10_000
+
+PhoneFactory = Callable[[], Awaitable[Page]]
+
+
+@pytest.fixture
+def backend() -> str:
+    """The page does not depend on the storage backend: one run, on SQLite."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium (make system-deps)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def open_phone(browser: Browser) -> AsyncIterator[PhoneFactory]:
+    """Open a page in a fresh phone-sized context (its own cookies and sessionStorage,
+    like a second handset). Uncaught page errors fail the test."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    async def factory() -> Page:
+        context = await browser.new_context(
+            viewport={"width": 390, "height": 844}, device_scale_factor=2,
+            is_mobile=True, has_touch=True, locale="ja-JP", timezone_id="Asia/Tokyo")
+        context.set_default_timeout(WAIT_MS)
+        context.set_default_navigation_timeout(WAIT_MS)
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield factory
+    for context in contexts:
+        await context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """Where screenshots go (git-ignored; kept for a human to look at)."""
+    path = request.config.rootpath / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

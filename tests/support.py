@@ -1,0 +1,283 @@
+"""Test support: a real uvicorn server on a loopback port, and a protocol client that
+validates every frame it receives against the server frame schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import websockets
+from sqlalchemy.engine import make_url
+
+from chat.app import create_app
+from chat.bus.memory import MemoryBus
+from chat.config import Settings
+from chat.context import AppContext
+from chat.demo import seed_demo
+from chat.frames import validate_server_frame
+from chat.secrets import InstanceSecrets
+from chat.store.db import Database
+from chat.store.migrations import upgrade
+from chat.types import SystemClock
+
+POSTGRES_URL = os.environ.get("CHAT_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL")
+FRAME_TIMEOUT = 5.0
+
+
+# --- databases ---------------------------------------------------------------------------
+
+def create_postgres_database(base_url: str) -> str:
+    """Create a fresh database beside ``base_url``'s and return its URL."""
+    import asyncpg
+
+    name = f"tsunagu_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(base_url)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_dsn(url, url.database or "postgres"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 '
+                               "ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(db_url: str) -> None:
+    import asyncpg
+
+    url = make_url(db_url)
+    assert url.database and url.database.startswith("tsunagu_test_")
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_dsn(url, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def _dsn(url: Any, database: str) -> str:
+    auth = url.username or "postgres"
+    if url.password:
+        auth += f":{url.password}"
+    return f"postgresql://{auth}@{url.host or '127.0.0.1'}:{url.port or 5432}/{database}"
+
+
+def in_own_thread(fn: Callable[[], Any]) -> Any:
+    """Run blocking set-up (which may start its own event loop) off the caller's loop."""
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return result[0] if result else None
+
+
+def prepare_database(settings: Settings, *, seed: bool) -> None:
+    """Migrate (and optionally seed the demo city) before a server starts."""
+    in_own_thread(lambda: _prepare(settings, seed=seed))
+
+
+def _prepare(settings: Settings, *, seed: bool) -> None:
+    upgrade(settings.database_url)
+    if seed:
+        async def run() -> None:
+            db = Database(settings.database_url)
+            try:
+                ctx = AppContext(settings=settings, db=db, bus=MemoryBus(),
+                                 clock=SystemClock(),
+                                 secrets=InstanceSecrets.load_or_create(settings.var_dir))
+                await seed_demo(ctx)
+            finally:
+                await db.dispose()
+        asyncio.run(run())
+
+
+# --- server ------------------------------------------------------------------------------
+
+@dataclass
+class RunningServer:
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive(), "server did not stop"
+
+
+def start_server(settings: Settings, **app_kwargs: Any) -> RunningServer:
+    """Run the app under uvicorn in a thread with its own event loop, on a socket
+    bound here (so the port is known before the app is built)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", settings.port))
+    settings = settings.with_overrides(port=sock.getsockname()[1])
+    config = uvicorn.Config(create_app(settings, **app_kwargs), ws="websockets-sansio",
+                            ws_max_size=settings.transport_max_bytes,
+                            ws_per_message_deflate=False, log_level="warning",
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    return RunningServer(settings, server, thread)
+
+
+def base_settings(database_url: str, var_dir: Path, *, bus_url: str = "memory://",
+                  **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(database_url=database_url, bus_url=bus_url,
+                                  var_dir=var_dir, host="127.0.0.1", port=0,
+                                  dev_sessions=True)
+    values.update(overrides)
+    return Settings(**values)
+
+
+# --- clients -----------------------------------------------------------------------------
+
+class ProtocolError(AssertionError):
+    pass
+
+
+OPEN_CLIENTS: list[ChatClient] = []
+
+
+async def close_open_clients() -> None:
+    """Close every client a test opened (the test may have closed some already)."""
+    while OPEN_CLIENTS:
+        client = OPEN_CLIENTS.pop()
+        try:
+            await asyncio.wait_for(client.ws.close(), 2)
+        except Exception:
+            client.ws.transport.abort()
+
+
+class ChatClient:
+    """A websocket client that validates every frame and lets a test wait for the next
+    frame matching a predicate (frames skipped on the way are kept for later waits)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.backlog: list[dict[str, Any]] = []
+        self.ready: dict[str, Any] | None = None
+
+    @classmethod
+    async def connect(cls, server: RunningServer, token: str | None = None,
+                      **kwargs: Any) -> ChatClient:
+        ws = await websockets.connect(server.ws_url, open_timeout=FRAME_TIMEOUT, **kwargs)
+        client = cls(ws)
+        OPEN_CLIENTS.append(client)
+        if token is not None:
+            await client.send({"type": "auth", "token": token})
+            client.ready = await client.expect("ready")
+        return client
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame, ensure_ascii=False))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def _recv(self, timeout: float) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        frame = json.loads(raw)
+        validate_server_frame(frame)
+        return frame
+
+    async def expect(self, type_: str, where: Callable[[dict[str, Any]], bool] | None = None,
+                     *, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        """The first frame (backlog first) of ``type_`` that satisfies ``where``."""
+        def matches(f: dict[str, Any]) -> bool:
+            return f["type"] == type_ and (where is None or where(f))
+
+        for i, frame in enumerate(self.backlog):
+            if matches(frame):
+                return self.backlog.pop(i)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise ProtocolError(f"no {type_} frame within {timeout}s; "
+                                    f"backlog: {self.backlog[-5:]}")
+            try:
+                frame = await self._recv(remaining)
+            except TimeoutError:
+                continue
+            if matches(frame):
+                return frame
+            self.backlog.append(frame)
+
+    async def expect_nothing(self, type_: str,
+                             where: Callable[[dict[str, Any]], bool] | None = None, *,
+                             within: float = 0.3) -> None:
+        """Assert no frame of ``type_`` (matching ``where``) arrives within ``within`` s."""
+        try:
+            frame = await self.expect(type_, where, timeout=within)
+        except ProtocolError:
+            return
+        raise ProtocolError(f"unexpected {type_} frame: {frame}")
+
+    async def send_message(self, channel_id: int, body: str,
+                           client_id: str | None = None) -> dict[str, Any]:
+        client_id = client_id or uuid.uuid4().hex
+        await self.send({"type": "send", "channel_id": channel_id, "client_id": client_id,
+                         "body": body})
+        return await self.expect("ack", lambda f: f["client_id"] == client_id)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def dev_token(server: RunningServer, staff_number: str) -> str:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=FRAME_TIMEOUT) as http:
+        response = await http.post("/dev/session", json={"staff_number": staff_number})
+        assert response.status_code == 200, response.text
+        token: str = response.json()["token"]
+        return token
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
