@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, TypeVar
 
-from chat.bus.memory import MemoryBus
+from chat.bus import open_bus
 from chat.config import Settings, SettingsError
 from chat.context import AppContext
 from chat.domain.imports import CsvProblems, parse_departments, parse_staff
@@ -43,13 +43,17 @@ def _progress(label: str) -> Callable[[int, int], None]:
 
 @asynccontextmanager
 async def _offline_context(settings: Settings) -> AsyncIterator[AppContext]:
-    """An AppContext for commands run beside (not inside) a server. Events go to an
-    in-process bus nobody listens to: connected clients catch up when they resync."""
+    """An AppContext for commands run beside (not inside) a server. With a Redis bus the
+    servers' clients see the changes live; with the in-process default nobody listens,
+    and connected clients pick the changes up when they reconnect."""
     db = Database(settings.database_url)
+    bus = open_bus(settings.bus_url)
+    await bus.start()
     try:
-        yield AppContext(settings=settings, db=db, bus=MemoryBus(), clock=SystemClock(),
+        yield AppContext(settings=settings, db=db, bus=bus, clock=SystemClock(),
                          secrets=InstanceSecrets.load_or_create(settings.var_dir))
     finally:
+        await bus.close()
         await db.dispose()
 
 

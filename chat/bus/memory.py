@@ -11,8 +11,9 @@ _CLOSED = BusEvent("bus.closed", "")
 
 
 class MemoryBus:
-    """Each subscription has a bounded queue; when it is full the event is dropped and
-    the subscriber receives one GAP event when it catches up."""
+    """Each subscription has a bounded queue. When it is full, that event and every later
+    one are dropped until the subscriber has drained the queue and received one GAP event
+    (so GAP stands exactly where the loss began; the subscriber resyncs from the truth)."""
 
     def __init__(self, *, queue_size: int = 10_000) -> None:
         self._queue_size = queue_size
@@ -44,7 +45,7 @@ class MemorySubscription:
         self._on_close = on_close
 
     def offer(self, event: BusEvent) -> None:
-        if self._closed:
+        if self._closed or self._lost:
             return
         try:
             self._queue.put_nowait(event)
@@ -53,12 +54,12 @@ class MemorySubscription:
 
     async def __aiter__(self) -> AsyncIterator[BusEvent]:
         while True:
+            if self._lost and self._queue.empty():
+                self._lost = False
+                yield BusEvent(GAP, "")
             event = await self._queue.get()
             if event is _CLOSED:
                 return
-            if self._lost:
-                self._lost = False
-                yield BusEvent(GAP, "")
             yield event
 
     async def close(self) -> None:
@@ -72,4 +73,3 @@ class MemorySubscription:
                 return
             except asyncio.QueueFull:
                 self._queue.get_nowait()
-                self._lost = True

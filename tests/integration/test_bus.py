@@ -1,0 +1,81 @@
+"""One contract for every Bus backend: in-process, and Redis when configured."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chat.bus import GAP, Bus, BusEvent, Subscription, open_bus
+from tests.support import REDIS_URL
+
+BACKEND_URLS = ["memory://", "redis"]
+
+
+@pytest.fixture(params=BACKEND_URLS)
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    url = str(request.param)
+    if url == "redis":
+        if not REDIS_URL:
+            pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
+        url = REDIS_URL
+    backend = open_bus(url)
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+async def take(subscription: Subscription, count: int) -> list[BusEvent]:
+    events: list[BusEvent] = []
+
+    async def collect() -> None:
+        async for event in subscription:
+            if event.topic.startswith("contract:"):
+                events.append(event)
+            if len(events) == count:
+                return
+
+    await asyncio.wait_for(collect(), 5)
+    return events
+
+
+async def test_every_subscriber_gets_every_event_in_publish_order(bus: Bus) -> None:
+    first, second = await bus.subscribe(), await bus.subscribe()
+    for i in range(20):
+        await bus.publish(f"contract:{i % 3}", f"データ{i}")
+    for subscription in (first, second):
+        events = await take(subscription, 20)
+        assert [e.data for e in events] == [f"データ{i}" for i in range(20)]
+        assert [e.topic for e in events] == [f"contract:{i % 3}" for i in range(20)]
+    await first.close()
+    await second.close()
+
+
+async def test_closing_a_subscription_ends_its_iteration(bus: Bus) -> None:
+    subscription = await bus.subscribe()
+
+    async def drain() -> None:
+        async for _ in subscription:
+            pass
+
+    task = asyncio.create_task(drain())
+    await asyncio.sleep(0.05)
+    await subscription.close()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_full_memory_subscription_reports_a_gap() -> None:
+    bus = open_bus("memory://")
+    bus._queue_size = 3  # type: ignore[attr-defined]
+    subscription = await bus.subscribe()
+    for i in range(10):
+        await bus.publish("contract:x", str(i))
+    await bus.publish("contract:x", "after")
+    seen = []
+    async for event in subscription:
+        seen.append(event.topic if event.topic == GAP else event.data)
+        if len(seen) == 4:
+            break
+    assert seen == ["0", "1", "2", GAP]
+    await bus.close()

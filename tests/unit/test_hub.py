@@ -1,0 +1,415 @@
+"""Connection registry and fanout (chat/hub.py) over the in-process bus.
+
+Most tests drive ``Hub.dispatch`` directly, as the listener does; the ``live_hub`` tests
+start the listener so events make the full trip hub -> bus -> listener -> connections.
+Every frame a connection receives is validated against the server frame schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from chat.bus import GAP, BusEvent
+from chat.bus.memory import MemoryBus, MemorySubscription
+from chat.frames import encode, validate_server_frame
+from chat.hub import PRESENCE_TOPIC, RESYNC_REQUIRED, Connection, Hub
+from chat.protocol import CLOSE_RESYNC
+
+WAIT = 2.0  # upper bound on any wait for the listener; tests normally finish in ms
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def message_frame(channel_id: int, seq: int, body: str = "テスト") -> str:
+    return encode({"type": "message", "message": {
+        "id": seq, "channel_id": channel_id, "seq": seq, "version": seq, "sender_id": 1,
+        "client_id": f"c-{seq}", "kind": "text", "body": body, "revision": 1,
+        "created_at": "2025-04-01T09:00:00Z", "edited_at": None, "deleted_at": None}})
+
+
+def joined_frame(channel_id: int) -> str:
+    return encode({"type": "channel.joined", "channel": {
+        "id": channel_id, "kind": "group", "name": "防災連絡", "department_id": None,
+        "last_seq": 0, "last_version": 0}})
+
+
+def left_frame(channel_id: int) -> str:
+    return encode({"type": "channel.left", "channel_id": channel_id})
+
+
+def presence_event(user_id: int, status: str, node: str) -> str:
+    return json.dumps({"user_id": user_id, "status": status, "node": node})
+
+
+def drain(conn: Connection) -> list[dict[str, Any]]:
+    """Every frame queued for ``conn`` so far, decoded and validated."""
+    frames = []
+    while not conn.queue.empty():
+        frame = json.loads(conn.queue.get_nowait())
+        validate_server_frame(frame)
+        frames.append(frame)
+    return frames
+
+
+def seqs(frames: list[dict[str, Any]]) -> list[int]:
+    return [f["message"]["seq"] for f in frames if f["type"] == "message"]
+
+
+async def receive(conn: Connection, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` frames for ``conn``, waiting (bounded) for the listener."""
+    frames = []
+    async with asyncio.timeout(WAIT):
+        for _ in range(count):
+            frame = json.loads(await conn.queue.get())
+            validate_server_frame(frame)
+            frames.append(frame)
+    return frames
+
+
+async def settle(hub: Hub, observer: Connection, channel_id: int) -> list[dict[str, Any]]:
+    """Wait until the listener has dispatched everything published so far.
+
+    Publishes a marker to ``channel_id`` (which ``observer`` is in) and waits for it: the
+    bus keeps publish order, so everything before the marker has been dispatched. Returns
+    the observer's frames before the marker.
+    """
+    await hub.bus.publish(f"channel:{channel_id}", encode({"type": "ok"}))
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(WAIT):
+        while True:
+            frame = json.loads(await observer.queue.get())
+            validate_server_frame(frame)
+            if frame["type"] == "ok":
+                return frames
+            frames.append(frame)
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[MemoryBus]:
+    bus = MemoryBus()
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+def hub(bus: MemoryBus) -> Hub:
+    """A hub whose listener is not running: the test calls ``dispatch`` itself."""
+    return Hub(bus, node_id="node-a")
+
+
+@pytest.fixture
+async def live_hub(bus: MemoryBus) -> AsyncIterator[Hub]:
+    hub = Hub(bus, node_id="node-a")
+    await hub.start()
+    yield hub
+    await hub.stop()
+
+
+# --- Connection --------------------------------------------------------------------------
+
+
+async def test_offer_queues_frames_in_order() -> None:
+    conn = Connection(1, 1, max_queue=10)
+    for seq in (1, 2, 3):
+        conn.offer(message_frame(7, seq))
+    assert seqs(drain(conn)) == [1, 2, 3]
+    assert conn.close_requested is None
+    assert not conn.closing.is_set()
+
+
+async def test_a_full_queue_requests_close_for_resync_and_drops_later_frames() -> None:
+    conn = Connection(1, 1, max_queue=2)
+    for seq in (1, 2, 3):
+        conn.offer(message_frame(7, seq))
+    assert conn.close_requested is not None
+    assert conn.close_requested[0] == CLOSE_RESYNC == 4001
+    assert conn.closing.is_set()
+    assert seqs(drain(conn)) == [1, 2]
+    conn.offer(message_frame(7, 4))  # room again, but the connection is closing
+    assert drain(conn) == []
+
+
+async def test_the_first_close_request_wins() -> None:
+    conn = Connection(1, 1, max_queue=2)
+    conn.request_close(4002, "revoked")
+    conn.request_close(CLOSE_RESYNC, "too slow")
+    assert conn.close_requested == (4002, "revoked")
+
+
+# --- channel fanout ----------------------------------------------------------------------
+
+
+async def test_a_slow_connection_is_closed_for_resync_while_others_get_every_frame(
+    hub: Hub,
+) -> None:
+    slow = Connection(1, 1, max_queue=2)
+    fast = Connection(2, 2, max_queue=100)
+    await hub.register(slow, [7])
+    await hub.register(fast, [7])
+    for seq in range(1, 11):
+        hub.dispatch("channel:7", message_frame(7, seq))
+    assert slow.close_requested is not None
+    assert slow.close_requested[0] == CLOSE_RESYNC
+    assert seqs(drain(slow)) == [1, 2]
+    assert fast.close_requested is None
+    assert seqs(drain(fast)) == list(range(1, 11))
+
+
+async def test_channel_frames_reach_only_connections_in_that_channel(hub: Hub) -> None:
+    in_7 = Connection(1, 1, max_queue=10)
+    in_7_and_8 = Connection(2, 2, max_queue=10)
+    in_8 = Connection(3, 3, max_queue=10)
+    await hub.register(in_7, [7])
+    await hub.register(in_7_and_8, [7, 8])
+    await hub.register(in_8, [8])
+    hub.dispatch("channel:7", message_frame(7, 1))
+    hub.dispatch("channel:8", message_frame(8, 2))
+    hub.dispatch("channel:9", message_frame(9, 3))
+    assert seqs(drain(in_7)) == [1]
+    assert seqs(drain(in_7_and_8)) == [1, 2]
+    assert seqs(drain(in_8)) == [2]
+
+
+async def test_the_same_encoded_text_is_queued_to_every_recipient(hub: Hub) -> None:
+    a, b = Connection(1, 1, max_queue=10), Connection(2, 2, max_queue=10)
+    await hub.register(a, [7])
+    await hub.register(b, [7])
+    text = message_frame(7, 1, "全員へ")
+    hub.dispatch("channel:7", text)
+    assert a.queue.get_nowait() is text
+    assert b.queue.get_nowait() is text
+
+
+async def test_an_unregistered_connection_gets_no_more_channel_frames(hub: Hub) -> None:
+    gone, staying = Connection(1, 1, max_queue=10), Connection(2, 2, max_queue=10)
+    await hub.register(gone, [7])
+    await hub.register(staying, [7])
+    await hub.unregister(gone)
+    await hub.unregister(gone)  # twice is harmless
+    hub.dispatch("channel:7", message_frame(7, 1))
+    assert drain(gone) == []
+    assert seqs(drain(staying)) == [1]
+    assert hub.connections == {staying}
+
+
+async def test_unknown_topics_are_ignored(hub: Hub) -> None:
+    conn = Connection(1, 1, max_queue=10)
+    await hub.register(conn, [7])
+    hub.dispatch("weather:tokyo", "{}")
+    hub.dispatch("user:999", message_frame(7, 1))  # nobody here
+    assert drain(conn) == []
+
+
+# --- user topics -------------------------------------------------------------------------
+
+
+async def test_user_frames_reach_every_connection_of_that_user_only(hub: Hub) -> None:
+    phone, desk = Connection(5, 1, max_queue=10), Connection(5, 2, max_queue=10)
+    other = Connection(6, 3, max_queue=10)
+    for conn in (phone, desk, other):
+        await hub.register(conn, [])
+    hub.dispatch("user:5", encode({"type": "read", "channel_id": 7, "user_id": 5, "seq": 3}))
+    assert [f["type"] for f in drain(phone)] == ["read"]
+    assert [f["type"] for f in drain(desk)] == ["read"]
+    assert drain(other) == []
+
+
+async def test_channel_joined_subscribes_the_user_so_later_channel_frames_arrive(
+    hub: Hub,
+) -> None:
+    phone, desk = Connection(5, 1, max_queue=10), Connection(5, 2, max_queue=10)
+    await hub.register(phone, [1])
+    await hub.register(desk, [1])
+    hub.dispatch("channel:9", message_frame(9, 1))  # before joining: not delivered
+    hub.dispatch("user:5", joined_frame(9))
+    hub.dispatch("channel:9", message_frame(9, 2))
+    for conn in (phone, desk):
+        frames = drain(conn)
+        assert [f["type"] for f in frames] == ["channel.joined", "message"]
+        assert seqs(frames) == [2]
+        assert conn.channel_ids == {1, 9}
+
+
+async def test_channel_left_unsubscribes_the_user(hub: Hub) -> None:
+    leaver, stayer = Connection(5, 1, max_queue=10), Connection(6, 2, max_queue=10)
+    await hub.register(leaver, [9, 10])
+    await hub.register(stayer, [9])
+    hub.dispatch("user:5", left_frame(9))
+    hub.dispatch("channel:9", message_frame(9, 1))
+    hub.dispatch("channel:10", message_frame(10, 2))
+    frames = drain(leaver)
+    assert [f["type"] for f in frames] == ["channel.left", "message"]
+    assert seqs(frames) == [2]
+    assert leaver.channel_ids == {10}
+    assert seqs(drain(stayer)) == [1]
+
+
+async def test_leaving_the_last_subscriber_of_a_channel_then_rejoining_works(
+    hub: Hub,
+) -> None:
+    conn = Connection(5, 1, max_queue=10)
+    await hub.register(conn, [9])
+    hub.dispatch("user:5", left_frame(9))
+    hub.dispatch("user:5", joined_frame(9))
+    hub.dispatch("channel:9", message_frame(9, 1))
+    assert seqs(drain(conn)) == [1]
+
+
+# --- gaps --------------------------------------------------------------------------------
+
+
+async def test_a_bus_gap_tells_every_connection_to_resync(hub: Hub) -> None:
+    a, b = Connection(1, 1, max_queue=10), Connection(2, 2, max_queue=10)
+    await hub.register(a, [7])
+    await hub.register(b, [])
+    hub.dispatch(GAP, "")
+    for conn in (a, b):
+        assert drain(conn) == [json.loads(RESYNC_REQUIRED)]
+    assert json.loads(RESYNC_REQUIRED)["type"] == "resync.required"
+
+
+async def test_events_lost_on_the_bus_make_every_connection_resync() -> None:
+    bus = MemoryBus(queue_size=2)
+    hub = Hub(bus, node_id="node-a")
+    conn = Connection(1, 1, max_queue=100)
+    await hub.register(conn, [7])  # before start: its presence event is not heard
+    await hub.start()
+    try:
+        for seq in range(1, 6):  # publish does not yield: the hub's queue overflows
+            await bus.publish("channel:7", message_frame(7, seq))
+        frames = await receive(conn, 3)
+        assert [f["type"] for f in frames].count("resync.required") == 1
+        assert seqs(frames) == [1, 2]
+        # The listener carries on after the gap.
+        await bus.publish("channel:7", message_frame(7, 6))
+        assert seqs(await receive(conn, 1)) == [6]
+        assert drain(conn) == []
+    finally:
+        await hub.stop()
+        await bus.close()
+
+
+# --- presence ----------------------------------------------------------------------------
+
+
+async def test_presence_goes_online_with_the_first_connection_and_offline_with_the_last(
+    live_hub: Hub,
+) -> None:
+    observer = Connection(100, 100, max_queue=100)
+    await live_hub.register(observer, [999])
+    assert await settle(live_hub, observer, 999) == [
+        {"type": "presence", "user_id": 100, "status": "online"}]
+
+    phone = Connection(1, 1, max_queue=100)
+    await live_hub.register(phone, [])
+    assert await settle(live_hub, observer, 999) == [
+        {"type": "presence", "user_id": 1, "status": "online"}]
+    assert drain(phone) == [{"type": "presence", "user_id": 1, "status": "online"}]
+    assert live_hub.online_user_ids() == [1, 100]
+
+    desk = Connection(1, 2, max_queue=100)
+    await live_hub.register(desk, [])
+    assert await settle(live_hub, observer, 999) == []  # already online
+
+    await live_hub.unregister(desk)
+    assert await settle(live_hub, observer, 999) == []  # still online on the phone
+    assert live_hub.online_user_ids() == [1, 100]
+
+    await live_hub.unregister(phone)
+    assert await settle(live_hub, observer, 999) == [
+        {"type": "presence", "user_id": 1, "status": "offline"}]
+    assert drain(phone) == []
+    assert live_hub.online_user_ids() == [100]
+
+
+async def test_a_user_is_online_while_connected_to_any_node(hub: Hub) -> None:
+    watcher = Connection(100, 100, max_queue=100)
+    await hub.register(watcher, [])
+    hub.dispatch(PRESENCE_TOPIC, presence_event(5, "online", "node-b"))
+    hub.dispatch(PRESENCE_TOPIC, presence_event(5, "online", "node-c"))
+    assert drain(watcher) == [{"type": "presence", "user_id": 5, "status": "online"}]
+    assert 5 in hub.online_user_ids()
+
+    hub.dispatch(PRESENCE_TOPIC, presence_event(5, "offline", "node-b"))
+    assert drain(watcher) == []
+    assert 5 in hub.online_user_ids()
+
+    hub.dispatch(PRESENCE_TOPIC, presence_event(5, "offline", "node-c"))
+    assert drain(watcher) == [{"type": "presence", "user_id": 5, "status": "offline"}]
+    assert 5 not in hub.online_user_ids()
+
+
+async def test_connections_of_lists_a_users_local_connections(hub: Hub) -> None:
+    phone, desk = Connection(5, 1, max_queue=10), Connection(5, 2, max_queue=10)
+    await hub.register(phone, [])
+    await hub.register(desk, [])
+    assert hub.connections_of(5) == {phone, desk}
+    assert hub.connections_of(6) == set()
+    await hub.unregister(phone)
+    assert hub.connections_of(5) == {desk}
+
+
+# --- the listener ------------------------------------------------------------------------
+
+
+async def test_channel_frames_published_on_the_bus_reach_local_connections(
+    live_hub: Hub,
+) -> None:
+    conn = Connection(1, 1, max_queue=100)
+    await live_hub.register(conn, [7])
+    for seq in (1, 2, 3):
+        await live_hub.bus.publish("channel:7", message_frame(7, seq))
+    frames = await settle(live_hub, conn, 7)
+    assert frames[0] == {"type": "presence", "user_id": 1, "status": "online"}
+    assert seqs(frames) == [1, 2, 3]
+    assert live_hub.healthy
+
+
+class _BrokenSubscription:
+    def __aiter__(self) -> _BrokenSubscription:
+        return self
+
+    async def __anext__(self) -> BusEvent:
+        raise ConnectionError("bus connection lost")
+
+    async def close(self) -> None:
+        return None
+
+
+class _BusThatFailsOnce(MemoryBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures_left = 1
+
+    async def subscribe(self) -> MemorySubscription:
+        if self.failures_left:
+            self.failures_left -= 1
+            return _BrokenSubscription()  # type: ignore[return-value]
+        return await super().subscribe()
+
+
+async def test_a_failed_bus_listener_resubscribes_loudly_and_tells_clients_to_resync(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = _BusThatFailsOnce()
+    hub = Hub(bus, node_id="node-a")
+    conn = Connection(1, 1, max_queue=100)
+    await hub.register(conn, [7])
+    caplog.set_level(logging.CRITICAL, logger="chat.hub")
+    await hub.start()
+    try:
+        assert await receive(conn, 1) == [json.loads(RESYNC_REQUIRED)]
+        assert hub.healthy
+        assert any(r.levelno == logging.CRITICAL for r in caplog.records)
+        await bus.publish("channel:7", message_frame(7, 1))
+        assert seqs(await receive(conn, 1)) == [1]
+    finally:
+        await hub.stop()
+        await bus.close()
