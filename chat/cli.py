@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, TypeVar
+from typing import TypeVar
 
 from chat.bus import open_bus
 from chat.config import Settings, SettingsError

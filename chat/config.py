@@ -104,7 +104,7 @@ class Settings:
         if not (self.database_url.startswith("sqlite") or
                 self.database_url.startswith("postgresql")):
             raise SettingsError("CHAT_DATABASE_URL must be a sqlite or postgresql URL")
-        if not self.bus_url.split("://", 1)[0] in {"memory", "redis", "rediss"}:
+        if self.bus_url.split("://", 1)[0] not in {"memory", "redis", "rediss"}:
             raise SettingsError("CHAT_BUS_URL must be memory:// or redis://")
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")

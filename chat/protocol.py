@@ -197,8 +197,7 @@ class ConnectionProtocol:
         self.state = State.OPEN
 
     def auth_failed(self, error: ChatError) -> list[Action]:
-        return [Reply(error_frame(error.code, error.message))] + \
-            self._close(CLOSE_POLICY, "authentication failed")
+        return self._error_and_close(error.code, error.message, None, "authentication failed")
 
     def session_ended(self, reason: str) -> list[Action]:
         return self._close(CLOSE_SESSION_ENDED, reason)
@@ -227,10 +226,14 @@ class ConnectionProtocol:
         self.state = State.CLOSED
         return [Close(code, reason)]
 
+    def _error_and_close(self, code: str, message: str, ref: Any,
+                         reason: str) -> list[Action]:
+        """An error frame, then a policy-violation close (RFC 6455 §7.4.1, 1008)."""
+        return [Reply(error_frame(code, message, ref)), *self._close(CLOSE_POLICY, reason)]
+
     def _refuse(self, error: ChatError, ref: Any) -> list[Action]:
         if self.state is not State.OPEN:
-            return [Reply(error_frame(error.code, error.message, ref))] + \
-                self._close(CLOSE_POLICY, "authenticate first")
+            return self._error_and_close(error.code, error.message, ref, "authenticate first")
         return [Reply(error_frame(error.code, error.message, ref))]
 
     def _before_open(self, kind: Any, frame: JSON, ref: Any) -> list[Action]:
@@ -238,12 +241,12 @@ class ConnectionProtocol:
             # Frames sent before the ready frame are a client bug: refuse, do not queue.
             return [Reply(error_frame("not_ready", "Wait for the ready frame", ref))]
         if kind != "auth":
-            return [Reply(error_frame("unauthenticated", "Send an auth frame first", ref))] \
-                + self._close(CLOSE_POLICY, "authenticate first")
+            return self._error_and_close("unauthenticated", "Send an auth frame first", ref,
+                                         "authenticate first")
         token = frame.get("token")
         if not isinstance(token, str) or not token:
-            return [Reply(error_frame(InvalidFrame.code, "auth needs a token", ref))] + \
-                self._close(CLOSE_POLICY, "authentication failed")
+            return self._error_and_close(InvalidFrame.code, "auth needs a token", ref,
+                                         "authentication failed")
         self.state = State.AUTHENTICATING
         return [Run(Authenticate(token), ref)]
 

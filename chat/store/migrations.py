@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.config import Config
+
+from alembic import command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import MutableMapping
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -79,7 +81,7 @@ class ClientSession:
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
-        receive: asyncio.Task[dict[str, object]] = asyncio.create_task(self.ws.receive())
+        receive: asyncio.Task[MutableMapping[str, Any]] = asyncio.create_task(self.ws.receive())
         closing = asyncio.create_task(self.conn.closing.wait())
         try:
             while True:

@@ -32,12 +32,17 @@ def backend() -> str:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+def chromium() -> Path:
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium (make system-deps)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

@@ -29,6 +29,7 @@ async def sign_in(page: Page, server: RunningServer, staff_number: str, name: st
     await page.goto(page_url(server))
     await expect(page.locator(f'#who option[value="{staff_number}"]')).to_be_attached(
         timeout=WAIT_MS)
+    await expect(page.locator("#chat")).to_be_hidden()
     await page.select_option("#who", staff_number)
     await page.click("#signin-button")
     await expect_connected_as(page, name)
@@ -47,6 +48,14 @@ async def open_group(page: Page) -> None:
     await expect(page.locator('#channel-list button[aria-current="true"]')).to_contain_text(
         GROUP, timeout=WAIT_MS)
     await expect(message(page, SEEDED)).to_be_visible(timeout=WAIT_MS)
+
+
+async def expect_fits_the_phone(page: Page) -> None:
+    """Nothing pushes the page sideways, and the composer is on screen."""
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the phone"
+    await expect(page.locator("#composer button")).to_be_in_viewport(timeout=WAIT_MS)
 
 
 def message(page: Page, text: str) -> Locator:
@@ -108,6 +117,8 @@ async def test_two_phones_chat_in_a_group(server: RunningServer, open_phone: Pho
                                                                           timeout=WAIT_MS)
         await expect(page.locator("#messages img")).to_have_count(0)
 
+    for page in (suzuki, tanaka):
+        await expect_fits_the_phone(page)
     await suzuki.screenshot(path=artifacts_dir / "minimal-page-1002-suzuki.png")
     await tanaka.screenshot(path=artifacts_dir / "minimal-page-1004-tanaka.png")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from alembic import command
 from chat.store.db import Database
 from chat.store.migrations import alembic_config, include_object, upgrade
 from chat.store.models import Base

@@ -34,18 +34,25 @@ async def bus(make_bus: Callable[..., Bus]) -> AsyncIterator[Bus]:
     await bus.close()
 
 
-async def take(subscription: Subscription, count: int) -> list[BusEvent]:
-    events: list[BusEvent] = []
-    iterator = aiter(subscription)
-    async with asyncio.timeout(WAIT):
-        while len(events) < count:
-            events.append(await anext(iterator))
-    return events
+class Reader:
+    """One subscription read through a single iterator, the way the hub reads it."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self._events = aiter(subscription)
+
+    async def take(self, count: int) -> list[BusEvent]:
+        async with asyncio.timeout(WAIT):
+            return [await anext(self._events) for _ in range(count)]
+
+    async def rest(self) -> list[BusEvent]:
+        """Everything until iteration ends (which must happen within WAIT)."""
+        async with asyncio.timeout(WAIT):
+            return [event async for event in self._events]
 
 
-async def collect_until_closed(subscription: Subscription) -> list[BusEvent]:
-    async with asyncio.timeout(WAIT):
-        return [event async for event in subscription]
+async def subscribe(bus: Bus) -> Reader:
+    return Reader(await bus.subscribe())
 
 
 def event(n: int) -> BusEvent:
@@ -53,51 +60,51 @@ def event(n: int) -> BusEvent:
 
 
 async def test_a_subscriber_receives_events_in_publish_order(bus: Bus) -> None:
-    subscription = await bus.subscribe()
+    reader = await subscribe(bus)
     for n in range(20):
         await bus.publish(event(n).topic, event(n).data)
-    assert await take(subscription, 20) == [event(n) for n in range(20)]
+    assert await reader.take(20) == [event(n) for n in range(20)]
 
 
 async def test_every_subscriber_receives_every_event(bus: Bus) -> None:
-    first, second = await bus.subscribe(), await bus.subscribe()
+    first, second = await subscribe(bus), await subscribe(bus)
     for n in range(3):
         await bus.publish(event(n).topic, event(n).data)
     expected = [event(0), event(1), event(2)]
-    assert await take(first, 3) == expected
-    assert await take(second, 3) == expected
+    assert await first.take(3) == expected
+    assert await second.take(3) == expected
 
 
 async def test_events_published_before_subscribing_are_not_delivered(bus: Bus) -> None:
     await bus.publish("channel:1", "early")
-    subscription = await bus.subscribe()
+    reader = await subscribe(bus)
     await bus.publish("channel:1", "late")
-    assert await take(subscription, 1) == [BusEvent("channel:1", "late")]
+    assert await reader.take(1) == [BusEvent("channel:1", "late")]
 
 
 async def test_japanese_payloads_arrive_unchanged(bus: Bus) -> None:
-    subscription = await bus.subscribe()
+    reader = await subscribe(bus)
     await bus.publish("channel:1", '{"body":"本日の窓口は17時までです"}')
-    [received] = await take(subscription, 1)
+    [received] = await reader.take(1)
     assert received.data == '{"body":"本日の窓口は17時までです"}'
 
 
 async def test_closing_the_bus_ends_iteration(bus: Bus) -> None:
-    subscription = await bus.subscribe()
+    reader = await subscribe(bus)
     await bus.publish("channel:1", "before close")
-    reader = asyncio.create_task(collect_until_closed(subscription))
+    everything = asyncio.create_task(reader.rest())
     await asyncio.sleep(0)
     await bus.close()
-    assert await reader == [BusEvent("channel:1", "before close")]
+    assert await everything == [BusEvent("channel:1", "before close")]
 
 
 async def test_closing_a_subscription_ends_its_iteration_only(bus: Bus) -> None:
-    closing, staying = await bus.subscribe(), await bus.subscribe()
-    await closing.close()
-    await closing.close()  # twice is harmless
-    assert await collect_until_closed(closing) == []
+    closing, staying = await subscribe(bus), await subscribe(bus)
+    await closing.subscription.close()
+    await closing.subscription.close()  # twice is harmless
+    assert await closing.rest() == []
     await bus.publish("channel:1", "after close")
-    assert await take(staying, 1) == [BusEvent("channel:1", "after close")]
+    assert await staying.take(1) == [BusEvent("channel:1", "after close")]
 
 
 # --- the memory backend's overflow policy ------------------------------------------------
@@ -105,39 +112,54 @@ async def test_closing_a_subscription_ends_its_iteration_only(bus: Bus) -> None:
 
 async def test_overflow_yields_one_gap_then_delivery_continues() -> None:
     bus = MemoryBus(queue_size=2)
-    subscription = await bus.subscribe()
+    reader = await subscribe(bus)
     for n in range(5):  # nobody reads in between: events 2, 3, 4 are dropped
         await bus.publish(event(n).topic, event(n).data)
-    received = await take(subscription, 3)
-    assert received.count(BusEvent(GAP, "")) == 1
-    assert [e for e in received if e.topic != GAP] == [event(0), event(1)]
+    # The GAP stands exactly where the loss began: after what was kept.
+    assert await reader.take(3) == [event(0), event(1), BusEvent(GAP, "")]
 
     await bus.publish(event(5).topic, event(5).data)
-    assert await take(subscription, 1) == [event(5)]  # no second gap
+    assert await reader.take(1) == [event(5)]  # no second gap
     await bus.close()
-    assert await collect_until_closed(subscription) == []
+    assert await reader.rest() == []
 
 
 async def test_a_gap_is_reported_before_any_event_published_after_the_loss() -> None:
     bus = MemoryBus(queue_size=1)
-    subscription = await bus.subscribe()
+    reader = await subscribe(bus)
     await bus.publish("channel:1", "kept")
     await bus.publish("channel:1", "lost")
-    received = await take(subscription, 2)
+    received = await reader.take(2)
     await bus.publish("channel:1", "later")
-    received += await take(subscription, 1)
-    assert BusEvent("channel:1", "lost") not in received
-    assert received.index(BusEvent(GAP, "")) < received.index(BusEvent("channel:1", "later"))
+    received += await reader.take(1)
+    assert received == [BusEvent("channel:1", "kept"), BusEvent(GAP, ""),
+                        BusEvent("channel:1", "later")]
+    await bus.close()
+
+
+async def test_events_after_a_loss_are_dropped_until_the_gap_is_delivered() -> None:
+    bus = MemoryBus(queue_size=1)
+    reader = await subscribe(bus)
+    await bus.publish("channel:1", "kept")
+    await bus.publish("channel:1", "lost")
+    assert await reader.take(1) == [BusEvent("channel:1", "kept")]
+    # The queue has room again, but the subscriber has not yet been told of the loss:
+    # delivering this would put it on the wrong side of the GAP.
+    await bus.publish("channel:1", "also lost")
+    await bus.publish("channel:1", "after the gap")  # still before the GAP is taken
+    assert await reader.take(1) == [BusEvent(GAP, "")]
+    await bus.publish("channel:1", "delivered")
+    assert await reader.take(1) == [BusEvent("channel:1", "delivered")]
     await bus.close()
 
 
 async def test_closing_a_full_subscription_still_ends_iteration() -> None:
     bus = MemoryBus(queue_size=1)
-    subscription = await bus.subscribe()
+    reader = await subscribe(bus)
     await bus.publish("channel:1", "fills the queue")
     await bus.close()
     # The queued event makes room for the end-of-stream marker rather than blocking close.
-    assert await collect_until_closed(subscription) == []
+    assert await reader.rest() == []
 
 
 # --- choosing a backend ------------------------------------------------------------------
