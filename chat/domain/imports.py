@@ -122,14 +122,15 @@ def parse_staff(text: str, *, known_departments: set[str]) -> list[StaffRow]:
             problems.append(f"line {line}: name is empty")
         if dept is not None and dept not in known_departments:
             problems.append(f"line {line}: department {dept} does not exist")
+        role: Role | None = None
         try:
             role = parse_role(_cell(raw, "role") or "staff")
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
-            continue
         active_raw = _cell(raw, "active").lower()
         if active_raw not in _TRUE | _FALSE:
             problems.append(f"line {line}: active must be 1 or 0, not {active_raw!r}")
+        if role is None or problems:
             continue
         rows.append(StaffRow(number, name, _cell(raw, "kana"), dept, role,
                              _cell(raw, "extension") or None, active_raw in _TRUE))

@@ -72,7 +72,7 @@ def test_memory_and_redis_bus_urls_are_accepted(url: str) -> None:
     assert Settings.from_env({"CHAT_BUS_URL": url}).bus_url == url
 
 
-@pytest.mark.parametrize("url", ["kafka://broker", "nats://x", "", "http://redis"])
+@pytest.mark.parametrize("url", ["kafka://broker", "nats://x", "", "http://redis", "redis"])
 def test_other_bus_urls_are_refused(url: str) -> None:
     with pytest.raises(SettingsError, match="CHAT_BUS_URL"):
         Settings.from_env({"CHAT_BUS_URL": url})
@@ -82,7 +82,7 @@ def test_chat_port_is_parsed_as_an_integer() -> None:
     assert Settings.from_env({"CHAT_PORT": "8443"}).port == 8443
 
 
-@pytest.mark.parametrize("port", ["eighty", "", "80.5", "0x50"])
+@pytest.mark.parametrize("port", ["eighty", "", "80.5", "0x50", "70000", "-1"])
 def test_a_port_that_is_not_an_integer_is_refused(port: str) -> None:
     with pytest.raises(SettingsError, match="CHAT_PORT"):
         Settings.from_env({"CHAT_PORT": port})
