@@ -104,8 +104,11 @@ class Settings:
         if not (self.database_url.startswith("sqlite") or
                 self.database_url.startswith("postgresql")):
             raise SettingsError("CHAT_DATABASE_URL must be a sqlite or postgresql URL")
-        if self.bus_url.split("://", 1)[0] not in {"memory", "redis", "rediss"}:
+        scheme, sep, _ = self.bus_url.partition("://")
+        if not sep or scheme not in {"memory", "redis", "rediss"}:
             raise SettingsError("CHAT_BUS_URL must be memory:// or redis://")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError("CHAT_PORT must be between 0 and 65535")
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
 

@@ -83,7 +83,7 @@ def test_chat_port_is_parsed_as_an_integer() -> None:
 
 
 @pytest.mark.parametrize("port", ["eighty", "", "80.5", "0x50", "70000", "-1"])
-def test_a_port_that_is_not_an_integer_is_refused(port: str) -> None:
+def test_a_port_that_is_not_a_valid_port_number_is_refused(port: str) -> None:
     with pytest.raises(SettingsError, match="CHAT_PORT"):
         Settings.from_env({"CHAT_PORT": port})
 
