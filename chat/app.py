@@ -6,7 +6,7 @@ and websocket as state. There are no module-level engines or singletons.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from chat.actions.channels import current_memberships
 from chat.bus import open_bus
 from chat.config import Settings
 from chat.context import AppContext
@@ -25,7 +26,7 @@ from chat.errors import ChatError
 from chat.hub import Hub
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
-from chat.types import Clock, SystemClock
+from chat.types import JSON, Clock, SystemClock
 from chat.web import api, dev, pages
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
@@ -65,7 +66,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         await bus.start()
         ctx = AppContext(settings=settings, db=db, bus=bus, clock=clock or SystemClock(),
                          secrets=InstanceSecrets.load_or_create(settings.var_dir))
-        hub = Hub(bus, node_id=settings.node_id)
+        async def memberships(user_ids: Sequence[int]) -> dict[int, dict[int, JSON] | None]:
+            return await current_memberships(ctx, user_ids)
+
+        hub = Hub(bus, node_id=settings.node_id, memberships=memberships,
+                  reconcile_seconds=settings.membership_reconcile_seconds)
         await hub.start()
         try:
             yield {"ctx": ctx, "hub": hub}

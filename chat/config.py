@@ -56,6 +56,8 @@ class Settings:
     send_rate_per_second: float = 10.0
     send_burst: int = 30
     history_page_max: int = 200
+    # How often each node checks its connections' channels against the database.
+    membership_reconcile_seconds: float = 30.0
     node_id: str = field(default_factory=lambda: os.urandom(4).hex())
 
     @property

@@ -43,6 +43,12 @@ class FrameTooLarge(ChatError):
     default_message = "The frame exceeds the size limit"
 
 
+class BodyTooLarge(ChatError):
+    code = "body_too_large"
+    http_status = 413
+    default_message = "The request body exceeds the size limit"
+
+
 class MessageTooLong(BadRequest):
     code = "message_too_long"
     default_message = "The message is too long"

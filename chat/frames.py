@@ -78,7 +78,8 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "message": {"message": (dict,)},
     "message.updated": {"message": (dict,)},
     "resync.result": {"channel_id": (int,), "messages": _LIST, "updated": _LIST,
-                      "next_seq": (int,), "last_seq": (int,), "last_version": (int,),
+                      "next_seq": (int,), "next_version": (int,), "last_seq": (int,),
+                      "last_version": (int,),
                       "limited": (bool,)},
     "read": {"channel_id": (int,), "user_id": (int,), "seq": (int,)},
     "read.ok": {"channel_id": (int,), "seq": (int,)},
@@ -87,7 +88,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "channel.joined": {"channel": (dict,)},
     "channel.left": {"channel_id": (int,)},
     "resync.required": {"reason": (str,)},
-    "ok": {},
+    "ok": {"message": (dict,)},
     "pong": {},
     "error": {"code": (str,), "message": (str,)},
 }

@@ -13,16 +13,20 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from chat.bus import GAP, Bus, Subscription
 from chat.frames import encode
-from chat.protocol import CLOSE_RESYNC
+from chat.protocol import CLOSE_RESYNC, CLOSE_SESSION_ENDED
+from chat.types import JSON
 
 log = logging.getLogger(__name__)
 
 PRESENCE_TOPIC = "presence"
 RESYNC_REQUIRED = encode({"type": "resync.required", "reason": "events may have been lost"})
+
+# user id -> {channel id -> channel as in the ready frame}, or None for an inactive user.
+MembershipSource = Callable[[Sequence[int]], Awaitable[dict[int, dict[int, JSON] | None]]]
 
 
 class Connection:
@@ -52,14 +56,22 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, bus: Bus, *, node_id: str) -> None:
+    def __init__(self, bus: Bus, *, node_id: str,
+                 memberships: MembershipSource | None = None,
+                 reconcile_seconds: float = 30.0) -> None:
         self.bus = bus
         self.node_id = node_id
+        self._memberships = memberships
+        self._reconcile_seconds = reconcile_seconds
+        self._reconciler: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
         self._by_channel: dict[int, set[Connection]] = defaultdict(set)
         self._by_user: dict[int, set[Connection]] = defaultdict(set)
         # user id -> nodes where that user has at least one connection (from the bus).
         self._presence: dict[int, set[str]] = defaultdict(set)
+        # Bumped on every live join/leave of a user, so reconcile can tell its database
+        # snapshot went stale while it was being read.
+        self._membership_epoch: dict[int, int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self.healthy = False
@@ -70,8 +82,17 @@ class Hub:
         self._subscription = await self.bus.subscribe()
         self.healthy = True
         self._task = asyncio.create_task(self._listen(), name="hub-listener")
+        if self._memberships is not None:
+            self._reconciler = asyncio.create_task(self._reconcile_forever(),
+                                                   name="hub-reconciler")
 
     async def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            try:
+                await self._reconciler
+            except asyncio.CancelledError:
+                pass
         if self._subscription is not None:
             await self._subscription.close()
         if self._task is not None:
@@ -103,6 +124,48 @@ class Hub:
                     log.critical("hub could not resubscribe", exc_info=True)
                     continue
                 self._offer_all(RESYNC_REQUIRED)
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._reconcile_seconds)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("membership reconciliation failed")
+
+    async def reconcile(self) -> None:
+        """Align every local connection with the database: drop channels the user left
+        and add ones they joined, and end the connections of deactivated users.
+
+        Membership changes normally arrive as bus events; this catches what the bus could
+        not carry (a CLI import beside a node with the in-process bus, a lost event), so
+        a person moved out of a department stops receiving it within one interval."""
+        assert self._memberships is not None
+        user_ids = sorted(self._by_user)
+        if not user_ids:
+            return
+        epochs = {u: self._membership_epoch.get(u, 0) for u in user_ids}
+        current = await self._memberships(user_ids)
+        for user_id in user_ids:
+            if self._membership_epoch.get(user_id, 0) != epochs[user_id]:
+                # A live join/leave landed while we read: our snapshot may predate it.
+                continue
+            channels = current.get(user_id)
+            conns = tuple(self._by_user.get(user_id, ()))
+            if channels is None:
+                for conn in conns:
+                    conn.request_close(CLOSE_SESSION_ENDED, "account disabled")
+                continue
+            if not conns:
+                continue
+            in_any = set().union(*(c.channel_ids for c in conns))
+            in_all = set.intersection(*(c.channel_ids for c in conns))
+            for channel_id in sorted(in_any - channels.keys()):
+                self._dispatch_to_user(user_id, encode(
+                    {"type": "channel.left", "channel_id": channel_id}))
+            for channel_id in sorted(channels.keys() - in_all):
+                self._dispatch_to_user(user_id, encode(
+                    {"type": "channel.joined", "channel": channels[channel_id]}))
 
     # -- registry -----------------------------------------------------------------------
 
@@ -167,6 +230,8 @@ class Hub:
         if not conns:
             return
         frame = json.loads(data)
+        if frame.get("type") in {"channel.joined", "channel.left"}:
+            self._membership_epoch[user_id] += 1
         if frame.get("type") == "channel.joined":
             channel_id = int(frame["channel"]["id"])
             for conn in conns:

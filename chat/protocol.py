@@ -29,6 +29,7 @@ from chat.types import JSON
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_IDLE = 4000
 CLOSE_RESYNC = 4001  # outgoing queue overflowed: reconnect, then resync from last seq
 CLOSE_SESSION_ENDED = 4002  # the session was revoked or expired: sign in again
@@ -153,30 +154,27 @@ class ConnectionProtocol:
         if len(text) * 4 > self.limits.max_frame_bytes and \
                 len(text.encode()) > self.limits.max_frame_bytes:
             return self._refuse(FrameTooLarge(
-                f"Frames are limited to {self.limits.max_frame_bytes} bytes"), None)
+                f"Frames are limited to {self.limits.max_frame_bytes} bytes"), None, now)
         try:
             frame = json.loads(text)
         except (json.JSONDecodeError, RecursionError):
-            return self._refuse(MalformedJson("The frame is not valid JSON"), None)
+            return self._refuse(MalformedJson("The frame is not valid JSON"), None, now)
         if not isinstance(frame, dict):
-            return self._refuse(InvalidFrame("A frame must be a JSON object"), None)
+            return self._refuse(InvalidFrame("A frame must be a JSON object"), None, now)
         ref = frame.get("ref")
         if ref is not None and not (
                 (isinstance(ref, str) and len(ref) <= MAX_REF_CHARS)
                 or (isinstance(ref, int) and not isinstance(ref, bool))):
             return self._refuse(InvalidFrame("ref must be a short string or an integer"),
-                                None)
+                                None, now)
         kind = frame.get("type")
         if self.state is not State.OPEN:
             return self._before_open(kind, frame, ref)
         if kind == "ping":
             return [Reply(_with_ref({"type": "pong"}, ref))]
-        if not self._take_token(now):
-            self._strikes += 1
-            if self._strikes >= self.limits.max_strikes:
-                return self._close(CLOSE_POLICY, "rate limit exceeded repeatedly")
-            return [Reply(error_frame(RateLimited.code, RateLimited.default_message, ref))]
-        self._strikes = 0
+        limited = self._rate_limit(ref, now)
+        if limited is not None:
+            return limited
         try:
             command = self._parse(kind, frame, now)
         except ChatError as exc:
@@ -188,7 +186,7 @@ class ConnectionProtocol:
         self._last_frame_at = now
         if self.state is not State.OPEN:
             return self._close(CLOSE_POLICY, "authenticate first")
-        return [Reply(error_frame(InvalidFrame.code, "Binary frames are not supported"))]
+        return self._refuse(InvalidFrame("Binary frames are not supported"), None, now)
 
     # -- results from the adapter -------------------------------------------------------
 
@@ -196,8 +194,19 @@ class ConnectionProtocol:
         assert self.state is State.AUTHENTICATING
         self.state = State.OPEN
 
-    def auth_failed(self, error: ChatError) -> list[Action]:
-        return self._error_and_close(error.code, error.message, None, "authentication failed")
+    def auth_failed(self, error: ChatError, ref: str | int | None = None) -> list[Action]:
+        return self._error_and_close(error.code, error.message, ref, "authentication failed")
+
+    def internal_error(self, ref: str | int | None = None) -> list[Action]:
+        """The server failed unexpectedly (RFC 6455 §7.4.1, 1011). The command may or may
+        not have taken effect: the client reconnects, resyncs, and resends with the same
+        client id (which stores nothing twice)."""
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        return [Reply(error_frame("internal_error", "Internal error; reconnect and resync",
+                                  ref)),
+                Close(CLOSE_INTERNAL_ERROR, "internal error")]
 
     def session_ended(self, reason: str) -> list[Action]:
         return self._close(CLOSE_SESSION_ENDED, reason)
@@ -231,10 +240,25 @@ class ConnectionProtocol:
         """An error frame, then a policy-violation close (RFC 6455 §7.4.1, 1008)."""
         return [Reply(error_frame(code, message, ref)), *self._close(CLOSE_POLICY, reason)]
 
-    def _refuse(self, error: ChatError, ref: Any) -> list[Action]:
+    def _refuse(self, error: ChatError, ref: Any, now: float) -> list[Action]:
         if self.state is not State.OPEN:
             return self._error_and_close(error.code, error.message, ref, "authenticate first")
+        # Garbage costs a token like any frame, so flooding it ends in a close too.
+        limited = self._rate_limit(ref, now)
+        if limited is not None:
+            return limited
         return [Reply(error_frame(error.code, error.message, ref))]
+
+    def _rate_limit(self, ref: Any, now: float) -> list[Action] | None:
+        """None when the frame may proceed; else a rate_limited error or, after too many
+        refusals in a row, a policy close."""
+        if self._take_token(now):
+            self._strikes = 0
+            return None
+        self._strikes += 1
+        if self._strikes >= self.limits.max_strikes:
+            return self._close(CLOSE_POLICY, "rate limit exceeded repeatedly")
+        return [Reply(error_frame(RateLimited.code, RateLimited.default_message, ref))]
 
     def _before_open(self, kind: Any, frame: JSON, ref: Any) -> list[Action]:
         if self.state is State.AUTHENTICATING:

@@ -281,3 +281,26 @@ async def dev_token(server: RunningServer, staff_number: str) -> str:
 
 def auth_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class ManualClock:
+    """An injected clock that moves only when a test says so (thread-safe enough for a
+    server thread reading what the test thread wrote)."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self._now = datetime.now(UTC)
+        self._monotonic = 1000.0
+
+    def now(self) -> Any:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self._now += timedelta(seconds=seconds)
+        self._monotonic += seconds

@@ -22,14 +22,16 @@ def user_topic(user_id: int) -> str:
 
 
 def join(ctx: AppContext, uow: UnitOfWork, channel: Channel, user_id: int, *,
-         source: str, now: datetime) -> None:
-    """Add a membership; after commit the user's connections start receiving the channel."""
+         source: str, now: datetime, as_seen: JSON | None = None) -> None:
+    """Add a membership; after commit the user's connections start receiving the channel.
+    ``as_seen`` overrides fields of the announced channel for this user (a direct chat is
+    named after the other person)."""
     uow.channels.add_membership(Membership(channel_id=channel.id, user_id=user_id,
                                            source=source, joined_at=now, last_read_seq=0))
 
     async def announce() -> None:
         frame = {"type": "channel.joined",
-                 "channel": {**channel_json(channel), "last_read_seq": 0}}
+                 "channel": {**channel_json(channel), "last_read_seq": 0, **(as_seen or {})}}
         await ctx.bus.publish(user_topic(user_id), encode(frame))
 
     uow.on_commit(announce)
@@ -81,8 +83,10 @@ async def open_direct(ctx: AppContext, *, actor: Principal, other_user_id: int) 
                               created_by=actor.user_id)
             uow.channels.add(channel)
             await uow.flush()
-            for user_id in (low, high):
-                join(ctx, uow, channel, user_id, source="manual", now=now)
+            join(ctx, uow, channel, me.id, source="manual", now=now,
+                 as_seen={"name": other.name, "partner_id": other.id})
+            join(ctx, uow, channel, other.id, source="manual", now=now,
+                 as_seen={"name": me.name, "partner_id": me.id})
         return {**channel_json(channel), "name": other.name, "partner_id": other.id}
 
 
@@ -109,3 +113,14 @@ async def create_group(ctx: AppContext, *, actor: Principal, name: str,
         for user_id in sorted(wanted):
             join(ctx, uow, channel, user_id, source="manual", now=now)
         return channel_json(channel)
+
+
+async def current_memberships(ctx: AppContext,
+                              user_ids: Sequence[int]) -> dict[int, dict[int, JSON] | None]:
+    """What the hub reconciles its subscriptions against: for each user, their channels
+    (as in the ready frame), or None when the user is inactive or gone."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        found = await uow.channels.memberships_by_user(user_ids)
+    return {user_id: ({c.id: {**channel_json(c), "last_read_seq": r}
+                       for c, r in found[user_id]} if user_id in found else None)
+            for user_id in user_ids}

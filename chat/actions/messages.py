@@ -161,8 +161,12 @@ async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action:
 async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_seq: int,
                  after_version: int | None, limit: int) -> JSON:
     """Everything the client missed in one channel: new messages with ``seq > after_seq``
-    (gapless, ascending), and, when ``after_version`` is given, earlier messages edited or
-    deleted since that version."""
+    (gapless, ascending), and, when ``after_version`` is given, messages at or below
+    ``after_seq`` edited or deleted since that version (ascending by version).
+
+    Both lists are paged by ``limit``; ``limited`` says more remain. The client resumes
+    with ``after_seq=next_seq`` and ``after_version=next_version``.
+    """
     async with unit_of_work(ctx.db, write=False) as uow:
         channel = await member_channel(uow, channel_id, actor.user_id)
         if after_seq < 0 or after_seq > channel.last_seq:
@@ -174,15 +178,20 @@ async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_se
         rows, next_seq, limited = await uow.messages.after_seq(
             channel_id, after_seq, limit=limit)
         updated: list[JSON] = []
+        next_version = channel.last_version
         if after_version is not None:
             changed, more = await uow.messages.changed_since(
                 channel_id, after_version, up_to_seq=after_seq, limit=limit)
             updated = [message_json(m) for m in changed]
-            limited = limited or more
+            if more:
+                # Resume the edits from here; new messages page separately by next_seq.
+                next_version = changed[-1].version
+                limited = True
         return {
             "type": "resync.result", "channel_id": channel_id,
             "messages": [message_json(m) for m in rows], "updated": updated,
-            "next_seq": next_seq, "last_seq": channel.last_seq,
+            "next_seq": next_seq, "next_version": next_version,
+            "last_seq": channel.last_seq,
             "last_version": channel.last_version, "limited": limited,
         }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chat.context import AppContext
 from chat.errors import Unauthenticated
@@ -29,6 +29,8 @@ class Principal:
     role: str
     name: str
     department_id: int | None
+    # When the session stops being valid; long-lived connections close then.
+    expires_at: datetime | None = None
 
 
 def token_digest(key: bytes, token: str) -> str:
@@ -65,4 +67,5 @@ async def authenticate(ctx: AppContext, token: str) -> Principal:
         if user is None or not user.is_active:
             raise Unauthenticated()
         return Principal(user_id=user.id, session_id=session.id, role=user.role,
-                         name=user.name, department_id=user.department_id)
+                         name=user.name, department_id=user.department_id,
+                         expires_at=session.expires_at)

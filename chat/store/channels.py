@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.store.models import Channel, Membership, Message
+from chat.store.models import Channel, Membership, Message, User
 
 
 @dataclass(frozen=True)
@@ -148,3 +148,23 @@ class ChannelRepository:
             .where(Channel.kind == "direct", Membership.channel_id.in_(mine),
                    Membership.user_id != user_id))
         return {int(c): int(u) for c, u in rows.all()}
+
+    async def memberships_by_user(
+        self, user_ids: Sequence[int]
+    ) -> dict[int, list[tuple[Channel, int]]]:
+        """For each active user in ``user_ids``: their channels with read positions.
+        Inactive or unknown users are absent from the result."""
+        if not user_ids:
+            return {}
+        rows = await self.session.execute(
+            select(User.id, Channel, Membership.last_read_seq)
+            .select_from(User)
+            .outerjoin(Membership, Membership.user_id == User.id)
+            .outerjoin(Channel, Channel.id == Membership.channel_id)
+            .where(User.id.in_(user_ids), User.is_active))
+        result: dict[int, list[tuple[Channel, int]]] = {}
+        for user_id, channel, read_seq in rows.all():
+            entries = result.setdefault(int(user_id), [])
+            if channel is not None:
+                entries.append((channel, int(read_seq)))
+        return result

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat.errors import ChatError, FrameTooLarge, MalformedJson
+from chat.errors import BodyTooLarge, ChatError, MalformedJson
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def read_json_object(request: Request) -> dict[str, object]:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_JSON_BODY:
-            raise FrameTooLarge(f"The body exceeds {MAX_JSON_BODY} bytes")
+            raise BodyTooLarge(f"The body exceeds {MAX_JSON_BODY} bytes")
     try:
         value = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):

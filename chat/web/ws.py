@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -78,6 +79,7 @@ class ClientSession:
         self.conn = Connection(0, 0, max_queue=ctx.settings.outgoing_queue_frames)
         self.principal: Principal | None = None
         self._writer_gate = asyncio.Event()
+        self._session_deadline = math.inf   # monotonic time the session expires
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
@@ -85,10 +87,14 @@ class ClientSession:
         closing = asyncio.create_task(self.conn.closing.wait())
         try:
             while True:
-                timeout = max(0.0, self.protocol.next_deadline() - self.ctx.clock.monotonic())
+                deadline = min(self.protocol.next_deadline(), self._session_deadline)
+                timeout = max(0.0, deadline - self.ctx.clock.monotonic())
                 done, _ = await asyncio.wait({receive, closing}, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 now = self.ctx.clock.monotonic()
+                if now >= self._session_deadline:
+                    await self._perform(self.protocol.session_ended("session expired"))
+                    return
                 if closing in done:
                     assert self.conn.close_requested is not None
                     code, reason = self.conn.close_requested
@@ -167,6 +173,9 @@ class ClientSession:
             frame = await self._dispatch(command, self.principal)
         except ChatError as exc:
             frame = error_frame(exc.code, exc.message, run.ref)
+        except Exception:
+            log.exception("command %s failed", type(command).__name__)
+            return self.protocol.internal_error(run.ref)
         else:
             if frame is None:
                 return []
@@ -178,8 +187,14 @@ class ClientSession:
         try:
             principal = await authenticate(self.ctx, token)
         except ChatError as exc:
-            return self.protocol.auth_failed(exc)
+            return self.protocol.auth_failed(exc, ref)
+        except Exception:
+            log.exception("authentication failed unexpectedly")
+            return self.protocol.internal_error(ref)
         self.principal = principal
+        if principal.expires_at is not None:
+            remaining = (principal.expires_at - self.ctx.clock.now()).total_seconds()
+            self._session_deadline = self.ctx.clock.monotonic() + remaining
         self.conn.user_id, self.conn.session_id = principal.user_id, principal.session_id
         # Register before the snapshot: an event racing with it is queued (and sent after
         # the ready frame) rather than lost; clients drop what they already have by seq.

@@ -189,7 +189,7 @@ async def test_malformed_and_oversized_bodies_get_json_errors(server: RunningSer
                  400, "bad_request")
     assert_error(await post(server, token, "/api/channels/group",
                             content='{"name": "x", "member_ids": [' + "1," * 40_000 + "1]}"),
-                 413, "frame_too_large")
+                 413, "body_too_large")
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         assert_error(await http.delete("/api/channels", headers=auth_headers(token)),
                      405, "method_not_allowed")
@@ -231,3 +231,16 @@ async def test_pages_carry_a_strict_content_security_policy(server: RunningServe
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_new_direct_chat_is_announced_under_the_other_persons_name(
+        server: RunningServer) -> None:
+    ito_token = await dev_token(server, ITO)
+    sakura = await ChatClient.connect(server, await dev_token(server, "1006"))
+    assert sakura.ready is not None
+    r = await post(server, ito_token, "/api/channels/direct",
+                   content=f'{{"user_id": {sakura.ready["user"]["id"]}}}')
+    assert r.status_code == 200
+    joined = await sakura.expect("channel.joined")
+    assert joined["channel"]["name"] == "伊藤 大輔"
+    assert joined["channel"]["kind"] == "direct"

@@ -436,3 +436,24 @@ async def test_a_new_group_reaches_connected_members_live(server: RunningServer)
     await suzuki.expect("channel.joined")
     await suzuki.send_message(channel_id, "よろしくお願いします")
     assert (await ito.expect("message"))["message"]["channel_id"] == channel_id
+
+
+async def test_resync_pages_edits_with_next_version(server: RunningServer) -> None:
+    suzuki = await connect(server, SUZUKI)
+    group = channel_named(suzuki, "忘年会幹事")["id"]
+    first = (await suzuki.send_message(group, "一"))["message"]
+    second = (await suzuki.send_message(group, "二"))["message"]
+    for message, body in ((first, "壱"), (second, "弐")):
+        await suzuki.send({"type": "edit", "message_id": message["id"], "body": body})
+        await suzuki.expect("ok")
+    seen: list[str] = []
+    after_version = second["version"]
+    while True:
+        await suzuki.send({"type": "resync", "channel_id": group, "after_seq": second["seq"],
+                           "after_version": after_version, "limit": 1})
+        page = await suzuki.expect("resync.result")
+        seen += [m["body"] for m in page["updated"]]
+        after_version = page["next_version"]
+        if not page["limited"]:
+            break
+    assert seen == ["壱", "弐"]

@@ -40,7 +40,8 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
                         "message": {**MESSAGE, "body": "", "revision": 2,
                                     "deleted_at": "2025-04-01T10:00:00Z"}},
     "resync.result": {"type": "resync.result", "channel_id": 7, "messages": [MESSAGE],
-                      "updated": [SYSTEM_MESSAGE], "next_seq": 4, "last_seq": 3,
+                      "updated": [SYSTEM_MESSAGE], "next_seq": 4, "next_version": 5,
+                      "last_seq": 3,
                       "last_version": 5, "limited": False},
     "read": {"type": "read", "channel_id": 7, "user_id": 42, "seq": 3},
     "read.ok": {"type": "read.ok", "channel_id": 7, "seq": 3},
@@ -49,7 +50,7 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "channel.joined": {"type": "channel.joined", "channel": CHANNEL},
     "channel.left": {"type": "channel.left", "channel_id": 7},
     "resync.required": {"type": "resync.required", "reason": "events may have been lost"},
-    "ok": {"type": "ok"},
+    "ok": {"type": "ok", "message": MESSAGE},
     "pong": {"type": "pong", "ref": 1},
     "error": {"type": "error", "code": "not_a_member", "message": "No", "ref": "x"},
 }

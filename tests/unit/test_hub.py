@@ -80,13 +80,13 @@ async def settle(hub: Hub, observer: Connection, channel_id: int) -> list[dict[s
     bus keeps publish order, so everything before the marker has been dispatched. Returns
     the observer's frames before the marker.
     """
-    await hub.bus.publish(f"channel:{channel_id}", encode({"type": "ok"}))
+    await hub.bus.publish(f"channel:{channel_id}", encode({"type": "pong", "ref": "marker"}))
     frames: list[dict[str, Any]] = []
     async with asyncio.timeout(WAIT):
         while True:
             frame = json.loads(await observer.queue.get())
             validate_server_frame(frame)
-            if frame["type"] == "ok":
+            if frame == {"type": "pong", "ref": "marker"}:
                 return frames
             frames.append(frame)
 

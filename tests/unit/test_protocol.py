@@ -603,3 +603,19 @@ def test_closed_before_auth_ignores_a_late_auth_frame() -> None:
     assert proto.state is State.CLOSED
     assert send(proto, {"type": "auth", "token": "t"}) == []
     assert proto.state is State.CLOSED
+
+
+def test_flooding_malformed_frames_is_rate_limited_and_then_closed() -> None:
+    proto = opened(Limits(rate_per_second=1.0, burst=2, max_strikes=3))
+    codes = [a.frame["code"] for t in range(4)
+             for a in proto.receive_text("{broken", now=0.0) if isinstance(a, Reply)]
+    assert codes == ["malformed_json", "malformed_json", "rate_limited", "rate_limited"]
+    assert proto.receive_text("{broken", now=0.0) == [Close(1008, "rate limit exceeded repeatedly")]
+
+
+def test_an_internal_error_replies_then_closes_with_1011() -> None:
+    proto = opened(Limits())
+    actions = proto.internal_error()
+    assert isinstance(actions[0], Reply) and actions[0].frame["code"] == "internal_error"
+    assert actions[1] == Close(1011, "internal error")
+    assert proto.internal_error() == []
