@@ -23,6 +23,9 @@ from chat.types import JSON
 log = logging.getLogger(__name__)
 
 PRESENCE_TOPIC = "presence"
+# Published by chat.actions.sessions; kept here as a literal so the hub does not import
+# the actions layer.
+SESSIONS_REVOKED_TOPIC = "sessions.revoked"
 RESYNC_REQUIRED = encode({"type": "resync.required", "reason": "events may have been lost"})
 
 # user id -> {channel id -> channel as in the ready frame}, or None for an inactive user.
@@ -220,6 +223,8 @@ class Hub:
             self._dispatch_to_user(int(ident), data)
         elif topic == PRESENCE_TOPIC:
             self._dispatch_presence(data)
+        elif topic == SESSIONS_REVOKED_TOPIC:
+            self._close_sessions(data)
         elif topic == GAP:
             self._offer_all(RESYNC_REQUIRED)
         else:
@@ -263,6 +268,14 @@ class Hub:
         if bool(nodes) != was_online:
             self._offer_all(encode({"type": "presence", "user_id": user_id,
                                     "status": "online" if nodes else "offline"}))
+
+    def _close_sessions(self, data: str) -> None:
+        event = json.loads(data)
+        ended = {int(i) for i in event["session_ids"]}
+        reason = str(event.get("reason", "session ended"))[:100]
+        for conn in tuple(self.connections):
+            if conn.session_id in ended:
+                conn.request_close(CLOSE_SESSION_ENDED, reason)
 
     def _offer_all(self, text: str) -> None:
         for conn in tuple(self.connections):

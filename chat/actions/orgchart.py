@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chat.actions.channels import join, leave
+from chat.actions.sessions import revoke_within
 from chat.context import AppContext
 from chat.domain.imports import DepartmentRow, StaffRow, infer_level
 from chat.domain.orgchart import check_tree, department_channels_for, diff_memberships
@@ -171,6 +172,11 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
         await uow.flush()
         joined, left = await sync_org_memberships(ctx, uow, touched, now=now)
         report.joined, report.left = joined, left
+        for user in touched:
+            if not user.is_active:
+                # A person who left the city loses every session at once.
+                live = await uow.sessions.live_ids_of_user(user.id, now=now)
+                await revoke_within(ctx, uow, live, reason="account disabled")
     return report
 
 

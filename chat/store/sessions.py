@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import AuthSession
@@ -19,3 +21,21 @@ class SessionRepository:
 
     def add(self, auth_session: AuthSession) -> None:
         self.session.add(auth_session)
+
+    async def revoke(self, session_ids: list[int], *, at: datetime) -> list[int]:
+        """Mark live sessions revoked; returns the ids that were live."""
+        if not session_ids:
+            return []
+        rows = await self.session.scalars(
+            update(AuthSession)
+            .where(AuthSession.id.in_(session_ids), AuthSession.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .returning(AuthSession.id))
+        return [int(i) for i in rows.all()]
+
+    async def live_ids_of_user(self, user_id: int, *, now: datetime) -> list[int]:
+        rows = await self.session.scalars(
+            select(AuthSession.id).where(AuthSession.user_id == user_id,
+                                         AuthSession.revoked_at.is_(None),
+                                         AuthSession.expires_at > now))
+        return [int(i) for i in rows.all()]

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from chat.actions import channels as channel_actions
 from chat.actions import messages as message_actions
+from chat.actions import sessions as session_actions
 from chat.errors import BadRequest, UserNotFound
 from chat.store.uow import unit_of_work
 from chat.web.auth import app_context, require_principal
@@ -118,8 +119,15 @@ async def search_users(request: Request) -> JSONResponse:
         for u, d in rows]})
 
 
+async def sign_out(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    await session_actions.sign_out(app_context(request), actor=actor)
+    return JSONResponse({"signed_out": True})
+
+
 routes = [
     Route("/api/me", me),
+    Route("/api/session/sign-out", sign_out, methods=["POST"]),
     Route("/api/channels", list_channels),
     Route("/api/channels/direct", open_direct, methods=["POST"]),
     Route("/api/channels/group", create_group, methods=["POST"]),

@@ -1,0 +1,43 @@
+"""Ending sessions: sign-out now, device revocation and disabled accounts later.
+
+A revoked session is refused at once by ``authenticate``; its open websocket
+connections, on every node, are closed with 4002 through the bus.
+"""
+
+from __future__ import annotations
+
+import json
+
+from chat.auth.sessions import Principal
+from chat.context import AppContext
+from chat.hub import SESSIONS_REVOKED_TOPIC
+from chat.store.uow import UnitOfWork, unit_of_work
+
+
+async def revoke_sessions(ctx: AppContext, session_ids: list[int], *, reason: str) -> list[int]:
+    """Revoke the given sessions and close their connections everywhere.
+    Returns the ids that were still live."""
+    async with unit_of_work(ctx.db, write=True) as uow:
+        return await revoke_within(ctx, uow, session_ids, reason=reason)
+
+
+async def revoke_within(ctx: AppContext, uow: UnitOfWork, session_ids: list[int], *,
+                        reason: str) -> list[int]:
+    """Revoke inside the caller's transaction; connections close after it commits."""
+    revoked = await uow.sessions.revoke(session_ids, at=ctx.clock.now())
+    if revoked:
+        payload = json.dumps({"session_ids": revoked, "reason": reason})
+        uow.on_commit(lambda: ctx.bus.publish(SESSIONS_REVOKED_TOPIC, payload))
+    return revoked
+
+
+async def sign_out(ctx: AppContext, *, actor: Principal) -> None:
+    """End the actor's own session (this device only)."""
+    await revoke_sessions(ctx, [actor.session_id], reason="signed out")
+
+
+async def revoke_user_sessions(ctx: AppContext, *, user_id: int, reason: str) -> list[int]:
+    """End every live session of a user (a disabled account, a lost phone)."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        live = await uow.sessions.live_ids_of_user(user_id, now=ctx.clock.now())
+    return await revoke_sessions(ctx, live, reason=reason)
