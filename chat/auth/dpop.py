@@ -1,0 +1,653 @@
+"""Device-bound proofs of possession: the server side of DPoP (RFC 9449), ES256 only.
+
+Why: a session token alone must be worthless. Each device holds a P-256 key pair whose
+private half never leaves it (a non-extractable WebCrypto key); every request, and every
+websocket handshake, carries a fresh proof signed with that key. A stolen session cookie or
+bearer token without the device key cannot produce a proof, and a captured proof cannot be
+replayed: it names one method and URI, is accepted only briefly, and its ``jti`` is
+remembered for as long as it would be accepted.
+
+What is checked, numbered as the steps of RFC 9449 §4.3 (which may run in any order):
+
+1. one ``DPoP`` header field (:func:`parse_dpop_header`);
+2. holding one well-formed compact JWS, of bounded size;
+3. the required claims ``jti``, ``htm``, ``htu``, ``iat`` (and ``ath``, ``nonce``) exist;
+4. ``typ`` is ``dpop+jwt``;
+5. ``alg`` is ES256: pinned here, never read from the token (RFC 8725 §2.1), so ``none``,
+   MACs and every other algorithm are refused;
+6. the signature verifies with the ``jwk`` header key (by PyJWT, never by hand);
+7. that ``jwk`` is an EC P-256 public key with no private members;
+8. ``htm`` is the request method;
+9. ``htu`` is the request URI without query and fragment, after normalisation;
+10. ``nonce`` is one this server issued (any node sharing the key) and it is fresh;
+11. ``iat`` is inside ``[now - max_age, now + clock_skew]``;
+12. with an access token: ``ath`` is its hash, and the key is the one the session is
+    bound to (``expected_jkt``, the RFC 7638 thumbprint recorded at enrolment, §6.1).
+
+Then, and only then, the ``jti`` is recorded (§11.1), so a refused proof cannot burn the
+``jti`` of a genuine one. Every refusal raises :class:`DpopError` (``invalid_dpop_proof``)
+except a missing or stale nonce, which raises :class:`DpopNonceRequired`
+(``use_dpop_nonce``): the caller answers it with 401, ``WWW-Authenticate: DPoP
+error="use_dpop_nonce"`` and a fresh ``DPoP-Nonce``, both listed in
+``Access-Control-Expose-Headers`` for browsers (§7.1, §8, §9). The nonce is checked after
+the structure, signature, key, ``htm``, ``htu`` and ``ath`` (only ``iat`` and replay come
+later), so that answer means "this proof is otherwise sound: sign again with this nonce".
+
+The module reads no clock and draws randomness only through an injectable source: callers
+pass ``now`` (timezone-aware).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import hmac
+import json
+import logging
+import math
+import re
+import secrets
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+import jwt
+
+from chat.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "ES256"
+PROOF_TYPE = "dpop+jwt"
+# A jti is an identifier (RFC 9449 §4.2 asks for >= 96 random bits, e.g. a UUID); refuse
+# anything long enough to be an attempt at filling the replay store (§11.1).
+MAX_JTI_CHARS = 256
+
+# Compact JWS: three base64url segments. The signature may be empty so that "alg": "none"
+# is refused by name rather than as garbage; the payload may not (no RFC 7797 detached form).
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# JWK members that carry private key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# Members hashed by the RFC 7638 thumbprint, per key type (§3.2; OKP from RFC 8037 §2).
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "OKP": ("crv", "kty", "x"),
+}
+_P256_COORDINATE_BYTES = 32
+
+
+class DpopError(Unauthenticated):
+    """A DPoP proof was missing or invalid (RFC 9449 §7.1 ``invalid_dpop_proof``)."""
+
+    code = "invalid_dpop_proof"
+    http_status = 401
+    default_message = "The DPoP proof is invalid"
+
+
+class DpopNonceRequired(DpopError):
+    """The proof lacks a valid server nonce; answer with a fresh ``DPoP-Nonce`` (§8, §9)."""
+
+    code = "use_dpop_nonce"
+    default_message = "A fresh DPoP nonce is required"
+
+
+@dataclass(frozen=True)
+class VerifiedProof:
+    """A proof that passed every check.
+
+    ``jkt`` is the RFC 7638 thumbprint of the proof key: record it when binding a session to
+    a device, and pass it back as ``expected_jkt`` afterwards. ``public_jwk`` holds only the
+    key's public members (``kty``, ``crv``, ``x``, ``y``).
+    """
+
+    jkt: str
+    jti: str
+    iat: datetime
+    public_jwk: dict[str, str]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode_strict(text: str) -> bytes:
+    """Decode unpadded base64url, refusing anything that would not re-encode identically,
+    so one value has one spelling (a key cannot take two thumbprints)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
+        raise ValueError("not unpadded base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as error:
+        raise ValueError("not unpadded base64url") from error
+    if _b64url(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of ``jwk``, base64url without padding.
+
+    Only the required public members of the key type are hashed, as compact JSON with the
+    member names in lexicographic order (§3.2, §3.3): for EC ``crv, kty, x, y``; for RSA
+    ``e, kty, n``; for OKP ``crv, kty, x``. Raises ValueError for other key types or a
+    missing or non-string member. It does not validate the key itself.
+    """
+    kty = jwk.get("kty")
+    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
+    if members is None:
+        raise ValueError("unsupported JWK key type for a thumbprint")
+    canonical: dict[str, str] = {}
+    for name in members:
+        value = jwk.get(name)
+        if not isinstance(value, str):
+            raise ValueError(f"JWK member {name!r} is missing or not a string")
+        canonical[name] = value
+    encoded = json.dumps(canonical, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _b64url(hashlib.sha256(encoded.encode("utf-8")).digest())
+
+
+def access_token_hash(token: str) -> str:
+    """The ``ath`` claim for ``token``: base64url (no padding) of SHA-256 over its ASCII
+    bytes (RFC 9449 §4.2). Raises ValueError (UnicodeEncodeError) for a non-ASCII token."""
+    return _b64url(hashlib.sha256(token.encode("ascii")).digest())
+
+
+# --- htu normalisation (RFC 9449 §4.3 step 9; RFC 3986 §6.2.2, §6.2.3) -----------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+# Characters that may appear literally in a URI path (RFC 3986 §3.3) plus "%" of an escape.
+_PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@/%")
+_PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def _normalize_percent_encoding(text: str) -> str:
+    # §6.2.2.1: hex digits of escapes are upper-case; §6.2.2.2: escapes of unreserved
+    # characters are decoded.
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    return _PERCENT_ESCAPE.sub(fix, text)
+
+
+def _encode_unsafe(text: str) -> str:
+    # Characters that cannot appear in a URI (a space, non-ASCII text) are percent-encoded as
+    # UTF-8, as a browser does (WHATWG URL), so "/a b" and "/a%20b" compare equal.
+    out = []
+    for char in text:
+        if char in _PATH_SAFE:
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str:
+    # RFC 3986 §5.2.4, applied as syntax-based normalisation (§6.2.2.3).
+    output: list[str] = []
+    while path:
+        if path.startswith("../"):
+            path = path[3:]
+        elif path.startswith("./"):
+            path = path[2:]
+        elif path.startswith("/./"):
+            path = path[2:]
+        elif path == "/.":
+            path = "/"
+        elif path.startswith("/../"):
+            path = path[3:]
+            if output:
+                output.pop()
+        elif path == "/..":
+            path = "/"
+            if output:
+                output.pop()
+        elif path in {".", ".."}:
+            path = ""
+        else:
+            start = 1 if path.startswith("/") else 0
+            end = path.find("/", start)
+            if end == -1:
+                end = len(path)
+            output.append(path[:end])
+            path = path[end:]
+    return "".join(output)
+
+
+def normalize_htu(url: str) -> str:
+    """``url`` as compared for ``htu``: scheme and host lower-cased, the scheme's default
+    port dropped, an empty path made "/", dot segments removed, percent-encoding normalised
+    (RFC 3986 §6.2.2, §6.2.3), and query and fragment dropped (RFC 9449 §4.3).
+
+    Accepts absolute http, https, ws and wss URLs (ws/wss for the websocket handshake).
+    Raises ValueError for anything else, for userinfo (RFC 9110 §4.2.4) and for a bad port.
+    Servers must pass the URL as the client sent it: the public scheme and host (behind a
+    proxy) and the raw, still percent-encoded path.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError("htu must be an absolute http(s) or ws(s) URL")
+    if "@" in parts.netloc:
+        raise ValueError("htu must not carry userinfo")
+    host = parts.hostname  # lower-cased, IPv6 brackets removed
+    if not host:
+        raise ValueError("htu has no host")
+    host = _normalize_percent_encoding(host).lower()
+    host = _PERCENT_ESCAPE.sub(lambda m: "%" + m.group(1).upper(), host)
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port  # raises ValueError when not a number in 0-65535
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    path = _remove_dot_segments(_normalize_percent_encoding(_encode_unsafe(parts.path))) or "/"
+    return f"{scheme}://{netloc}{path}"
+
+
+# --- nonces (RFC 9449 §8, §9, §11.1) ---------------------------------------------------
+
+_NONCE_VERSION = b"\x01"
+_NONCE_RANDOM_BYTES = 16
+_NONCE_TAG_BYTES = 32
+_NONCE_BYTES = len(_NONCE_VERSION) + 8 + _NONCE_RANDOM_BYTES + _NONCE_TAG_BYTES
+# Domain separation: the key may also key other MACs; a nonce tag is never one of theirs.
+_NONCE_LABEL = b"tsunagu/dpop-nonce/v1\x00"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_millis(now: datetime) -> int:
+    _require_aware(now)
+    return (now - _EPOCH) // timedelta(milliseconds=1)
+
+
+class NonceIssuer:
+    """Stateless server nonces: ``version | issued-at (ms) | 16 random bytes | HMAC-SHA256``,
+    base64url-encoded (so ``1*NQCHAR``, §8.1).
+
+    The random bytes and the MAC make nonces unpredictable (§8); the issue time is the
+    server's own, so the window no longer rests on the client's clock (§11.1). Any node
+    holding the same ``key`` can check a nonce without storage. A nonce may be used for
+    several proofs during its lifetime; the ``jti`` replay store stops proof replays.
+
+    ``key`` must be at least 16 bytes (32 random bytes recommended; rotating it invalidates
+    outstanding nonces, which clients recover from through ``use_dpop_nonce``).
+    ``node_skew_seconds`` tolerates a nonce "from the future" issued by a node whose clock
+    runs slightly ahead. ``token_bytes`` is the randomness source (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        lifetime_seconds: float = 300,
+        node_skew_seconds: float = 5,
+        token_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        if len(key) < 16:
+            raise ValueError("the nonce key must be at least 16 bytes")
+        if lifetime_seconds <= 0 or node_skew_seconds < 0:
+            raise ValueError("lifetime must be positive and node skew non-negative")
+        self._key = key
+        self._lifetime_ms = lifetime_seconds * 1000
+        self._node_skew_ms = node_skew_seconds * 1000
+        self._token_bytes = token_bytes
+
+    @property
+    def lifetime_seconds(self) -> float:
+        return self._lifetime_ms / 1000
+
+    def _tag(self, body: bytes) -> bytes:
+        return hmac.new(self._key, _NONCE_LABEL + body, hashlib.sha256).digest()
+
+    def issue(self, now: datetime) -> str:
+        """A fresh nonce, valid from ``now`` for ``lifetime_seconds``."""
+        random_part = self._token_bytes(_NONCE_RANDOM_BYTES)
+        if len(random_part) != _NONCE_RANDOM_BYTES:
+            raise ValueError("token_bytes returned the wrong number of bytes")
+        body = _NONCE_VERSION + _epoch_millis(now).to_bytes(8, "big") + random_part
+        return _b64url(body + self._tag(body))
+
+    def check(self, nonce: str, now: datetime) -> None:
+        """Return if ``nonce`` was issued with this key and ``issued <= now <= issued +
+        lifetime`` (both bounds inclusive, up to ``node_skew_seconds`` before issue);
+        otherwise raise DpopNonceRequired."""
+        now_ms = _epoch_millis(now)
+        try:
+            raw = _b64url_decode_strict(nonce)
+        except ValueError:
+            raw = b""
+        if len(raw) != _NONCE_BYTES or raw[:1] != _NONCE_VERSION:
+            raise DpopNonceRequired("nonce was not issued by this server")
+        body, tag = raw[:-_NONCE_TAG_BYTES], raw[-_NONCE_TAG_BYTES:]
+        if not hmac.compare_digest(tag, self._tag(body)):
+            raise DpopNonceRequired("nonce was not issued by this server")
+        age_ms = now_ms - int.from_bytes(body[1:9], "big")
+        if age_ms > self._lifetime_ms:
+            raise DpopNonceRequired("nonce expired")
+        if age_ms < -self._node_skew_ms:
+            raise DpopNonceRequired("nonce issued in the future")
+
+
+# --- replay store (RFC 9449 §11.1) -----------------------------------------------------
+
+
+class ReplayCache(Protocol):
+    """Remembers proof identifiers for the window in which the proof would be accepted."""
+
+    async def first_use(self, key: str, *, ttl_seconds: float, now: datetime) -> bool:
+        """Record ``key`` for ``ttl_seconds``; True if it was not already recorded (and
+        unexpired), False otherwise. Implementations that cannot record it return False:
+        failing closed, since forgetting would re-open a replay window."""
+        ...
+
+
+class MemoryReplayCache:
+    """A replay store for one process (tests, single-node servers).
+
+    An entry recorded at ``t`` blocks the key while ``now < t + ttl``. Expired entries are
+    evicted on every call, oldest expiry first. When ``max_entries`` unexpired entries are
+    held, a new key is refused (False) rather than an older one forgotten: evicting an
+    unexpired ``jti`` would let that proof be replayed, whereas refusing only fails genuine
+    requests until entries expire (at most one acceptance window), a loud and bounded
+    denial of service instead of a silent security hole. Only fully verified proofs reach
+    the store, so filling it takes a signing key and a valid nonce; rate-limit before
+    verifying. A warning is logged each time the store becomes full.
+    """
+
+    def __init__(self, *, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
+        self._max_entries = max_entries
+        self._expiry: dict[str, float] = {}
+        self._by_expiry: list[tuple[float, str]] = []
+        self._full = False
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def _evict_expired(self, now_ts: float) -> None:
+        while self._by_expiry and self._by_expiry[0][0] <= now_ts:
+            expires, key = heapq.heappop(self._by_expiry)
+            if self._expiry.get(key) == expires:
+                del self._expiry[key]
+
+    async def first_use(self, key: str, *, ttl_seconds: float, now: datetime) -> bool:
+        _require_aware(now)
+        now_ts = now.timestamp()
+        self._evict_expired(now_ts)
+        if key in self._expiry:
+            return False
+        if len(self._expiry) >= self._max_entries:
+            if not self._full:
+                log.warning("DPoP replay store full (%d entries): refusing new proofs",
+                            self._max_entries)
+                self._full = True
+            return False
+        self._full = False
+        expires = now_ts + ttl_seconds
+        self._expiry[key] = expires
+        heapq.heappush(self._by_expiry, (expires, key))
+        return True
+
+
+class RedisReplayCache:
+    """A replay store shared by every node: ``SET prefix+key 1 NX EX ttl``.
+
+    Redis expires entries by its own clock, so ``now`` is ignored here; the TTL is rounded
+    up to whole seconds (never shorter than asked). Redis errors propagate: the caller
+    must refuse the request rather than skip the replay check.
+    """
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "tsunagu:dpop:") -> None:
+        self._client = client
+        self._prefix = prefix
+
+    async def first_use(self, key: str, *, ttl_seconds: float, now: datetime) -> bool:
+        ttl = max(1, math.ceil(ttl_seconds))
+        stored = await self._client.set(self._prefix + key, 1, nx=True, ex=ttl)
+        return bool(stored)
+
+
+# --- the proof -------------------------------------------------------------------------
+
+
+def parse_dpop_header(values: list[str]) -> str:
+    """The single ``DPoP`` header value among ``values`` (every field of that name, e.g.
+    ``request.headers.getlist("dpop")``). Raises DpopError for none or several
+    (RFC 9449 §4.3 step 1), including several folded into one field with commas, which a
+    compact JWS never contains."""
+    if not values:
+        raise DpopError("DPoP header missing")
+    if len(values) > 1 or "," in values[0]:
+        raise DpopError("more than one DPoP header")
+    value = values[0].strip()
+    if not value:
+        raise DpopError("DPoP header empty")
+    return value
+
+
+def _unverified_header(proof: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(proof)
+    except jwt.PyJWTError as error:
+        raise DpopError("proof is not a well-formed JWT") from error
+    return header
+
+
+def _public_p256_jwk(candidate: object) -> dict[str, str]:
+    """The public members of the ``jwk`` header, which must be an EC P-256 public key."""
+    if not isinstance(candidate, dict):
+        raise DpopError("jwk header missing or not a JSON object")
+    # §4.3 step 7 (and §4.2): the jwk MUST NOT contain a private key.
+    if _PRIVATE_JWK_MEMBERS & candidate.keys():
+        raise DpopError("jwk contains private key material")
+    if candidate.get("kty") != "EC" or candidate.get("crv") != "P-256":
+        raise DpopError("jwk must be an EC P-256 public key")
+    if candidate.get("alg", ALGORITHM) != ALGORITHM:
+        raise DpopError("jwk is declared for another algorithm")
+    x, y = candidate.get("x"), candidate.get("y")
+    if not isinstance(x, str) or not isinstance(y, str):
+        raise DpopError("jwk must be an EC P-256 public key")
+    try:
+        coordinates = (_b64url_decode_strict(x), _b64url_decode_strict(y))
+    except ValueError as error:
+        raise DpopError("jwk coordinates are not canonical base64url") from error
+    if any(len(c) != _P256_COORDINATE_BYTES for c in coordinates):
+        raise DpopError("jwk must be an EC P-256 public key")
+    return {"kty": "EC", "crv": "P-256", "x": x, "y": y}
+
+
+def _verified_claims(proof: str, public_jwk: dict[str, str]) -> dict[str, Any]:
+    try:
+        # algorithm is pinned, not inferred from the jwk or the token header.
+        key = jwt.PyJWK(dict(public_jwk), algorithm=ALGORITHM)
+    except jwt.PyJWTError as error:  # e.g. a point that is not on the curve
+        raise DpopError("jwk is not a valid P-256 public key") from error
+    try:
+        # The signature only: the claims are checked below, against DPoP's rules.
+        claims = jwt.decode(
+            proof,
+            key,
+            algorithms=[ALGORITHM],
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+                "require": [],
+            },
+        )
+    except jwt.InvalidSignatureError as error:
+        raise DpopError("signature does not verify with the jwk header key") from error
+    except jwt.PyJWTError as error:
+        raise DpopError("proof is not a well-formed JWT") from error
+    if not isinstance(claims, dict):
+        raise DpopError("proof payload is not a JSON object")
+    return claims
+
+
+def _is_numeric_date(value: object) -> bool:
+    # JSON numbers arrive as int (possibly huge: never convert those to float) or float
+    # (possibly NaN or infinite: Python's json accepts both).
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _is_text(value: object) -> bool:
+    """A non-empty str that is valid Unicode (JSON may smuggle in lone surrogates)."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _strings_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"),
+                               b.encode("utf-8", "surrogatepass"))
+
+
+async def verify_proof(
+    proof: str | None,
+    *,
+    method: str,
+    url: str,
+    nonces: NonceIssuer,
+    replay: ReplayCache,
+    now: datetime,
+    access_token: str | None = None,
+    expected_jkt: str | None = None,
+    max_age_seconds: float = 300,
+    clock_skew_seconds: float = 30,
+    max_proof_bytes: int = 8192,
+) -> VerifiedProof:
+    """Check ``proof`` for a request ``method url`` at ``now``; see the module docstring.
+
+    ``url`` is the request URL as the client addressed it (see :func:`normalize_htu`; a
+    ValueError from it is the caller's bug). ``method`` is compared case-sensitively.
+    Pass ``access_token`` to require a matching ``ath`` and ``expected_jkt`` to require the
+    key a session is bound to. ``iat`` is accepted in ``[now - max_age_seconds, now +
+    clock_skew_seconds]``, bounds inclusive. A proof that passes is recorded in ``replay``
+    for ``max_age_seconds + clock_skew_seconds``, the whole window in which it would be
+    accepted, keyed by ``sha256(jti) | normalized htu`` (§11.1: per target URI; hashed so
+    a client-chosen ``jti`` is never stored verbatim).
+
+    Raises DpopNonceRequired for a missing or stale nonce, DpopError for every other
+    failure (including a replayed ``jti``).
+    """
+    _require_aware(now)
+    request_htu = normalize_htu(url)
+
+    # Step 2: one well-formed JWT, bounded before any parsing (step 1 is the caller's,
+    # through parse_dpop_header).
+    if proof is None:
+        raise DpopError("DPoP proof missing")
+    if len(proof.encode("utf-8")) > max_proof_bytes:
+        raise DpopError("proof too large")
+    if not _COMPACT_JWS.fullmatch(proof):
+        raise DpopError("proof is not a well-formed JWT")
+    header = _unverified_header(proof)
+
+    # Steps 4-7. The header is untrusted until the signature verifies, but these checks
+    # only refuse, and must precede verification: alg and key type decide how to verify.
+    if header.get("typ") != PROOF_TYPE:
+        raise DpopError("typ must be dpop+jwt")
+    if header.get("alg") != ALGORITHM:
+        raise DpopError("alg must be ES256")
+    if "crit" in header:
+        # RFC 7515 §4.1.11: no JWS extension is understood for DPoP proofs.
+        raise DpopError("crit header is not supported")
+    public_jwk = _public_p256_jwk(header.get("jwk"))
+    claims = _verified_claims(proof, public_jwk)
+
+    # Step 3: required claims and their types.
+    missing = [name for name in ("jti", "htm", "htu", "iat") if name not in claims]
+    if missing:
+        raise DpopError("proof is missing claims: " + ", ".join(missing))
+    jti, htm, htu, iat = claims["jti"], claims["htm"], claims["htu"], claims["iat"]
+    if not _is_text(jti):
+        raise DpopError("jti must be a non-empty string")
+    if len(jti) > MAX_JTI_CHARS:
+        raise DpopError("jti too long")
+    if not isinstance(htm, str) or not isinstance(htu, str):
+        raise DpopError("htm and htu must be strings")
+    if not _is_numeric_date(iat):
+        raise DpopError("iat must be a number")
+
+    # Step 8: the method token is case-sensitive (RFC 9110 §9.1).
+    if htm != method:
+        raise DpopError("htm does not match the request method")
+
+    # Step 9.
+    try:
+        proof_htu = normalize_htu(htu)
+    except ValueError as error:
+        raise DpopError("htu is not an absolute http(s) URL") from error
+    if proof_htu != request_htu:
+        raise DpopError("htu does not match the request URL")
+
+    # Step 12 (§4.3, §7.1): the token and the key the session is bound to.
+    if access_token is not None:
+        ath = claims.get("ath")
+        if not isinstance(ath, str):
+            raise DpopError("ath missing")
+        try:
+            expected_ath = access_token_hash(access_token)
+        except UnicodeEncodeError as error:
+            raise DpopError("access token is not ASCII") from error
+        if not _strings_equal(ath, expected_ath):
+            raise DpopError("ath does not match the access token")
+    jkt = jwk_thumbprint(public_jwk)
+    if expected_jkt is not None and not _strings_equal(jkt, expected_jkt):
+        raise DpopError("proof signed by another key")
+
+    # Step 10: a missing or stale nonce is the one failure the client fixes by retrying.
+    nonce = claims.get("nonce")
+    if nonce is None:
+        raise DpopNonceRequired("nonce missing")
+    if not isinstance(nonce, str):
+        raise DpopNonceRequired("nonce was not issued by this server")
+    nonces.check(nonce, now)
+
+    # Step 11 (§11.1): accepted briefly after creation, slightly early for clock skew.
+    now_ts = now.timestamp()
+    if iat < now_ts - max_age_seconds:
+        raise DpopError("iat outside the acceptance window: too old")
+    if iat > now_ts + clock_skew_seconds:
+        raise DpopError("iat outside the acceptance window: in the future")
+
+    # §11.1: last, so only a proof that passed everything consumes its jti. ES256
+    # signatures are malleable ((r, s) and (r, n - s) both verify), so the key is the
+    # jti, never the token's bytes.
+    replay_key = hashlib.sha256(jti.encode("utf-8")).hexdigest() + "|" + proof_htu
+    window = max_age_seconds + clock_skew_seconds
+    if not await replay.first_use(replay_key, ttl_seconds=window, now=now):
+        raise DpopError("jti replayed")
+
+    return VerifiedProof(
+        jkt=jkt,
+        jti=jti,
+        iat=datetime.fromtimestamp(iat, UTC),
+        public_jwk=public_jwk,
+    )
