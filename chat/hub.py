@@ -10,6 +10,7 @@ reconnects, so one stalled phone never delays anyone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -90,20 +91,10 @@ class Hub:
                                                    name="hub-reconciler")
 
     async def stop(self) -> None:
-        if self._reconciler is not None:
-            self._reconciler.cancel()
-            try:
-                await self._reconciler
-            except asyncio.CancelledError:
-                pass
+        await _cancel(self._reconciler)
         if self._subscription is not None:
             await self._subscription.close()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await _cancel(self._task)
 
     async def _listen(self) -> None:
         """Dispatch bus events until stopped. A failure here is loud (logged as
@@ -280,3 +271,11 @@ class Hub:
     def _offer_all(self, text: str) -> None:
         for conn in tuple(self.connections):
             conn.offer(text)
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
