@@ -7,6 +7,8 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -304,3 +306,20 @@ class ManualClock:
 
         self._now += timedelta(seconds=seconds)
         self._monotonic += seconds
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+async def run_tsunagu(server: RunningServer | None, *args: str,
+                      bus_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``tsunagu`` CLI in a subprocess against ``server``'s database and bus
+    (``bus_url`` overrides the bus), off the event loop."""
+    env = dict(os.environ)
+    if server is not None:
+        env.update(CHAT_DATABASE_URL=server.settings.database_url,
+                   CHAT_BUS_URL=bus_url or server.settings.bus_url,
+                   CHAT_VAR_DIR=str(server.settings.var_dir))
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "chat.cli", *args], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=120, check=False)

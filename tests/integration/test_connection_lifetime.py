@@ -3,20 +3,14 @@ unexpected server failures."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ServerFactory
-from tests.support import ChatClient, ManualClock, RunningServer, dev_token
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import ChatClient, ManualClock, RunningServer, dev_token, run_tsunagu
 
 
 async def test_a_connection_closes_with_4002_when_its_session_expires(
@@ -40,13 +34,6 @@ async def test_a_connection_closes_with_4002_when_its_session_expires(
     assert fresh.ready is not None and fresh.ready["user"]["name"] == "鈴木 花子"
 
 
-def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHAT_DATABASE_URL": server.settings.database_url,
-           "CHAT_BUS_URL": "memory://", "CHAT_VAR_DIR": str(server.settings.var_dir)}
-    return subprocess.run([sys.executable, "-m", "chat.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-
-
 async def test_changes_the_bus_could_not_carry_are_reconciled(
         make_server: ServerFactory, tmp_path: Path) -> None:
     # A CLI import beside a node whose bus is in-process: no event reaches the node, so
@@ -59,7 +46,8 @@ async def test_changes_the_bus_could_not_carry_are_reconciled(
         "staff_number,name,kana,department_code,role,extension,active\n"
         "1002,鈴木 花子,すずき はなこ,121,staff,2202,1\n"
         "1003,高橋 健,たかはし けん,112,staff,2102,0\n", encoding="utf-8")
-    result = await asyncio.to_thread(_cli, server, "import", "staff", str(csv_file))
+    result = await run_tsunagu(server, "import", "staff", str(csv_file),
+                               bus_url="memory://")
     assert result.returncode == 0, result.stderr
 
     joined = await moved.expect("channel.joined", lambda f: f["channel"]["name"] == "防災係")
