@@ -21,7 +21,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/tsunagu migrate
 	$(VENV)/bin/tsunagu seed-demo
-	CHAT_DEV_SESSIONS=1 $(VENV)/bin/tsunagu serve --host 127.0.0.1 --port $(PORT)
+	CHAT_DEV_SESSIONS=1 CHAT_OFF_HOURS_POLICY=$${CHAT_OFF_HOURS_POLICY:-off} \
+		$(VENV)/bin/tsunagu serve --host 127.0.0.1 --port $(PORT)
 
 # Debian's chromium for the browser tests (installed once; needs root).
 system-deps:

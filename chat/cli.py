@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import io
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import segno
+
 from chat.bus import open_bus
 from chat.config import Settings, SettingsError
 from chat.context import AppContext
 from chat.domain.imports import CsvProblems, parse_departments, parse_staff
+from chat.errors import BadRequest, ChatError
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.migrations import upgrade
@@ -117,6 +123,141 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator() -> str:
+    """Who ran a command, for the audit log: the operating-system account."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _fail(error: ChatError) -> int:
+    print(f"error: {error.message} ({error.code})", file=sys.stderr)
+    return 1
+
+
+def cmd_device_enroll(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions.devices import create_enrollment
+
+    ttl = int(args.ttl_minutes * 60) if args.ttl_minutes else None
+    try:
+        ticket = _run(settings, lambda ctx: create_enrollment(
+            ctx, staff_number=args.staff_number, label=args.label, created_by=_operator(),
+            ttl_seconds=ttl))
+    except ChatError as error:
+        return _fail(error)
+    local = ticket.expires_at.astimezone()
+    print(f"enrollment code for {ticket.user_name} ({ticket.staff_number}), "
+          f"device {ticket.label!r}")
+    print(f"valid once, until {local:%Y-%m-%d %H:%M %Z}")
+    print(f"open on the phone: {ticket.link}")
+    qr = segno.make(ticket.link, error="m")
+    if args.qr:
+        qr.save(args.qr, scale=8, border=4)
+        print(f"QR code written to {args.qr}")
+    if not args.no_qr:
+        buffer = io.StringIO()
+        qr.terminal(out=buffer, compact=True)
+        print(buffer.getvalue(), end="")
+    return 0
+
+
+def cmd_device_list(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions.devices import list_devices
+
+    try:
+        rows = _run(settings, lambda ctx: list_devices(ctx, staff_number=args.staff_number))
+    except ChatError as error:
+        return _fail(error)
+    if not rows:
+        print("no devices enrolled")
+        return 0
+    print(f"{'id':>5}  {'staff':<8} {'name':<12} {'state':<8} {'last seen':<17} label")
+    for row in rows:
+        seen = (row["last_seen_at"] or "-")[:16].replace("T", " ")
+        print(f"{row['id']:>5}  {row['staff_number']:<8} {row['user']:<12} "
+              f"{row['state']:<8} {seen:<17} {row['label']}")
+    print(f"{len(rows)} device(s)")
+    return 0
+
+
+def cmd_device_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions.devices import revoke_device
+
+    try:
+        revoked = _run(settings, lambda ctx: revoke_device(
+            ctx, device_id=args.device_id, reason=args.reason, by=_operator()))
+    except ChatError as error:
+        return _fail(error)
+    print(f"device {args.device_id} revoked; {len(revoked)} session(s) ended and their "
+          "connections closed")
+    return 0
+
+
+def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions.devices import set_user_active
+
+    active = args.user_command == "enable"
+    try:
+        revoked = _run(settings, lambda ctx: set_user_active(
+            ctx, staff_number=args.staff_number, active=active, by=_operator()))
+    except ChatError as error:
+        return _fail(error)
+    if active:
+        print(f"{args.staff_number} enabled")
+    else:
+        print(f"{args.staff_number} disabled; {len(revoked)} session(s) ended and their "
+              "connections closed")
+    return 0
+
+
+def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions import policy as policy_actions
+
+    hours_config = None
+    if args.policy_command == "hours":
+        try:
+            hours_config = json.loads(Path(args.file).read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError) as error:
+            print(f"error: {args.file}: {error}", file=sys.stderr)
+            return 1
+
+    async def job(ctx: AppContext) -> str:
+        by = _operator()
+        if args.policy_command == "disaster":
+            await policy_actions.set_disaster_mode(ctx, args.state == "on", by=by)
+            return ("disaster mode ON: everyone may connect at any hour"
+                    if args.state == "on" else "disaster mode OFF: the off-hours policy applies")
+        if args.policy_command == "hours":
+            if not isinstance(hours_config, dict):
+                raise BadRequest("the working-hours file must hold a JSON object")
+            hours = await policy_actions.set_working_hours(ctx, hours_config, by=by)
+            return (f"working hours set ({hours.timezone}, {len(hours.holidays)} holidays, "
+                    f"year-end closure {'on' if hours.year_end_closure else 'off'})")
+        if args.policy_command == "roles":
+            roles = await policy_actions.set_off_hours_roles(
+                ctx, [r.strip() for r in args.roles.split(",") if r.strip()], by=by)
+            return f"off-hours roles: {', '.join(roles) or '(none)'}"
+        policy, values = await policy_actions.current_policy(ctx)
+        decision_time = ctx.clock.now()
+        lines = [
+            f"policy enforced by servers: {'yes' if settings.off_hours_policy else 'NO'} "
+            "(CHAT_OFF_HOURS_POLICY)",
+            f"disaster mode: {'ON' if policy.disaster_mode else 'off'}",
+            f"off-hours roles: {', '.join(sorted(policy.off_hours_roles)) or '(none)'}",
+            "working hours: " + ("configured" if "working_hours" in values else "default "
+                                 "(weekdays 8:30-17:15, 29 Dec-3 Jan closed)"),
+            f"open now: {'yes' if policy.hours.is_open(decision_time) else 'no'}",
+        ]
+        return "\n".join(lines)
+
+    try:
+        print(_run(settings, job))
+    except ChatError as error:
+        return _fail(error)
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -144,9 +285,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def _banner(settings: Settings) -> Iterator[str]:
     host = "localhost" if settings.host in {"127.0.0.1", "::1"} else settings.host
     yield f"Tsunagu is serving on http://{host}:{settings.port}"
+    yield (f"Staff sign in with a passkey on an enrolled device: open the link printed by "
+           f"`tsunagu device enroll STAFF_NUMBER` (pages use {settings.public_origin})")
     if settings.dev_sessions_allowed:
         yield ("DEMO MODE (loopback only): open the page and pick a demo person to sign in "
                "as; real device enrollment is not required here.")
+    if not settings.off_hours_policy:
+        yield "off-hours policy is OFF (CHAT_OFF_HOURS_POLICY=off): anyone may connect any time"
 
 
 def _redact(url: str) -> str:
@@ -174,6 +319,48 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("what", choices=["departments", "staff"])
     imp.add_argument("file", help="UTF-8 CSV (a BOM is fine)")
     imp.set_defaults(func=cmd_import)
+
+    device = sub.add_parser("device", help="enroll, list and revoke staff devices")
+    dsub = device.add_subparsers(dest="device_command", required=True, metavar="ACTION")
+    enroll = dsub.add_parser("enroll", help="make a one-time enrollment link and QR code")
+    enroll.add_argument("staff_number", help="the staff number of the device's owner")
+    enroll.add_argument("--label", help="what the device is (e.g. 'iPhone 防災係 3')")
+    enroll.add_argument("--ttl-minutes", type=float,
+                        help="how long the code stays valid (default 15)")
+    enroll.add_argument("--qr", metavar="FILE.png", help="also write the QR code as a PNG")
+    enroll.add_argument("--no-qr", action="store_true",
+                        help="do not print the QR code on the terminal")
+    enroll.set_defaults(func=cmd_device_enroll)
+    dlist = dsub.add_parser("list", help="list devices, their state and last use")
+    dlist.add_argument("staff_number", nargs="?", help="only this person's devices")
+    dlist.set_defaults(func=cmd_device_list)
+    revoke = dsub.add_parser("revoke", help="revoke a device: its sessions end at once")
+    revoke.add_argument("device_id", type=int)
+    revoke.add_argument("--reason", default="revoked by an administrator",
+                        help="why (kept in the audit log)")
+    revoke.set_defaults(func=cmd_device_revoke)
+
+    user = sub.add_parser("user", help="disable or re-enable an account")
+    usub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    for name, text in (("disable", "disable: every session ends at once"),
+                       ("enable", "enable again")):
+        action = usub.add_parser(name, help=text)
+        action.add_argument("staff_number")
+        action.set_defaults(func=cmd_user_active)
+
+    policy = sub.add_parser("policy", help="working hours, off-hours roles, disaster mode")
+    psub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    psub.add_parser("show", help="what is in force").set_defaults(func=cmd_policy)
+    hours = psub.add_parser("hours", help="set working hours and holidays from a JSON file")
+    hours.add_argument("file", help='e.g. {"weekdays": {"mon": [["08:30", "17:15"]]}, '
+                                    '"holidays": ["2026-11-23"]}')
+    hours.set_defaults(func=cmd_policy)
+    roles = psub.add_parser("roles", help="roles that may connect off-hours")
+    roles.add_argument("roles", help="comma-separated, e.g. manager,operator")
+    roles.set_defaults(func=cmd_policy)
+    disaster = psub.add_parser("disaster", help="declare or lift disaster mode (災害モード)")
+    disaster.add_argument("state", choices=["on", "off"])
+    disaster.set_defaults(func=cmd_policy)
     return parser
 
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -51,7 +52,23 @@ class Settings:
     transport_max_bytes: int = 1024 * 1024
     max_message_chars: int = 10_000
     outgoing_queue_frames: int = 256
+    # A session ends 12 hours after sign-in whatever happens (a working day and its
+    # overtime; the next morning starts with the passkey), and earlier once no proven
+    # request or connection has used it for an hour (a phone left in a drawer).
     session_ttl_seconds: int = 12 * 3600
+    session_idle_seconds: int = 3600
+    # How long an enrollment code may wait before the phone uses it.
+    enrollment_code_ttl_seconds: int = 15 * 60
+    # The URL staff open (behind a proxy: the public https URL). Enrollment links, the
+    # WebAuthn relying party id and the accepted origins derive from it.
+    public_url: str | None = None
+    rp_name: str = "つなぐ Tsunagu"
+    # DPoP proofs (RFC 9449 §11.1): accepted this long after iat, this far ahead of it.
+    dpop_max_age_seconds: float = 300.0
+    dpop_clock_skew_seconds: float = 30.0
+    dpop_nonce_lifetime_seconds: float = 300.0
+    # Off-hours policy (chat.domain.hours): on by default; the local demo turns it off.
+    off_hours_policy: bool = True
     idle_timeout_seconds: float = 90.0
     send_rate_per_second: float = 10.0
     send_burst: int = 30
@@ -66,13 +83,35 @@ class Settings:
         return self.dev_sessions and is_loopback_host(self.host)
 
     @property
+    def public_origin(self) -> str:
+        """scheme://host[:port] staff open; ``http://localhost:PORT`` by default (WebAuthn
+        needs a domain, never an IP address, and http only on localhost)."""
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            return f"{parts.scheme}://{parts.netloc}"
+        return f"http://localhost:{self.port}"
+
+    @property
+    def rp_id(self) -> str:
+        """The WebAuthn relying party id: the public host name, without port."""
+        return urlsplit(self.public_origin).hostname or "localhost"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are ``Secure`` unless staff reach the node over http on loopback."""
+        parts = urlsplit(self.public_origin)
+        return not (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
+
+    @property
     def origins(self) -> frozenset[str]:
-        """Origins accepted on the websocket handshake (RFC 6455 §10.2)."""
+        """Origins accepted on the websocket handshake (RFC 6455 §10.2) and in WebAuthn
+        client data."""
         if self.allowed_origins:
-            return frozenset(self.allowed_origins)
+            extra = {self.public_origin} if self.public_url else set()
+            return frozenset({*self.allowed_origins, *extra})
         return frozenset(
-            {f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}",
-             f"http://[::1]:{self.port}"}
+            {self.public_origin, f"http://localhost:{self.port}",
+             f"http://127.0.0.1:{self.port}", f"http://[::1]:{self.port}"}
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -90,6 +129,12 @@ class Settings:
             raise SettingsError("CHAT_PORT must be an integer") from exc
         origins = tuple(o.strip() for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",")
                         if o.strip())
+        try:
+            idle_minutes = float(env.get("CHAT_SESSION_IDLE_MINUTES", "60"))
+            session_hours = float(env.get("CHAT_SESSION_HOURS", "12"))
+        except ValueError as exc:
+            raise SettingsError("CHAT_SESSION_IDLE_MINUTES and CHAT_SESSION_HOURS must be "
+                                "numbers") from exc
         settings = cls(
             database_url=database_url,
             bus_url=env.get("CHAT_BUS_URL", "memory://"),
@@ -98,6 +143,11 @@ class Settings:
             port=port,
             dev_sessions=_flag(env.get("CHAT_DEV_SESSIONS")),
             allowed_origins=origins,
+            public_url=env.get("CHAT_PUBLIC_URL") or None,
+            session_idle_seconds=int(idle_minutes * 60),
+            session_ttl_seconds=int(session_hours * 3600),
+            off_hours_policy=env.get("CHAT_OFF_HOURS_POLICY", "on").strip().lower()
+            not in {"0", "off", "false", "no"},
         )
         settings.validate()
         return settings
@@ -111,6 +161,22 @@ class Settings:
             raise SettingsError("CHAT_BUS_URL must be memory:// or redis://")
         if not 0 <= self.port <= 65535:
             raise SettingsError("CHAT_PORT must be between 0 and 65535")
+        if self.public_url is not None:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise SettingsError("CHAT_PUBLIC_URL must be an absolute http(s) URL")
+            if parts.scheme == "http" and parts.hostname != "localhost":
+                raise SettingsError("CHAT_PUBLIC_URL must be https (http only on localhost)")
+            try:
+                ipaddress.ip_address(parts.hostname)
+            except ValueError:
+                pass
+            else:
+                raise SettingsError("CHAT_PUBLIC_URL needs a host name: WebAuthn refuses "
+                                    "IP addresses")
+        if not 60 <= self.session_idle_seconds <= self.session_ttl_seconds:
+            raise SettingsError("the idle timeout must be at least a minute and no longer "
+                                "than the session")
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
 

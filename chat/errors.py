@@ -15,6 +15,10 @@ class ChatError(Exception):
 
     default_message = "Internal error"
 
+    def details(self) -> dict[str, str]:
+        """Extra fields for the JSON error and the error frame (e.g. ``message_ja``)."""
+        return {}
+
 
 class BadRequest(ChatError):
     code = "bad_request"
@@ -133,3 +137,72 @@ class RateLimited(ChatError):
 class ImportFailed(BadRequest):
     code = "import_failed"
     default_message = "The import file is invalid"
+
+
+class InvalidToken(Unauthenticated):
+    """RFC 6750 §3.1 / RFC 9449 §7.2: e.g. a DPoP-bound session presented as Bearer."""
+
+    code = "invalid_token"
+    default_message = "This session must be used with DPoP proofs"
+
+
+class EnrollmentCodeInvalid(NotFound):
+    code = "enrollment_code_invalid"
+    default_message = "This enrollment code does not exist; ask an administrator for a new one"
+
+
+class EnrollmentCodeExpired(ChatError):
+    code = "enrollment_code_expired"
+    http_status = 410
+    default_message = "This enrollment code has expired; ask an administrator for a new one"
+
+
+class EnrollmentCodeUsed(ChatError):
+    code = "enrollment_code_used"
+    http_status = 409
+    default_message = "This enrollment code was already used; ask an administrator for a new one"
+
+
+class RegistrationInvalid(BadRequest):
+    code = "passkey_invalid"
+    default_message = "The passkey could not be verified"
+
+
+class PasskeyInvalid(Unauthenticated):
+    code = "passkey_invalid"
+    default_message = "The passkey could not be verified"
+
+
+class DeviceMismatch(Unauthenticated):
+    code = "device_mismatch"
+    default_message = "The device key does not belong to the device of this passkey"
+
+
+class DeviceKeyInUse(ChatError):
+    code = "device_key_in_use"
+    http_status = 409
+    default_message = "This device key is already enrolled"
+
+
+class DeviceRevoked(Forbidden):
+    code = "device_revoked"
+    default_message = "This device was revoked; ask an administrator to enroll it again"
+
+
+class AccountDisabled(Forbidden):
+    code = "account_disabled"
+    default_message = "This account is disabled"
+
+
+class OffHours(Forbidden):
+    """Refused by the off-hours policy; the message says why in English and Japanese."""
+
+    code = "off_hours"
+
+    def __init__(self, code: str, message_en: str, message_ja: str) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message_ja = message_ja
+
+    def details(self) -> dict[str, str]:
+        return {"message_ja": self.message_ja}

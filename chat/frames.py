@@ -51,8 +51,9 @@ def channel_json(channel: Channel) -> JSON:
     }
 
 
-def error_frame(code: str, message: str, ref: Any = None) -> JSON:
-    frame: JSON = {"type": "error", "code": code, "message": message}
+def error_frame(code: str, message: str, ref: Any = None, *,
+                details: dict[str, str] | None = None) -> JSON:
+    frame: JSON = {"type": "error", "code": code, "message": message, **(details or {})}
     if ref is not None:
         frame["ref"] = ref
     return frame
@@ -90,6 +91,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "resync.required": {"reason": (str,)},
     "ok": {"message": (dict,)},
     "pong": {},
+    "hello": {"dpop_nonce": (str,)},
     "error": {"code": (str,), "message": (str,)},
 }
 

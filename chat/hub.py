@@ -15,6 +15,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 
 from chat.bus import GAP, Bus, Subscription
 from chat.frames import encode
@@ -31,6 +32,9 @@ RESYNC_REQUIRED = encode({"type": "resync.required", "reason": "events may have 
 
 # user id -> {channel id -> channel as in the ready frame}, or None for an inactive user.
 MembershipSource = Callable[[Sequence[int]], Awaitable[dict[int, dict[int, JSON] | None]]]
+# (previous watermark or None) -> ([(session id, reason)] revoked lately, next watermark).
+RevocationSource = Callable[[datetime | None],
+                            Awaitable[tuple[list[tuple[int, str | None]], datetime]]]
 
 
 class Connection:
@@ -62,12 +66,17 @@ class Connection:
 class Hub:
     def __init__(self, bus: Bus, *, node_id: str,
                  memberships: MembershipSource | None = None,
-                 reconcile_seconds: float = 30.0) -> None:
+                 reconcile_seconds: float = 30.0,
+                 revocations: RevocationSource | None = None,
+                 revocation_sweep_seconds: float = 1.0) -> None:
         self.bus = bus
         self.node_id = node_id
         self._memberships = memberships
         self._reconcile_seconds = reconcile_seconds
         self._reconciler: asyncio.Task[None] | None = None
+        self._revocations = revocations
+        self._revocation_sweep_seconds = revocation_sweep_seconds
+        self._sweeper: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
         self._by_channel: dict[int, set[Connection]] = defaultdict(set)
         self._by_user: dict[int, set[Connection]] = defaultdict(set)
@@ -89,8 +98,12 @@ class Hub:
         if self._memberships is not None:
             self._reconciler = asyncio.create_task(self._reconcile_forever(),
                                                    name="hub-reconciler")
+        if self._revocations is not None:
+            self._sweeper = asyncio.create_task(self._sweep_revocations_forever(),
+                                                name="hub-revocation-sweep")
 
     async def stop(self) -> None:
+        await _cancel(self._sweeper)
         await _cancel(self._reconciler)
         if self._subscription is not None:
             await self._subscription.close()
@@ -118,6 +131,35 @@ class Hub:
                     log.critical("hub could not resubscribe", exc_info=True)
                     continue
                 self._offer_all(RESYNC_REQUIRED)
+
+    async def _sweep_revocations_forever(self) -> None:
+        """Close connections of sessions revoked anywhere, within a second.
+
+        The ``sessions.revoked`` bus event normally does this at once; but the bus is lossy
+        by contract, and a CLI beside a node on the in-process bus cannot reach it at all.
+        So each node also asks the database, every second, which sessions were revoked
+        lately (an indexed range on ``revoked_at``; looking back a few seconds covers
+        commit delay and clock skew between writers)."""
+        assert self._revocations is not None
+        since: datetime | None = None
+        while True:
+            await asyncio.sleep(self._revocation_sweep_seconds)
+            try:
+                since = await self.sweep_revocations(since)
+            except Exception:
+                log.exception("revocation sweep failed")
+
+    async def sweep_revocations(self, since: datetime | None) -> datetime:
+        """One sweep; returns the watermark for the next."""
+        assert self._revocations is not None
+        revoked, watermark = await self._revocations(since)
+        if revoked and self.connections:
+            reasons = dict(revoked)
+            for conn in tuple(self.connections):
+                if conn.session_id in reasons:
+                    conn.request_close(CLOSE_SESSION_ENDED,
+                                       (reasons[conn.session_id] or "session ended")[:100])
+        return watermark
 
     async def _reconcile_forever(self) -> None:
         while True:

@@ -33,6 +33,7 @@ CLOSE_INTERNAL_ERROR = 1011
 CLOSE_IDLE = 4000
 CLOSE_RESYNC = 4001  # outgoing queue overflowed: reconnect, then resync from last seq
 CLOSE_SESSION_ENDED = 4002  # the session was revoked or expired: sign in again
+CLOSE_OFF_HOURS = 4003  # working hours ended (off-hours policy): come back when it opens
 
 MAX_REF_CHARS = 64
 MAX_RESYNC_LIMIT = 500
@@ -49,7 +50,11 @@ class State(Enum):
 
 @dataclass(frozen=True)
 class Authenticate:
-    token: str
+    """The auth frame: a session token (absent when the browser's cookie carries it) and
+    a DPoP proof of the device key (absent only for development sessions)."""
+
+    token: str | None
+    proof: str | None
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,8 @@ class ConnectionProtocol:
         self.state = State.OPEN
 
     def auth_failed(self, error: ChatError, ref: str | int | None = None) -> list[Action]:
-        return self._error_and_close(error.code, error.message, ref, "authentication failed")
+        return self._error_and_close(error.code, error.message, ref, "authentication failed",
+                                     details=error.details())
 
     def internal_error(self, ref: str | int | None = None) -> list[Action]:
         """The server failed unexpectedly (RFC 6455 §7.4.1, 1011). The command may or may
@@ -210,6 +216,13 @@ class ConnectionProtocol:
 
     def session_ended(self, reason: str) -> list[Action]:
         return self._close(CLOSE_SESSION_ENDED, reason)
+
+    def working_hours_ended(self, error: ChatError) -> list[Action]:
+        """The off-hours policy now refuses this user: say why, then close 4003."""
+        if self.state is State.CLOSED:
+            return []
+        return [Reply(error_frame(error.code, error.message, details=error.details())),
+                *self._close(CLOSE_OFF_HOURS, "outside working hours")]
 
     # -- time ---------------------------------------------------------------------------
 
@@ -235,10 +248,11 @@ class ConnectionProtocol:
         self.state = State.CLOSED
         return [Close(code, reason)]
 
-    def _error_and_close(self, code: str, message: str, ref: Any,
-                         reason: str) -> list[Action]:
+    def _error_and_close(self, code: str, message: str, ref: Any, reason: str, *,
+                         details: dict[str, str] | None = None) -> list[Action]:
         """An error frame, then a policy-violation close (RFC 6455 §7.4.1, 1008)."""
-        return [Reply(error_frame(code, message, ref)), *self._close(CLOSE_POLICY, reason)]
+        return [Reply(error_frame(code, message, ref, details=details)),
+                *self._close(CLOSE_POLICY, reason)]
 
     def _refuse(self, error: ChatError, ref: Any, now: float) -> list[Action]:
         if self.state is not State.OPEN:
@@ -267,12 +281,18 @@ class ConnectionProtocol:
         if kind != "auth":
             return self._error_and_close("unauthenticated", "Send an auth frame first", ref,
                                          "authenticate first")
-        token = frame.get("token")
-        if not isinstance(token, str) or not token:
-            return self._error_and_close(InvalidFrame.code, "auth needs a token", ref,
-                                         "authentication failed")
+        token, proof = frame.get("token"), frame.get("proof")
+        if token is not None and (not isinstance(token, str) or not token):
+            return self._error_and_close(InvalidFrame.code, "token must be a non-empty string",
+                                         ref, "authentication failed")
+        if proof is not None and (not isinstance(proof, str) or not proof):
+            return self._error_and_close(InvalidFrame.code, "proof must be a non-empty string",
+                                         ref, "authentication failed")
+        if token is None and proof is None:
+            return self._error_and_close(InvalidFrame.code, "auth needs a token or a proof",
+                                         ref, "authentication failed")
         self.state = State.AUTHENTICATING
-        return [Run(Authenticate(token), ref)]
+        return [Run(Authenticate(token, proof), ref)]
 
     def _take_token(self, now: float) -> bool:
         elapsed = max(0.0, now - self._tokens_at)

@@ -173,7 +173,9 @@ def base_settings(database_url: str, var_dir: Path, *, bus_url: str = "memory://
                   **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(database_url=database_url, bus_url=bus_url,
                                   var_dir=var_dir, host="127.0.0.1", port=0,
-                                  dev_sessions=True)
+                                  dev_sessions=True,
+                                  # Tests of the policy turn it on with an injected clock.
+                                  off_hours_policy=False)
     values.update(overrides)
     return Settings(**values)
 
@@ -319,7 +321,46 @@ async def run_tsunagu(server: RunningServer | None, *args: str,
     if server is not None:
         env.update(CHAT_DATABASE_URL=server.settings.database_url,
                    CHAT_BUS_URL=bus_url or server.settings.bus_url,
-                   CHAT_VAR_DIR=str(server.settings.var_dir))
+                   CHAT_VAR_DIR=str(server.settings.var_dir),
+                   CHAT_PORT=str(server.port))
     return await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "chat.cli", *args], cwd=REPO_ROOT, env=env,
         capture_output=True, text=True, timeout=120, check=False)
+
+
+# --- device-bound sessions -----------------------------------------------------------------
+
+def enrollment_code(server: RunningServer, staff_number: str, *,
+                    ttl_seconds: int | None = None, label: str = "テスト端末") -> str:
+    """A one-time enrollment code made by the real action on ``server``'s database (the
+    CLI path is tested on its own; this is quicker than a subprocess per test)."""
+    from chat.actions.devices import create_enrollment
+
+    async def make() -> str:
+        db = Database(server.settings.database_url)
+        try:
+            ctx = AppContext(settings=server.settings, db=db, bus=MemoryBus(),
+                             clock=SystemClock(),
+                             secrets=InstanceSecrets.load_or_create(server.settings.var_dir))
+            ticket = await create_enrollment(ctx, staff_number=staff_number, label=label,
+                                             created_by="test", ttl_seconds=ttl_seconds)
+            return ticket.code
+        finally:
+            await db.dispose()
+
+    code: str = in_own_thread(lambda: asyncio.run(make()))
+    return code
+
+
+def device_client(server: RunningServer, key: Any = None, *,
+                  authenticator: Any = None, clock: ManualClock | None = None) -> Any:
+    """A ``chat.client.TsunaguClient`` for ``server`` with a fresh software device key
+    and passkey authenticator (WebAuthn needs the localhost origin, not 127.0.0.1)."""
+    from chat.client import DeviceKey, SoftwareAuthenticator, TsunaguClient
+
+    origin = f"http://localhost:{server.port}"
+    return TsunaguClient(server.http_url, key or DeviceKey.generate(),
+                         authenticator=authenticator or SoftwareAuthenticator("localhost",
+                                                                              origin),
+                         origin=origin, ws_url=server.ws_url,
+                         clock=(lambda: clock.now().timestamp()) if clock else time.time)

@@ -24,7 +24,7 @@ async def revoke_sessions(ctx: AppContext, session_ids: list[int], *, reason: st
 async def revoke_within(ctx: AppContext, uow: UnitOfWork, session_ids: list[int], *,
                         reason: str) -> list[int]:
     """Revoke inside the caller's transaction; connections close after it commits."""
-    revoked = await uow.sessions.revoke(session_ids, at=ctx.clock.now())
+    revoked = await uow.sessions.revoke(session_ids, at=ctx.clock.now(), reason=reason)
     if revoked:
         payload = json.dumps({"session_ids": revoked, "reason": reason})
         uow.on_commit(lambda: ctx.bus.publish(SESSIONS_REVOKED_TOPIC, payload))

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -91,18 +92,96 @@ class User(Base):
 
 
 class Device(Base):
-    """A city-issued phone or PC. Enrollment and keys arrive with device-bound sessions."""
+    """A city-issued phone or PC, enrolled with a passkey and a device key.
+
+    ``jkt`` is the RFC 7638 thumbprint of the device key: every session the device holds is
+    bound to it, and every request proves possession of the key (DPoP, RFC 9449).
+    """
 
     __tablename__ = "devices"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     label: Mapped[str] = mapped_column(String(100))
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    # "active" once enrolled; "revoked" for good (a lost phone is enrolled again, anew).
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    jkt: Mapped[str | None] = mapped_column(String(64), unique=True)
+    public_jwk: Mapped[str | None] = mapped_column(Text)
+    user_agent: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Passkey(Base):
+    """A WebAuthn credential registered on a device at enrollment."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # base64url of the credential id (at most 1023 bytes, WebAuthn §5.1).
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EnrollmentCode(Base):
+    """A one-time, short-lived code that lets one phone enroll for one person.
+
+    Only a keyed digest of the code is stored; ``used_at`` is set once, atomically."""
+
+    __tablename__ = "enrollment_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+
+
+class AuditEvent(Base):
+    """A security-relevant event: enrollment, sign-in, failures, revocation, policy.
+
+    Append-only: nothing updates or deletes rows (the hash chain arrives with issue 5)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    actor_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    subject_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    device_id: Mapped[int | None] = mapped_column(BigInteger)
+    session_id: Mapped[int | None] = mapped_column(BigInteger)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class SystemSetting(Base):
+    """Settings every node shares and an admin changes at run time (working hours,
+    disaster mode), as JSON values."""
+
+    __tablename__ = "system_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(100))
 
 
 class AuthSession(Base):
@@ -117,9 +196,16 @@ class AuthSession(Base):
         ForeignKey("devices.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(16))
+    # Thumbprint of the device key every request must prove; None only for development
+    # sessions, which are refused unless the node allows them.
+    jkt: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Absolute end; the idle end is last_active_at + the idle timeout.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_active_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed: every node sweeps recent revocations each second (chat.hub).
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Channel(Base):

@@ -22,15 +22,29 @@ class SessionRepository:
     def add(self, auth_session: AuthSession) -> None:
         self.session.add(auth_session)
 
-    async def revoke(self, session_ids: list[int], *, at: datetime) -> list[int]:
+    async def revoke(self, session_ids: list[int], *, at: datetime,
+                     reason: str | None = None) -> list[int]:
         """Mark live sessions revoked; returns the ids that were live."""
         if not session_ids:
             return []
         rows = await self.session.scalars(
             update(AuthSession)
             .where(AuthSession.id.in_(session_ids), AuthSession.revoked_at.is_(None))
-            .values(revoked_at=at)
+            .values(revoked_at=at, revoked_reason=reason)
             .returning(AuthSession.id))
+        return [int(i) for i in rows.all()]
+
+    async def touch(self, session_id: int, *, at: datetime) -> None:
+        """Record use: the idle deadline slides from ``at``."""
+        await self.session.execute(
+            update(AuthSession).where(AuthSession.id == session_id,
+                                      AuthSession.last_active_at < at)
+            .values(last_active_at=at))
+
+    async def live_ids_of_device(self, device_id: int) -> list[int]:
+        rows = await self.session.scalars(
+            select(AuthSession.id).where(AuthSession.device_id == device_id,
+                                         AuthSession.revoked_at.is_(None)))
         return [int(i) for i in rows.all()]
 
     async def live_ids_of_user(self, user_id: int, *, now: datetime) -> list[int]:
@@ -39,3 +53,10 @@ class SessionRepository:
                                          AuthSession.revoked_at.is_(None),
                                          AuthSession.expires_at > now))
         return [int(i) for i in rows.all()]
+
+    async def revoked_since(self, moment: datetime) -> list[tuple[int, str | None]]:
+        """Sessions revoked after ``moment``, with why (the per-second revocation sweep)."""
+        rows = await self.session.execute(
+            select(AuthSession.id, AuthSession.revoked_reason)
+            .where(AuthSession.revoked_at > moment))
+        return [(int(i), reason) for i, reason in rows.all()]

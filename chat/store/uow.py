@@ -12,11 +12,14 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
 from chat.store.db import Database
 from chat.store.departments import DepartmentRepository
+from chat.store.devices import DeviceRepository
 from chat.store.messages import MessageRepository
 from chat.store.sessions import SessionRepository
+from chat.store.system_settings import SystemSettingsRepository
 from chat.store.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,9 @@ class UnitOfWork:
         self.channels = ChannelRepository(session)
         self.messages = MessageRepository(session, dialect)
         self.sessions = SessionRepository(session)
+        self.devices = DeviceRepository(session)
+        self.audit = AuditRepository(session)
+        self.system_settings = SystemSettingsRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:

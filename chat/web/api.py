@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -9,9 +11,10 @@ from starlette.routing import Route
 from chat.actions import channels as channel_actions
 from chat.actions import messages as message_actions
 from chat.actions import sessions as session_actions
+from chat.auth.sessions import idle_deadline, record_use
 from chat.errors import BadRequest, UserNotFound
 from chat.store.uow import unit_of_work
-from chat.web.auth import app_context, require_principal
+from chat.web.auth import app_context, clear_session_cookie, require_principal
 from chat.web.errors import read_json_object
 
 DEFAULT_PAGE = 50
@@ -47,7 +50,16 @@ async def me(request: Request) -> JSONResponse:
         dept = await uow.departments.get(user.department_id) if user.department_id else None
     return JSONResponse({"id": user.id, "staff_number": user.staff_number, "name": user.name,
                          "kana": user.kana, "role": user.role, "extension": user.extension,
-                         "department": dept.name if dept else None})
+                         "department": dept.name if dept else None,
+                         "session": {
+                             "id": actor.session_id, "device_id": actor.device_id,
+                             "bound": actor.jkt is not None,
+                             "expires_at": _iso(actor.expires_at),
+                             "idle_expires_at": _iso(actor.idle_expires_at)}})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 async def list_channels(request: Request) -> JSONResponse:
@@ -120,14 +132,32 @@ async def search_users(request: Request) -> JSONResponse:
 
 
 async def sign_out(request: Request) -> JSONResponse:
-    actor = await require_principal(request)
-    await session_actions.sign_out(app_context(request), actor=actor)
-    return JSONResponse({"signed_out": True})
+    ctx = app_context(request)
+    actor = await require_principal(request, touch=False)
+    await session_actions.sign_out(ctx, actor=actor)
+    response = JSONResponse({"signed_out": True})
+    clear_session_cookie(response, ctx)
+    return response
+
+
+async def refresh(request: Request) -> JSONResponse:
+    """Keep the session alive without a passkey prompt: possession of the device key
+    (this request's proof) slides the idle deadline; the absolute one stays."""
+    ctx = app_context(request)
+    actor = await require_principal(request, touch=False)
+    await record_use(ctx, session_id=actor.session_id, device_id=actor.device_id)
+    assert actor.expires_at is not None
+    return JSONResponse({
+        "expires_at": actor.expires_at.isoformat(),
+        "idle_expires_at": idle_deadline(ctx, ctx.clock.now()).isoformat(),
+        "idle_timeout_seconds": ctx.settings.session_idle_seconds,
+    })
 
 
 routes = [
     Route("/api/me", me),
     Route("/api/session/sign-out", sign_out, methods=["POST"]),
+    Route("/api/session/refresh", refresh, methods=["POST"]),
     Route("/api/channels", list_channels),
     Route("/api/channels/direct", open_direct, methods=["POST"]),
     Route("/api/channels/group", create_group, methods=["POST"]),

@@ -1,23 +1,115 @@
-"""Who is calling an HTTP endpoint."""
+"""Who is calling an HTTP endpoint, and the DPoP plumbing every response carries.
+
+A session travels as the ``tsunagu_session`` cookie (browsers: HttpOnly, the page never
+sees it) or as ``Authorization: DPoP <token>`` (scripts); either way the request carries
+a ``DPoP`` proof header signed by the session's device key (RFC 9449 §7.1). Since a
+cross-site form cannot add that header, cookie-riding CSRF gets nothing.
+"""
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat.auth.sessions import Principal, authenticate
+from chat.auth.dpop import parse_dpop_header
+from chat.auth.sessions import SESSION_COOKIE, Presented, Principal, authenticate
 from chat.context import AppContext
 from chat.errors import Unauthenticated
 
 
-def app_context(request: Request) -> AppContext:
+def app_context(request: HTTPConnection) -> AppContext:
     ctx: AppContext = request.state.ctx
     return ctx
 
 
-async def require_principal(request: Request) -> Principal:
-    """The principal of ``Authorization: Bearer <session token>``."""
+def client_host(connection: HTTPConnection) -> str | None:
+    return connection.client.host if connection.client else None
+
+
+def request_url(connection: HTTPConnection) -> str:
+    """The URL the client addressed, as a proof's ``htu`` names it: the scheme (ws or
+    wss for websockets), the Host header, and the raw, still percent-encoded path.
+    Behind a TLS-terminating proxy, run uvicorn with ``--proxy-headers`` so the scheme
+    is the public one."""
+    scope = connection.scope
+    scheme = connection.url.scheme
+    host = connection.headers.get("host") or connection.url.netloc
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else scope["path"]
+    return f"{scheme}://{host}{path.split('?', 1)[0]}"
+
+
+def proof_of(connection: HTTPConnection) -> str | None:
+    """The single ``DPoP`` header, None when absent (several are refused)."""
+    values = connection.headers.getlist("dpop")
+    return parse_dpop_header(values) if values else None
+
+
+def presented(request: Request) -> Presented | None:
+    """The session token a request carries and how, or None for no credentials."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = token.strip()
+    if header:
+        kind = scheme.lower()
+        if kind not in {"dpop", "bearer"} or not token:
+            raise Unauthenticated("Use Authorization: DPoP <token>")
+    else:
+        kind, token = "cookie", request.cookies.get(SESSION_COOKIE, "")
+        if not token:
+            return None
+    return Presented(token=token, scheme=kind, proof=proof_of(request),
+                     method=request.method, url=request_url(request),
+                     remote=client_host(request))
+
+
+async def require_principal(request: Request, *, touch: bool = True) -> Principal:
+    credentials = presented(request)
+    if credentials is None:
         raise Unauthenticated()
-    return await authenticate(app_context(request), token.strip())
+    return await authenticate(app_context(request), credentials, touch=touch)
+
+
+def set_session_cookie(response: Response, ctx: AppContext, token: str) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=ctx.settings.session_ttl_seconds,
+                        path="/", secure=ctx.settings.secure_cookies, httponly=True,
+                        samesite="strict")
+
+
+def clear_session_cookie(response: Response, ctx: AppContext) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=ctx.settings.secure_cookies,
+                           httponly=True, samesite="strict")
+
+
+# Paths whose responses carry a fresh nonce: everything that takes proofs.
+NONCE_PREFIXES = ("/api/", "/auth/", "/dev/")
+
+
+class DpopNonceHeaders:
+    """Every API response carries a fresh ``DPoP-Nonce`` (RFC 9449 §8.2), is uncacheable,
+    and exposes the DPoP headers to scripts (§7.1, §8). Pure ASGI; websockets pass."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(NONCE_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        state = scope.get("state") or {}
+        ctx: AppContext | None = state.get("ctx")
+
+        async def send_with_nonce(message: Message) -> None:
+            if message["type"] == "http.response.start" and ctx and ctx.proofs:
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in {b"cache-control", b"dpop-nonce"}]
+                headers += [
+                    (b"dpop-nonce", ctx.proofs.nonce(ctx.clock.now()).encode()),
+                    (b"cache-control", b"no-store"),
+                    (b"access-control-expose-headers", b"DPoP-Nonce, WWW-Authenticate"),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_nonce)

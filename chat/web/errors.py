@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from chat.auth.dpop import DpopError
 from chat.errors import BodyTooLarge, ChatError, MalformedJson
 
 log = logging.getLogger(__name__)
@@ -20,13 +21,30 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
 MAX_JSON_BODY = 64 * 1024
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str, *,
+                   details: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **(details or {})}},
+                        status_code=status, headers=headers)
 
 
 async def chat_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ChatError)
-    return error_response(exc.http_status, exc.code, exc.message)
+    return error_response(exc.http_status, exc.code, exc.message, details=exc.details(),
+                          headers=challenge_headers(exc))
+
+
+def challenge_headers(exc: ChatError) -> dict[str, str] | None:
+    """RFC 9449 §7.1: a 401 names the DPoP scheme (and, when a token or proof was sent
+    but failed, the error), so clients know to sign; §9 pairs use_dpop_nonce with a
+    fresh DPoP-Nonce, which the DPoP middleware adds to every response."""
+    if exc.http_status != 401:
+        return None
+    if isinstance(exc, DpopError) or exc.code == "invalid_token":
+        value = f'DPoP error="{exc.code}", algs="ES256"'
+    else:
+        value = 'DPoP algs="ES256"'
+    return {"WWW-Authenticate": value}
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:

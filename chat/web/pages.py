@@ -23,7 +23,16 @@ async def index(request: Request) -> Response:
     })
 
 
+async def enroll(request: Request) -> Response:
+    """The enrollment page; the one-time code stays in the URL fragment (never logged)."""
+    ctx = request.state.ctx
+    return templates.TemplateResponse(request, "enroll.html", {
+        "demo": ctx.settings.dev_sessions_allowed,
+    })
+
+
 routes = [
     Route("/", index),
+    Route("/enroll", enroll),
     Mount("/static", app=StaticFiles(directory=str(CLIENT_DIR / "static")), name="static"),
 ]

@@ -20,7 +20,13 @@ from chat.actions import messages as message_actions
 from chat.actions import reads as read_actions
 from chat.actions.channels import list_channels
 from chat.actions.messages import channel_topic
-from chat.auth.sessions import Principal, authenticate
+from chat.auth.sessions import (
+    SESSION_COOKIE,
+    Presented,
+    Principal,
+    authenticate,
+    record_use,
+)
 from chat.context import AppContext
 from chat.errors import ChatError, NotAMember
 from chat.frames import encode, error_frame
@@ -44,6 +50,7 @@ from chat.protocol import (
 )
 from chat.store.uow import unit_of_work
 from chat.types import JSON
+from chat.web.auth import client_host, request_url
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_POLICY)
         return
     await websocket.accept()
+    # The nonce the auth frame's DPoP proof must carry (RFC 9449 §8): no extra round trip.
+    await websocket.send_text(encode({"type": "hello",
+                                      "dpop_nonce": ctx.require_proofs().nonce(ctx.clock.now())}))
     await ClientSession(websocket, ctx, hub).run()
 
 
@@ -80,6 +90,9 @@ class ClientSession:
         self.principal: Principal | None = None
         self._writer_gate = asyncio.Event()
         self._session_deadline = math.inf   # monotonic time the session expires
+        self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
+        self._touch_every = ctx.settings.session_idle_seconds / 4
+        self._last_touch = ctx.clock.monotonic()
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
@@ -87,13 +100,16 @@ class ClientSession:
         closing = asyncio.create_task(self.conn.closing.wait())
         try:
             while True:
-                deadline = min(self.protocol.next_deadline(), self._session_deadline)
+                deadline = min(self.protocol.next_deadline(), self._session_deadline,
+                               self._policy_deadline)
                 timeout = max(0.0, deadline - self.ctx.clock.monotonic())
                 done, _ = await asyncio.wait({receive, closing}, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 now = self.ctx.clock.monotonic()
                 if now >= self._session_deadline:
                     await self._perform(self.protocol.session_ended("session expired"))
+                    return
+                if now >= self._policy_deadline and not await self._still_allowed():
                     return
                 if closing in done:
                     assert self.conn.close_requested is not None
@@ -111,6 +127,7 @@ class ClientSession:
                         actions = self.protocol.receive_bytes(
                             data if isinstance(data, bytes) else b"", now=now)
                     receive = asyncio.create_task(self.ws.receive())
+                    await self._keep_session_alive(now)
                 else:
                     actions = self.protocol.tick(now=now)
                 if not await self._perform(actions):
@@ -167,7 +184,7 @@ class ClientSession:
     async def _execute(self, run: Run) -> list[Action]:
         command = run.command
         if isinstance(command, Authenticate):
-            return await self._authenticate(command.token, run.ref)
+            return await self._authenticate(command, run.ref)
         assert self.principal is not None
         try:
             frame = await self._dispatch(command, self.principal)
@@ -183,9 +200,17 @@ class ClientSession:
                 frame["ref"] = run.ref
         return [Reply(frame)]
 
-    async def _authenticate(self, token: str, ref: str | int | None) -> list[Action]:
+    async def _authenticate(self, command: Authenticate, ref: str | int | None
+                            ) -> list[Action]:
+        # The browser's HttpOnly cookie rode on the handshake (same-site only: the Origin
+        # check above); scripts put the token in the frame.
+        scheme, token = "frame", command.token
+        if token is None:
+            scheme, token = "cookie", self.ws.cookies.get(SESSION_COOKIE, "")
         try:
-            principal = await authenticate(self.ctx, token)
+            principal = await authenticate(self.ctx, Presented(
+                token=token, scheme=scheme, proof=command.proof, method="GET",
+                url=request_url(self.ws), remote=client_host(self.ws)))
         except ChatError as exc:
             return self.protocol.auth_failed(exc, ref)
         except Exception:
@@ -195,6 +220,7 @@ class ClientSession:
         if principal.expires_at is not None:
             remaining = (principal.expires_at - self.ctx.clock.now()).total_seconds()
             self._session_deadline = self.ctx.clock.monotonic() + remaining
+        await self._schedule_policy_check()
         self.conn.user_id, self.conn.session_id = principal.user_id, principal.session_id
         # Register before the snapshot: an event racing with it is queued (and sent after
         # the ready frame) rather than lost; clients drop what they already have by seq.
@@ -215,6 +241,39 @@ class ClientSession:
         await self.ws.send_text(encode(ready))
         self._writer_gate.set()
         return []
+
+    async def _keep_session_alive(self, now: float) -> None:
+        """An open, talking connection is use: slide the session's idle deadline now and
+        then (a quarter of the idle timeout), not on every frame."""
+        if self.principal is None or now - self._last_touch < self._touch_every:
+            return
+        self._last_touch = now
+        await record_use(self.ctx, session_id=self.principal.session_id,
+                         device_id=self.principal.device_id)
+
+    async def _schedule_policy_check(self) -> None:
+        """Judge the off-hours policy again when this user's allowance may end (closing
+        time, or soon while only disaster mode allows them)."""
+        self._policy_deadline = math.inf
+        policy = await self.ctx.policy.current() if self.ctx.policy else None
+        if policy is None or self.principal is None:
+            return
+        now = self.ctx.clock.now()
+        moment = policy.next_check(self.principal.role, now)
+        if moment is not None:
+            wait = max(0.0, (moment - now).total_seconds())
+            self._policy_deadline = self.ctx.clock.monotonic() + wait
+
+    async def _still_allowed(self) -> bool:
+        """False (and the connection closed with 4003, saying why) once the policy refuses."""
+        assert self.ctx.policy is not None and self.principal is not None
+        try:
+            await self.ctx.policy.check(self.principal.role)
+        except ChatError as refusal:
+            await self._perform(self.protocol.working_hours_ended(refusal))
+            return False
+        await self._schedule_policy_check()
+        return True
 
     async def _dispatch(self, command: object, actor: Principal) -> JSON | None:
         ctx = self.ctx

@@ -52,6 +52,7 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "resync.required": {"type": "resync.required", "reason": "events may have been lost"},
     "ok": {"type": "ok", "message": MESSAGE},
     "pong": {"type": "pong", "ref": 1},
+    "hello": {"type": "hello", "dpop_nonce": "AQAAAZrS-nonce"},
     "error": {"type": "error", "code": "not_a_member", "message": "No", "ref": "x"},
 }
 
@@ -101,7 +102,7 @@ def test_a_field_of_the_wrong_type_is_rejected(frame_type: str, field: str,
 
 
 @pytest.mark.parametrize("frame", [
-    {"type": "hello"},
+    {"type": "welcome"},
     {"type": "auth", "token": "t"},   # a client frame, not a server one
     {"type": "Message", "message": MESSAGE},
 ])

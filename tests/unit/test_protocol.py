@@ -79,7 +79,7 @@ def fresh(limits: Limits | None = None, *, now: float = 0.0) -> ConnectionProtoc
 def authenticating(limits: Limits | None = None, *, now: float = 0.0) -> ConnectionProtocol:
     proto = fresh(limits, now=now)
     actions = send(proto, {"type": "auth", "token": "tok"}, now=now)
-    assert actions == [Run(Authenticate("tok"), None)]
+    assert actions == [Run(Authenticate("tok", None), None)]
     assert proto.state is State.AUTHENTICATING
     return proto
 
@@ -108,7 +108,7 @@ def test_new_connection_awaits_auth() -> None:
 def test_auth_frame_asks_the_adapter_to_authenticate_with_the_token_and_ref() -> None:
     proto = fresh()
     actions = send(proto, {"type": "auth", "token": "secret-token", "ref": "a1"})
-    assert actions == [Run(Authenticate("secret-token"), "a1")]
+    assert actions == [Run(Authenticate("secret-token", None), "a1")]
     assert proto.state is State.AUTHENTICATING
 
 

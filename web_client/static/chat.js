@@ -1,98 +1,134 @@
-// Minimal chat page: proves the loop (sign in, channels, send, live delivery, 既読,
-// typing, presence, resync after reconnect). The full smartphone client replaces it.
-// Messages are always rendered with textContent, never as HTML.
+// The chat on screen: websocket loop (hello -> auth -> ready), channels, history,
+// sending, live delivery, 既読, typing, presence, heartbeats, resync after reconnect
+// (docs/protocol.md). Messages are always rendered with textContent, never as HTML.
+
+import { t } from "./i18n.js";
+import { apiFetch, wsAuthFrame, wsUrl } from "./session.js";
+
+// Close codes the server uses (chat/protocol.py).
+const CLOSE_POLICY = 1008;
+const CLOSE_SESSION_ENDED = 4002;
+const CLOSE_OFF_HOURS = 4003;
 
 const $ = (id) => document.getElementById(id);
-const state = {
-  token: sessionStorage.getItem("tsunagu.token"),
-  me: null, ws: null, backoff: 500,
-  users: new Map(), online: new Set(),
-  channels: new Map(),            // id -> channel summary
-  current: null,                  // channel id on screen
-  messages: new Map(),            // seq -> message, for the current channel
-  lastSeq: 0, lastVersion: 0, readPositions: new Map(),
-  pending: new Map(),             // client_id -> li element
-  typingTimers: new Map(),
-};
 
-function api(path, options = {}) {
-  const headers = { "Authorization": `Bearer ${state.token}`, ...(options.headers || {}) };
-  return fetch(path, { ...options, headers }).then(async (r) => {
-    const body = await r.json();
-    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
-    return body;
-  });
+let handlers = null;   // {onSessionEnded(frame), onOffHours(frame), onAuthFailed(frame)}
+let state = null;
+
+function freshState() {
+  return {
+    me: null, ws: null, backoff: 500, reconnectTimer: null, heartbeat: null,
+    users: new Map(), online: new Set(),
+    channels: new Map(),            // id -> channel summary
+    current: null,                  // channel id on screen
+    messages: new Map(),            // seq -> message, for the current channel
+    lastSeq: 0, lastVersion: 0, readPositions: new Map(),
+    pending: new Map(),             // client_id -> li element
+    typingTimers: new Map(),
+  };
 }
 
-async function loadDemoUsers() {
-  if (document.body.dataset.demo !== "on") return;
-  const r = await fetch("/dev/users");
-  const body = await r.json();
-  const select = $("who");
-  for (const u of body.users) {
-    const opt = document.createElement("option");
-    opt.value = u.staff_number;
-    opt.textContent = `${u.name}（${u.department || "—"}・${u.role}）`;
-    select.append(opt);
-  }
-  $("signin-button").addEventListener("click", signIn);
-}
-
-async function signIn() {
-  $("signin-error").textContent = "";
-  const r = await fetch("/dev/session", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ staff_number: $("who").value }),
-  });
-  const body = await r.json();
-  if (!r.ok) { $("signin-error").textContent = body.error.message; return; }
-  state.token = body.token;
-  sessionStorage.setItem("tsunagu.token", state.token);
-  start();
-}
-
-async function start() {
-  $("signin").hidden = true;
-  $("chat").hidden = false;
-  const dir = await api("/api/users?limit=200");
+/**
+ * Open the chat for the signed-in session. `callbacks` are told when the chat has to
+ * give way: onSessionEnded(errorFrame|null) on close 4002 (sign in again),
+ * onOffHours(errorFrame|null) on close 4003 (the frame's message_ja / message says why),
+ * onAuthFailed(errorFrame|null) when the server refused the auth frame (close 1008).
+ */
+export async function startChat(callbacks) {
+  stopChat();
+  handlers = callbacks;
+  state = freshState();
+  const mine = state;
+  $("chat-error").textContent = "";
+  const dir = await apiFetch("/api/users?limit=200");
+  if (state !== mine) return;            // stopped meanwhile
   for (const u of dir.users) state.users.set(u.id, u);
   connect();
 }
 
+/** Close the socket without reconnecting and clear the screen. */
+export function stopChat() {
+  if (!state) return;
+  const old = state;
+  state = null;
+  clearTimeout(old.reconnectTimer);
+  clearInterval(old.heartbeat);
+  for (const timer of old.typingTimers.values()) clearTimeout(timer);
+  if (old.ws) old.ws.close(1000, "signed out");
+  $("channel-list").replaceChildren();
+  $("messages").replaceChildren();
+  $("channel-title").textContent = "";
+  $("typing").textContent = "";
+  $("me").textContent = "";
+  setConn("offline");
+}
+
+/** Re-render text that depends on the language. */
+export function relabelChat() {
+  if (!state) return;
+  setConn(state.ws && state.me && state.ws.readyState === WebSocket.OPEN ? "online" : "offline");
+  renderChannels();
+  for (const li of $("messages").children) {
+    const m = state.messages.get(Number(li.dataset.seq));
+    if (m) fillMessage(li, m);
+  }
+}
+
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  const mine = state;
+  const ws = new WebSocket(wsUrl());
+  let ready = false;
+  let lastError = null;
   state.ws = ws;
-  ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token: state.token })));
-  ws.addEventListener("message", (ev) => onFrame(JSON.parse(ev.data)));
-  ws.addEventListener("close", (ev) => {
-    setConn(false);
-    if (ev.code === 1008 && !state.me) {   // the session is not valid: sign in again
-      sessionStorage.removeItem("tsunagu.token");
-      location.reload();
+  ws.addEventListener("message", async (ev) => {
+    if (state !== mine || mine.ws !== ws) return;
+    let f;
+    try { f = JSON.parse(ev.data); } catch { return; }
+    if (f.type === "hello") {
+      // The server's nonce for this connection: prove the device key over it.
+      try {
+        ws.send(JSON.stringify(await wsAuthFrame(f.dpop_nonce)));
+      } catch (error) {
+        console.warn("auth frame:", error);
+        ws.close(1000, "no device key");
+      }
       return;
     }
-    setTimeout(connect, state.backoff);
-    state.backoff = Math.min(state.backoff * 2, 15000);
+    if (f.type === "error") lastError = f;
+    if (f.type === "ready") ready = true;
+    onFrame(f);
+  });
+  ws.addEventListener("close", (ev) => {
+    if (state !== mine || mine.ws !== ws) return;    // stopped, or replaced
+    clearInterval(mine.heartbeat);
+    setConn("reconnecting");
+    if (ev.code === CLOSE_SESSION_ENDED) { handlers.onSessionEnded(lastError); return; }
+    if (ev.code === CLOSE_OFF_HOURS) { handlers.onOffHours(lastError); return; }
+    if (ev.code === CLOSE_POLICY && !ready) { handlers.onAuthFailed(lastError); return; }
+    mine.reconnectTimer = setTimeout(connect, mine.backoff);
+    mine.backoff = Math.min(mine.backoff * 2, 15000);
   });
 }
 
 function send(frame) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
+  if (state && state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
 }
 
-function setConn(online) {
-  $("conn").dataset.state = online ? "online" : "offline";
-  $("conn").textContent = online ? "接続中" : "再接続中…";
+function setConn(mode) {
+  $("conn").dataset.state = mode === "online" ? "online" : "offline";
+  $("conn").textContent = t(`conn.${mode}`);
 }
 
 function onFrame(f) {
   switch (f.type) {
     case "ready":
-      state.me = f.user; state.backoff = 500; setConn(true);
+      state.me = f.user; state.backoff = 500; setConn("online");
       $("me").textContent = f.user.name;
       state.online = new Set(f.online_user_ids);
       state.channels = new Map(f.channels.map((c) => [c.id, c]));
+      clearInterval(state.heartbeat);
+      state.heartbeat = setInterval(() => send({ type: "ping" }),
+                                    (f.heartbeat_seconds || 30) * 1000);
       renderChannels();
       if (state.current && state.channels.has(state.current)) {
         send({ type: "resync", channel_id: state.current, after_seq: state.lastSeq,
@@ -120,7 +156,9 @@ function onFrame(f) {
     case "resync.required":
       if (state.current) send({ type: "resync", channel_id: state.current, after_seq: state.lastSeq });
       break;
-    case "error": $("chat-error").textContent = `${f.message} (${f.code})`; break;
+    case "error":
+      $("chat-error").textContent = `${f.message_ja || f.message} (${f.code})`;
+      break;
   }
 }
 
@@ -138,24 +176,29 @@ function renderChannels() {
       const badge = document.createElement("span");
       badge.className = "unread";
       badge.textContent = c.unread;
-      badge.setAttribute("aria-label", `未読 ${c.unread}`);
+      badge.setAttribute("aria-label", t("chat.unread", { n: c.unread }));
       b.append(badge);
     }
-    b.addEventListener("click", () => openChannel(c.id));
+    b.addEventListener("click", () => openChannel(c.id).catch(showChatError));
     li.append(b);
     list.append(li);
   }
 }
 
+function showChatError(error) {
+  $("chat-error").textContent = error.message || String(error);
+}
+
 async function openChannel(id) {
+  const mine = state;
   state.current = id;
   state.messages = new Map();
   state.pending = new Map();
   $("messages").replaceChildren();
   const channel = state.channels.get(id);
   $("channel-title").textContent = channel ? channel.name : "";
-  const page = await api(`/api/channels/${id}/messages?limit=50`);
-  if (state.current !== id) return;
+  const page = await apiFetch(`/api/channels/${id}/messages?limit=50`);
+  if (state !== mine || state.current !== id) return;
   state.lastSeq = 0;
   state.lastVersion = page.last_version;
   state.readPositions = new Map(Object.entries(page.read_positions).map(([u, s]) => [Number(u), s]));
@@ -167,7 +210,7 @@ async function openChannel(id) {
 }
 
 function markRead() {
-  if (state.current && state.lastSeq > 0 && document.visibilityState === "visible") {
+  if (state && state.current && state.lastSeq > 0 && document.visibilityState === "visible") {
     send({ type: "read", channel_id: state.current, seq: state.lastSeq });
   }
 }
@@ -191,14 +234,14 @@ function fillMessage(li, m) {
   const who = document.createElement("span");
   who.className = "who";
   const user = state.users.get(m.sender_id);
-  who.textContent = user ? user.name : "システム";
+  who.textContent = user ? user.name : t("chat.system");
   const body = document.createElement("span");
   body.className = "body";
-  body.textContent = m.deleted_at ? "（削除されました）" : m.body;
+  body.textContent = m.deleted_at ? t("chat.deleted") : m.body;
   const meta = document.createElement("span");
   meta.className = "meta";
   li.replaceChildren(who, body, meta);
-  if (m.edited_at && !m.deleted_at) meta.textContent = "（編集済）";
+  if (m.edited_at && !m.deleted_at) meta.textContent = t("chat.edited");
   renderReadCount(li, m);
 }
 
@@ -208,7 +251,7 @@ function renderReadCount(li, m) {
   for (const [user, seq] of state.readPositions) if (user !== m.sender_id && seq >= m.seq) readers++;
   let badge = li.querySelector(".read");
   if (!badge) { badge = document.createElement("span"); badge.className = "meta read"; li.append(badge); }
-  badge.textContent = readers > 0 ? `既読 ${readers}` : "";
+  badge.textContent = readers > 0 ? t("chat.read", { n: readers }) : "";
 }
 
 function renderReadCounts() {
@@ -256,26 +299,28 @@ function onResync(f) {
 function onTyping(f) {
   if (f.channel_id !== state.current || f.user_id === state.me.id) return;
   const user = state.users.get(f.user_id);
-  $("typing").textContent = `${user ? user.name : "誰か"}さんが入力中…`;
+  $("typing").textContent = t("chat.typing", { name: user ? user.name : t("chat.someone") });
   clearTimeout(state.typingTimers.get(f.user_id));
   state.typingTimers.set(f.user_id, setTimeout(() => clearTyping(f.user_id), 4000));
 }
 
 function clearTyping(userId) {
+  if (!state) return;
   clearTimeout(state.typingTimers.get(userId));
   state.typingTimers.delete(userId);
   if (!state.typingTimers.size) $("typing").textContent = "";
 }
 
+// The composer and the page's visibility outlive any one session: wire them once.
 $("composer").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const input = $("body");
   const text = input.value;
-  if (!text.trim() || !state.current) return;
+  if (!state || !text.trim() || !state.current) return;
   const clientId = crypto.randomUUID();
   const li = document.createElement("li");
   li.className = "mine pending";
-  li.textContent = `${text}（送信中）`;
+  li.textContent = `${text}${t("chat.sending")}`;
   $("messages").append(li);
   state.pending.set(clientId, li);
   send({ type: "send", channel_id: state.current, client_id: clientId, body: text });
@@ -283,9 +328,6 @@ $("composer").addEventListener("submit", (ev) => {
 });
 
 $("body").addEventListener("input", () => {
-  if (state.current) send({ type: "typing", channel_id: state.current });
+  if (state && state.current) send({ type: "typing", channel_id: state.current });
 });
 document.addEventListener("visibilitychange", markRead);
-
-loadDemoUsers();
-if (state.token) start();

@@ -1,0 +1,33 @@
+"""Run-time settings every node shares (working hours, disaster mode), stored as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.store.models import SystemSetting
+
+
+class SystemSettingsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def values(self, keys: Iterable[str]) -> dict[str, Any]:
+        rows = await self.session.scalars(
+            select(SystemSetting).where(SystemSetting.key.in_(list(keys))))
+        return {row.key: json.loads(row.value) for row in rows}
+
+    async def put(self, key: str, value: Any, *, at: datetime, by: str) -> None:
+        row = await self.session.get(SystemSetting, key)
+        encoded = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if row is None:
+            self.session.add(SystemSetting(key=key, value=encoded, updated_at=at,
+                                           updated_by=by))
+        else:
+            row.value, row.updated_at, row.updated_by = encoded, at, by
+        await self.session.flush()

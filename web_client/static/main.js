@@ -1,0 +1,180 @@
+// The main page: decide what this browser can do, then show the chat or a way in.
+//   enrolled + a live session (GET /api/me answers)  -> the chat
+//   enrolled, no session                             -> 「パスキーでサインイン」
+//   not enrolled                                     -> ask for an enrollment link
+// and, only when the server offers it (GET /dev/users answers 200), the clearly marked
+// demo sign-in, whose session is bound to this browser's device key as well.
+
+import { relabelChat, startChat, stopChat } from "./chat.js";
+import { getDeviceKey, getEnrollment } from "./device.js";
+import { applyTranslations, setUpLanguageToggle, showError, t } from "./i18n.js";
+import {
+  ApiError, clearSession, demoSignIn, fetchMe, hasSession, refreshSession, signIn, signOut,
+} from "./session.js";
+
+const $ = (id) => document.getElementById(id);
+
+// Slide the session's idle deadline when the person is actually using the page, at most
+// this often (a page left open in a drawer lets the session lapse, as intended).
+const REFRESH_EVERY_MS = 5 * 60 * 1000;
+let lastRefresh = 0;
+let statusKey = null;
+let enrollment = null;
+
+function setStatus(key) {
+  statusKey = key;
+  $("signin-status").textContent = key ? t(key) : "";
+}
+
+function setConnLabel() {
+  const conn = $("conn");
+  if (conn.dataset.state === "offline") conn.textContent = t("conn.offline");
+}
+
+function renderEnrollment() {
+  $("enrolled-as").textContent = enrollment
+    ? t("signin.enrolled_as", { name: enrollment.user ? enrollment.user.name : "", label: enrollment.label || "" })
+    : "";
+}
+
+/** The signed-out screen for whatever this browser holds; `error` is shown if given. */
+async function showSignedOut(error = null) {
+  stopChat();
+  const [keyPair, stored] = await Promise.all([getDeviceKey(), getEnrollment()]);
+  enrollment = keyPair && stored ? stored : null;
+  $("chat").hidden = true;
+  $("signout-button").hidden = true;
+  $("signin").hidden = false;
+  $("passkey-panel").hidden = !enrollment;
+  $("not-enrolled").hidden = Boolean(enrollment);
+  renderEnrollment();
+  setStatus(null);
+  showError($("signin-error"), error);
+}
+
+function openChat() {
+  showError($("signin-error"), null);
+  setStatus(null);
+  $("signin").hidden = true;
+  $("chat").hidden = false;
+  $("signout-button").hidden = false;
+  lastRefresh = Date.now();
+  startChat({ onSessionEnded, onOffHours, onAuthFailed }).catch((error) => {
+    if (error instanceof ApiError && error.status === 401) onSessionEnded(null);
+    else $("chat-error").textContent = error.message || String(error);
+  });
+}
+
+// --- the chat gives way ---------------------------------------------------------------
+
+function onSessionEnded(frame) {
+  clearSession();
+  showSignedOut(frame || { code: "unauthenticated" }).catch(console.error);
+}
+
+function onOffHours(frame) {
+  // The session may well outlive the closed hours: keep it, say why.
+  showSignedOut(frame || { code: "off_hours", message: "Outside working hours",
+                           message_ja: "業務時間外です" }).catch(console.error);
+}
+
+function onAuthFailed(frame) {
+  if (frame && frame.message_ja) { onOffHours(frame); return; }
+  onSessionEnded(frame);
+}
+
+// --- ways in ----------------------------------------------------------------------------
+
+async function run(button, statusWhileBusy, work) {
+  button.disabled = true;
+  showError($("signin-error"), null);
+  setStatus(statusWhileBusy);
+  try {
+    await work();
+    openChat();
+  } catch (error) {
+    setStatus(null);
+    showError($("signin-error"), error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$("passkey-signin-button").addEventListener("click", (ev) => {
+  run(ev.currentTarget, "signin.in_progress", signIn);
+});
+
+$("signout-button").addEventListener("click", async () => {
+  stopChat();
+  await signOut();
+  await showSignedOut();
+});
+
+async function offerDemoSignIn() {
+  const panel = $("demo-panel");
+  if (!panel) return;
+  let body;
+  try {
+    const response = await fetch("/dev/users", { cache: "no-store" });
+    if (!response.ok) return;       // not offered to this client: no panel
+    body = await response.json();
+  } catch {
+    return;
+  }
+  const select = $("who");
+  select.replaceChildren();
+  for (const u of body.users) {
+    const opt = document.createElement("option");
+    opt.value = u.staff_number;
+    opt.textContent = `${u.name}（${u.department || "—"}・${u.role}）`;
+    select.append(opt);
+  }
+  $("signin-button").addEventListener("click", (ev) => {
+    run(ev.currentTarget, "signin.in_progress", () => demoSignIn(select.value));
+  });
+  panel.hidden = false;
+}
+
+// --- the page ---------------------------------------------------------------------------
+
+function noteActivity() {
+  if ($("chat").hidden || !hasSession() || Date.now() - lastRefresh < REFRESH_EVERY_MS) return;
+  lastRefresh = Date.now();
+  // An ended session is reported by the websocket (close 4002); nothing to do here.
+  refreshSession().catch(() => {});
+}
+
+async function boot() {
+  sessionStorage.removeItem("tsunagu.token");     // the old unbound demo token, if any
+  applyTranslations();
+  setConnLabel();
+  setUpLanguageToggle($("lang-toggle"), () => {
+    setStatus(statusKey);
+    setConnLabel();
+    renderEnrollment();
+    relabelChat();
+  });
+  document.addEventListener("pointerdown", noteActivity, { passive: true });
+  document.addEventListener("keydown", noteActivity);
+  offerDemoSignIn();
+
+  if (hasSession() && await getDeviceKey()) {
+    try {
+      await fetchMe();
+      openChat();
+      return;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) {
+        await showSignedOut(error);     // e.g. off hours: keep the session, say why
+        return;
+      }
+      clearSession();
+    }
+  }
+  await showSignedOut();
+}
+
+boot().catch((error) => {
+  setStatus(null);
+  showError($("signin-error"), error);
+});
