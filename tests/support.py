@@ -309,6 +309,10 @@ class ManualClock:
         self._now += timedelta(seconds=seconds)
         self._monotonic += seconds
 
+    def set(self, moment: Any) -> None:
+        """Jump to an aware ``moment`` (monotonic time moves by the same amount)."""
+        self.advance((moment - self._now).total_seconds())
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,6 +19,9 @@ class SessionRepository:
             select(AuthSession).where(AuthSession.token_digest == digest)
         )
 
+    async def by_id(self, session_id: int) -> AuthSession | None:
+        return await self.session.get(AuthSession, session_id)
+
     def add(self, auth_session: AuthSession) -> None:
         self.session.add(auth_session)
 

@@ -25,6 +25,7 @@ from chat.auth.sessions import (
     Presented,
     Principal,
     authenticate,
+    idle_deadline,
     record_use,
 )
 from chat.context import AppContext
@@ -91,6 +92,7 @@ class ClientSession:
         self._writer_gate = asyncio.Event()
         self._session_deadline = math.inf   # monotonic time the session expires
         self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
+        self._idle_deadline = math.inf      # monotonic time the session goes idle
         self._touch_every = ctx.settings.session_idle_seconds / 4
         self._last_touch = ctx.clock.monotonic()
 
@@ -101,7 +103,7 @@ class ClientSession:
         try:
             while True:
                 deadline = min(self.protocol.next_deadline(), self._session_deadline,
-                               self._policy_deadline)
+                               self._policy_deadline, self._idle_deadline)
                 timeout = max(0.0, deadline - self.ctx.clock.monotonic())
                 done, _ = await asyncio.wait({receive, closing}, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
@@ -110,6 +112,8 @@ class ClientSession:
                     await self._perform(self.protocol.session_ended("session expired"))
                     return
                 if now >= self._policy_deadline and not await self._still_allowed():
+                    return
+                if now >= self._idle_deadline and not await self._still_in_use(now):
                     return
                 if closing in done:
                     assert self.conn.close_requested is not None
@@ -127,7 +131,8 @@ class ClientSession:
                         actions = self.protocol.receive_bytes(
                             data if isinstance(data, bytes) else b"", now=now)
                     receive = asyncio.create_task(self.ws.receive())
-                    await self._keep_session_alive(now)
+                    if any(isinstance(action, Run) for action in actions):
+                        await self._keep_session_alive(now)
                 else:
                     actions = self.protocol.tick(now=now)
                 if not await self._perform(actions):
@@ -220,6 +225,9 @@ class ClientSession:
         if principal.expires_at is not None:
             remaining = (principal.expires_at - self.ctx.clock.now()).total_seconds()
             self._session_deadline = self.ctx.clock.monotonic() + remaining
+        if principal.idle_expires_at is not None:
+            idle = (principal.idle_expires_at - self.ctx.clock.now()).total_seconds()
+            self._idle_deadline = self.ctx.clock.monotonic() + idle
         await self._schedule_policy_check()
         self.conn.user_id, self.conn.session_id = principal.user_id, principal.session_id
         # Register before the snapshot: an event racing with it is queued (and sent after
@@ -243,13 +251,32 @@ class ClientSession:
         return []
 
     async def _keep_session_alive(self, now: float) -> None:
-        """An open, talking connection is use: slide the session's idle deadline now and
-        then (a quarter of the idle timeout), not on every frame."""
-        if self.principal is None or now - self._last_touch < self._touch_every:
+        """What the person does (send, read, type, resync; not the page's automatic
+        pings) is use: it slides the idle deadline, written back now and then (a quarter
+        of the idle timeout), not on every frame."""
+        if self.principal is None:
+            return
+        self._idle_deadline = now + self.ctx.settings.session_idle_seconds
+        if now - self._last_touch < self._touch_every:
             return
         self._last_touch = now
         await record_use(self.ctx, session_id=self.principal.session_id,
                          device_id=self.principal.device_id)
+
+    async def _still_in_use(self, now: float) -> bool:
+        """At the idle deadline: the session may have been used elsewhere meanwhile (an
+        HTTP refresh, another tab); otherwise it has ended, and so does the connection."""
+        assert self.principal is not None
+        async with unit_of_work(self.ctx.db, write=False) as uow:
+            session = await uow.sessions.by_id(self.principal.session_id)
+        if session is not None and session.revoked_at is None:
+            remaining = (idle_deadline(self.ctx, session.last_active_at)
+                         - self.ctx.clock.now()).total_seconds()
+            if remaining > 0:
+                self._idle_deadline = now + remaining
+                return True
+        await self._perform(self.protocol.session_ended("session ended after inactivity"))
+        return False
 
     async def _schedule_policy_check(self) -> None:
         """Judge the off-hours policy again when this user's allowance may end (closing
