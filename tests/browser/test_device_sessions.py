@@ -62,10 +62,9 @@ async def add_platform_authenticator(page: Page) -> tuple[CDPSession, str]:
     return cdp, added["authenticatorId"]
 
 
-async def enrollment_link(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the real `tsunagu device enroll` and take the link it prints. The CLI builds the
-    link from CHAT_PUBLIC_URL, which here names the test server (on a random port)."""
-    monkeypatch.setenv("CHAT_PUBLIC_URL", page_url(server).rstrip("/"))
+async def enrollment_link(server: RunningServer) -> str:
+    """Run the real `tsunagu device enroll` beside the server and take the link it prints
+    (http://localhost:PORT/enroll#code=...)."""
     result = await run_tsunagu(server, "device", "enroll", STAFF_NUMBER, "--label", LABEL,
                                "--no-qr")
     assert result.returncode == 0, result.stderr
@@ -107,11 +106,10 @@ async def expect_signed_out(page: Page) -> None:
 
 
 async def test_enroll_a_phone_chat_reload_sign_out_and_sign_in_with_the_passkey(
-        server: RunningServer, open_phone: PhoneFactory, artifacts_dir: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        server: RunningServer, open_phone: PhoneFactory, artifacts_dir: Path) -> None:
     page = await open_phone()
     cdp, authenticator_id = await add_platform_authenticator(page)
-    link = await enrollment_link(server, monkeypatch)
+    link = await enrollment_link(server)
 
     # The link shows whom it enrolls before anything is created.
     await page.goto(link)
