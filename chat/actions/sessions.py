@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from chat.actions.audit import audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.hub import SESSIONS_REVOKED_TOPIC
@@ -33,7 +34,11 @@ async def revoke_within(ctx: AppContext, uow: UnitOfWork, session_ids: list[int]
 
 async def sign_out(ctx: AppContext, *, actor: Principal) -> None:
     """End the actor's own session (this device only)."""
-    await revoke_sessions(ctx, [actor.session_id], reason="signed out")
+    async with unit_of_work(ctx.db, write=True) as uow:
+        await revoke_within(ctx, uow, [actor.session_id], reason="signed out")
+        audit_within(ctx, uow, "session.signed_out", actor_user_id=actor.user_id,
+                     subject_user_id=actor.user_id, device_id=actor.device_id,
+                     session_id=actor.session_id)
 
 
 async def revoke_user_sessions(ctx: AppContext, *, user_id: int, reason: str) -> list[int]:

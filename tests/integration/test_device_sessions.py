@@ -484,6 +484,7 @@ async def test_refresh_slides_the_idle_deadline_and_sign_out_ends_the_session(
         client.token = token
         after = await client.request("GET", "/api/me")
         assert after.status_code == 401
+    assert "session.signed_out" in {e["action"] for e in await audit_actions(server)}
 
 
 # --- revocation --------------------------------------------------------------------------
