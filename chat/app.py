@@ -36,6 +36,7 @@ from chat.web import api, dev, pages, passkeys
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
+from chat.web.ratelimit import ClientRateLimiter
 from chat.web.ws import websocket_endpoint
 
 # How far back each revocation sweep looks: commit delay and clock skew between writers.
@@ -45,6 +46,7 @@ REVOCATION_LOOKBACK = timedelta(seconds=5)
 class State(TypedDict):
     ctx: AppContext
     hub: Hub
+    auth_limiter: ClientRateLimiter
 
 
 async def health(request: Request) -> JSONResponse:
@@ -111,7 +113,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                   revocations=revocations)
         await hub.start()
         try:
-            yield {"ctx": ctx, "hub": hub}
+            yield {"ctx": ctx, "hub": hub,
+                   "auth_limiter": ClientRateLimiter(
+                       the_clock, per_minute=settings.sign_in_attempts_per_minute,
+                       burst=settings.sign_in_burst)}
         finally:
             await hub.stop()
             await bus.close()

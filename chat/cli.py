@@ -20,7 +20,7 @@ from chat.config import Settings, SettingsError
 from chat.context import AppContext
 from chat.domain.imports import CsvProblems, parse_departments, parse_staff
 from chat.errors import BadRequest, ChatError
-from chat.secrets import InstanceSecrets
+from chat.secrets import SECRETS_FILE, InstanceSecrets
 from chat.store.db import Database
 from chat.store.migrations import upgrade
 from chat.store.uow import unit_of_work
@@ -51,7 +51,12 @@ def _progress(label: str) -> Callable[[int, int], None]:
 async def _offline_context(settings: Settings) -> AsyncIterator[AppContext]:
     """An AppContext for commands run beside (not inside) a server. With a Redis bus the
     servers' clients see the changes live; with the in-process default nobody listens,
-    and connected clients pick the changes up when they reconnect."""
+    and each node finds them in the database: revocations within a second (the hub's
+    sweep), membership changes within its reconcile interval."""
+    if not (settings.var_dir / SECRETS_FILE).exists():
+        print(f"warning: no instance secrets in {settings.var_dir}; creating new ones. "
+              "Servers sharing this database must use the same file (CHAT_VAR_DIR).",
+              file=sys.stderr)
     db = Database(settings.database_url)
     bus = open_bus(settings.bus_url)
     await bus.start()
@@ -241,8 +246,8 @@ def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
         policy, values = await policy_actions.current_policy(ctx)
         decision_time = ctx.clock.now()
         lines = [
-            f"policy enforced by servers: {'yes' if settings.off_hours_policy else 'NO'} "
-            "(CHAT_OFF_HOURS_POLICY)",
+            f"enforced: {'yes' if settings.off_hours_policy else 'NO'} (CHAT_OFF_HOURS_POLICY "
+            "as this command sees it; each server reads its own environment)",
             f"disaster mode: {'ON' if policy.disaster_mode else 'off'}",
             f"off-hours roles: {', '.join(sorted(policy.off_hours_roles)) or '(none)'}",
             "working hours: " + ("configured" if "working_hours" in values else "default "
@@ -278,7 +283,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(line)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 ws="websockets-sansio", ws_max_size=settings.transport_max_bytes,
-                ws_per_message_deflate=False, log_level="info", proxy_headers=False)
+                ws_per_message_deflate=False, log_level="info",
+                proxy_headers=settings.forwarded_allow_ips is not None,
+                forwarded_allow_ips=settings.forwarded_allow_ips)
     return 0
 
 

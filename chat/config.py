@@ -67,6 +67,14 @@ class Settings:
     dpop_max_age_seconds: float = 300.0
     dpop_clock_skew_seconds: float = 30.0
     dpop_nonce_lifetime_seconds: float = 300.0
+    # Enrollment and sign-in requests per client address and node (token bucket).
+    # Generous: a whole city hall may sit behind one NAT address at 8:30 in the morning;
+    # codes are unguessable anyway, this bounds audit rows and signature checks.
+    sign_in_attempts_per_minute: float = 120.0
+    sign_in_burst: int = 60
+    # Behind a TLS-terminating reverse proxy: the proxies whose X-Forwarded-Proto/-For
+    # uvicorn trusts (so proofs' htu and client addresses are the public ones).
+    forwarded_allow_ips: str | None = None
     # Off-hours policy (chat.domain.hours): on by default; the local demo turns it off.
     off_hours_policy: bool = True
     idle_timeout_seconds: float = 90.0
@@ -109,6 +117,8 @@ class Settings:
         if self.allowed_origins:
             extra = {self.public_origin} if self.public_url else set()
             return frozenset({*self.allowed_origins, *extra})
+        if self.public_url:
+            return frozenset({self.public_origin})
         return frozenset(
             {self.public_origin, f"http://localhost:{self.port}",
              f"http://127.0.0.1:{self.port}", f"http://[::1]:{self.port}"}
@@ -144,6 +154,7 @@ class Settings:
             dev_sessions=_flag(env.get("CHAT_DEV_SESSIONS")),
             allowed_origins=origins,
             public_url=env.get("CHAT_PUBLIC_URL") or None,
+            forwarded_allow_ips=env.get("CHAT_FORWARDED_ALLOW_IPS") or None,
             session_idle_seconds=int(idle_minutes * 60),
             session_ttl_seconds=int(session_hours * 3600),
             off_hours_policy=env.get("CHAT_OFF_HOURS_POLICY", "on").strip().lower()

@@ -134,7 +134,7 @@ async def enrollment_options(ctx: AppContext, *, code: object,
     up: the ceremony may be cancelled and retried until it expires)."""
     record, user = await _usable_code(ctx, code, remote=remote)
     async with unit_of_work(ctx.db, write=False) as uow:
-        existing = list(await uow.devices.passkey_ids_of_user(user.id))
+        existing = list(await uow.devices.active_passkey_ids_of_user(user.id))
     challenge = ctx.require_proofs().challenges.issue(
         ENROLL, ctx.clock.now(), binding=record.code_digest.encode())
     options = passkeys.registration_options(
@@ -173,8 +173,13 @@ async def complete_enrollment(ctx: AppContext, *, code: object, credential: obje
         async with unit_of_work(ctx.db, write=True) as uow:
             if await uow.devices.by_jkt(proof.jkt) is not None:
                 raise DeviceKeyInUse()
-            if await uow.devices.passkey(new.credential_id) is not None:
-                raise RegistrationInvalid("This passkey is already registered")
+            old = await uow.devices.passkey(new.credential_id)
+            if old is not None:
+                previous = await uow.devices.get(old.device_id)
+                if previous is not None and previous.state == "active":
+                    raise RegistrationInvalid("This passkey is already registered")
+                # The passkey of a revoked device, enrolled again: it moves to the new one.
+                await uow.devices.delete_passkey(old.id)
             if not await uow.devices.consume_code(record.id, at=now):
                 raise EnrollmentCodeUsed()
             device = Device(user_id=user.id, label=record.label, state="active",

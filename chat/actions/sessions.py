@@ -1,4 +1,4 @@
-"""Ending sessions: sign-out now, device revocation and disabled accounts later.
+"""Ending sessions: sign-out, device revocation (chat.actions.devices), disabled accounts.
 
 A revoked session is refused at once by ``authenticate``; its open websocket
 connections, on every node, are closed with 4002 through the bus.

@@ -98,14 +98,15 @@ def idle_deadline(ctx: AppContext, last_active_at: datetime) -> datetime:
 
 
 async def authenticate(ctx: AppContext, presented: Presented, *,
-                       touch: bool = True) -> Principal:
+                       touch: bool = True, policy: bool = True) -> Principal:
     """The principal behind ``presented``, or an error saying what is wrong.
 
     Unknown, revoked and disabled all read "a valid session is required" (no oracle);
     expiry says so. A bound session needs a proof from its device key with ``ath`` for
     this token; one presented as Bearer is refused (RFC 9449 §7.2, downgrade). A proof
     that fails for a live session is audited: that is what a stolen cookie looks like.
-    The off-hours policy applies to every request, not only to sign-in.
+    The off-hours policy applies to every request, not only to sign-in (``policy=False``
+    only for signing out, which must work at any hour).
     """
     token = presented.token
     if not token or len(token) > MAX_TOKEN_CHARS:
@@ -143,7 +144,7 @@ async def authenticate(ctx: AppContext, presented: Presented, *,
                         session_id=session.id, remote=presented.remote,
                         reason=error.message, via=presented.scheme)
             raise
-    if ctx.policy is not None:
+    if policy and ctx.policy is not None:
         await ctx.policy.check(user.role)
     last_active = session.last_active_at
     if touch and now - last_active >= TOUCH_INTERVAL:

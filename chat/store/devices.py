@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Device, EnrollmentCode, Passkey, User
@@ -53,15 +53,21 @@ class DeviceRepository:
         return await self.session.scalar(
             select(Passkey).where(Passkey.credential_id == credential_id))
 
+    async def delete_passkey(self, passkey_id: int) -> None:
+        await self.session.execute(delete(Passkey).where(Passkey.id == passkey_id))
+
     async def record_passkey_use(self, passkey_id: int, *, sign_count: int,
                                  at: datetime) -> None:
         await self.session.execute(
             update(Passkey).where(Passkey.id == passkey_id)
             .values(sign_count=sign_count, last_used_at=at))
 
-    async def passkey_ids_of_user(self, user_id: int) -> Sequence[str]:
+    async def active_passkey_ids_of_user(self, user_id: int) -> Sequence[str]:
+        """Passkeys on the person's active devices (a revoked phone's passkey must not
+        stop the same phone from enrolling again)."""
         return (await self.session.scalars(
-            select(Passkey.credential_id).where(Passkey.user_id == user_id))).all()
+            select(Passkey.credential_id).join(Device, Passkey.device_id == Device.id)
+            .where(Passkey.user_id == user_id, Device.state == "active"))).all()
 
     # -- enrollment codes --------------------------------------------------------------
 

@@ -133,7 +133,8 @@ async def search_users(request: Request) -> JSONResponse:
 
 async def sign_out(request: Request) -> JSONResponse:
     ctx = app_context(request)
-    actor = await require_principal(request, touch=False)
+    # Signing out works at any hour: the off-hours policy must not keep a session alive.
+    actor = await require_principal(request, touch=False, policy=False)
     await session_actions.sign_out(ctx, actor=actor)
     response = JSONResponse({"signed_out": True})
     clear_session_cookie(response, ctx)

@@ -64,11 +64,12 @@ def presented(request: Request) -> Presented | None:
                      remote=client_host(request))
 
 
-async def require_principal(request: Request, *, touch: bool = True) -> Principal:
+async def require_principal(request: Request, *, touch: bool = True,
+                            policy: bool = True) -> Principal:
     credentials = presented(request)
     if credentials is None:
         raise Unauthenticated()
-    return await authenticate(app_context(request), credentials, touch=touch)
+    return await authenticate(app_context(request), credentials, touch=touch, policy=policy)
 
 
 def set_session_cookie(response: Response, ctx: AppContext, token: str) -> None:

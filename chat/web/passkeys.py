@@ -15,8 +15,14 @@ from chat.actions import devices as device_actions
 from chat.auth.dpop import VerifiedProof, access_token_hash
 from chat.web.auth import app_context, client_host, proof_of, request_url, set_session_cookie
 from chat.web.errors import read_json_object
+from chat.web.ratelimit import ClientRateLimiter
 
 MAX_CEREMONY_BODY = 64 * 1024
+
+
+def _limit(request: Request) -> None:
+    limiter: ClientRateLimiter = request.state.auth_limiter
+    limiter.check(client_host(request))
 
 
 async def _device_proof(request: Request) -> VerifiedProof:
@@ -35,6 +41,7 @@ async def nonce(request: Request) -> JSONResponse:
 
 
 async def enroll_options(request: Request) -> JSONResponse:
+    _limit(request)
     body = await read_json_object(request)
     options = await device_actions.enrollment_options(
         app_context(request), code=body.get("code"), remote=client_host(request))
@@ -42,6 +49,7 @@ async def enroll_options(request: Request) -> JSONResponse:
 
 
 async def enroll_complete(request: Request) -> JSONResponse:
+    _limit(request)
     proof = await _device_proof(request)
     body = await read_json_object(request)
     result = await device_actions.complete_enrollment(
@@ -52,12 +60,14 @@ async def enroll_complete(request: Request) -> JSONResponse:
 
 
 async def signin_options(request: Request) -> JSONResponse:
+    _limit(request)
     body = await read_json_object(request)
     return JSONResponse(device_actions.signin_options(
         app_context(request), credential_id=body.get("credential_id")))
 
 
 async def signin(request: Request) -> JSONResponse:
+    _limit(request)
     ctx = app_context(request)
     proof = await _device_proof(request)
     body = await read_json_object(request)

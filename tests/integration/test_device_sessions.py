@@ -523,6 +523,11 @@ async def test_revoking_a_device_closes_its_connections_within_a_second(
     with pytest.raises(ClientError) as refused:
         await client.sign_in()
     assert (refused.value.status, refused.value.code) == (403, "device_revoked")
+    # The same phone (same passkey authenticator), enrolled again with a new code.
+    again = device_client(server, authenticator=client.authenticator)
+    async with again:
+        enrolled = await again.enroll(enrollment_code(server, "1002"))
+        await again.sign_in(credential_id=enrolled["credential_id"])
     # Other people's connections are untouched.
     await bystander.send(json.dumps({"type": "ping"}))
     assert json.loads(await asyncio.wait_for(bystander.recv(), FRAME_TIMEOUT))["type"]
@@ -559,3 +564,15 @@ async def test_disabling_a_user_ends_every_session_on_every_node(
     assert enabled.returncode == 0
     await client.sign_in()
     await client.aclose()
+
+
+async def test_sign_in_attempts_are_rate_limited_per_address(make_server: ServerFactory
+                                                             ) -> None:
+    server = make_server(sign_in_burst=3, sign_in_attempts_per_minute=1)
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        statuses = [(await http.post("/auth/enroll/options", json={"code": "guess"})).status_code
+                    for _ in range(4)]
+        limited = await http.post("/auth/signin/options", json={})
+    assert statuses == [404, 404, 404, 429]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"

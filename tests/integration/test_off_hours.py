@@ -89,6 +89,8 @@ async def test_the_refusal_carries_japanese_and_english_messages(
     assert "勤務時間外" in error["message_ja"] and "8:30" in error["message_ja"]
     assert "working hours" in error["message"]
     assert "管理職" in error["message_ja"]  # who may connect anyway
+    # Signing out still works after hours: the policy never keeps a session alive.
+    await staff.sign_out()
     await staff.aclose()
 
 
