@@ -6,6 +6,9 @@ and websocket as state. There are no module-level engines or singletons.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -19,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from chat.actions.audit import make_checkpoint
 from chat.actions.channels import current_memberships
 from chat.auth.dpop import MemoryReplayCache, ReplayCache
 from chat.auth.policy import PolicySource
@@ -38,6 +42,8 @@ from chat.web.errors import chat_error_handler, http_error_handler, server_error
 from chat.web.headers import SecurityHeaders
 from chat.web.ratelimit import ClientRateLimiter
 from chat.web.ws import websocket_endpoint
+
+log = logging.getLogger(__name__)
 
 # How far back each revocation sweep looks: commit delay and clock skew between writers.
 REVOCATION_LOOKBACK = timedelta(seconds=5)
@@ -64,6 +70,16 @@ async def health(request: Request) -> JSONResponse:
         "database": database, "bus": "ok" if hub.healthy else "failed",
         "connections": len(hub.connections),
     }, status_code=200 if healthy else 503)
+
+
+async def _checkpoint_forever(ctx: AppContext) -> None:
+    """Sign the audit chain's head periodically (only when it moved)."""
+    while True:
+        await asyncio.sleep(ctx.settings.audit_checkpoint_seconds)
+        try:
+            await make_checkpoint(ctx)
+        except Exception:
+            log.exception("audit checkpoint failed")
 
 
 def open_replay_cache(bus_url: str) -> tuple[ReplayCache, Callable[[], Awaitable[None]]]:
@@ -112,12 +128,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                   reconcile_seconds=settings.membership_reconcile_seconds,
                   revocations=revocations)
         await hub.start()
+        checkpoints = asyncio.create_task(_checkpoint_forever(ctx), name="audit-checkpoints")
         try:
             yield {"ctx": ctx, "hub": hub,
                    "auth_limiter": ClientRateLimiter(
                        the_clock, per_minute=settings.sign_in_attempts_per_minute,
                        burst=settings.sign_in_burst)}
         finally:
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
             await hub.stop()
             await bus.close()
             await close_replay()

@@ -263,6 +263,42 @@ def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions import audit as audit_actions
+    from chat.domain.auditchain import load_public_pem, public_pem, signing_key
+
+    if args.audit_command == "public-key":
+        secrets = InstanceSecrets.load_or_create(settings.var_dir)
+        print(public_pem(signing_key(secrets.audit_signing_key).public_key()), end="")
+        return 0
+    if args.audit_command == "checkpoint":
+        checkpoint = _run(settings, audit_actions.make_checkpoint)
+        if checkpoint is None:
+            print("nothing new to sign: the chain head is already checkpointed (or empty)")
+        else:
+            print(f"signed checkpoint at entry {checkpoint.seq} "
+                  f"(hash {checkpoint.hash[:16]}…, key {checkpoint.key_id})")
+        return 0
+    public_key = None
+    if args.public_key:
+        try:
+            public_key = load_public_pem(Path(args.public_key).read_bytes())
+        except (OSError, ValueError) as error:
+            print(f"error: {args.public_key}: {error}", file=sys.stderr)
+            return 2
+    report = _run(settings, lambda ctx: audit_actions.verify_log(
+        ctx, public_key=public_key, progress=_progress("verifying")))
+    summary = (f"{report.entries} audit entries, {report.checkpoints} signed checkpoints, "
+               f"{report.revisions} message revisions checked")
+    if report.ok:
+        print(f"audit log intact: {summary}")
+        return 0
+    print(f"AUDIT LOG TAMPERED: {summary}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -368,6 +404,19 @@ def build_parser() -> argparse.ArgumentParser:
     disaster = psub.add_parser("disaster", help="declare or lift disaster mode (災害モード)")
     disaster.add_argument("state", choices=["on", "off"])
     disaster.set_defaults(func=cmd_policy)
+
+    audit = sub.add_parser("audit", help="verify and sign the tamper-evident audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = asub.add_parser("verify", help="walk the hash chain, checkpoints and message "
+                                            "revisions; exit 1 naming what was tampered")
+    verify.add_argument("--public-key", metavar="PEM",
+                        help="check checkpoints with this exported key instead of the "
+                             "instance's own")
+    verify.set_defaults(func=cmd_audit)
+    asub.add_parser("checkpoint", help="sign the chain head now (Ed25519)").set_defaults(
+        func=cmd_audit)
+    asub.add_parser("public-key", help="print the checkpoint public key (PEM) for third "
+                                       "parties").set_defaults(func=cmd_audit)
     return parser
 
 

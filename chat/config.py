@@ -75,6 +75,8 @@ class Settings:
     # Behind a TLS-terminating reverse proxy: the proxies whose X-Forwarded-Proto/-For
     # uvicorn trusts (so proofs' htu and client addresses are the public ones).
     forwarded_allow_ips: str | None = None
+    # How often each node signs the audit chain's head (when it moved).
+    audit_checkpoint_seconds: float = 3600.0
     # Off-hours policy (chat.domain.hours): on by default; the local demo turns it off.
     off_hours_policy: bool = True
     idle_timeout_seconds: float = 90.0

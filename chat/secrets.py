@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SECRETS_FILE = "secrets.json"
-KEY_NAMES = ("session_key", "dpop_nonce_key", "challenge_key")
+KEY_NAMES = ("session_key", "dpop_nonce_key", "challenge_key", "audit_signing_key")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class InstanceSecrets:
     # MACs WebAuthn challenges, so they need no server-side storage between the options
     # and the response.
     challenge_key: bytes
+    # The Ed25519 seed that signs audit checkpoints (its public key is exported for
+    # third parties: ``tsunagu audit public-key``).
+    audit_signing_key: bytes
 
     @classmethod
     def load_or_create(cls, var_dir: Path) -> InstanceSecrets:

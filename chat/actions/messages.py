@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from chat.actions.audit import audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.auditchain import body_digest
 from chat.domain.roles import may_post
 from chat.errors import (
     BadRequest,
@@ -107,6 +109,9 @@ async def _store_new_message(ctx: AppContext, *, actor: Principal, channel_id: i
         uow.messages.add_revision(MessageRevision(
             message_id=message.id, revision=1, action="create", body=body,
             actor_id=actor.user_id, created_at=now))
+        audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
+                     session_id=actor.session_id, message_id=message.id,
+                     channel_id=channel_id, revision=1, body_sha256=body_digest(body))
         # Writing a message means having read the channel up to it.
         await uow.channels.advance_read(channel_id, actor.user_id, seq)
         payload = message_json(message)
@@ -151,6 +156,10 @@ async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action:
         uow.messages.add_revision(MessageRevision(
             message_id=message.id, revision=message.revision, action=action, body=body,
             actor_id=actor.user_id, created_at=now))
+        audit_within(ctx, uow, "message.edited" if action == "edit" else "message.deleted",
+                     actor_user_id=actor.user_id, session_id=actor.session_id,
+                     message_id=message.id, channel_id=message.channel_id,
+                     revision=message.revision, body_sha256=body_digest(body))
         payload = message_json(message)
         frame = encode({"type": "message.updated", "message": payload})
         channel_id = message.channel_id

@@ -1,25 +1,93 @@
-"""The audit log: append and read, never update or delete."""
+"""The audit log: append (chained at commit) and read; never update or delete."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.store.models import AuditEvent
+from chat.domain.auditchain import GENESIS_HASH, EntryContent, entry_hash
+from chat.store.models import AuditCheckpoint, AuditEvent, AuditHead
+
+HEAD_ID = 1
+
+
+def content_of(event: AuditEvent) -> EntryContent:
+    return EntryContent(
+        seq=event.seq, occurred_at=event.occurred_at, action=event.action,
+        outcome=event.outcome, actor_user_id=event.actor_user_id,
+        subject_user_id=event.subject_user_id, device_id=event.device_id,
+        session_id=event.session_id, remote_addr=event.remote_addr, detail=event.detail)
 
 
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._pending: list[AuditEvent] = []
 
     def append(self, event: AuditEvent) -> None:
-        self.session.add(event)
+        """Queue an entry; :meth:`seal` chains the transaction's entries just before
+        commit, so the head row is locked only briefly."""
+        self._pending.append(event)
+
+    async def seal(self) -> None:
+        """Give the queued entries the next seqs and hashes under the locked head row
+        (SELECT … FOR UPDATE on PostgreSQL; SQLite writers are serialised already), so
+        concurrent writers on every node extend one chain."""
+        if not self._pending:
+            return
+        head = await self.session.scalar(
+            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+        if head is None:
+            head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
+            self.session.add(head)
+        for event in self._pending:
+            event.seq = head.seq + 1
+            event.prev_hash = head.hash
+            event.hash = entry_hash(head.hash, content_of(event))
+            head.seq, head.hash = event.seq, event.hash
+            self.session.add(event)
+        self._pending.clear()
+        await self.session.flush()
+
+    async def head(self) -> AuditHead | None:
+        return await self.session.get(AuditHead, HEAD_ID)
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(
+            select(func.count()).select_from(AuditEvent)) or 0)
+
+    async def in_order(self, *, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+        """Every entry by seq, a batch at a time (bounded memory on a large log)."""
+        after = -1
+        while True:
+            rows = (await self.session.scalars(
+                select(AuditEvent).where(AuditEvent.seq > after)
+                .order_by(AuditEvent.seq).limit(batch))).all()
+            for row in rows:
+                yield row
+            if len(rows) < batch:
+                return
+            after = rows[-1].seq
+            self.session.expunge_all()
 
     async def recent(self, *, action_prefix: str | None = None,
                      limit: int = 100) -> Sequence[AuditEvent]:
-        stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
         if action_prefix:
             stmt = stmt.where(AuditEvent.action.startswith(action_prefix, autoescape=True))
         return (await self.session.scalars(stmt)).all()
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def add_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self.session.add(checkpoint)
+
+    async def checkpoints(self) -> Sequence[AuditCheckpoint]:
+        return (await self.session.scalars(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.seq))).all()
+
+    async def last_checkpoint(self) -> AuditCheckpoint | None:
+        return await self.session.scalar(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
@@ -115,3 +115,34 @@ class MessageRepository:
         else:
             stmt = stmt.where(Message.body.ilike(like_pattern(query), escape="\\"))
         return [(m, c) for m, c in (await self.session.execute(stmt)).all()]
+
+    async def revision_count(self) -> int:
+        return int(await self.session.scalar(
+            select(func.count()).select_from(MessageRevision)) or 0)
+
+    async def all_revisions(self, *, batch: int = 1000) -> AsyncIterator[MessageRevision]:
+        """Every revision by id, a batch at a time (for ``audit verify``)."""
+        after = 0
+        while True:
+            rows = (await self.session.scalars(
+                select(MessageRevision).where(MessageRevision.id > after)
+                .order_by(MessageRevision.id).limit(batch))).all()
+            for row in rows:
+                yield row
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+            self.session.expunge_all()
+
+    async def all_current(self, *, batch: int = 1000) -> AsyncIterator[Message]:
+        after = 0
+        while True:
+            rows = (await self.session.scalars(
+                select(Message).where(Message.id > after)
+                .order_by(Message.id).limit(batch))).all()
+            for row in rows:
+                yield row
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+            self.session.expunge_all()

@@ -154,13 +154,19 @@ class EnrollmentCode(Base):
 
 
 class AuditEvent(Base):
-    """A security-relevant event: enrollment, sign-in, failures, revocation, policy.
+    """A security- or records-relevant event: messages and their revisions, enrollment,
+    sign-in, failures, revocation, policy.
 
-    Append-only: nothing updates or deletes rows (the hash chain arrives with issue 5)."""
+    Append-only and hash-chained: ``seq`` numbers entries without gaps, and ``hash`` is
+    SHA-256 over the previous entry's hash and this entry's canonical content
+    (``chat.audit.chain``), so altering, deleting or reordering entries is detectable."""
 
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
@@ -170,6 +176,31 @@ class AuditEvent(Base):
     session_id: Mapped[int | None] = mapped_column(BigInteger)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class AuditHead(Base):
+    """The chain's head: one row, locked by every appending transaction, so appends from
+    every node form one chain (no forks)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the chain had this hash at this seq" (Ed25519), so a third
+    party holding the public key can tell the log was not rewritten afterwards."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
 
 
 class SystemSetting(Base):

@@ -60,6 +60,8 @@ async def unit_of_work(db: Database, *, write: bool) -> AsyncIterator[UnitOfWork
         uow = UnitOfWork(session, db.dialect)
         async with session.begin():
             yield uow
+            # Last, so the audit head is locked only for the end of the transaction.
+            await uow.audit.seal()
         for hook in uow._after_commit:
             try:
                 await hook()
