@@ -15,16 +15,13 @@ from typing import TypeVar
 
 import segno
 
-from chat.bus import open_bus
 from chat.config import Settings, SettingsError
-from chat.context import AppContext
+from chat.context import AppContext, open_context
 from chat.domain.imports import CsvProblems, parse_departments, parse_staff
 from chat.errors import BadRequest, ChatError
 from chat.secrets import SECRETS_FILE, InstanceSecrets
-from chat.store.db import Database
 from chat.store.migrations import upgrade
 from chat.store.uow import unit_of_work
-from chat.types import SystemClock
 
 T = TypeVar("T")
 
@@ -57,15 +54,8 @@ async def _offline_context(settings: Settings) -> AsyncIterator[AppContext]:
         print(f"warning: no instance secrets in {settings.var_dir}; creating new ones. "
               "Servers sharing this database must use the same file (CHAT_VAR_DIR).",
               file=sys.stderr)
-    db = Database(settings.database_url)
-    bus = open_bus(settings.bus_url)
-    await bus.start()
-    try:
-        yield AppContext(settings=settings, db=db, bus=bus, clock=SystemClock(),
-                         secrets=InstanceSecrets.load_or_create(settings.var_dir))
-    finally:
-        await bus.close()
-        await db.dispose()
+    async with open_context(settings) as ctx:
+        yield ctx
 
 
 def _run(settings: Settings, job: Callable[[AppContext], Awaitable[T]]) -> T:
@@ -145,12 +135,9 @@ def cmd_device_enroll(settings: Settings, args: argparse.Namespace) -> int:
     from chat.actions.devices import create_enrollment
 
     ttl = int(args.ttl_minutes * 60) if args.ttl_minutes else None
-    try:
-        ticket = _run(settings, lambda ctx: create_enrollment(
-            ctx, staff_number=args.staff_number, label=args.label, created_by=_operator(),
-            ttl_seconds=ttl))
-    except ChatError as error:
-        return _fail(error)
+    ticket = _run(settings, lambda ctx: create_enrollment(
+        ctx, staff_number=args.staff_number, label=args.label, created_by=_operator(),
+        ttl_seconds=ttl))
     local = ticket.expires_at.astimezone()
     print(f"enrollment code for {ticket.user_name} ({ticket.staff_number}), "
           f"device {ticket.label!r}")
@@ -170,10 +157,7 @@ def cmd_device_enroll(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_device_list(settings: Settings, args: argparse.Namespace) -> int:
     from chat.actions.devices import list_devices
 
-    try:
-        rows = _run(settings, lambda ctx: list_devices(ctx, staff_number=args.staff_number))
-    except ChatError as error:
-        return _fail(error)
+    rows = _run(settings, lambda ctx: list_devices(ctx, staff_number=args.staff_number))
     if not rows:
         print("no devices enrolled")
         return 0
@@ -189,11 +173,8 @@ def cmd_device_list(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_device_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from chat.actions.devices import revoke_device
 
-    try:
-        revoked = _run(settings, lambda ctx: revoke_device(
-            ctx, device_id=args.device_id, reason=args.reason, by=_operator()))
-    except ChatError as error:
-        return _fail(error)
+    revoked = _run(settings, lambda ctx: revoke_device(
+        ctx, device_id=args.device_id, reason=args.reason, by=_operator()))
     print(f"device {args.device_id} revoked; {len(revoked)} session(s) ended and their "
           "connections closed")
     return 0
@@ -203,11 +184,8 @@ def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
     from chat.actions.devices import set_user_active
 
     active = args.user_command == "enable"
-    try:
-        revoked = _run(settings, lambda ctx: set_user_active(
-            ctx, staff_number=args.staff_number, active=active, by=_operator()))
-    except ChatError as error:
-        return _fail(error)
+    revoked = _run(settings, lambda ctx: set_user_active(
+        ctx, staff_number=args.staff_number, active=active, by=_operator()))
     if active:
         print(f"{args.staff_number} enabled")
     else:
@@ -256,10 +234,7 @@ def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
         ]
         return "\n".join(lines)
 
-    try:
-        print(_run(settings, job))
-    except ChatError as error:
-        return _fail(error)
+    print(_run(settings, job))
     return 0
 
 
@@ -427,7 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    result: int = args.func(settings, args)
+    try:
+        result: int = args.func(settings, args)
+    except ChatError as error:
+        # Refusals every command may meet (unknown staff number, a bad value): one line.
+        return _fail(error)
     return result
 
 

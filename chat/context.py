@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chat.bus import Bus
+from chat.bus import Bus, open_bus
 from chat.config import Settings
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
-from chat.types import Clock
+from chat.types import Clock, SystemClock
 
 if TYPE_CHECKING:
     from chat.auth.policy import PolicySource
@@ -31,3 +33,19 @@ class AppContext:
         if self.proofs is None:
             raise RuntimeError("this context checks no DPoP proofs (not a serving node)")
         return self.proofs
+
+
+@asynccontextmanager
+async def open_context(settings: Settings, *,
+                       clock: Clock | None = None) -> AsyncIterator[AppContext]:
+    """An AppContext beside (not inside) a serving node: the CLI, the demo seed, tests.
+    It opens the configured database and bus and checks no proofs."""
+    db = Database(settings.database_url)
+    bus = open_bus(settings.bus_url)
+    await bus.start()
+    try:
+        yield AppContext(settings=settings, db=db, bus=bus, clock=clock or SystemClock(),
+                         secrets=InstanceSecrets.load_or_create(settings.var_dir))
+    finally:
+        await bus.close()
+        await db.dispose()

@@ -149,11 +149,15 @@ class Hub:
             except Exception:
                 log.exception("revocation sweep failed")
 
-    async def sweep_revocations(self, since: datetime | None) -> datetime:
-        """One sweep; returns the watermark for the next."""
+    async def sweep_revocations(self, since: datetime | None) -> datetime | None:
+        """One sweep; returns the watermark for the next. A node with no connections
+        asks nothing (the next sweep then looks back from its own time: a connection
+        opened meanwhile authenticated against the database already)."""
         assert self._revocations is not None
+        if not self.connections:
+            return None
         revoked, watermark = await self._revocations(since)
-        if revoked and self.connections:
+        if revoked:
             reasons = dict(revoked)
             for conn in tuple(self.connections):
                 if conn.session_id in reasons:

@@ -23,15 +23,11 @@ import websockets
 from sqlalchemy.engine import make_url
 
 from chat.app import create_app
-from chat.bus.memory import MemoryBus
 from chat.config import Settings
-from chat.context import AppContext
+from chat.context import open_context
 from chat.demo import seed_demo
 from chat.frames import validate_server_frame
-from chat.secrets import InstanceSecrets
-from chat.store.db import Database
 from chat.store.migrations import upgrade
-from chat.types import SystemClock
 
 POSTGRES_URL = os.environ.get("CHAT_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL")
@@ -110,15 +106,15 @@ def _prepare(settings: Settings, *, seed: bool) -> None:
     upgrade(settings.database_url)
     if seed:
         async def run() -> None:
-            db = Database(settings.database_url)
-            try:
-                ctx = AppContext(settings=settings, db=db, bus=MemoryBus(),
-                                 clock=SystemClock(),
-                                 secrets=InstanceSecrets.load_or_create(settings.var_dir))
+            async with open_context(beside(settings)) as ctx:
                 await seed_demo(ctx)
-            finally:
-                await db.dispose()
         asyncio.run(run())
+
+
+def beside(settings: Settings) -> Settings:
+    """A node's settings for set-up code run beside it, on the in-process bus (the
+    server's clients are not told; the database is what counts)."""
+    return settings.with_overrides(bus_url="memory://")
 
 
 # --- server ------------------------------------------------------------------------------
@@ -341,16 +337,10 @@ def enrollment_code(server: RunningServer, staff_number: str, *,
     from chat.actions.devices import create_enrollment
 
     async def make() -> str:
-        db = Database(server.settings.database_url)
-        try:
-            ctx = AppContext(settings=server.settings, db=db, bus=MemoryBus(),
-                             clock=SystemClock(),
-                             secrets=InstanceSecrets.load_or_create(server.settings.var_dir))
+        async with open_context(beside(server.settings)) as ctx:
             ticket = await create_enrollment(ctx, staff_number=staff_number, label=label,
                                              created_by="test", ttl_seconds=ttl_seconds)
             return ticket.code
-        finally:
-            await db.dispose()
 
     code: str = in_own_thread(lambda: asyncio.run(make()))
     return code

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.domain.auditchain import GENESIS_HASH, EntryContent, entry_hash
 from chat.store.models import AuditCheckpoint, AuditEvent, AuditHead
+from chat.store.scan import scan
 
 HEAD_ID = 1
 
@@ -58,19 +59,9 @@ class AuditRepository:
         return int(await self.session.scalar(
             select(func.count()).select_from(AuditEvent)) or 0)
 
-    async def in_order(self, *, batch: int = 1000) -> AsyncIterator[AuditEvent]:
-        """Every entry by seq, a batch at a time (bounded memory on a large log)."""
-        after = -1
-        while True:
-            rows = (await self.session.scalars(
-                select(AuditEvent).where(AuditEvent.seq > after)
-                .order_by(AuditEvent.seq).limit(batch))).all()
-            for row in rows:
-                yield row
-            if len(rows) < batch:
-                return
-            after = rows[-1].seq
-            self.session.expunge_all()
+    def in_order(self) -> AsyncIterator[AuditEvent]:
+        """Every entry by seq, in bounded memory (a large log)."""
+        return scan(self.session, AuditEvent, AuditEvent.seq)
 
     async def recent(self, *, action_prefix: str | None = None,
                      limit: int = 100) -> Sequence[AuditEvent]:

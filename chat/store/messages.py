@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
+from chat.store.scan import scan
 from chat.store.search import like_pattern
 
 # SQLite's FTS5 trigram tokenizer matches nothing shorter than three characters
@@ -120,29 +121,9 @@ class MessageRepository:
         return int(await self.session.scalar(
             select(func.count()).select_from(MessageRevision)) or 0)
 
-    async def all_revisions(self, *, batch: int = 1000) -> AsyncIterator[MessageRevision]:
-        """Every revision by id, a batch at a time (for ``audit verify``)."""
-        after = 0
-        while True:
-            rows = (await self.session.scalars(
-                select(MessageRevision).where(MessageRevision.id > after)
-                .order_by(MessageRevision.id).limit(batch))).all()
-            for row in rows:
-                yield row
-            if len(rows) < batch:
-                return
-            after = rows[-1].id
-            self.session.expunge_all()
+    def all_revisions(self) -> AsyncIterator[MessageRevision]:
+        """Every revision by id, in bounded memory (for ``audit verify``)."""
+        return scan(self.session, MessageRevision, MessageRevision.id)
 
-    async def all_current(self, *, batch: int = 1000) -> AsyncIterator[Message]:
-        after = 0
-        while True:
-            rows = (await self.session.scalars(
-                select(Message).where(Message.id > after)
-                .order_by(Message.id).limit(batch))).all()
-            for row in rows:
-                yield row
-            if len(rows) < batch:
-                return
-            after = rows[-1].id
-            self.session.expunge_all()
+    def all_current(self) -> AsyncIterator[Message]:
+        return scan(self.session, Message, Message.id)

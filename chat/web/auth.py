@@ -37,7 +37,7 @@ def request_url(connection: HTTPConnection) -> str:
     host = connection.headers.get("host") or connection.url.netloc
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else scope["path"]
-    return f"{scheme}://{host}{path.split('?', 1)[0]}"
+    return f"{scheme}://{host}{path}"
 
 
 def proof_of(connection: HTTPConnection) -> str | None:

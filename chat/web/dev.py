@@ -23,11 +23,11 @@ async def dev_session(request: Request) -> JSONResponse:
     the HttpOnly cookie, like a passkey sign-in; without one, an unbound token (tests)."""
     ctx = app_context(request)
     ensure_dev_sessions_allowed(ctx, _client_host(request))
+    header = proof_of(request)
     proof = None
-    if proof_of(request) is not None:
+    if header is not None:
         proof = await ctx.require_proofs().verify(
-            proof_of(request), method=request.method, url=request_url(request),
-            now=ctx.clock.now())
+            header, method=request.method, url=request_url(request), now=ctx.clock.now())
     body = await read_json_object(request)
     staff_number = body.get("staff_number")
     if not isinstance(staff_number, str) or not staff_number:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +109,28 @@ async def test_two_swapped_entries_are_caught(server: RunningServer) -> None:
     assert f"entry {first_seq}" in output and "reordered or rewritten" in output
 
 
-async def test_an_altered_entry_is_caught_even_with_its_hash_recomputed_naively(
+async def test_an_altered_entry_is_caught_even_with_its_own_hash_recomputed(
         server: RunningServer) -> None:
     await some_history(server)
     sql(server, "UPDATE audit_events SET actor_user_id = 999 WHERE seq = 2")
     code, output = await verify(server)
     assert code == 1 and "entry 2" in output and "altered" in output
+    # The intruder recomputes the altered entry's own hash: the next entry no longer
+    # follows it.
+    from chat.domain.auditchain import EntryContent, entry_hash
+
+    row = sql(server, "SELECT seq, occurred_at, action, outcome, actor_user_id, "
+                      "subject_user_id, device_id, session_id, remote_addr, detail, prev_hash "
+                      "FROM audit_events WHERE seq = 2")[0]
+    occurred_at = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(row[1])
+    forged = entry_hash(row[10], EntryContent(
+        seq=2, occurred_at=occurred_at.replace(tzinfo=occurred_at.tzinfo or UTC),
+        action=row[2], outcome=row[3], actor_user_id=row[4], subject_user_id=row[5],
+        device_id=row[6], session_id=row[7], remote_addr=row[8], detail=row[9]))
+    sql(server, "UPDATE audit_events SET hash = :h WHERE seq = 2", h=forged)
+    code, output = await verify(server)
+    assert code == 1
+    assert "entry 3" in output and "does not follow entry 2" in output
 
 
 async def test_entries_cut_from_the_end_are_caught_by_the_signed_checkpoint(

@@ -64,20 +64,17 @@ def assert_refused(response: httpx.Response, code: str) -> None:
 
 async def audit_actions(server: RunningServer) -> list[dict[str, Any]]:
     """The audit log as the database holds it (read with the server's own store)."""
-    from chat.store.db import Database
+    from chat.context import open_context
     from chat.store.uow import unit_of_work
-    from tests.support import in_own_thread
+    from tests.support import beside, in_own_thread
 
     async def read() -> list[dict[str, Any]]:
-        db = Database(server.settings.database_url)
-        try:
-            async with unit_of_work(db, write=False) as uow:
-                events = await uow.audit.recent(limit=200)
-                return [{"action": e.action, "outcome": e.outcome,
-                         "subject": e.subject_user_id, "device": e.device_id,
-                         "detail": json.loads(e.detail)} for e in events]
-        finally:
-            await db.dispose()
+        async with open_context(beside(server.settings)) as ctx, \
+                unit_of_work(ctx.db, write=False) as uow:
+            events = await uow.audit.recent(limit=200)
+            return [{"action": e.action, "outcome": e.outcome,
+                     "subject": e.subject_user_id, "device": e.device_id,
+                     "detail": json.loads(e.detail)} for e in events]
 
     result: list[dict[str, Any]] = in_own_thread(lambda: asyncio.run(read()))
     return result
