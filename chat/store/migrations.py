@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Objects that live outside the ORM models because they are dialect-specific:
 # SQLite's FTS5 table (and its shadow tables) and PostgreSQL's pg_trgm index.
 UNMODELLED_PREFIXES = ("messages_fts",)
-UNMODELLED_INDEXES = {"ix_messages_body_trgm"}
+UNMODELLED_INDEXES = {"ix_messages_body_trgm", "ix_message_revisions_body_trgm"}
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool,

@@ -301,6 +301,9 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when retention purged the content: the row stays (seq has no gaps), the text
+    # and every revision are gone, and the audit log says which purge took them.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MessageRevision(Base):
@@ -318,3 +321,59 @@ class MessageRevision(Base):
     body: Mapped[str] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RetentionPolicy(Base):
+    """How long messages are kept: for a channel kind, or for one channel (which wins).
+
+    ``keep_years`` None means forever. With no policy at all, nothing is purged."""
+
+    __tablename__ = "retention_policies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_kind: Mapped[str | None] = mapped_column(String(16), unique=True)
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), unique=True)
+    keep_years: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class LegalHold(Base):
+    """A legal hold (訴訟ホールド): while not released, no purge touches the messages it
+    covers. It names a person, a channel, a date range, or a combination (all must match)."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="RESTRICT"))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    placed_by: Mapped[str] = mapped_column(String(100))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    released_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class ExportJob(Base):
+    """An auditor's export: its filters, progress, and when done the manifest (counts and
+    SHA-256 of each file). The files live under ``CHAT_VAR_DIR/exports/<id>/``."""
+
+    __tablename__ = "export_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    formats: Mapped[str] = mapped_column(String(32))  # "jsonl,csv"
+    filters: Mapped[str] = mapped_column(Text)  # JSON
+    requested_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    manifest: Mapped[str | None] = mapped_column(Text)  # JSON, when done
+    error: Mapped[str | None] = mapped_column(Text)
