@@ -34,7 +34,7 @@ test: $(VENV)/.installed-test system-deps
 	$(VENV)/bin/pytest
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check chat admin web_client tests
+	$(VENV)/bin/ruff check chat admin web_client tests bench
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed-test

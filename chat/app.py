@@ -24,6 +24,8 @@ from starlette.routing import Route, WebSocketRoute
 
 from chat.actions.audit import make_checkpoint
 from chat.actions.channels import current_memberships
+from chat.actions.pbx import expire_call_presence
+from chat.actions.retention import run_retention
 from chat.auth.dpop import MemoryReplayCache, ReplayCache
 from chat.auth.policy import PolicySource
 from chat.auth.proofs import ProofService
@@ -36,7 +38,8 @@ from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.uow import unit_of_work
 from chat.types import JSON, Clock, SystemClock
-from chat.web import api, dev, pages, passkeys
+from chat.web import admin, api, dev, pages, passkeys, records
+from chat.web import pbx as pbx_web
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
@@ -53,6 +56,7 @@ class State(TypedDict):
     ctx: AppContext
     hub: Hub
     auth_limiter: ClientRateLimiter
+    export_tasks: records.ExportTasks
 
 
 async def health(request: Request) -> JSONResponse:
@@ -72,14 +76,38 @@ async def health(request: Request) -> JSONResponse:
     }, status_code=200 if healthy else 503)
 
 
-async def _checkpoint_forever(ctx: AppContext) -> None:
-    """Sign the audit chain's head periodically (only when it moved)."""
+async def _every(seconds: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``job`` every ``seconds`` (the first time one interval after start); a failure
+    is logged and the next round comes as usual."""
     while True:
-        await asyncio.sleep(ctx.settings.audit_checkpoint_seconds)
+        await asyncio.sleep(seconds)
         try:
-            await make_checkpoint(ctx)
+            await job()
         except Exception:
-            log.exception("audit checkpoint failed")
+            log.exception("%s failed", what)
+
+
+async def _scheduled_retention(ctx: AppContext) -> None:
+    """The retention purge; nodes running at once share the work batch by batch."""
+    report = await run_retention(ctx, by=f"scheduler:{ctx.settings.node_id}")
+    log.info("%s", report.summary())
+
+
+def _background_jobs(ctx: AppContext) -> list[asyncio.Task[None]]:
+    """Each node's periodic work: sign the audit head (when it moved), clear call states
+    whose end event never came (the state is in the database, so any node may), and purge
+    what retention says (off when the interval is 0)."""
+    settings = ctx.settings
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("audit checkpoint", settings.audit_checkpoint_seconds, lambda: make_checkpoint(ctx)),
+        ("call presence sweep", settings.pbx_sweep_seconds,
+         lambda: expire_call_presence(ctx)),
+    ]
+    if settings.retention_interval_seconds > 0:
+        jobs.append(("retention run", settings.retention_interval_seconds,
+                     lambda: _scheduled_retention(ctx)))
+    return [asyncio.create_task(_every(seconds, job, what), name=what)
+            for what, seconds, job in jobs]
 
 
 def open_replay_cache(bus_url: str) -> tuple[ReplayCache, Callable[[], Awaitable[None]]]:
@@ -128,16 +156,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                   reconcile_seconds=settings.membership_reconcile_seconds,
                   revocations=revocations)
         await hub.start()
-        checkpoints = asyncio.create_task(_checkpoint_forever(ctx), name="audit-checkpoints")
+        background = _background_jobs(ctx)
+        export_tasks = records.ExportTasks()
         try:
-            yield {"ctx": ctx, "hub": hub,
+            yield {"ctx": ctx, "hub": hub, "export_tasks": export_tasks,
                    "auth_limiter": ClientRateLimiter(
                        the_clock, per_minute=settings.sign_in_attempts_per_minute,
                        burst=settings.sign_in_burst)}
         finally:
-            checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await checkpoints
+            await export_tasks.close()
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await hub.stop()
             await bus.close()
             await close_replay()
@@ -147,8 +178,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/healthz", health),
         WebSocketRoute("/ws", websocket_endpoint),
         *api.routes,
+        *admin.routes,
+        *records.routes,
         *passkeys.routes,
         *dev.routes,
+        *pbx_web.routes,
         *pages.routes,
     ]
     return Starlette(

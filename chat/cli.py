@@ -8,16 +8,19 @@ import getpass
 import io
 import json
 import sys
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import segno
 
 from chat.config import Settings, SettingsError
 from chat.context import AppContext, open_context
 from chat.domain.imports import CsvProblems, parse_departments, parse_staff
+from chat.domain.records import RecordFilters
 from chat.errors import BadRequest, ChatError
 from chat.secrets import SECRETS_FILE, InstanceSecrets
 from chat.store.migrations import upgrade
@@ -99,14 +102,22 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     async def job(ctx: AppContext) -> str:
         if args.what == "departments":
             rows = parse_departments(text)
-            report = await import_departments(ctx, rows, progress=_progress("departments"))
+            report = await import_departments(ctx, rows, progress=_progress("departments"),
+                                              by=_operator())
         else:
             async with unit_of_work(ctx.db, write=False) as uow:
                 codes = {d.code for d in await uow.departments.all()}
             staff_rows = parse_staff(text, known_departments=codes)
-            report = await import_staff(ctx, staff_rows, progress=_progress("staff"))
+            report = await import_staff(ctx, staff_rows, progress=_progress("staff"),
+                                        by=_operator())
         return f"{args.what} imported from {path}: {report.summary()}"
 
+    return _import_report(settings, path, job)
+
+
+def _import_report(settings: Settings, path: Path,
+                   job: Callable[[AppContext], Awaitable[str]]) -> int:
+    """Run an import; a file with problems imports nothing, and every problem is listed."""
     try:
         print(_run(settings, job))
     except CsvProblems as exc:
@@ -274,6 +285,283 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
+def _record_filters(args: argparse.Namespace) -> RecordFilters:
+    from chat.domain.records import parse_filters
+
+    try:
+        return parse_filters(user=args.user, channel_id=args.channel, since=args.since,
+                             until=args.until, words=args.q)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+
+def _cell(text: str, width: int) -> str:
+    """``text`` cut and padded to ``width`` terminal columns (full-width characters take
+    two)."""
+    out, used = "", 0
+    for char in text:
+        size = 2 if unicodedata.east_asian_width(char) in {"W", "F"} else 1
+        if used + size > width:
+            break
+        out, used = out + char, used + size
+    return out + " " * (width - used)
+
+
+def cmd_audit_search(settings: Settings, args: argparse.Namespace) -> int:
+    """Auditor search from the command line (audited as records.searched, by operator)."""
+    from chat.actions.records import search_messages
+    from chat.domain.export import jst
+
+    filters = _record_filters(args)
+    result = _run(settings, lambda ctx: search_messages(
+        ctx, actor=_operator(), filters=filters, cursor=args.cursor, limit=args.limit))
+    print(f"{'id':>7}  {'time (JST)':<16}  {_cell('channel', 12)} {_cell('sender', 16)} "
+          f"{'state':<7} {'rev':>3}  text")
+    for m in result["messages"]:
+        sender = m["sender"]
+        texts = [r["body"] for r in m["revisions"] if r["body"]]
+        text = "(purged)" if m["state"] == "purged" else (texts[-1] if texts else "")
+        when = jst(datetime.fromisoformat(m["created_at"]))[:16].replace("T", " ")
+        who = f"{sender['staff_number']} {sender['name']}" if sender else "-"
+        print(f"{m['id']:>7}  {when:<16}  {_cell(m['channel']['name'], 12)} "
+              f"{_cell(who, 16)} {m['state']:<7} {len(m['revisions']):>3}  "
+              f"{' '.join(text.split())[:40]}")
+    print(f"{len(result['messages'])} message(s)")
+    if result["next_cursor"]:
+        print(f"more: add --cursor {result['next_cursor']}")
+    return 0
+
+
+def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export inline into --out (audited as records.export_started / records.exported)."""
+    from chat.actions.records import run_export, start_export
+    from chat.domain.export import FORMAT_FILES, MANIFEST_FILE, parse_formats
+
+    out = Path(args.out)
+    clashes = [n for n in (*FORMAT_FILES.values(), MANIFEST_FILE) if (out / n).exists()]
+    if clashes:
+        print(f"error: {out} already holds {', '.join(clashes)}; choose an empty directory",
+              file=sys.stderr)
+        return 2
+    filters = _record_filters(args)
+    try:
+        formats = parse_formats(args.format)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+    async def job(ctx: AppContext) -> dict[str, Any]:
+        started = await start_export(ctx, actor=_operator(), filters=filters, formats=formats)
+        return await run_export(ctx, job_id=started["id"], directory=out,
+                                progress=_progress("exporting"))
+
+    manifest = _run(settings, job)
+    counts = manifest["counts"]
+    print(f"export {manifest['export_id']}: {counts['messages']} messages "
+          f"({counts['purged']} purged), {counts['revisions']} revisions")
+    for f in manifest["files"]:
+        print(f"  {out / f['name']}: {f['rows']} rows, {f['bytes']} bytes, "
+              f"sha256 {f['sha256']}")
+    print(f"manifest: {out / MANIFEST_FILE}")
+    return 0
+
+
+def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions import retention as retention_actions
+    from chat.domain.retention import parse_keep_years
+
+    by = _operator()
+    if args.retention_command in {"set", "clear"}:
+        scope = {"channel_kind": args.kind, "channel_id": args.channel}
+        if args.retention_command == "set":
+            try:
+                years = parse_keep_years(args.period)
+            except ValueError as error:
+                raise BadRequest(str(error)) from None
+            _run(settings, lambda ctx: retention_actions.set_policy(
+                ctx, keep_years=years, by=by, **scope))
+            what = f"channel {args.channel}" if args.channel else f"{args.kind} channels"
+            print(f"retention for {what}: "
+                  + ("forever (永年保存)" if years is None else f"{years} year(s)"))
+        else:
+            cleared = _run(settings, lambda ctx: retention_actions.clear_policy(
+                ctx, by=by, **scope))
+            print("policy removed" if cleared else "no such policy: nothing changed")
+        return 0
+    if args.retention_command == "run":
+        report = _run(settings, lambda ctx: retention_actions.run_retention(
+            ctx, by=by, dry_run=args.dry_run, progress=_progress("purging")))
+        print(report.summary())
+        if report.hold_ids:
+            print(f"legal holds that kept messages: {', '.join(map(str, sorted(report.hold_ids)))}")
+        return 0
+
+    async def show(ctx: AppContext) -> list[str]:
+        policies = await retention_actions.list_policies(ctx)
+        plans = await retention_actions.plan_retention(ctx, ctx.clock.now())
+        holds = await retention_actions.list_holds(ctx)
+        lines = ["retention policies (with none, messages are kept forever):"]
+        for p in policies:
+            target = (f"channel {p['channel_id']}" if p["channel_id"] is not None
+                      else f"{p['channel_kind']} channels")
+            period = "forever" if p["keep_years"] is None else f"{p['keep_years']} year(s)"
+            lines.append(f"  {target:<26} {period:<12} set by {p['updated_by']}")
+        if not policies:
+            lines.append("  (none)")
+        expired = sum(plan.expired for plan in plans)
+        lines.append(f"expired now: {expired} message(s) in {len(plans)} channel(s), "
+                     "before legal holds")
+        lines.append(f"active legal holds: {len(holds)}")
+        return lines
+
+    print("\n".join(_run(settings, show)))
+    return 0
+
+
+def cmd_hold(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions import retention as retention_actions
+    from chat.domain.dates import parse_moment
+
+    by = _operator()
+    if args.hold_command == "place":
+        try:
+            starts = parse_moment(args.since, name="--since") if args.since else None
+            ends = (parse_moment(args.until, name="--until", end_of_day=True)
+                    if args.until else None)
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        hold = _run(settings, lambda ctx: retention_actions.place_hold(
+            ctx, reason=args.reason, by=by, staff_number=args.user, channel_id=args.channel,
+            starts_at=starts, ends_at=ends))
+        print(f"legal hold {hold['id']} placed: {_hold_scope(hold)}; no purge touches it "
+              "until it is released")
+        return 0
+    if args.hold_command == "release":
+        _run(settings, lambda ctx: retention_actions.release_hold(ctx, args.hold_id, by=by))
+        print(f"legal hold {args.hold_id} released")
+        return 0
+    holds = _run(settings, lambda ctx: retention_actions.list_holds(
+        ctx, include_released=args.all))
+    if not holds:
+        print("no legal holds" if args.all else "no active legal holds")
+        return 0
+    for hold in holds:
+        state = f"released {hold['released_at'][:10]}" if hold["released_at"] else "ACTIVE"
+        print(f"{hold['id']:>4}  {state:<19} {_hold_scope(hold)}  — {hold['reason']} "
+              f"(placed by {hold['placed_by']})")
+    return 0
+
+
+def _hold_scope(hold: dict[str, object]) -> str:
+    parts = []
+    if hold["staff_number"] or hold["user_id"]:
+        parts.append(f"person {hold['staff_number'] or hold['user_id']}")
+    if hold["channel_id"]:
+        parts.append(f"channel {hold['channel_id']}")
+    if hold["starts_at"] or hold["ends_at"]:
+        parts.append(f"from {hold['starts_at'] or '…'} until {hold['ends_at'] or '…'}")
+    return ", ".join(parts)
+
+
+def cmd_pbx_secret(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions import pbx as pbx_actions
+
+    if args.secret_command == "add":
+        kind, token = pbx_actions.KIND_STANDARD, None
+        if args.twilio:
+            kind = pbx_actions.KIND_TWILIO
+            token = (getpass.getpass("Twilio Auth Token: ") if sys.stdin.isatty()
+                     else sys.stdin.readline()).strip()
+        value = _run(settings, lambda ctx: pbx_actions.create_secret(
+            ctx, name=args.name, by=_operator(), kind=kind, value=token))
+        if kind == pbx_actions.KIND_TWILIO:
+            print(f"Twilio Auth Token {args.name!r} stored; status callbacks signed with it "
+                  "are accepted at /pbx/twilio/status")
+            return 0
+        print(f"PBX secret {args.name!r} created. Configure the PBX with it now; it is not "
+              "shown again:")
+        print(value)
+        return 0
+    if args.secret_command == "retire":
+        _run(settings, lambda ctx: pbx_actions.retire_secret(ctx, name=args.name,
+                                                             by=_operator()))
+        print(f"PBX secret {args.name!r} retired: webhooks signed with it are refused")
+        return 0
+    rows = _run(settings, pbx_actions.list_secrets)
+    if not rows:
+        print("no PBX secrets; create one with `tsunagu pbx secret add NAME`")
+        return 0
+    print(f"{'name':<20} {'kind':<9} {'created':<17} {'by':<20} state")
+    for row in rows:
+        created = row["created_at"].astimezone().strftime("%Y-%m-%d %H:%M")
+        state = ("retired " + row["retired_at"].astimezone().strftime("%Y-%m-%d %H:%M")
+                 if row["retired_at"] else "active")
+        print(f"{row['name']:<20} {row['kind']:<9} {created:<17} {row['created_by']:<20} "
+              f"{state}")
+    print(f"{len(rows)} secret(s), {sum(1 for r in rows if not r['retired_at'])} active")
+    return 0
+
+
+def cmd_pbx_directory(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions import pbx as pbx_actions
+    from chat.domain.directory import parse_directory
+
+    if args.directory_command == "list":
+        rows = _run(settings, pbx_actions.directory_listing)
+        for row in rows:
+            target = row["user_id"] or (f"#{row['channel_id']}" if row["channel_id"] else "")
+            print(f"{row['number']:<16} {row['kind']:<8} {target!s:<8} {row['name']}")
+        print(f"{len(rows)} number(s) in the PBX directory")
+        return 0
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+
+    async def job(ctx: AppContext) -> str:
+        async with unit_of_work(ctx.db, write=False) as uow:
+            staff = {u.staff_number for u in await uow.users.all()}
+            departments = {d.code for d in await uow.departments.all()}
+        rows = parse_directory(text, known_staff=staff, known_departments=departments,
+                               country_code=settings.pbx_country_code)
+        report = await pbx_actions.import_directory(ctx, rows, by=_operator())
+        return f"PBX directory imported from {path}: {report.summary()}"
+
+    return _import_report(settings, path, job)
+
+
+def cmd_pbx_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.actions import pbx as pbx_actions
+    from chat.client.pbx import CallSpec, PbxSimulator, scenario
+
+    secret = args.secret
+    if secret is None:
+        async def load(ctx: AppContext) -> str:
+            async with unit_of_work(ctx.db, write=False) as uow:
+                row = await uow.pbx.secret(args.secret_name)
+            if row is None or row.retired_at is not None or row.kind != "standard":
+                raise BadRequest(f"no active PBX secret named {args.secret_name!r}")
+            return pbx_actions.unseal(ctx, row.sealed)
+        secret = _run(settings, load)
+    spec = CallSpec(from_number=args.from_number, to_number=args.to_number,
+                    extension=args.extension, caller_name=args.caller_name,
+                    hold_seconds=args.hold, pause_seconds=args.pause)
+    url = args.url or f"http://127.0.0.1:{settings.port}"
+    failed = 0
+    for _ in range(args.repeat):
+        for posted in PbxSimulator(url, secret).run(scenario(args.scenario, spec)):
+            event = posted.delivery.event
+            outcome = posted.answer.get("status") or posted.answer.get("error", {}).get("code")
+            print(f"{event['type']:<15} {event['call_id']} ext {event['extension']} "
+                  f"({posted.delivery.msg_id}) -> {posted.status} {outcome} "
+                  f"{posted.answer.get('call_state') or ''}".rstrip())
+            failed += posted.status >= 300
+    print(f"scenario {args.scenario!r} posted to {url}"
+          + (f"; {failed} deliveries refused" if failed else ""))
+    return 1 if failed else 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -392,6 +680,108 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_audit)
     asub.add_parser("public-key", help="print the checkpoint public key (PEM) for third "
                                        "parties").set_defaults(func=cmd_audit)
+    search = asub.add_parser("search", help="search every message and revision (auditor; "
+                                            "the search is itself audited)")
+    export = asub.add_parser("export", help="export messages with all revisions to JSON "
+                                            "Lines and CSV, with a SHA-256 manifest")
+    for records_parser in (search, export):
+        records_parser.add_argument("--user", metavar="STAFF", help="sender's staff number")
+        records_parser.add_argument("--channel", metavar="ID", help="channel id")
+        records_parser.add_argument("--from", dest="since", metavar="DATE",
+                                    help="from this date (JST) or RFC 3339 time")
+        records_parser.add_argument("--to", dest="until", metavar="DATE",
+                                    help="up to and including this date (JST), or before "
+                                         "this RFC 3339 time")
+        records_parser.add_argument("--q", metavar="WORDS",
+                                    help="words that must appear in some revision")
+    search.add_argument("--limit", type=int, default=50, help="at most this many (1-200)")
+    search.add_argument("--cursor", help="continue after the previous page")
+    search.set_defaults(func=cmd_audit_search)
+    export.add_argument("--out", metavar="DIR", required=True,
+                        help="directory for messages.jsonl, messages.csv, manifest.json")
+    export.add_argument("--format", default="jsonl,csv", help="jsonl,csv (default both)")
+    export.set_defaults(func=cmd_audit_export)
+
+    retention = sub.add_parser("retention", help="retention periods and the purge job")
+    rsub = retention.add_subparsers(dest="retention_command", required=True,
+                                    metavar="ACTION")
+    rsub.add_parser("show", help="policies, what has expired, active holds").set_defaults(
+        func=cmd_retention)
+    for name, text in (("set", "set a retention period"), ("clear", "remove a policy")):
+        action = rsub.add_parser(name, help=text)
+        target = action.add_mutually_exclusive_group(required=True)
+        target.add_argument("--kind", help="channel kind: department, group, direct, "
+                                           "announcement")
+        target.add_argument("--channel", type=int, help="one channel's id (wins over its kind)")
+        if name == "set":
+            action.add_argument("period", help="years (1, 3, 5, 10, 30 …) or 'forever'")
+        action.set_defaults(func=cmd_retention)
+    run = rsub.add_parser("run", help="purge expired message text now (servers also run it "
+                                      "every CHAT_RETENTION_INTERVAL_HOURS)")
+    run.add_argument("--dry-run", action="store_true", help="count, purge nothing")
+    run.set_defaults(func=cmd_retention)
+
+    hold = sub.add_parser("hold", help="legal holds: keep what they cover from any purge")
+    hsub = hold.add_subparsers(dest="hold_command", required=True, metavar="ACTION")
+    place = hsub.add_parser("place", help="place a hold on a person, a channel or dates")
+    place.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    place.add_argument("--user", metavar="STAFF", help="a person: what they sent and their "
+                                                        "direct and group chats")
+    place.add_argument("--channel", type=int, help="a channel id")
+    place.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD, Japan time)")
+    place.add_argument("--until", metavar="DATE", help="up to and including this day")
+    place.set_defaults(func=cmd_hold)
+    hlist = hsub.add_parser("list", help="active holds")
+    hlist.add_argument("--all", action="store_true", help="released ones too")
+    hlist.set_defaults(func=cmd_hold)
+    release = hsub.add_parser("release", help="release a hold")
+    release.add_argument("hold_id", type=int)
+    release.set_defaults(func=cmd_hold)
+
+    pbx = sub.add_parser("pbx", help="PBX webhooks: secrets, the extension directory, a "
+                                     "simulator (docs/pbx.md)")
+    pbsub = pbx.add_subparsers(dest="pbx_command", required=True, metavar="ACTION")
+    secret = pbsub.add_parser("secret", help="webhook secrets (several may be active)")
+    ssub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
+    sadd = ssub.add_parser("add", help="create a secret and print it once (whsec_…)")
+    sadd.add_argument("name", help="e.g. pbx-2026 (letters, digits, . _ -)")
+    sadd.add_argument("--twilio", action="store_true",
+                      help="store a Twilio Auth Token (read from stdin) instead")
+    sadd.set_defaults(func=cmd_pbx_secret)
+    ssub.add_parser("list", help="names, kinds and states (never the secrets)").set_defaults(
+        func=cmd_pbx_secret)
+    sretire = ssub.add_parser("retire", help="stop accepting a secret")
+    sretire.add_argument("name")
+    sretire.set_defaults(func=cmd_pbx_secret)
+    directory = pbsub.add_parser("directory", help="extensions, desk-group phones, contacts")
+    dirsub = directory.add_subparsers(dest="directory_command", required=True,
+                                      metavar="ACTION")
+    dimport = dirsub.add_parser("import", help="replace the directory with a CSV "
+                                               "(number,kind,target,name)")
+    dimport.add_argument("file", help="UTF-8 CSV (a BOM is fine)")
+    dimport.set_defaults(func=cmd_pbx_directory)
+    dirsub.add_parser("list", help="the directory as stored").set_defaults(
+        func=cmd_pbx_directory)
+    from chat.client.pbx import SCENARIOS
+    simulate = pbsub.add_parser("simulate", help="post a signed call sequence to a running "
+                                                 "server (demos, tests)")
+    simulate.add_argument("scenario", choices=sorted(SCENARIOS),
+                          help="; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()))
+    simulate.add_argument("--url", help="the server (default http://127.0.0.1:CHAT_PORT)")
+    key = simulate.add_mutually_exclusive_group(required=True)
+    key.add_argument("--secret", help="the whsec_ secret to sign with")
+    key.add_argument("--secret-name", help="sign with this stored secret (reads the "
+                                           "database and the instance secrets)")
+    simulate.add_argument("--from", dest="from_number", default="03-5555-0101")
+    simulate.add_argument("--to", dest="to_number", default="03-1111-2222")
+    simulate.add_argument("--extension", default="2101",
+                          help="the extension or desk-group number that rings")
+    simulate.add_argument("--caller-name", help="a name the PBX knows for the caller")
+    simulate.add_argument("--hold", type=float, default=2.0, help="seconds on the call")
+    simulate.add_argument("--pause", type=float, default=1.0,
+                          help="seconds between events (0 for tests)")
+    simulate.add_argument("--repeat", type=int, default=1)
+    simulate.set_defaults(func=cmd_pbx_simulate)
     return parser
 
 

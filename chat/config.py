@@ -77,6 +77,8 @@ class Settings:
     forwarded_allow_ips: str | None = None
     # How often each node signs the audit chain's head (when it moved).
     audit_checkpoint_seconds: float = 3600.0
+    # How often each node runs the retention purge (0: never; `tsunagu retention run`).
+    retention_interval_seconds: float = 24 * 3600.0
     # Off-hours policy (chat.domain.hours): on by default; the local demo turns it off.
     off_hours_policy: bool = True
     idle_timeout_seconds: float = 90.0
@@ -85,6 +87,15 @@ class Settings:
     history_page_max: int = 200
     # How often each node checks its connections' channels against the database.
     membership_reconcile_seconds: float = 30.0
+    # PBX integration (docs/pbx.md). A call state shown beside a name clears after these
+    # even when the PBX's end event is lost; every node sweeps the database this often.
+    pbx_ringing_timeout_seconds: float = 120.0
+    pbx_max_call_seconds: float = 4 * 3600.0
+    pbx_sweep_seconds: float = 5.0
+    # Standard Webhooks: webhook-timestamp accepted this far from our clock, either way.
+    pbx_timestamp_tolerance_seconds: float = 300.0
+    # The country of national numbers ("03-1234-5678" -> +81312345678).
+    pbx_country_code: str = "81"
     node_id: str = field(default_factory=lambda: os.urandom(4).hex())
 
     @property
@@ -161,6 +172,10 @@ class Settings:
             session_ttl_seconds=int(session_hours * 3600),
             off_hours_policy=env.get("CHAT_OFF_HOURS_POLICY", "on").strip().lower()
             not in {"0", "off", "false", "no"},
+            retention_interval_seconds=_hours(env, "CHAT_RETENTION_INTERVAL_HOURS", 24.0,
+                                              zero_ok=True) * 3600,
+            pbx_max_call_seconds=_hours(env, "CHAT_PBX_MAX_CALL_HOURS", 4.0) * 3600,
+            pbx_country_code=env.get("CHAT_PBX_COUNTRY_CODE", "81").strip().lstrip("+"),
         )
         settings.validate()
         return settings
@@ -190,8 +205,21 @@ class Settings:
         if not 60 <= self.session_idle_seconds <= self.session_ttl_seconds:
             raise SettingsError("the idle timeout must be at least a minute and no longer "
                                 "than the session")
+        if not (self.pbx_country_code.isdigit() and 1 <= len(self.pbx_country_code) <= 3):
+            raise SettingsError("CHAT_PBX_COUNTRY_CODE must be 1 to 3 digits (e.g. 81)")
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
+
+
+def _hours(env: Mapping[str, str], name: str, default: float, *,
+           zero_ok: bool = False) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number of hours") from exc
+    if value < 0 or (value == 0 and not zero_ok):
+        raise SettingsError(f"{name} must be {'zero or ' if zero_ok else ''}positive")
+    return value
 
 
 def default_sqlite_url(var_dir: Path) -> str:

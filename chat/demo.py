@@ -46,10 +46,11 @@ STAFF_CSV = """staff_number,name,kana,department_code,role,extension,active
 
 async def seed_demo(ctx: AppContext) -> tuple[ImportReport, ImportReport]:
     """Seed the demo city. Call only on an empty database (see ``tsunagu seed-demo``)."""
-    depts = await import_departments(ctx, parse_departments(DEPARTMENTS_CSV))
+    depts = await import_departments(ctx, parse_departments(DEPARTMENTS_CSV), by="demo seed")
     async with unit_of_work(ctx.db, write=False) as uow:
         codes = {d.code for d in await uow.departments.all()}
-    staff = await import_staff(ctx, parse_staff(STAFF_CSV, known_departments=codes))
+    staff = await import_staff(ctx, parse_staff(STAFF_CSV, known_departments=codes),
+                               by="demo seed")
     people = await _principals(ctx)
     sato, suzuki, tanaka, ito = (people[n] for n in ("1001", "1002", "1004", "1005"))
     async with unit_of_work(ctx.db, write=False) as uow:

@@ -111,6 +111,17 @@ class UserNotFound(NotFound):
     default_message = "No such user"
 
 
+class ExportNotFound(NotFound):
+    code = "export_not_found"
+    default_message = "No such export, or no such file in it"
+
+
+class ExportNotReady(ChatError):
+    code = "export_not_ready"
+    http_status = 409
+    default_message = "The export has not finished"
+
+
 class SeqOutOfRange(BadRequest):
     code = "seq_out_of_range"
     default_message = "That sequence number does not exist in this channel"
@@ -126,6 +137,28 @@ class MessageDeleted(ChatError):
     code = "message_deleted"
     http_status = 409
     default_message = "The message was deleted"
+
+
+class MessagePurged(ChatError):
+    code = "message_purged"
+    http_status = 409
+    default_message = "The message's retention period ended and its text was removed"
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    default_message = "No such legal hold"
+
+
+class HoldReleased(ChatError):
+    code = "hold_released"
+    http_status = 409
+    default_message = "The legal hold was already released"
+
+
+class RoleRequired(Forbidden):
+    code = "role_required"
+    default_message = "Your role does not allow this"
 
 
 class RateLimited(ChatError):
@@ -206,3 +239,60 @@ class OffHours(Forbidden):
 
     def details(self) -> dict[str, str]:
         return {"message_ja": self.message_ja}
+
+
+# --- PBX integration (docs/pbx.md) -------------------------------------------------------
+
+class WebhookSignatureInvalid(ChatError):
+    """A PBX webhook without a valid signature from an active secret, or too old."""
+
+    code = "invalid_signature"
+    http_status = 401
+    default_message = "The webhook signature is missing, invalid or expired"
+
+
+class InvalidEvent(BadRequest):
+    """A malformed PBX event body; ``field`` names what is wrong."""
+
+    code = "invalid_event"
+    default_message = "The event is malformed"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def details(self) -> dict[str, str]:
+        return {"field": self.field}
+
+
+class NoticeNotFound(NotFound):
+    code = "notice_not_found"
+    default_message = "No such notice"
+
+
+class AlreadyClaimed(ChatError):
+    code = "already_claimed"
+    http_status = 409
+    default_message = "Someone else already took this callback"
+
+
+class AlreadyDone(ChatError):
+    code = "already_done"
+    http_status = 409
+    default_message = "This notice is already done"
+
+
+class OperatorOnly(Forbidden):
+    code = "operator_only"
+    default_message = "Only operators (and admins) record phone memos"
+
+
+class PbxSecretExists(ChatError):
+    code = "pbx_secret_exists"
+    http_status = 409
+    default_message = "A PBX secret with this name already exists"
+
+
+class PbxSecretNotFound(NotFound):
+    code = "pbx_secret_not_found"
+    default_message = "No active PBX secret with this name"

@@ -32,11 +32,17 @@ def message_json(message: Message) -> JSON:
         "sender_id": message.sender_id,
         "client_id": message.client_id,
         "kind": message.kind,
-        "body": "" if message.deleted_at is not None else message.body,
+        # Deleted and purged (retention) messages carry no text.
+        "body": "" if message.deleted_at or message.purged_at else message.body,
         "revision": message.revision,
         "created_at": _ts(message.created_at),
         "edited_at": _ts(message.edited_at),
         "deleted_at": _ts(message.deleted_at),
+        "purged_at": _ts(message.purged_at),
+        # A system notice's card (docs/pbx.md); None for people's messages, and gone
+        # with the text when the message is deleted or purged.
+        "data": (json.loads(message.data) if message.data and not
+                 (message.deleted_at or message.purged_at) else None),
     }
 
 
@@ -66,6 +72,8 @@ _MESSAGE_FIELDS: dict[str, tuple[type, ...]] = {
     "sender_id": (int, type(None)), "client_id": (str, type(None)), "kind": (str,),
     "body": (str,), "revision": (int,), "created_at": (str,),
     "edited_at": (str, type(None)), "deleted_at": (str, type(None)),
+    "purged_at": (str, type(None)),
+    "data": (dict, type(None)),
 }
 _CHANNEL_FIELDS: dict[str, tuple[type, ...]] = {
     "id": (int,), "kind": (str,), "name": (str,), "department_id": (int, type(None)),
@@ -74,6 +82,7 @@ _CHANNEL_FIELDS: dict[str, tuple[type, ...]] = {
 _LIST = (list,)
 SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "ready": {"user": (dict,), "channels": _LIST, "online_user_ids": _LIST,
+              "call_presence": _LIST,
               "heartbeat_seconds": (int, float)},
     "ack": {"client_id": (str,), "message": (dict,), "duplicate": (bool,)},
     "message": {"message": (dict,)},
@@ -86,6 +95,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "read.ok": {"channel_id": (int,), "seq": (int,)},
     "typing": {"channel_id": (int,), "user_id": (int,)},
     "presence": {"user_id": (int,), "status": (str,)},
+    "call.presence": {"user_id": (int,), "status": (str,)},
     "channel.joined": {"channel": (dict,)},
     "channel.left": {"channel_id": (int,)},
     "resync.required": {"reason": (str,)},
@@ -94,6 +104,9 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "hello": {"dpop_nonce": (str,)},
     "error": {"code": (str,), "message": (str,)},
 }
+
+
+CALL_PRESENCE_STATUSES = frozenset({"ringing", "on_call", "idle"})
 
 
 def validate_server_frame(frame: Any) -> None:
@@ -117,6 +130,12 @@ def validate_server_frame(frame: Any) -> None:
         _check(frame["channel"], _CHANNEL_FIELDS)
     if frame["type"] == "presence" and frame["status"] not in {"online", "offline"}:
         raise ValueError(f"bad presence status {frame['status']!r}")
+    if frame["type"] == "call.presence" and frame["status"] not in CALL_PRESENCE_STATUSES:
+        raise ValueError(f"bad call presence status {frame['status']!r}")
+    for item in frame.get("call_presence", []) if frame["type"] == "ready" else []:
+        _check(item, SERVER_FRAMES["call.presence"])
+        if item["status"] not in CALL_PRESENCE_STATUSES - {"idle"}:
+            raise ValueError(f"bad call presence status {item['status']!r}")
 
 
 def _check(obj: Any, fields: dict[str, tuple[type, ...]]) -> None:

@@ -25,6 +25,10 @@ from chat.types import JSON
 log = logging.getLogger(__name__)
 
 PRESENCE_TOPIC = "presence"
+# Ready-to-send ``call.presence`` frames (chat.actions.pbx): a call rings at, or is on,
+# a person's extension. Sent to every connection, like presence; the database holds the
+# state (a new connection's ready frame reads it there), so nothing is kept here.
+CALL_PRESENCE_TOPIC = "call.presence"
 # Published by chat.actions.sessions; kept here as a literal so the hub does not import
 # the actions layer.
 SESSIONS_REVOKED_TOPIC = "sessions.revoked"
@@ -260,6 +264,8 @@ class Hub:
             self._dispatch_to_user(int(ident), data)
         elif topic == PRESENCE_TOPIC:
             self._dispatch_presence(data)
+        elif topic == CALL_PRESENCE_TOPIC:
+            self._offer_all(data)
         elif topic == SESSIONS_REVOKED_TOPIC:
             self._close_sessions(data)
         elif topic == GAP:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import uvicorn
 import websockets
 from sqlalchemy.engine import make_url
@@ -27,6 +28,7 @@ from chat.config import Settings
 from chat.context import open_context
 from chat.demo import seed_demo
 from chat.frames import validate_server_frame
+from chat.store.db import Database
 from chat.store.migrations import upgrade
 
 POSTGRES_URL = os.environ.get("CHAT_TEST_POSTGRES_URL")
@@ -358,3 +360,19 @@ def device_client(server: RunningServer, key: Any = None, *,
                                                                               origin),
                          origin=origin, ws_url=server.ws_url,
                          clock=(lambda: clock.now().timestamp()) if clock else time.time)
+
+
+def sql(server: RunningServer, statement: str, **params: Any) -> list[Any]:
+    """Run SQL directly against the server's database, as an intruder with database
+    access would (no application code in the way)."""
+    async def run() -> list[Any]:
+        db = Database(server.settings.database_url)
+        try:
+            async with db.engine.begin() as conn:
+                result = await conn.execute(sa.text(statement), params)
+                return list(result.all()) if result.returns_rows else []
+        finally:
+            await db.dispose()
+
+    rows: list[Any] = in_own_thread(lambda: asyncio.run(run()))
+    return rows

@@ -72,6 +72,17 @@ async def audit(ctx: AppContext, action: str, *, outcome: str = "ok",
         log.exception("could not record audit event %s", action)
 
 
+async def audit_or_fail(ctx: AppContext, action: str, *, actor_user_id: int | None = None,
+                        session_id: int | None = None, device_id: int | None = None,
+                        **detail: Detail) -> None:
+    """Record an event in its own transaction, raising if it cannot be recorded: for
+    reads that must not happen unlogged (an admin's or auditor's read of messages)."""
+    async with unit_of_work(ctx.db, write=True) as uow:
+        uow.audit.append(_event(ctx, action, "ok", actor_user_id=actor_user_id,
+                                subject_user_id=None, device_id=device_id,
+                                session_id=session_id, remote=None, detail=detail))
+
+
 # --- checkpoints and verification -------------------------------------------------------
 
 def signing_key_of(ctx: AppContext) -> Ed25519PrivateKey:
@@ -130,6 +141,7 @@ async def verify_log(ctx: AppContext, *, public_key: Ed25519PublicKey | None = N
     key = public_key or signing_key_of(ctx).public_key()
     report = VerifyReport()
     digests: dict[tuple[int, int], str] = {}
+    purged: set[int] = set()
     async with unit_of_work(ctx.db, write=False) as uow:
         total = await uow.audit.count() + await uow.messages.revision_count()
         checkpoints = {c.seq: c for c in await uow.audit.checkpoints()}
@@ -166,6 +178,8 @@ async def verify_log(ctx: AppContext, *, public_key: Ed25519PublicKey | None = N
                 hashes_at[event.seq] = event.hash
             if event.action.startswith("message."):
                 _remember_digest(digests, event.detail)
+            elif event.action == "retention.purged":
+                purged.update(_purged_ids(event.detail))
             prev, expected_seq = event.hash, expected_seq + 1
         last_seq = expected_seq - 1
         if not chain_broken and head is not None and (head.seq, head.hash) != (last_seq, prev):
@@ -183,31 +197,63 @@ async def verify_log(ctx: AppContext, *, public_key: Ed25519PublicKey | None = N
                     "signed entries were removed")
             elif seq in hashes_at and hashes_at[seq] != checkpoint.hash:
                 report.problems.append(f"entry {seq} differs from its signed checkpoint")
-        async for revision in uow.messages.all_revisions():
-            report.revisions += 1
-            if progress and (report.entries + report.revisions) % 1000 == 0:
-                progress(report.entries + report.revisions, total)
-            if chain_broken:
-                continue
-            recorded = digests.get((revision.message_id, revision.revision))
-            if recorded is None:
-                report.problems.append(
-                    f"message {revision.message_id} revision {revision.revision} is not in "
-                    "the audit log")
-            elif recorded != body_digest(revision.body):
-                report.problems.append(
-                    f"message {revision.message_id} revision {revision.revision}: the text "
-                    "differs from what the audit log recorded")
         if not chain_broken:
-            async for message in uow.messages.all_current():
-                recorded = digests.get((message.id, message.revision))
-                if message.deleted_at is None and recorded != body_digest(message.body):
-                    report.problems.append(
-                        f"message {message.id}: the current text differs from what the "
-                        "audit log recorded for its revision")
+            await _check_messages(uow, digests, purged, report, progress, total)
     if progress:
         progress(total, total)
     return report
+
+
+MAX_LISTED = 20
+
+
+async def _check_messages(uow: UnitOfWork, digests: dict[tuple[int, int], str],
+                          purged: set[int], report: VerifyReport,
+                          progress: Progress | None, total: int) -> None:
+    """Current texts, then every revision, against the digests the log recorded; a
+    recorded revision that no longer exists must have been taken by a retention run."""
+    async for message in uow.messages.all_current():
+        if message.purged_at is not None:
+            if message.id not in purged:
+                report.problems.append(
+                    f"message {message.id} is marked purged but no retention run in the "
+                    "audit log purged it")
+            elif message.body:
+                report.problems.append(
+                    f"message {message.id} was purged but has text again")
+            continue
+        recorded = digests.get((message.id, message.revision))
+        if message.deleted_at is None and recorded != body_digest(message.body):
+            report.problems.append(
+                f"message {message.id}: the current text differs from what the "
+                "audit log recorded for its revision")
+    async for revision in uow.messages.all_revisions():
+        report.revisions += 1
+        if progress and (report.entries + report.revisions) % 1000 == 0:
+            progress(report.entries + report.revisions, total)
+        recorded = digests.pop((revision.message_id, revision.revision), None)
+        if recorded is None:
+            report.problems.append(
+                f"message {revision.message_id} revision {revision.revision} is not in "
+                "the audit log")
+        elif recorded != body_digest(revision.body):
+            report.problems.append(
+                f"message {revision.message_id} revision {revision.revision}: the text "
+                "differs from what the audit log recorded")
+    missing = sorted(key for key in digests if key[0] not in purged)
+    for message_id, number in missing[:MAX_LISTED]:
+        report.problems.append(
+            f"message {message_id} revision {number} is missing: it was deleted outside "
+            "a retention run")
+    if len(missing) > MAX_LISTED:
+        report.problems.append(f"… and {len(missing) - MAX_LISTED} more missing revisions")
+
+
+def _purged_ids(detail: str) -> list[int]:
+    try:
+        return [int(i) for i in json.loads(detail)["message_ids"]]
+    except (ValueError, KeyError, TypeError):
+        return []
 
 
 def _remember_digest(digests: dict[tuple[int, int], str], detail: str) -> None:

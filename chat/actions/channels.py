@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from chat.actions.audit import audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.roles import ChannelKind
@@ -22,12 +23,15 @@ def user_topic(user_id: int) -> str:
 
 
 def join(ctx: AppContext, uow: UnitOfWork, channel: Channel, user_id: int, *,
-         source: str, now: datetime, as_seen: JSON | None = None) -> None:
-    """Add a membership; after commit the user's connections start receiving the channel.
-    ``as_seen`` overrides fields of the announced channel for this user (a direct chat is
-    named after the other person)."""
+         source: str, now: datetime, as_seen: JSON | None = None,
+         actor_user_id: int | None = None, by: str | None = None) -> None:
+    """Add a membership (audited); after commit the user's connections start receiving
+    the channel. ``as_seen`` overrides fields of the announced channel for this user (a
+    direct chat is named after the other person)."""
     uow.channels.add_membership(Membership(channel_id=channel.id, user_id=user_id,
                                            source=source, joined_at=now, last_read_seq=0))
+    audit_within(ctx, uow, "membership.added", actor_user_id=actor_user_id,
+                 subject_user_id=user_id, channel_id=channel.id, source=source, by=by)
 
     async def announce() -> None:
         frame = {"type": "channel.joined",
@@ -37,9 +41,13 @@ def join(ctx: AppContext, uow: UnitOfWork, channel: Channel, user_id: int, *,
     uow.on_commit(announce)
 
 
-async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int) -> None:
-    """Remove a membership; after commit the user's connections stop receiving it."""
+async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int, *,
+                actor_user_id: int | None = None, by: str | None = None) -> None:
+    """Remove a membership (audited); after commit the user's connections stop
+    receiving it."""
     await uow.channels.remove_membership(channel_id, user_id)
+    audit_within(ctx, uow, "membership.removed", actor_user_id=actor_user_id,
+                 subject_user_id=user_id, channel_id=channel_id, by=by)
     frame = encode({"type": "channel.left", "channel_id": channel_id})
     uow.on_commit(lambda: ctx.bus.publish(user_topic(user_id), frame))
 
@@ -84,9 +92,10 @@ async def open_direct(ctx: AppContext, *, actor: Principal, other_user_id: int) 
             uow.channels.add(channel)
             await uow.flush()
             join(ctx, uow, channel, me.id, source="manual", now=now,
-                 as_seen={"name": other.name, "partner_id": other.id})
+                 as_seen={"name": other.name, "partner_id": other.id},
+                 actor_user_id=actor.user_id)
             join(ctx, uow, channel, other.id, source="manual", now=now,
-                 as_seen={"name": me.name, "partner_id": me.id})
+                 as_seen={"name": me.name, "partner_id": me.id}, actor_user_id=actor.user_id)
         return {**channel_json(channel), "name": other.name, "partner_id": other.id}
 
 
@@ -111,7 +120,8 @@ async def create_group(ctx: AppContext, *, actor: Principal, name: str,
         uow.channels.add(channel)
         await uow.flush()
         for user_id in sorted(wanted):
-            join(ctx, uow, channel, user_id, source="manual", now=now)
+            join(ctx, uow, channel, user_id, source="manual", now=now,
+                 actor_user_id=actor.user_id)
         return channel_json(channel)
 
 

@@ -7,17 +7,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from chat.actions.audit import audit_within
+from chat.actions.audit import Detail, audit_or_fail, audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
-from chat.domain.roles import may_post
+from chat.domain.roles import PRIVILEGED_READERS, may_post
 from chat.errors import (
     BadRequest,
     ChannelNotFound,
     ClientIdReused,
     MessageDeleted,
     MessageNotFound,
+    MessagePurged,
     MessageTooLong,
     NotAMember,
     NotTheAuthor,
@@ -144,6 +145,8 @@ async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action:
             raise NotTheAuthor()
         if message.deleted_at is not None:
             raise MessageDeleted()
+        if message.purged_at is not None:
+            raise MessagePurged()
         message.version = await uow.channels.allocate_version(message.channel_id)
         message.revision += 1
         if action == "edit":
@@ -165,6 +168,17 @@ async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action:
         channel_id = message.channel_id
         uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
     return payload
+
+
+async def audit_privileged_read(ctx: AppContext, actor: Principal, via: str,
+                                messages: list[JSON], **detail: Detail) -> None:
+    """Log a read by an admin or auditor (ids, never text) before they get the result;
+    if the log cannot be written, the read fails."""
+    if actor.role not in PRIVILEGED_READERS:
+        return
+    await audit_or_fail(ctx, "messages.read", actor_user_id=actor.user_id,
+                        session_id=actor.session_id, device_id=actor.device_id, via=via,
+                        message_ids=[int(m["id"]) for m in messages], **detail)
 
 
 async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_seq: int,
@@ -196,13 +210,17 @@ async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_se
                 # Resume the edits from here; new messages page separately by next_seq.
                 next_version = changed[-1].version
                 limited = True
-        return {
-            "type": "resync.result", "channel_id": channel_id,
-            "messages": [message_json(m) for m in rows], "updated": updated,
-            "next_seq": next_seq, "next_version": next_version,
-            "last_seq": channel.last_seq,
-            "last_version": channel.last_version, "limited": limited,
-        }
+        messages = [message_json(m) for m in rows]
+    if messages or updated:
+        await audit_privileged_read(ctx, actor, "resync", messages + updated,
+                                    channel_id=channel_id)
+    return {
+        "type": "resync.result", "channel_id": channel_id,
+        "messages": messages, "updated": updated,
+        "next_seq": next_seq, "next_version": next_version,
+        "last_seq": channel.last_seq,
+        "last_version": channel.last_version, "limited": limited,
+    }
 
 
 def read_counts(messages: list[JSON], positions: dict[int, int]) -> list[int]:
@@ -226,6 +244,8 @@ async def history(ctx: AppContext, *, actor: Principal, channel_id: int,
         rows, has_more = await uow.messages.before_seq(channel_id, before_seq, limit=limit)
         positions = await uow.channels.read_positions(channel_id)
     messages = [message_json(m) for m in rows]
+    if messages:
+        await audit_privileged_read(ctx, actor, "history", messages, channel_id=channel_id)
     for message, count in zip(messages, read_counts(messages, positions), strict=True):
         message["read_count"] = count
     return {
@@ -245,9 +265,12 @@ async def revisions(ctx: AppContext, *, actor: Principal, message_id: int) -> li
         await member_channel(uow, message.channel_id, actor.user_id)
         if message.sender_id != actor.user_id:
             raise NotTheAuthor("Only the author may see earlier versions")
-        return [{"revision": r.revision, "action": r.action, "body": r.body,
-                 "created_at": r.created_at.isoformat().replace("+00:00", "Z")}
-                for r in await uow.messages.revisions(message_id)]
+        items = [{"revision": r.revision, "action": r.action, "body": r.body,
+                  "created_at": r.created_at.isoformat().replace("+00:00", "Z")}
+                 for r in await uow.messages.revisions(message_id)]
+    await audit_privileged_read(ctx, actor, "revisions", [{"id": message_id}],
+                                channel_id=message.channel_id)
+    return items
 
 
 async def search(ctx: AppContext, *, actor: Principal, query: str, limit: int,
@@ -261,4 +284,7 @@ async def search(ctx: AppContext, *, actor: Principal, query: str, limit: int,
     async with unit_of_work(ctx.db, write=False) as uow:
         hits = await uow.messages.search_visible(actor.user_id, query, limit=limit,
                                                  channel_id=channel_id)
-    return [{**message_json(m), "channel_name": c.name} for m, c in hits]
+    results = [{**message_json(m), "channel_name": c.name} for m, c in hits]
+    await audit_privileged_read(ctx, actor, "search", results, query=query,
+                                channel_id=channel_id)
+    return results

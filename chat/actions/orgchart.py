@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from chat.actions.audit import audit_within
 from chat.actions.channels import join, leave
 from chat.actions.sessions import revoke_within
 from chat.context import AppContext
@@ -47,7 +48,8 @@ class ImportReport:
 
 
 async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
-                             progress: Progress = _no_progress) -> ImportReport:
+                             progress: Progress = _no_progress,
+                             by: str = "import") -> ImportReport:
     """Create or update departments by code and give each its channel. Idempotent.
     Departments missing from the file are left as they are."""
     report = ImportReport()
@@ -90,7 +92,10 @@ async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
         if reparented:
             # A department moved in the tree: its people now sit under other 課/部.
             report.joined, report.left = await sync_org_memberships(
-                ctx, uow, await uow.users.all(), now=now)
+                ctx, uow, await uow.users.all(), now=now, by=by)
+        if report.created or report.updated:
+            audit_within(ctx, uow, "orgchart.departments_imported", by=by,
+                         created=report.created, updated=report.updated)
     return report
 
 
@@ -129,16 +134,20 @@ async def _ensure_all_staff_channel(uow: UnitOfWork, now: datetime) -> int:
 
 
 async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
-                       progress: Progress = _no_progress) -> ImportReport:
+                       progress: Progress = _no_progress, by: str = "import") -> ImportReport:
     """Create or update staff by staff number, then move each changed person's
     org-chart memberships. Idempotent: the same file twice changes nothing the second
-    time. Staff missing from the file are left as they are (use ``active=0``)."""
+    time. Staff missing from the file are left as they are (use ``active=0``).
+
+    Every account created, role changed, person moved, disabled or enabled is audited
+    (``by`` says who ran the import), as is every membership that follows."""
     report = ImportReport()
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=True) as uow:
         depts = {d.code: d for d in await uow.departments.all()}
         users = {u.staff_number: u for u in await uow.users.all()}
         touched: list[User] = []
+        created: list[User] = []
         for i, row in enumerate(rows, start=1):
             dept_id = depts[row.department_code].id if row.department_code else None
             user = users.get(row.staff_number)
@@ -150,6 +159,7 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
                 uow.users.add(user)
                 report.created += 1
                 touched.append(user)
+                created.append(user)
             else:
                 before = (user.name, user.kana, user.department_id, user.role,
                           user.extension, user.is_active)
@@ -164,13 +174,19 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
                         report.deactivated += 1
                     else:
                         report.updated += 1
+                    _audit_staff_change(ctx, uow, user, role=row.role.value,
+                                        department_id=dept_id, active=row.active, by=by)
                     (user.name, user.kana, user.department_id, user.role, user.extension,
                      user.is_active) = after
                     user.updated_at = now
                     touched.append(user)
             progress(i, len(rows))
         await uow.flush()
-        joined, left = await sync_org_memberships(ctx, uow, touched, now=now)
+        for user in created:
+            audit_within(ctx, uow, "user.created", subject_user_id=user.id, by=by,
+                         staff_number=user.staff_number, role=user.role,
+                         department_id=user.department_id, active=user.is_active)
+        joined, left = await sync_org_memberships(ctx, uow, touched, now=now, by=by)
         report.joined, report.left = joined, left
         for user in touched:
             if not user.is_active:
@@ -180,8 +196,22 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
     return report
 
 
+def _audit_staff_change(ctx: AppContext, uow: UnitOfWork, user: User, *, role: str,
+                        department_id: int | None, active: bool, by: str) -> None:
+    """Audit what an import changes about a person that matters to records and access."""
+    if user.role != role:
+        audit_within(ctx, uow, "user.role_changed", subject_user_id=user.id, by=by,
+                     before=user.role, after=role)
+    if user.department_id != department_id:
+        audit_within(ctx, uow, "user.moved", subject_user_id=user.id, by=by,
+                     before=user.department_id, after=department_id)
+    if user.is_active != active:
+        audit_within(ctx, uow, "user.enabled" if active else "user.disabled",
+                     subject_user_id=user.id, by=by, reason="staff import")
+
+
 async def sync_org_memberships(ctx: AppContext, uow: UnitOfWork, users: Sequence[User], *,
-                               now: datetime) -> tuple[int, int]:
+                               now: datetime, by: str = "orgchart") -> tuple[int, int]:
     """Bring each user's org-chart memberships in line with their department: their own
     department and every one above it, plus the all-staff channel; none when inactive.
     Manual memberships (group chats, direct chats) are never touched."""
@@ -205,11 +235,11 @@ async def sync_org_memberships(ctx: AppContext, uow: UnitOfWork, users: Sequence
         manual = {m.channel_id for m in memberships if m.source not in ORG_SOURCES}
         change = diff_memberships(current, desired - manual)
         for channel_id in sorted(change.leave):
-            await leave(ctx, uow, channel_id, user.id)
+            await leave(ctx, uow, channel_id, user.id, by=by)
             left += 1
         for channel_id in sorted(change.join):
             channel = channel_by_id[channel_id]
             source = "all_staff" if channel.slug == ALL_STAFF_SLUG else "department"
-            join(ctx, uow, channel, user.id, source=source, now=now)
+            join(ctx, uow, channel, user.id, source=source, now=now, by=by)
             joined += 1
     return joined, left

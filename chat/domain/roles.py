@@ -20,8 +20,19 @@ class ChannelKind(StrEnum):
     ANNOUNCEMENT = "announcement"
 
 
+# Whoever can see much must be seen: every message these roles read on request (history,
+# resync, search, revisions) is recorded in the audit log (separation of duties).
+PRIVILEGED_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
+
 # Announcements (全庁通知) go out from people who speak for the organisation.
 ANNOUNCERS = frozenset({Role.MANAGER, Role.ADMIN})
+
+
+# Separation of duties. Admins run people, devices and policy; auditors read, export and
+# hold records. Neither can change the audit log (nothing can, short of the database,
+# and `tsunagu audit verify` catches that).
+PEOPLE_ADMINS = frozenset({Role.ADMIN})       # devices, accounts, retention periods
+RECORDS_KEEPERS = frozenset({Role.AUDITOR})   # legal holds (and search and export)
 
 
 def may_post(role: str, channel_kind: str) -> bool:

@@ -52,6 +52,13 @@ class AuditRepository:
         self._pending.clear()
         await self.session.flush()
 
+    async def lock_head(self) -> None:
+        """Take the head row's lock now rather than at commit. A purge batch does this
+        before it reads the legal holds, so a hold placed concurrently is either seen by
+        the batch or committed after it (placing a hold appends, and waits for the lock)."""
+        await self.session.execute(
+            select(AuditHead.id).where(AuditHead.id == HEAD_ID).with_for_update())
+
     async def head(self) -> AuditHead | None:
         return await self.session.get(AuditHead, HEAD_ID)
 

@@ -46,6 +46,9 @@ class ChannelRepository:
     async def by_direct_key(self, key: str) -> Channel | None:
         return await self.session.scalar(select(Channel).where(Channel.direct_key == key))
 
+    async def all(self) -> Sequence[Channel]:
+        return (await self.session.scalars(select(Channel).order_by(Channel.id))).all()
+
     async def of_kind(self, kind: str) -> Sequence[Channel]:
         return (await self.session.scalars(
             select(Channel).where(Channel.kind == kind).order_by(Channel.id))).all()
@@ -66,6 +69,17 @@ class ChannelRepository:
             .returning(Channel.last_seq, Channel.last_version)
         )).one()
         return int(row[0]), int(row[1])
+
+    async def allocate_versions(self, channel_id: int, count: int) -> int:
+        """Take ``count`` change versions at once (a purge batch); returns the last."""
+        value = await self.session.scalar(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(last_version=Channel.last_version + count)
+            .returning(Channel.last_version)
+        )
+        assert value is not None
+        return int(value)
 
     async def allocate_version(self, channel_id: int) -> int:
         """Take the next change version (edits and deletes); row-locks like allocate_seq."""

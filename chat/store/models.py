@@ -304,6 +304,9 @@ class Message(Base):
     # Set when retention purged the content: the row stays (seq has no gaps), the text
     # and every revision are gone, and the audit log says which purge took them.
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Structured content beside the text, as JSON: the card of a system notice (a missed
+    # call, a phone memo; see docs/pbx.md). None for people's text messages.
+    data: Mapped[str | None] = mapped_column(Text)
 
 
 class MessageRevision(Base):
@@ -377,3 +380,137 @@ class ExportJob(Base):
     total: Mapped[int] = mapped_column(BigInteger, default=0)
     manifest: Mapped[str | None] = mapped_column(Text)  # JSON, when done
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- PBX integration (docs/pbx.md) ------------------------------------------------------
+
+
+class PbxSecret(Base):
+    """A shared secret a PBX signs its webhooks with (Standard Webhooks ``whsec_``), or a
+    Twilio Auth Token. Several may be active at once (rotation); a retired one is kept
+    for the record and never accepted again.
+
+    The server must compute HMACs with it, so it cannot be hashed: it is stored sealed
+    (AES-GCM under a key derived from the instance secrets), so a database dump alone
+    does not reveal it."""
+
+    __tablename__ = "pbx_secrets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # "standard" (Standard Webhooks, POST /pbx/events) or "twilio" (an Auth Token).
+    kind: Mapped[str] = mapped_column(String(16))
+    sealed: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retired_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class PbxEvent(Base):
+    """The PBX event log: every accepted webhook, exactly once per delivery id.
+
+    ``UNIQUE(source, delivery_id)`` makes a PBX's retry of the same delivery a no-op."""
+
+    __tablename__ = "pbx_events"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id", name="uq_pbx_events_source_delivery"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "native" | "twilio"
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    secret_name: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # "applied" (changed the call), "no_change" (a late or repeated fact), "ignored"
+    # (an event type this server does not know).
+    outcome: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class PbxCall(Base):
+    """One call as the events so far describe it (``chat.domain.calls``).
+
+    ``presence_until`` is when the call state shown beside a person's name lapses even
+    without an end event; every node sweeps the rows past it (indexed)."""
+
+    __tablename__ = "pbx_calls"
+    __table_args__ = (
+        UniqueConstraint("source", "call_id", name="uq_pbx_calls_source_call"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    call_id: Mapped[str] = mapped_column(String(128))
+    direction: Mapped[str] = mapped_column(String(16))
+    from_number: Mapped[str | None] = mapped_column(String(32))
+    to_number: Mapped[str | None] = mapped_column(String(32))
+    extension: Mapped[str | None] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    # The event types seen so far, comma-separated: the state is a function of this set.
+    seen: Mapped[str] = mapped_column(String(100))
+    ringing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_event_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Whom the call shows on: the user of the extension that rang (or dialled), and for
+    # internal calls the calling extension's user too.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    peer_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    presence: Mapped[str | None] = mapped_column(String(16))  # ringing | on_call
+    presence_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    notice_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"))
+
+
+class PbxDirectoryEntry(Base):
+    """A number the city knows: an extension (or DID) of a person, a desk-group phone
+    bound to a channel, or an outside contact shown by name. Numbers are normalised
+    (``chat.domain.numbers``)."""
+
+    __tablename__ = "pbx_directory"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # user | desk | contact
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notice(Base):
+    """The follow-up state of a system notice (a missed call, a phone memo): open →
+    claimed → done. Claims are conditional updates on this row, so of two racing
+    members exactly one wins. The message's ``data`` is the card rendered from it."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_collapse", "channel_id", "caller_number", "target_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # call.missed | memo
+    caller_number: Mapped[str | None] = mapped_column(String(32))
+    # The extension that rang (missed calls): calls collapse per number *and* target.
+    target_key: Mapped[str | None] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16))  # open | claimed | done
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -17,7 +17,11 @@ from chat.store.channels import ChannelRepository
 from chat.store.db import Database
 from chat.store.departments import DepartmentRepository
 from chat.store.devices import DeviceRepository
+from chat.store.exports import ExportRepository
 from chat.store.messages import MessageRepository
+from chat.store.pbx import PbxRepository
+from chat.store.records import RecordRepository
+from chat.store.retention import RetentionRepository
 from chat.store.sessions import SessionRepository
 from chat.store.system_settings import SystemSettingsRepository
 from chat.store.users import UserRepository
@@ -39,6 +43,10 @@ class UnitOfWork:
         self.devices = DeviceRepository(session)
         self.audit = AuditRepository(session)
         self.system_settings = SystemSettingsRepository(session)
+        self.pbx = PbxRepository(session)
+        self.retention = RetentionRepository(session)
+        self.records = RecordRepository(session)
+        self.exports = ExportRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:

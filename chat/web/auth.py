@@ -8,14 +8,17 @@ cross-site form cannot add that header, cookie-riding CSRF gets nothing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chat.actions.audit import audit
 from chat.auth.dpop import parse_dpop_header
 from chat.auth.sessions import SESSION_COOKIE, Presented, Principal, authenticate
 from chat.context import AppContext
-from chat.errors import Unauthenticated
+from chat.errors import RoleRequired, Unauthenticated
 
 
 def app_context(request: HTTPConnection) -> AppContext:
@@ -70,6 +73,20 @@ async def require_principal(request: Request, *, touch: bool = True,
     if credentials is None:
         raise Unauthenticated()
     return await authenticate(app_context(request), credentials, touch=touch, policy=policy)
+
+
+async def require_role(request: Request, allowed: Collection[str], *,
+                       what: str) -> Principal:
+    """The principal, if their role is in ``allowed``; otherwise the refusal is audited
+    and answered 403 ``role_required`` (separation of duties)."""
+    actor = await require_principal(request)
+    if actor.role in allowed:
+        return actor
+    await audit(app_context(request), "access.refused", outcome="refused",
+                actor_user_id=actor.user_id, session_id=actor.session_id,
+                device_id=actor.device_id, remote=client_host(request), role=actor.role,
+                what=what, method=request.method, path=request.url.path)
+    raise RoleRequired(f"Your role ({actor.role}) may not {what}")
 
 
 def set_session_cookie(response: Response, ctx: AppContext, token: str) -> None:

@@ -20,6 +20,7 @@ from chat.actions import messages as message_actions
 from chat.actions import reads as read_actions
 from chat.actions.channels import list_channels
 from chat.actions.messages import channel_topic
+from chat.actions.pbx import call_presence
 from chat.auth.sessions import (
     SESSION_COOKIE,
     Presented,
@@ -242,6 +243,7 @@ class ClientSession:
             "user": {"id": principal.user_id, "name": principal.name, "role": principal.role},
             "channels": channels,
             "online_user_ids": self.hub.online_user_ids(),
+            "call_presence": await call_presence(self.ctx),
             "heartbeat_seconds": self.ctx.settings.idle_timeout_seconds / 3,
         }
         if ref is not None:

@@ -7,35 +7,15 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
-
-from chat.store.db import Database
 from tests.conftest import ServerFactory
 from tests.support import (
     ChatClient,
     RunningServer,
     dev_token,
-    in_own_thread,
     run_tsunagu,
+    sql,
 )
-
-
-def sql(server: RunningServer, statement: str, **params: Any) -> list[Any]:
-    """Run SQL directly against the server's database, as an intruder with database
-    access would (no application code in the way)."""
-    async def run() -> list[Any]:
-        db = Database(server.settings.database_url)
-        try:
-            async with db.engine.begin() as conn:
-                result = await conn.execute(sa.text(statement), params)
-                return list(result.all()) if result.returns_rows else []
-        finally:
-            await db.dispose()
-
-    rows: list[Any] = in_own_thread(lambda: asyncio.run(run()))
-    return rows
 
 
 async def some_history(server: RunningServer) -> int:

@@ -23,6 +23,7 @@ MESSAGE: dict[str, Any] = {
     "id": 1, "channel_id": 7, "seq": 3, "version": 5, "sender_id": 42,
     "client_id": "c-1", "kind": "text", "body": "お疲れさまです", "revision": 1,
     "created_at": "2025-04-01T09:00:00Z", "edited_at": None, "deleted_at": None,
+    "purged_at": None, "data": None,
 }
 SYSTEM_MESSAGE: dict[str, Any] = {**MESSAGE, "sender_id": None, "client_id": None,
                                   "kind": "system"}
@@ -32,6 +33,7 @@ CHANNEL: dict[str, Any] = {"id": 7, "kind": "department", "name": "総務課",
 GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "ready": {"type": "ready", "user": {"id": 42, "name": "山田", "role": "staff"},
               "channels": [{**CHANNEL, "last_read_seq": 2}], "online_user_ids": [42],
+              "call_presence": [{"user_id": 42, "status": "on_call"}],
               "heartbeat_seconds": 30.0},
     "ack": {"type": "ack", "client_id": "c-1", "message": MESSAGE, "duplicate": False,
             "ref": "s1"},
@@ -47,6 +49,7 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "read.ok": {"type": "read.ok", "channel_id": 7, "seq": 3},
     "typing": {"type": "typing", "channel_id": 7, "user_id": 42},
     "presence": {"type": "presence", "user_id": 42, "status": "online"},
+    "call.presence": {"type": "call.presence", "user_id": 42, "status": "ringing"},
     "channel.joined": {"type": "channel.joined", "channel": CHANNEL},
     "channel.left": {"type": "channel.left", "channel_id": 7},
     "resync.required": {"type": "resync.required", "reason": "events may have been lost"},
@@ -196,7 +199,7 @@ def test_message_json_puts_a_message_on_the_wire_with_utc_z_timestamps() -> None
         "id": 11, "channel_id": 7, "seq": 3, "version": 9, "sender_id": 42,
         "client_id": "c-1", "kind": "text", "body": "会議は15時からです", "revision": 2,
         "created_at": "2025-04-01T09:00:00Z", "edited_at": "2025-04-01T09:05:30Z",
-        "deleted_at": None,
+        "deleted_at": None, "purged_at": None, "data": None,
     }
     validate_server_frame({"type": "message", "message": wire})
 
@@ -206,6 +209,13 @@ def test_a_deleted_message_goes_on_the_wire_without_its_body() -> None:
     assert wire["body"] == ""
     assert wire["deleted_at"] == "2025-04-02T00:00:00Z"
     validate_server_frame({"type": "message.updated", "message": wire})
+
+
+def test_a_purged_message_goes_on_the_wire_without_its_body() -> None:
+    wire = message_json(_message(purged_at=datetime(2030, 4, 2, tzinfo=UTC)))
+    assert wire["body"] == ""
+    assert wire["purged_at"] == "2030-04-02T00:00:00Z"
+    validate_server_frame({"type": "message", "message": wire})
 
 
 def test_channel_json_puts_a_channel_on_the_wire() -> None:

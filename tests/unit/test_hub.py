@@ -31,7 +31,8 @@ def message_frame(channel_id: int, seq: int, body: str = "テスト") -> str:
     return encode({"type": "message", "message": {
         "id": seq, "channel_id": channel_id, "seq": seq, "version": seq, "sender_id": 1,
         "client_id": f"c-{seq}", "kind": "text", "body": body, "revision": 1,
-        "created_at": "2025-04-01T09:00:00Z", "edited_at": None, "deleted_at": None}})
+        "created_at": "2025-04-01T09:00:00Z", "edited_at": None, "deleted_at": None,
+        "purged_at": None, "data": None}})
 
 
 def joined_frame(channel_id: int) -> str:

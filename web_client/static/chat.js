@@ -237,7 +237,7 @@ function fillMessage(li, m) {
   who.textContent = user ? user.name : t("chat.system");
   const body = document.createElement("span");
   body.className = "body";
-  body.textContent = m.deleted_at ? t("chat.deleted") : m.body;
+  body.textContent = m.purged_at ? t("chat.purged") : m.deleted_at ? t("chat.deleted") : m.body;
   const meta = document.createElement("span");
   meta.className = "meta";
   li.replaceChildren(who, body, meta);

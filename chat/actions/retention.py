@@ -1,0 +1,319 @@
+"""Retention policies, legal holds and the purge job.
+
+The purge removes the text of expired messages (and every revision of it) in batches,
+one transaction each, and records each batch in the audit log by message id — never by
+content — so ``tsunagu audit verify`` can tell a lawful purge from a deletion. A message
+covered by an active legal hold is never purged; holds are re-read at the start of every
+batch under the audit head's lock, so a hold placed mid-run is honoured from the next
+batch on. Policy changes, holds and releases are audited.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from chat.actions.audit import audit_within
+from chat.context import AppContext
+from chat.domain.retention import (
+    Effective,
+    HoldScope,
+    PolicyRow,
+    check_hold_scope,
+    check_keep_years,
+    effective_policy,
+    held_by,
+    parse_channel_kind,
+)
+from chat.errors import BadRequest, ChannelNotFound, HoldNotFound, HoldReleased, UserNotFound
+from chat.store.models import LegalHold, RetentionPolicy
+from chat.store.uow import UnitOfWork, unit_of_work
+from chat.types import JSON
+
+BATCH_SIZE = 500
+
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+# --- policies ---------------------------------------------------------------------------
+
+def _scope(channel_kind: str | None, channel_id: int | None) -> tuple[str | None, int | None]:
+    if (channel_kind is None) == (channel_id is None):
+        raise BadRequest("name either a channel kind or one channel")
+    if channel_kind is not None:
+        try:
+            return parse_channel_kind(channel_kind).value, None
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+    return None, channel_id
+
+
+async def set_policy(ctx: AppContext, *, keep_years: int | None, by: str,
+                     channel_kind: str | None = None, channel_id: int | None = None,
+                     actor_user_id: int | None = None) -> JSON:
+    """Set how long a channel kind's (or one channel's) messages are kept; None: forever."""
+    kind, channel = _scope(channel_kind, channel_id)
+    try:
+        check_keep_years(keep_years)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    async with unit_of_work(ctx.db, write=True) as uow:
+        if channel is not None and await uow.channels.get(channel) is None:
+            raise ChannelNotFound()
+        policy = await uow.retention.policy_for(channel_kind=kind, channel_id=channel)
+        before = policy.keep_years if policy else "unset"
+        if policy is None:
+            policy = RetentionPolicy(channel_kind=kind, channel_id=channel)
+            uow.retention.add_policy(policy)
+        policy.keep_years, policy.updated_at, policy.updated_by = keep_years, ctx.clock.now(), by
+        audit_within(ctx, uow, "retention.policy_set", actor_user_id=actor_user_id, by=by,
+                     channel_kind=kind, channel_id=channel, keep_years=keep_years,
+                     before=before)
+    return _policy_json(policy)
+
+
+async def clear_policy(ctx: AppContext, *, by: str, channel_kind: str | None = None,
+                       channel_id: int | None = None,
+                       actor_user_id: int | None = None) -> bool:
+    """Remove a policy (the kind's, or the default "forever", applies again)."""
+    kind, channel = _scope(channel_kind, channel_id)
+    async with unit_of_work(ctx.db, write=True) as uow:
+        policy = await uow.retention.policy_for(channel_kind=kind, channel_id=channel)
+        if policy is None:
+            return False
+        audit_within(ctx, uow, "retention.policy_cleared", actor_user_id=actor_user_id,
+                     by=by, channel_kind=kind, channel_id=channel,
+                     before=policy.keep_years)
+        await uow.retention.delete_policy(policy)
+    return True
+
+
+def _policy_json(policy: RetentionPolicy) -> JSON:
+    return {"channel_kind": policy.channel_kind, "channel_id": policy.channel_id,
+            "keep_years": policy.keep_years, "updated_at": _iso(policy.updated_at),
+            "updated_by": policy.updated_by}
+
+
+async def list_policies(ctx: AppContext) -> list[JSON]:
+    async with unit_of_work(ctx.db, write=False) as uow:
+        return [_policy_json(p) for p in await uow.retention.policies()]
+
+
+# --- legal holds ------------------------------------------------------------------------
+
+async def place_hold(ctx: AppContext, *, reason: str, by: str,
+                     staff_number: str | None = None, channel_id: int | None = None,
+                     starts_at: datetime | None = None, ends_at: datetime | None = None,
+                     actor_user_id: int | None = None) -> JSON:
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise BadRequest("a legal hold needs a reason of 1 to 200 characters")
+    async with unit_of_work(ctx.db, write=True) as uow:
+        user_id = None
+        if staff_number is not None:
+            user = await uow.users.by_staff_number(staff_number)
+            if user is None:
+                raise UserNotFound(f"no staff member {staff_number}")
+            user_id = user.id
+        if channel_id is not None and await uow.channels.get(channel_id) is None:
+            raise ChannelNotFound()
+        try:
+            check_hold_scope(user_id=user_id, channel_id=channel_id, starts_at=starts_at,
+                             ends_at=ends_at)
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        hold = LegalHold(reason=reason, user_id=user_id, channel_id=channel_id,
+                         starts_at=starts_at, ends_at=ends_at, placed_at=ctx.clock.now(),
+                         placed_by=by)
+        uow.retention.add_hold(hold)
+        await uow.flush()
+        audit_within(ctx, uow, "legal_hold.placed", actor_user_id=actor_user_id,
+                     subject_user_id=user_id, by=by, hold_id=hold.id, channel_id=channel_id,
+                     starts_at=_iso(starts_at), ends_at=_iso(ends_at), reason=reason)
+    return _hold_json(hold, staff_number)
+
+
+async def release_hold(ctx: AppContext, hold_id: int, *, by: str,
+                       actor_user_id: int | None = None) -> JSON:
+    async with unit_of_work(ctx.db, write=True) as uow:
+        hold = await uow.retention.hold(hold_id, for_update=True)
+        if hold is None:
+            raise HoldNotFound()
+        if hold.released_at is not None:
+            raise HoldReleased()
+        hold.released_at, hold.released_by = ctx.clock.now(), by
+        audit_within(ctx, uow, "legal_hold.released", actor_user_id=actor_user_id,
+                     subject_user_id=hold.user_id, by=by, hold_id=hold.id)
+    return _hold_json(hold, None)
+
+
+def _hold_json(hold: LegalHold, staff_number: str | None) -> JSON:
+    return {"id": hold.id, "reason": hold.reason, "user_id": hold.user_id,
+            "staff_number": staff_number, "channel_id": hold.channel_id,
+            "starts_at": _iso(hold.starts_at), "ends_at": _iso(hold.ends_at),
+            "placed_at": _iso(hold.placed_at), "placed_by": hold.placed_by,
+            "released_at": _iso(hold.released_at), "released_by": hold.released_by}
+
+
+async def list_holds(ctx: AppContext, *, include_released: bool = False) -> list[JSON]:
+    async with unit_of_work(ctx.db, write=False) as uow:
+        holds = await uow.retention.holds(include_released=include_released)
+        numbers: dict[int, str] = {}
+        for hold in holds:
+            if hold.user_id is not None and hold.user_id not in numbers:
+                user = await uow.users.get(hold.user_id)
+                numbers[hold.user_id] = user.staff_number if user else "?"
+    return [_hold_json(h, numbers.get(h.user_id) if h.user_id else None) for h in holds]
+
+
+async def _active_scopes(uow: UnitOfWork) -> list[HoldScope]:
+    scopes = []
+    for hold in await uow.retention.holds():
+        conversations = (await uow.retention.conversation_ids(hold.user_id)
+                         if hold.user_id is not None else frozenset[int]())
+        scopes.append(HoldScope(hold_id=hold.id, user_id=hold.user_id,
+                                channel_id=hold.channel_id, starts_at=hold.starts_at,
+                                ends_at=hold.ends_at, conversation_ids=conversations))
+    return scopes
+
+
+# --- the purge --------------------------------------------------------------------------
+
+@dataclass
+class ChannelPlan:
+    channel_id: int
+    kind: str
+    policy: Effective
+    cutoff: datetime
+    expired: int
+
+
+@dataclass
+class RetentionReport:
+    run_id: str
+    dry_run: bool
+    channels: int = 0
+    expired: int = 0
+    purged_messages: int = 0
+    purged_revisions: int = 0
+    held: int = 0
+    hold_ids: set[int] = field(default_factory=set)
+
+    def summary(self) -> str:
+        verb = "would purge" if self.dry_run else "purged"
+        return (f"retention run {self.run_id}: {self.expired} expired message(s) in "
+                f"{self.channels} channel(s); {verb} {self.purged_messages} message(s)"
+                + ("" if self.dry_run else f" ({self.purged_revisions} revision(s))")
+                + f"; {self.held} kept under legal hold")
+
+
+async def plan_retention(ctx: AppContext, now: datetime) -> list[ChannelPlan]:
+    """Which channels have expired messages, and how many (before holds)."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        policies = [PolicyRow(p.channel_kind, p.channel_id, p.keep_years)
+                    for p in await uow.retention.policies()]
+        if not policies:
+            return []
+        plans = []
+        for channel in await uow.channels.all():
+            policy = effective_policy(channel.id, channel.kind, policies)
+            cutoff = policy.cutoff(now)
+            if cutoff is None:
+                continue
+            expired = await uow.retention.count_expired(channel.id, cutoff)
+            if expired:
+                plans.append(ChannelPlan(channel.id, channel.kind, policy, cutoff, expired))
+    return plans
+
+
+async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
+                        progress: Progress = _no_progress, batch_size: int = BATCH_SIZE,
+                        actor_user_id: int | None = None) -> RetentionReport:
+    """Purge the text of every expired message no legal hold covers.
+
+    Expiry is judged once, at the start (the run's ``now``); holds at every batch."""
+    now = ctx.clock.now()
+    report = RetentionReport(run_id=secrets.token_hex(6), dry_run=dry_run)
+    plans = await plan_retention(ctx, now)
+    report.channels = len(plans)
+    report.expired = sum(plan.expired for plan in plans)
+    progress(0, report.expired)
+    done = 0
+    for plan in plans:
+        after_id = 0
+        while True:
+            seen, after_id = await _purge_batch(ctx, plan, report, after_id=after_id,
+                                                limit=batch_size, dry_run=dry_run, by=by)
+            if not seen:
+                break
+            done += seen
+            progress(min(done, report.expired), report.expired)
+    progress(report.expired, report.expired)
+    async with unit_of_work(ctx.db, write=True) as uow:
+        audit_within(ctx, uow, "retention.run", actor_user_id=actor_user_id, by=by,
+                     run_id=report.run_id, dry_run=dry_run, channels=report.channels,
+                     expired=report.expired, purged_messages=report.purged_messages,
+                     purged_revisions=report.purged_revisions, held=report.held,
+                     hold_ids=sorted(report.hold_ids))
+    return report
+
+
+async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionReport, *,
+                       after_id: int, limit: int, dry_run: bool, by: str) -> tuple[int, int]:
+    """One transaction: lock the audit head, read the holds, purge up to ``limit``
+    expired messages after ``after_id``. Returns (messages looked at, last id)."""
+    now = ctx.clock.now()
+    async with unit_of_work(ctx.db, write=not dry_run) as uow:
+        if not dry_run:
+            await uow.audit.lock_head()
+        holds = await _active_scopes(uow)
+        page = await uow.retention.expired_page(plan.channel_id, plan.cutoff,
+                                                after_id=after_id, limit=limit,
+                                                lock=not dry_run)
+        if not page:
+            return 0, after_id
+        purge_ids: list[int] = []
+        for message in page:
+            holding = held_by(holds, sender_id=message.sender_id, channel_id=message.channel_id,
+                              created_at=message.created_at)
+            if holding:
+                report.held += 1
+                report.hold_ids.update(holding)
+            else:
+                purge_ids.append(message.id)
+        report.purged_messages += len(purge_ids)
+        if purge_ids and not dry_run:
+            to_purge = [m for m in page if m.id in set(purge_ids)]
+            last_version = await uow.channels.allocate_versions(plan.channel_id,
+                                                                len(to_purge))
+            first_version = last_version - len(to_purge) + 1
+            for offset, message in enumerate(to_purge):
+                message.body = ""
+                message.data = None  # a call notice's caller, a memo's contents
+                message.purged_at = now
+                message.version = first_version + offset
+            await uow.retention.forget_notice_callers(purge_ids)
+            revisions = await uow.retention.delete_revisions(purge_ids)
+            report.purged_revisions += revisions
+            audit_within(ctx, uow, "retention.purged", by=by, run_id=report.run_id,
+                         channel_id=plan.channel_id, keep_years=plan.policy.keep_years,
+                         policy=plan.policy.source, cutoff=plan.cutoff.isoformat(),
+                         message_ids=purge_ids, messages=len(purge_ids),
+                         revisions=revisions)
+        return len(page), page[-1].id
+
+
+def describe_plans(plans: Sequence[ChannelPlan]) -> list[JSON]:
+    return [{"channel_id": p.channel_id, "kind": p.kind, "keep_years": p.policy.keep_years,
+             "policy": p.policy.source, "cutoff": p.cutoff.isoformat(), "expired": p.expired}
+            for p in plans]

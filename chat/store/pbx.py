@@ -1,0 +1,170 @@
+"""Queries on the PBX integration: secrets, the event log, calls, the directory, and the
+follow-up state of notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.store.models import (
+    Channel,
+    Notice,
+    PbxCall,
+    PbxDirectoryEntry,
+    PbxEvent,
+    PbxSecret,
+    User,
+)
+
+
+class PbxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- secrets -------------------------------------------------------------------------
+
+    async def secret(self, name: str) -> PbxSecret | None:
+        return await self.session.scalar(select(PbxSecret).where(PbxSecret.name == name))
+
+    async def secrets(self) -> Sequence[PbxSecret]:
+        return (await self.session.scalars(select(PbxSecret).order_by(PbxSecret.id))).all()
+
+    async def active_secrets(self, kind: str) -> Sequence[PbxSecret]:
+        """Secrets of ``kind`` not retired, oldest first."""
+        return (await self.session.scalars(
+            select(PbxSecret).where(PbxSecret.kind == kind, PbxSecret.retired_at.is_(None))
+            .order_by(PbxSecret.id))).all()
+
+    def add_secret(self, secret: PbxSecret) -> None:
+        self.session.add(secret)
+
+    # --- the event log -------------------------------------------------------------------
+
+    async def event_by_delivery(self, source: str, delivery_id: str) -> PbxEvent | None:
+        return await self.session.scalar(select(PbxEvent).where(
+            PbxEvent.source == source, PbxEvent.delivery_id == delivery_id))
+
+    def add_event(self, event: PbxEvent) -> None:
+        self.session.add(event)
+
+    async def events_of_call(self, source: str, call_id: str) -> Sequence[PbxEvent]:
+        return (await self.session.scalars(
+            select(PbxEvent).where(PbxEvent.source == source, PbxEvent.call_id == call_id)
+            .order_by(PbxEvent.id))).all()
+
+    # --- calls ---------------------------------------------------------------------------
+
+    async def call(self, source: str, call_id: str, *, for_update: bool = False
+                   ) -> PbxCall | None:
+        stmt = select(PbxCall).where(PbxCall.source == source, PbxCall.call_id == call_id)
+        if for_update:
+            # Two events of one call (a PBX retrying in parallel) must not interleave:
+            # the second waits and then applies on top of the first.
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    def add_call(self, call: PbxCall) -> None:
+        self.session.add(call)
+
+    async def presence_calls(self, now: datetime, *, user_ids: Sequence[int] | None = None
+                             ) -> Sequence[PbxCall]:
+        """Calls still showing beside someone's name (``presence_until`` after ``now``),
+        optionally only those involving ``user_ids``."""
+        stmt = select(PbxCall).where(PbxCall.presence.is_not(None),
+                                     PbxCall.presence_until > now)
+        if user_ids is not None:
+            stmt = stmt.where(or_(PbxCall.user_id.in_(user_ids),
+                                  PbxCall.peer_user_id.in_(user_ids)))
+        return (await self.session.scalars(stmt.order_by(PbxCall.id))).all()
+
+    async def lapsed_presence(self, now: datetime, *, limit: int) -> Sequence[PbxCall]:
+        """Calls whose shown state outlived its deadline (the end event never came);
+        at most ``limit``, oldest deadline first."""
+        return (await self.session.scalars(
+            select(PbxCall).where(PbxCall.presence.is_not(None),
+                                  PbxCall.presence_until <= now)
+            .order_by(PbxCall.presence_until).limit(limit))).all()
+
+    async def clear_lapsed_presence(self, call_id: int, now: datetime) -> bool:
+        """Clear a lapsed call state if it is still lapsed; True for the one node (of
+        several sweeping) whose conditional update took it."""
+        result = await self.session.execute(
+            update(PbxCall)
+            .where(PbxCall.id == call_id, PbxCall.presence.is_not(None),
+                   PbxCall.presence_until <= now)
+            .values(presence=None, presence_until=None, updated_at=now))
+        return bool(getattr(result, "rowcount", 0))
+
+    # --- the directory -------------------------------------------------------------------
+
+    async def directory_entry(self, number: str) -> PbxDirectoryEntry | None:
+        return await self.session.scalar(
+            select(PbxDirectoryEntry).where(PbxDirectoryEntry.number == number))
+
+    async def directory(self) -> Sequence[PbxDirectoryEntry]:
+        return (await self.session.scalars(
+            select(PbxDirectoryEntry).order_by(PbxDirectoryEntry.number))).all()
+
+    def add_directory_entry(self, entry: PbxDirectoryEntry) -> None:
+        self.session.add(entry)
+
+    async def remove_directory_entries(self, numbers: Sequence[str]) -> None:
+        if numbers:
+            await self.session.execute(delete(PbxDirectoryEntry).where(
+                PbxDirectoryEntry.number.in_(numbers)))
+
+    async def user_with_extension(self, extension: str) -> User | None:
+        """The active user whose staff record carries this extension (the staff CSV's
+        ``extension`` column), for numbers the PBX directory does not list."""
+        return await self.session.scalar(
+            select(User).where(User.extension == extension, User.is_active)
+            .order_by(User.id).limit(1))
+
+    # --- notices -------------------------------------------------------------------------
+
+    def add_notice(self, notice: Notice) -> None:
+        self.session.add(notice)
+
+    async def notice_of_message(self, message_id: int) -> Notice | None:
+        return await self.session.scalar(select(Notice).where(Notice.message_id == message_id))
+
+    async def open_missed_call_notice(self, channel_id: int, number: str,
+                                      target_key: str) -> Notice | None:
+        """The newest notice in ``channel_id`` for missed calls from ``number`` to the
+        same target that nobody has finished yet: a new call collapses into it."""
+        return await self.session.scalar(
+            select(Notice).where(Notice.channel_id == channel_id,
+                                 Notice.kind == "call.missed",
+                                 Notice.caller_number == number,
+                                 Notice.target_key == target_key,
+                                 Notice.state != "done")
+            .order_by(Notice.id.desc()).limit(1))
+
+    async def take_notice(self, notice_id: int, *, user_id: int, now: datetime,
+                          finish: bool) -> bool:
+        """Claim (``finish=False``) or finish (``finish=True``) a notice, if no one else
+        holds it: one conditional UPDATE, so of several racing members exactly one
+        succeeds. Claiming needs the notice open; finishing needs it open or claimed by
+        ``user_id``. Returns whether this call changed it."""
+        if finish:
+            stmt = (update(Notice)
+                    .where(Notice.id == notice_id,
+                           or_(Notice.state == "open",
+                               and_(Notice.state == "claimed",
+                                    Notice.claimed_by == user_id)))
+                    .values(state="done", done_by=user_id, done_at=now))
+        else:
+            stmt = (update(Notice).where(Notice.id == notice_id, Notice.state == "open")
+                    .values(state="claimed", claimed_by=user_id, claimed_at=now))
+        result = await self.session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def lock_channel(self, channel_id: int) -> None:
+        """Row-lock the channel for the rest of the transaction: two missed calls from
+        one number racing into one channel must see each other's notice (collapse)
+        rather than both post one."""
+        await self.session.execute(
+            select(Channel.id).where(Channel.id == channel_id).with_for_update())

@@ -1,0 +1,147 @@
+"""Auditor queries: messages with every revision, by sender, channel, time and words.
+
+Unlike the staff search (``MessageRepository.search_visible``) this looks at every
+revision, so text later edited away or deleted is found, and returns purged messages
+as metadata. Results come back as :class:`chat.domain.records.MessageRecord`, detached
+from the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from chat.domain.records import MessageRecord, Person, RevisionRecord
+from chat.store.models import Channel, Message, MessageRevision, User
+from chat.store.search import like_pattern
+
+Sender = aliased(User, name="sender")
+Actor = aliased(User, name="actor")
+Stmt = TypeVar("Stmt", bound=Select[*tuple[Any, ...]])
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """What to match; every given field must match. ``start`` is inclusive and ``end``
+    exclusive on ``messages.created_at``; each of ``words`` must be a substring of some
+    revision's text (case-insensitive for Latin letters); ``up_to_message_id`` bounds an
+    export to the messages that existed when it started."""
+
+    sender_id: int | None = None
+    channel_id: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    words: tuple[str, ...] = ()
+    up_to_message_id: int | None = None
+
+
+class RecordRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _where(self, stmt: Stmt, query: RecordQuery) -> Stmt:
+        if query.sender_id is not None:
+            stmt = stmt.where(Message.sender_id == query.sender_id)
+        if query.channel_id is not None:
+            stmt = stmt.where(Message.channel_id == query.channel_id)
+        if query.start is not None:
+            stmt = stmt.where(Message.created_at >= query.start)
+        if query.end is not None:
+            stmt = stmt.where(Message.created_at < query.end)
+        if query.up_to_message_id is not None:
+            stmt = stmt.where(Message.id <= query.up_to_message_id)
+        for word in query.words:
+            # A plain LIKE scan works for every length, two-character words such as 防災
+            # included (a trigram index matches nothing under three characters). On
+            # PostgreSQL ILIKE can use the pg_trgm GIN index on revisions' text when
+            # the word has trigrams (REFERENCES §8).
+            stmt = stmt.where(exists().where(
+                MessageRevision.message_id == Message.id,
+                MessageRevision.body.ilike(like_pattern(word), escape="\\")))
+        return stmt
+
+    async def page(self, query: RecordQuery, *, before_id: int | None, limit: int
+                   ) -> tuple[list[MessageRecord], bool]:
+        """At most ``limit`` matching messages with ``id < before_id`` (exclusive; None =
+        from the newest), newest first, and whether more exist beyond this page. The
+        caller resumes with ``before_id`` = the last record's id."""
+        stmt = self._base(query)
+        if before_id is not None:
+            stmt = stmt.where(Message.id < before_id)
+        rows = (await self.session.execute(
+            stmt.order_by(Message.id.desc()).limit(limit + 1))).all()
+        more = len(rows) > limit
+        return await self._records(rows[:limit]), more
+
+    async def get(self, message_id: int) -> MessageRecord | None:
+        rows = (await self.session.execute(
+            self._base(RecordQuery()).where(Message.id == message_id))).all()
+        records = await self._records(rows)
+        return records[0] if records else None
+
+    async def count(self, query: RecordQuery) -> int:
+        stmt = self._where(select(func.count()).select_from(Message), query)
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def last_message_id(self) -> int:
+        return int(await self.session.scalar(select(func.max(Message.id))) or 0)
+
+    async def stream(self, query: RecordQuery, *, batch: int = 500
+                     ) -> AsyncIterator[list[MessageRecord]]:
+        """Every matching message by ascending id, a page of ``batch`` at a time (keyset
+        pagination); the session forgets each page before the next is read, so memory
+        stays bounded however many messages match. Each page is consistent with the
+        transaction's view (one snapshot on SQLite; per statement on PostgreSQL)."""
+        after: int | None = None
+        while True:
+            stmt = self._base(query)
+            if after is not None:
+                stmt = stmt.where(Message.id > after)
+            rows = (await self.session.execute(stmt.order_by(Message.id).limit(batch))).all()
+            if not rows:
+                return
+            records = await self._records(rows)
+            self.session.expunge_all()
+            yield records
+            if len(rows) < batch:
+                return
+            after = records[-1].id
+
+    def _base(self, query: RecordQuery) -> Select[Message, Channel, User]:
+        stmt = (select(Message, Channel, Sender)
+                .join(Channel, Channel.id == Message.channel_id)
+                .outerjoin(Sender, Sender.id == Message.sender_id))
+        return self._where(stmt, query)
+
+    async def _records(self, rows: Sequence[Any]) -> list[MessageRecord]:
+        ids = [row[0].id for row in rows]
+        revisions: dict[int, list[RevisionRecord]] = {i: [] for i in ids}
+        if ids:
+            revision_rows = (await self.session.execute(
+                select(MessageRevision, Actor)
+                .outerjoin(Actor, Actor.id == MessageRevision.actor_id)
+                .where(MessageRevision.message_id.in_(ids))
+                .order_by(MessageRevision.message_id, MessageRevision.revision))).all()
+            for revision, actor in revision_rows:
+                revisions[revision.message_id].append(RevisionRecord(
+                    revision=revision.revision, action=revision.action, body=revision.body,
+                    at=revision.created_at, actor=_person(actor)))
+        return [MessageRecord(
+            id=message.id, channel_id=channel.id, channel_name=channel.name,
+            channel_kind=channel.kind, seq=message.seq, sender=_person(sender),
+            created_at=message.created_at, edited_at=message.edited_at,
+            deleted_at=message.deleted_at, purged_at=message.purged_at,
+            revisions=tuple(revisions[message.id]))
+            for message, channel, sender in rows]
+
+
+def _person(user: User | None) -> Person | None:
+    if user is None:
+        return None
+    return Person(id=user.id, staff_number=user.staff_number, name=user.name)

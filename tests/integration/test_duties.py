@@ -1,0 +1,191 @@
+"""Separation of duties on a real server: admins manage devices, accounts and retention;
+auditors hold records; every refusal, membership and role change, and every message an
+admin or auditor reads is in the audit log; nobody can change the log through the app."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from tests.integration.test_audit_chain import verify
+from tests.integration.test_device_sessions import read_until_closed, signed_in
+from tests.integration.test_retention import department_channel, post
+from tests.support import (
+    ChatClient,
+    RunningServer,
+    auth_headers,
+    dev_token,
+    run_tsunagu,
+    sql,
+)
+
+
+def events(server: RunningServer, action: str) -> list[dict[str, Any]]:
+    rows = sql(server, "SELECT actor_user_id, subject_user_id, outcome, detail FROM "
+                       "audit_events WHERE action = :a ORDER BY seq", a=action)
+    return [{"actor": r[0], "subject": r[1], "outcome": r[2], **json.loads(r[3])}
+            for r in rows]
+
+
+def user_id(server: RunningServer, staff_number: str) -> int:
+    return int(sql(server, "SELECT id FROM users WHERE staff_number = :s",
+                   s=staff_number)[0][0])
+
+
+async def test_an_admin_revokes_a_device_in_one_call_and_its_connection_drops(
+        server: RunningServer) -> None:
+    user = await signed_in(server, "1002")
+    admin = await signed_in(server, "1012")
+    async with user, admin:
+        ws, _ = await user.connect()
+        listed = await admin.request("GET", "/api/admin/devices")
+        assert listed.status_code == 200, listed.text
+        device = next(d for d in listed.json()["devices"] if d["staff_number"] == "1002")
+        revoked = await admin.request("POST", f"/api/admin/devices/{device['id']}/revoke",
+                                      json={"reason": "紛失届 2026-11-26"})
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["sessions_ended"] == 1
+        await read_until_closed(ws, 3)
+        assert ws.close_code == 4002
+        assert (await user.request("GET", "/api/me")).status_code == 401
+    recorded = events(server, "device.revoked")
+    assert recorded[-1]["actor"] == user_id(server, "1012")
+
+
+async def test_each_role_is_refused_what_is_not_its_duty_and_the_refusal_is_audited(
+        server: RunningServer) -> None:
+    staff, admin, auditor = [await dev_token(server, n) for n in ("1002", "1012", "1011")]
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        async def call(token: str, method: str, path: str, **kw: Any) -> httpx.Response:
+            return await http.request(method, path, headers=auth_headers(token), **kw)
+
+        refused = [
+            (staff, "GET", "/api/admin/devices", {}),
+            (auditor, "POST", "/api/admin/devices/1/revoke", {"json": {}}),
+            (auditor, "POST", "/api/admin/users/1002/disable", {}),
+            (auditor, "PUT", "/api/admin/retention",
+             {"json": {"channel_kind": "direct", "keep_years": 1}}),
+            (admin, "POST", "/api/records/holds",
+             {"json": {"reason": "x", "staff_number": "1002"}}),
+            (admin, "POST", "/api/records/holds/1/release", {}),
+            (staff, "GET", "/api/records/holds", {}),
+        ]
+        for token, method, path, kw in refused:
+            response = await call(token, method, path, **kw)
+            assert response.status_code == 403, (path, response.text)
+            assert response.json()["error"]["code"] == "role_required"
+        assert len(events(server, "access.refused")) == len(refused)
+        assert {e["what"] for e in events(server, "access.refused")} >= {
+            "place legal holds", "set retention periods", "revoke devices"}
+
+        # Each may do its own duty.
+        policy = await call(admin, "PUT", "/api/admin/retention",
+                            json={"channel_kind": "direct", "keep_years": 3})
+        assert policy.status_code == 200 and policy.json()["keep_years"] == 3
+        bad = await call(admin, "PUT", "/api/admin/retention",
+                         json={"channel_kind": "direct", "keep_years": 0})
+        assert bad.status_code == 400 and "1 to 100" in bad.json()["error"]["message"]
+        hold = await call(auditor, "POST", "/api/records/holds",
+                          json={"reason": "監査請求", "staff_number": "1002",
+                                "since": "2026-04-01", "until": "2026-09-30"})
+        assert hold.status_code == 201, hold.text
+        assert hold.json()["starts_at"].startswith("2026-03-31T15:00")
+        listed = await call(admin, "GET", "/api/records/holds")
+        assert [h["id"] for h in listed.json()["holds"]] == [hold.json()["id"]]
+        released = await call(auditor, "POST", f"/api/records/holds/{hold.json()['id']}/release")
+        assert released.status_code == 200 and released.json()["released_at"]
+        twice = await call(auditor, "POST", f"/api/records/holds/{hold.json()['id']}/release")
+        assert twice.status_code == 409 and twice.json()["error"]["code"] == "hold_released"
+        unknown = await call(auditor, "POST", "/api/records/holds/9999/release")
+        assert unknown.status_code == 404
+        malformed = await call(auditor, "POST", "/api/records/holds",
+                               json={"reason": "x", "since": "昨日"})
+        assert malformed.status_code == 400
+
+        # Nothing in the app edits or deletes audit entries, for any role.
+        for token in (admin, auditor):
+            for method in ("PUT", "PATCH", "DELETE"):
+                for path in ("/api/audit/events/1", "/api/audit/messages/1",
+                             "/api/records/holds/1"):
+                    response = await call(token, method, path)
+                    assert response.status_code in {404, 405}, (method, path)
+    code, output = await verify(server)
+    assert code == 0, output
+
+
+async def test_every_message_an_admin_or_auditor_reads_is_logged_and_staff_reads_are_not(
+        server: RunningServer) -> None:
+    channel, ids = await post(server, "1002", ["防災倉庫の点検は金曜です", "了解です"])
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        # Staff, auditor and admin, all members of the channel (総務部).
+        for staff_number in ("1002", "1011", "1012"):
+            token = await dev_token(server, staff_number)
+            history = await http.get(f"/api/channels/{channel}/messages",
+                                     headers=auth_headers(token))
+            assert history.status_code == 200, history.text
+            found = await http.get("/api/search/messages", params={"q": "防災"},
+                                   headers=auth_headers(token))
+            assert found.status_code == 200
+    admin = await ChatClient.connect(server, await dev_token(server, "1012"))
+    await admin.send({"type": "resync", "channel_id": channel, "after_seq": 0})
+    await admin.expect("resync.result")
+    await admin.close()
+
+    reads = events(server, "messages.read")
+    admin_id = user_id(server, "1012")
+    assert {r["actor"] for r in reads} == {admin_id, user_id(server, "1011")}
+    by_via = {r["via"]: r for r in reads if r["actor"] == admin_id}
+    assert set(by_via) == {"history", "search", "resync"}
+    assert set(ids) <= set(by_via["history"]["message_ids"])
+    assert set(ids) <= set(by_via["resync"]["message_ids"])
+    assert by_via["search"]["query"] == "防災" and ids[0] in by_via["search"]["message_ids"]
+    assert "点検" not in json.dumps(reads, ensure_ascii=False)  # ids, never text
+
+
+async def test_membership_and_role_changes_are_audited(server: RunningServer,
+                                                       tmp_path: Any) -> None:
+    token = await dev_token(server, "1002")
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        group = await http.post("/api/channels/group", headers=auth_headers(token),
+                                json={"name": "防災訓練ワーキング",
+                                      "member_ids": [user_id(server, "1004")]})
+        assert group.status_code == 201
+    added = [e for e in events(server, "membership.added")
+             if e["channel_id"] == group.json()["id"]]
+    assert {e["subject"] for e in added} == {user_id(server, "1002"), user_id(server, "1004")}
+    assert {e["actor"] for e in added} == {user_id(server, "1002")}
+
+    # An import promotes 1002 to manager, moves 1004 to another section, disables 1006.
+    current = sql(server, "SELECT staff_number, u.name, u.kana, d.code, role, extension "
+                          "FROM users u JOIN departments d ON d.id = u.department_id "
+                          "WHERE staff_number IN ('1002', '1004', '1006')")
+    rows = {r[0]: list(r) for r in current}
+    rows["1002"][4] = "manager"
+    rows["1004"][3] = "112"
+    lines = ["staff_number,name,kana,department_code,role,extension,active"]
+    for number, row in sorted(rows.items()):
+        lines.append(",".join(str(v or "") for v in row) + (",0" if number == "1006" else ",1"))
+    path = tmp_path / "staff.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = await run_tsunagu(server, "import", "staff", str(path))
+    assert result.returncode == 0, result.stderr
+
+    role = events(server, "user.role_changed")
+    assert [(e["subject"], e["before"], e["after"]) for e in role] == [
+        (user_id(server, "1002"), "staff", "manager")]
+    assert role[0]["by"].startswith("cli")
+    assert [e["subject"] for e in events(server, "user.moved")] == [user_id(server, "1004")]
+    assert [e["subject"] for e in events(server, "user.disabled")] == [
+        user_id(server, "1006")]
+    moved_id = user_id(server, "1004")
+    assert any(e["subject"] == moved_id for e in events(server, "membership.removed"))
+    assert any(e["subject"] == moved_id and e["source"] == "department"
+               for e in events(server, "membership.added") if e["by"] and
+               e["by"].startswith("cli"))
+    client = await ChatClient.connect(server, await dev_token(server, "1004"))
+    assert await department_channel(client)
+    await client.close()
+    code, output = await verify(server)
+    assert code == 0, output
