@@ -134,7 +134,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         db = Database(settings.database_url)
-        bus = open_bus(settings.bus_url)
+        bus = open_bus(settings.bus_url, prefix=settings.bus_prefix)
         await bus.start()
         secrets = InstanceSecrets.load_or_create(settings.var_dir)
         the_clock = clock or SystemClock()

@@ -40,6 +40,9 @@ class Settings:
 
     database_url: str
     bus_url: str = "memory://"
+    # Topics on a shared Redis are namespaced, so two deployments (or two test runs) on
+    # one Redis never hear each other. Every node of one deployment uses the same prefix.
+    bus_prefix: str = "tsunagu:"
     var_dir: Path = DEFAULT_VAR_DIR
     host: str = "127.0.0.1"
     port: int = 8000
@@ -161,6 +164,7 @@ class Settings:
         settings = cls(
             database_url=database_url,
             bus_url=env.get("CHAT_BUS_URL", "memory://"),
+            bus_prefix=env.get("CHAT_BUS_PREFIX", "tsunagu:"),
             var_dir=var_dir,
             host=env.get("CHAT_HOST", "127.0.0.1"),
             port=port,

@@ -41,7 +41,7 @@ async def open_context(settings: Settings, *,
     """An AppContext beside (not inside) a serving node: the CLI, the demo seed, tests.
     It opens the configured database and bus and checks no proofs."""
     db = Database(settings.database_url)
-    bus = open_bus(settings.bus_url)
+    bus = open_bus(settings.bus_url, prefix=settings.bus_prefix)
     await bus.start()
     try:
         yield AppContext(settings=settings, db=db, bus=bus, clock=clock or SystemClock(),

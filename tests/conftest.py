@@ -3,6 +3,7 @@ Redis when CHAT_TEST_POSTGRES_URL / CHAT_TEST_REDIS_URL are set) and a real serv
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,14 @@ def make_server(database_url: str, bus_url: str, tmp_path: Path
     call migrates and seeds the demo city unless ``seed=False``."""
     servers: list[RunningServer] = []
     prepared = False
+    # This test's own namespace on the shared Redis: concurrent runs never cross-talk.
+    prefix = f"tsunagu-test-{uuid.uuid4().hex[:12]}:"
 
     def factory(*, seed: bool = True, app_kwargs: dict[str, Any] | None = None,
                 **overrides: Any) -> RunningServer:
         nonlocal prepared
         settings = base_settings(database_url, tmp_path / "var", bus_url=bus_url,
-                                 **overrides)
+                                 **{"bus_prefix": prefix, **overrides})
         if not prepared:
             prepare_database(settings, seed=seed)
             prepared = True

@@ -323,6 +323,7 @@ async def run_tsunagu(server: RunningServer | None, *args: str,
     if server is not None:
         env.update(CHAT_DATABASE_URL=server.settings.database_url,
                    CHAT_BUS_URL=bus_url or server.settings.bus_url,
+                   CHAT_BUS_PREFIX=server.settings.bus_prefix,
                    CHAT_VAR_DIR=str(server.settings.var_dir),
                    CHAT_PORT=str(server.port))
     return await asyncio.to_thread(

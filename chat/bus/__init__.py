@@ -47,8 +47,9 @@ class Subscription(Protocol):
     async def close(self) -> None: ...
 
 
-def open_bus(url: str) -> Bus:
-    """Pick a backend from ``CHAT_BUS_URL``; drivers are imported only when used."""
+def open_bus(url: str, *, prefix: str = "tsunagu:") -> Bus:
+    """Pick a backend from ``CHAT_BUS_URL``; drivers are imported only when used.
+    ``prefix`` namespaces the topics on a shared Redis (``CHAT_BUS_PREFIX``)."""
     scheme = url.split("://", 1)[0]
     if scheme == "memory":
         from chat.bus.memory import MemoryBus
@@ -57,5 +58,5 @@ def open_bus(url: str) -> Bus:
     if scheme in {"redis", "rediss"}:
         from chat.bus.redis import RedisBus
 
-        return RedisBus(url)
+        return RedisBus(url, prefix=prefix)
     raise ValueError(f"unsupported bus URL scheme: {scheme!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,7 +21,7 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
         if not REDIS_URL:
             pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
         url = REDIS_URL
-    backend = open_bus(url)
+    backend = open_bus(url, prefix=f"tsunagu-test-{uuid.uuid4().hex[:12]}:")
     await backend.start()
     yield backend
     await backend.close()
@@ -79,3 +80,22 @@ async def test_a_full_memory_subscription_reports_a_gap() -> None:
             break
     assert seen == ["0", "1", "2", GAP]
     await bus.close()
+
+
+async def test_deployments_with_other_prefixes_never_hear_each_other() -> None:
+    if not REDIS_URL:
+        pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
+    ours, theirs = (open_bus(REDIS_URL, prefix=f"tsunagu-test-{uuid.uuid4().hex[:12]}:")
+                    for _ in range(2))
+    await ours.start()
+    await theirs.start()
+    try:
+        subscription = await ours.subscribe()
+        await theirs.publish("contract:a", "not for us")
+        await ours.publish("contract:a", "ours")
+        events = await take(subscription, 1)
+        assert [e.data for e in events] == ["ours"]
+        await subscription.close()
+    finally:
+        await ours.close()
+        await theirs.close()
