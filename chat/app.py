@@ -22,8 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from admin.routes import routes as console_routes
+from admin.tasks import ConsoleState
 from chat.actions.audit import make_checkpoint
 from chat.actions.channels import current_memberships
+from chat.actions.nodes import heartbeat
 from chat.actions.pbx import expire_call_presence
 from chat.actions.retention import run_retention
 from chat.auth.dpop import MemoryReplayCache, ReplayCache
@@ -38,13 +41,15 @@ from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.uow import unit_of_work
 from chat.types import JSON, Clock, SystemClock
-from chat.web import admin, api, dev, pages, passkeys, records
+from chat.web import admin, api, attachments, dev, pages, passkeys, records
 from chat.web import pbx as pbx_web
+from chat.web import push as push_web
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
 from chat.web.ratelimit import ClientRateLimiter
 from chat.web.ws import websocket_endpoint
+from chat.webpush import WebPush
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,8 @@ class State(TypedDict):
     hub: Hub
     auth_limiter: ClientRateLimiter
     export_tasks: records.ExportTasks
+    console: ConsoleState
+    pbx_rejections: pbx_web.PbxRejections
 
 
 async def health(request: Request) -> JSONResponse:
@@ -93,12 +100,20 @@ async def _scheduled_retention(ctx: AppContext) -> None:
     log.info("%s", report.summary())
 
 
-def _background_jobs(ctx: AppContext) -> list[asyncio.Task[None]]:
-    """Each node's periodic work: sign the audit head (when it moved), clear call states
-    whose end event never came (the state is in the database, so any node may), and purge
-    what retention says (off when the interval is 0)."""
+def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
+    """Each node's periodic work: tell the others it is alive, sign the audit head (when
+    it moved), clear call states whose end event never came (the state is in the
+    database, so any node may), and purge what retention says (off when the interval is
+    0)."""
     settings = ctx.settings
+    started_at = ctx.clock.now()
+
+    def beat() -> Awaitable[None]:
+        return heartbeat(ctx, connections=len(hub.connections), bus_ok=hub.healthy,
+                         started_at=started_at)
+
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("node heartbeat", settings.node_heartbeat_seconds, beat),
         ("audit checkpoint", settings.audit_checkpoint_seconds, lambda: make_checkpoint(ctx)),
         ("call presence sweep", settings.pbx_sweep_seconds,
          lambda: expire_call_presence(ctx)),
@@ -139,9 +154,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         secrets = InstanceSecrets.load_or_create(settings.var_dir)
         the_clock = clock or SystemClock()
         replay, close_replay = open_replay_cache(settings.bus_url)
+        push = WebPush(settings, secrets)
         ctx = AppContext(settings=settings, db=db, bus=bus, clock=the_clock, secrets=secrets,
                          proofs=ProofService(settings, secrets, replay),
-                         policy=PolicySource(db, the_clock, enabled=settings.off_hours_policy))
+                         policy=PolicySource(db, the_clock, enabled=settings.off_hours_policy),
+                         push=push)
         async def memberships(user_ids: Sequence[int]) -> dict[int, dict[int, JSON] | None]:
             return await current_memberships(ctx, user_ids)
 
@@ -156,15 +173,24 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                   reconcile_seconds=settings.membership_reconcile_seconds,
                   revocations=revocations)
         await hub.start()
-        background = _background_jobs(ctx)
-        export_tasks = records.ExportTasks()
         try:
-            yield {"ctx": ctx, "hub": hub, "export_tasks": export_tasks,
+            await heartbeat(ctx, connections=0, bus_ok=hub.healthy,
+                            started_at=the_clock.now())
+        except Exception:
+            log.exception("could not record this node's heartbeat")
+        background = _background_jobs(ctx, hub)
+        export_tasks = records.ExportTasks()
+        console = ConsoleState()
+        try:
+            yield {"ctx": ctx, "hub": hub, "export_tasks": export_tasks, "console": console,
+                   "pbx_rejections": pbx_web.PbxRejections(),
                    "auth_limiter": ClientRateLimiter(
                        the_clock, per_minute=settings.sign_in_attempts_per_minute,
                        burst=settings.sign_in_burst)}
         finally:
+            await console.close()
             await export_tasks.close()
+            await push.close()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -178,11 +204,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/healthz", health),
         WebSocketRoute("/ws", websocket_endpoint),
         *api.routes,
+        *attachments.routes,
+        *push_web.routes,
         *admin.routes,
         *records.routes,
         *passkeys.routes,
         *dev.routes,
         *pbx_web.routes,
+        *console_routes,
         *pages.routes,
     ]
     return Starlette(

@@ -582,7 +582,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(line)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 ws="websockets-sansio", ws_max_size=settings.transport_max_bytes,
-                ws_per_message_deflate=False, log_level="info",
+                ws_per_message_deflate=settings.ws_per_message_deflate, log_level="info",
                 proxy_headers=settings.forwarded_allow_ips is not None,
                 forwarded_allow_ips=settings.forwarded_allow_ips)
     return 0

@@ -75,11 +75,17 @@ class Settings:
     # codes are unguessable anyway, this bounds audit rows and signature checks.
     sign_in_attempts_per_minute: float = 120.0
     sign_in_burst: int = 60
+    # RFC 7692 permessage-deflate on the websocket. Off: a compressor is per connection,
+    # so each frame would be compressed once per recipient instead of encoded once, and
+    # each connection would hold zlib state (docs/performance.md measures both).
+    ws_per_message_deflate: bool = False
     # Behind a TLS-terminating reverse proxy: the proxies whose X-Forwarded-Proto/-For
     # uvicorn trusts (so proofs' htu and client addresses are the public ones).
     forwarded_allow_ips: str | None = None
     # How often each node signs the audit chain's head (when it moved).
     audit_checkpoint_seconds: float = 3600.0
+    # How often each node tells the others it is alive (the admin health page).
+    node_heartbeat_seconds: float = 10.0
     # How often each node runs the retention purge (0: never; `tsunagu retention run`).
     retention_interval_seconds: float = 24 * 3600.0
     # Off-hours policy (chat.domain.hours): on by default; the local demo turns it off.
@@ -99,6 +105,13 @@ class Settings:
     pbx_timestamp_tolerance_seconds: float = 300.0
     # The country of national numbers ("03-1234-5678" -> +81312345678).
     pbx_country_code: str = "81"
+    # Photos: the largest upload accepted (refused before it is read in full).
+    max_upload_bytes: int = 10 * 1024 * 1024
+    # Web Push: the contact push services see in the VAPID token (RFC 8292 §2.1: a
+    # mailto: or https: URI); by default the public https URL.
+    vapid_subject: str | None = None
+    # Tests only: accept http://127.0.0.1 push endpoints (a local push service).
+    push_allow_http_loopback: bool = False
     node_id: str = field(default_factory=lambda: os.urandom(4).hex())
 
     @property
@@ -114,6 +127,15 @@ class Settings:
             parts = urlsplit(self.public_url)
             return f"{parts.scheme}://{parts.netloc}"
         return f"http://localhost:{self.port}"
+
+    @property
+    def push_contact(self) -> str:
+        """The VAPID ``sub`` claim."""
+        if self.vapid_subject:
+            return self.vapid_subject
+        if self.public_origin.startswith("https://"):
+            return self.public_origin
+        return "mailto:tsunagu@localhost"
 
     @property
     def rp_id(self) -> str:
@@ -180,6 +202,12 @@ class Settings:
                                               zero_ok=True) * 3600,
             pbx_max_call_seconds=_hours(env, "CHAT_PBX_MAX_CALL_HOURS", 4.0) * 3600,
             pbx_country_code=env.get("CHAT_PBX_COUNTRY_CODE", "81").strip().lstrip("+"),
+            max_upload_bytes=int(_megabytes(env, "CHAT_MAX_UPLOAD_MB", 10.0)),
+            vapid_subject=env.get("CHAT_VAPID_SUBJECT") or None,
+            ws_per_message_deflate=_flag(env.get("CHAT_WS_PER_MESSAGE_DEFLATE")),
+            sign_in_attempts_per_minute=_number(env, "CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE",
+                                                120.0),
+            sign_in_burst=int(_number(env, "CHAT_SIGN_IN_BURST", 60)),
         )
         settings.validate()
         return settings
@@ -211,6 +239,11 @@ class Settings:
                                 "than the session")
         if not (self.pbx_country_code.isdigit() and 1 <= len(self.pbx_country_code) <= 3):
             raise SettingsError("CHAT_PBX_COUNTRY_CODE must be 1 to 3 digits (e.g. 81)")
+        if self.vapid_subject is not None and not self.vapid_subject.startswith(
+                ("mailto:", "https://")):
+            raise SettingsError("CHAT_VAPID_SUBJECT must be a mailto: or https: URI")
+        if self.max_upload_bytes < 1024:
+            raise SettingsError("CHAT_MAX_UPLOAD_MB is too small")
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
 
@@ -224,6 +257,26 @@ def _hours(env: Mapping[str, str], name: str, default: float, *,
     if value < 0 or (value == 0 and not zero_ok):
         raise SettingsError(f"{name} must be {'zero or ' if zero_ok else ''}positive")
     return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _megabytes(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number of megabytes") from exc
+    if not 0 < value <= 100:
+        raise SettingsError(f"{name} must be more than 0 and at most 100")
+    return value * 1024 * 1024
 
 
 def default_sqlite_url(var_dir: Path) -> str:

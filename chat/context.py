@@ -16,6 +16,7 @@ from chat.types import Clock, SystemClock
 if TYPE_CHECKING:
     from chat.auth.policy import PolicySource
     from chat.auth.proofs import ProofService
+    from chat.webpush import WebPush
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class AppContext:
     # Set by a serving node's lifespan; absent in the CLI, which checks no proofs.
     proofs: ProofService | None = None
     policy: PolicySource | None = None
+    # Web Push delivery; absent beside a node (the CLI sends no pushes).
+    push: WebPush | None = None
 
     def require_proofs(self) -> ProofService:
         if self.proofs is None:

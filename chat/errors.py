@@ -161,6 +161,13 @@ class RoleRequired(Forbidden):
     default_message = "Your role does not allow this"
 
 
+class CsrfFailed(Forbidden):
+    """A console form arrived without this session's CSRF token (docs/admin.md)."""
+
+    code = "csrf_failed"
+    default_message = "The form's CSRF token is missing or not this session's"
+
+
 class RateLimited(ChatError):
     code = "rate_limited"
     http_status = 429
@@ -296,3 +303,37 @@ class PbxSecretExists(ChatError):
 class PbxSecretNotFound(NotFound):
     code = "pbx_secret_not_found"
     default_message = "No active PBX secret with this name"
+
+
+# --- the smartphone client: photos, stamps, pins, confirmations (docs/protocol.md) --------
+
+class AttachmentNotFound(NotFound):
+    code = "attachment_not_found"
+    default_message = "No such attachment"
+
+
+class AttachmentInUse(ChatError):
+    code = "attachment_in_use"
+    http_status = 409
+    default_message = "This attachment already belongs to a message"
+
+
+class InvalidImage(BadRequest):
+    code = "invalid_image"
+    default_message = "The file is not an image this server accepts"
+
+
+class UnsupportedMediaType(ChatError):
+    code = "unsupported_media_type"
+    http_status = 415
+    default_message = "Send image/jpeg, image/png or image/webp"
+
+
+class UnknownStamp(BadRequest):
+    code = "unknown_stamp"
+    default_message = "That is not one of the stamps"
+
+
+class NotAnAnnouncement(BadRequest):
+    code = "not_an_announcement"
+    default_message = "Only announcements take confirmations"

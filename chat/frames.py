@@ -11,7 +11,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from chat.store.models import Channel, Message
+from chat.domain.messages import MessageExtras
+from chat.store.models import Attachment, Channel, Message
 from chat.types import JSON
 
 
@@ -23,7 +24,11 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def message_json(message: Message) -> JSON:
+def message_json(message: Message, extras: MessageExtras | None = None) -> JSON:
+    """The message on the wire. ``extras`` (the quoted message, stamps, the photo) come
+    from ``chat.actions.messages.wire_messages``, loaded once per page of messages."""
+    gone = bool(message.deleted_at or message.purged_at)
+    quote = extras.reply_to if extras else None
     return {
         "id": message.id,
         "channel_id": message.channel_id,
@@ -43,6 +48,31 @@ def message_json(message: Message) -> JSON:
         # with the text when the message is deleted or purged.
         "data": (json.loads(message.data) if message.data and not
                  (message.deleted_at or message.purged_at) else None),
+        "reply_to": ({"id": quote.id, "sender_id": quote.sender_id, "excerpt": quote.excerpt}
+                     if quote else None),
+        "mentions": json.loads(message.mentions) if message.mentions else [],
+        "reactions": extras.reactions if extras else [],
+        "pinned_at": _ts(message.pinned_at),
+        # A photo goes with its message's text: not shown once deleted or purged.
+        "attachment": extras.attachment if extras and not gone else None,
+    }
+
+
+def attachment_json(attachment: Attachment) -> JSON:
+    """A photo as messages and the upload answer show it; the bytes are fetched with a
+    proof from ``url`` and ``thumb_url``."""
+    location = None
+    if attachment.latitude_e6 is not None and attachment.longitude_e6 is not None:
+        location = {"lat": attachment.latitude_e6 / 1e6, "lon": attachment.longitude_e6 / 1e6}
+    return {
+        "id": attachment.id,
+        "content_type": attachment.content_type,
+        "width": attachment.width,
+        "height": attachment.height,
+        "bytes": attachment.size,
+        "url": f"/api/attachments/{attachment.id}",
+        "thumb_url": f"/api/attachments/{attachment.id}/thumb",
+        "location": location,
     }
 
 
@@ -74,7 +104,15 @@ _MESSAGE_FIELDS: dict[str, tuple[type, ...]] = {
     "edited_at": (str, type(None)), "deleted_at": (str, type(None)),
     "purged_at": (str, type(None)),
     "data": (dict, type(None)),
+    "reply_to": (dict, type(None)), "mentions": (list,), "reactions": (list,),
+    "pinned_at": (str, type(None)), "attachment": (dict, type(None)),
 }
+_QUOTE_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (int,), "sender_id": (int, type(None)), "excerpt": (str,)}
+_REACTION_FIELDS: dict[str, tuple[type, ...]] = {"emoji": (str,), "user_ids": (list,)}
+_ATTACHMENT_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (int,), "content_type": (str,), "width": (int,), "height": (int,),
+    "bytes": (int,), "url": (str,), "thumb_url": (str,), "location": (dict, type(None))}
 _CHANNEL_FIELDS: dict[str, tuple[type, ...]] = {
     "id": (int,), "kind": (str,), "name": (str,), "department_id": (int, type(None)),
     "last_seq": (int,), "last_version": (int,),
@@ -95,6 +133,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "read.ok": {"channel_id": (int,), "seq": (int,)},
     "typing": {"channel_id": (int,), "user_id": (int,)},
     "presence": {"user_id": (int,), "status": (str,)},
+    "presence.batch": {"online": _LIST, "offline": _LIST},
     "call.presence": {"user_id": (int,), "status": (str,)},
     "channel.joined": {"channel": (dict,)},
     "channel.left": {"channel_id": (int,)},
@@ -103,6 +142,12 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "pong": {},
     "hello": {"dpop_nonce": (str,)},
     "error": {"code": (str,), "message": (str,)},
+    "mention": {"message": (dict,)},
+    "reaction.updated": {"channel_id": (int,), "message_id": (int,), "reactions": _LIST},
+    "pin.updated": {"channel_id": (int,), "message_id": (int,),
+                    "pinned_at": (str, type(None)), "pinned_by": (int, type(None))},
+    "confirm.updated": {"channel_id": (int,), "message_id": (int,),
+                        "confirmed_count": (int,)},
 }
 
 
@@ -119,13 +164,15 @@ def validate_server_frame(frame: Any) -> None:
     _check(frame, fields)
     for key in ("message",):
         if isinstance(frame.get(key), dict):
-            _check(frame[key], _MESSAGE_FIELDS)
+            _check_message(frame[key])
     for key in ("messages", "updated"):
         for item in frame.get(key, []) if frame["type"] == "resync.result" else []:
-            _check(item, _MESSAGE_FIELDS)
+            _check_message(item)
+    if frame["type"] == "reaction.updated":
+        _check_reactions(frame["reactions"])
     if frame["type"] in {"ready"}:
         for item in frame["channels"]:
-            _check(item, {**_CHANNEL_FIELDS, "last_read_seq": (int,)})
+            _check(item, {**_CHANNEL_FIELDS, "last_read_seq": (int,), "muted": (bool,)})
     if frame["type"] == "channel.joined":
         _check(frame["channel"], _CHANNEL_FIELDS)
     if frame["type"] == "presence" and frame["status"] not in {"online", "offline"}:
@@ -136,6 +183,27 @@ def validate_server_frame(frame: Any) -> None:
         _check(item, SERVER_FRAMES["call.presence"])
         if item["status"] not in CALL_PRESENCE_STATUSES - {"idle"}:
             raise ValueError(f"bad call presence status {item['status']!r}")
+
+
+def _check_message(message: Any) -> None:
+    _check(message, _MESSAGE_FIELDS)
+    if message["reply_to"] is not None:
+        _check(message["reply_to"], _QUOTE_FIELDS)
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in message["mentions"]):
+        raise ValueError(f"mentions must be user ids in {message!r}")
+    _check_reactions(message["reactions"])
+    if message["attachment"] is not None:
+        _check(message["attachment"], _ATTACHMENT_FIELDS)
+        location = message["attachment"]["location"]
+        if location is not None:
+            _check(location, {"lat": (float, int), "lon": (float, int)})
+
+
+def _check_reactions(reactions: list[Any]) -> None:
+    for item in reactions:
+        _check(item, _REACTION_FIELDS)
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in item["user_ids"]):
+            raise ValueError(f"reaction user_ids must be user ids in {item!r}")
 
 
 def _check(obj: Any, fields: dict[str, tuple[type, ...]]) -> None:

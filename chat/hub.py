@@ -72,7 +72,8 @@ class Hub:
                  memberships: MembershipSource | None = None,
                  reconcile_seconds: float = 30.0,
                  revocations: RevocationSource | None = None,
-                 revocation_sweep_seconds: float = 1.0) -> None:
+                 revocation_sweep_seconds: float = 1.0,
+                 presence_window_seconds: float = 0.5) -> None:
         self.bus = bus
         self.node_id = node_id
         self._memberships = memberships
@@ -86,6 +87,12 @@ class Hub:
         self._by_user: dict[int, set[Connection]] = defaultdict(set)
         # user id -> nodes where that user has at least one connection (from the bus).
         self._presence: dict[int, set[str]] = defaultdict(set)
+        # Presence changes are coalesced: the first after a quiet spell goes out at once,
+        # the rest of the window's changes go out together at its end (last state wins).
+        # 8:30 on a Monday, N people connecting would otherwise cost N² frames.
+        self._presence_window = presence_window_seconds
+        self._presence_pending: dict[int, str] = {}
+        self._presence_timer: asyncio.TimerHandle | None = None
         # Bumped on every live join/leave of a user, so reconcile can tell its database
         # snapshot went stale while it was being read.
         self._membership_epoch: dict[int, int] = defaultdict(int)
@@ -107,6 +114,9 @@ class Hub:
                                                 name="hub-revocation-sweep")
 
     async def stop(self) -> None:
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+            self._presence_timer = None
         await _cancel(self._sweeper)
         await _cancel(self._reconciler)
         if self._subscription is not None:
@@ -309,8 +319,39 @@ class Hub:
         if not nodes:
             del self._presence[user_id]
         if bool(nodes) != was_online:
-            self._offer_all(encode({"type": "presence", "user_id": user_id,
-                                    "status": "online" if nodes else "offline"}))
+            self._presence_changed(user_id, "online" if nodes else "offline")
+
+    def _presence_changed(self, user_id: int, status: str) -> None:
+        if self._presence_timer is not None:
+            self._presence_pending[user_id] = status
+            return
+        self._offer_all(encode({"type": "presence", "user_id": user_id, "status": status}))
+        self._open_presence_window()
+
+    def _open_presence_window(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:        # no loop (a synchronous caller): nothing to coalesce
+            return
+        if self._presence_window > 0:
+            self._presence_timer = loop.call_later(self._presence_window,
+                                                   self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        """The window's changes in one frame; the window stays open while busy."""
+        self._presence_timer = None
+        pending, self._presence_pending = self._presence_pending, {}
+        if not pending:
+            return
+        if len(pending) == 1:
+            ((user_id, status),) = pending.items()
+            frame = {"type": "presence", "user_id": user_id, "status": status}
+        else:
+            frame = {"type": "presence.batch",
+                     "online": sorted(u for u, s in pending.items() if s == "online"),
+                     "offline": sorted(u for u, s in pending.items() if s == "offline")}
+        self._offer_all(encode(frame))
+        self._open_presence_window()
 
     def _close_sessions(self, data: str) -> None:
         event = json.loads(data)

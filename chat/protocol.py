@@ -37,6 +37,8 @@ CLOSE_OFF_HOURS = 4003  # working hours ended (off-hours policy): come back when
 
 MAX_REF_CHARS = 64
 MAX_RESYNC_LIMIT = 500
+MAX_MENTIONS = 50
+MAX_STAMP_CHARS = 32
 
 
 class State(Enum):
@@ -62,6 +64,9 @@ class SendMessage:
     channel_id: int
     client_id: str
     body: str
+    reply_to: int | None = None
+    mentions: tuple[int, ...] = ()
+    attachment_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,32 @@ class Typing:
     channel_id: int
 
 
-Command = Authenticate | SendMessage | EditMessage | DeleteMessage | Resync | MarkRead | Typing
+@dataclass(frozen=True)
+class React:
+    """``react`` (on) or ``unreact``: a stamp on a message."""
+
+    message_id: int
+    emoji: str
+    on: bool
+
+
+@dataclass(frozen=True)
+class Pin:
+    """``pin`` or ``unpin``."""
+
+    message_id: int
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """確認しました on an announcement."""
+
+    message_id: int
+
+
+Command = (Authenticate | SendMessage | EditMessage | DeleteMessage | Resync | MarkRead
+           | Typing | React | Pin | Confirm)
 
 
 # --- actions ---------------------------------------------------------------------------
@@ -307,7 +337,18 @@ class ConnectionProtocol:
     def _parse(self, kind: Any, frame: JSON, now: float) -> Command | None:
         if kind == "send":
             return SendMessage(_int(frame, "channel_id"), _str(frame, "client_id"),
-                               _str(frame, "body"))
+                               _str(frame, "body"), reply_to=_optional_int(frame, "reply_to"),
+                               mentions=_mentions(frame),
+                               attachment_id=_optional_int(frame, "attachment_id"))
+        if kind in ("react", "unreact"):
+            emoji = _str(frame, "emoji")
+            if not 0 < len(emoji) <= MAX_STAMP_CHARS:
+                raise InvalidFrame(f"emoji must be 1 to {MAX_STAMP_CHARS} characters")
+            return React(_int(frame, "message_id"), emoji, on=kind == "react")
+        if kind in ("pin", "unpin"):
+            return Pin(_int(frame, "message_id"), pinned=kind == "pin")
+        if kind == "confirm":
+            return Confirm(_int(frame, "message_id"))
         if kind == "edit":
             return EditMessage(_int(frame, "message_id"), _str(frame, "body"))
         if kind == "delete":
@@ -350,6 +391,19 @@ def _int(frame: JSON, key: str) -> int:
     if not 0 <= value < 2**63:
         raise InvalidFrame(f"{key} is out of range")
     return value
+
+
+def _optional_int(frame: JSON, key: str) -> int | None:
+    return None if frame.get(key) is None else _int(frame, key)
+
+
+def _mentions(frame: JSON) -> tuple[int, ...]:
+    value = frame.get("mentions")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_MENTIONS:
+        raise InvalidFrame(f"mentions must be a list of at most {MAX_MENTIONS} user ids")
+    return tuple(_int({"mentions": item}, "mentions") for item in value)
 
 
 def _str(frame: JSON, key: str) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SECRETS_FILE = "secrets.json"
-KEY_NAMES = ("session_key", "dpop_nonce_key", "challenge_key", "audit_signing_key")
+KEY_NAMES = ("session_key", "dpop_nonce_key", "challenge_key", "audit_signing_key",
+             "vapid_key")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class InstanceSecrets:
     # The Ed25519 seed that signs audit checkpoints (its public key is exported for
     # third parties: ``tsunagu audit public-key``).
     audit_signing_key: bytes
+    # The P-256 private scalar of the Web Push application server key (VAPID, RFC 8292);
+    # the public half is what browsers subscribe with (``GET /api/push/key``).
+    vapid_key: bytes
 
     @classmethod
     def load_or_create(cls, var_dir: Path) -> InstanceSecrets:

@@ -142,7 +142,9 @@ async def verify_log(ctx: AppContext, *, public_key: Ed25519PublicKey | None = N
     report = VerifyReport()
     digests: dict[tuple[int, int], str] = {}
     purged: set[int] = set()
-    async with unit_of_work(ctx.db, write=False) as uow:
+    # One snapshot: entries and messages written while verify runs are simply not seen
+    # (they would otherwise look like a log that ends past its head).
+    async with unit_of_work(ctx.db, write=False, snapshot=True) as uow:
         total = await uow.audit.count() + await uow.messages.revision_count()
         checkpoints = {c.seq: c for c in await uow.audit.checkpoints()}
         head = await uow.audit.head()

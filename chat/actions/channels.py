@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chat.actions.audit import audit_within
+from chat.actions.wire import wire_messages
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.roles import ChannelKind
-from chat.errors import BadRequest, UserNotFound
-from chat.frames import channel_json, encode, message_json
+from chat.errors import BadRequest, ChannelNotFound, NotAMember, UserNotFound
+from chat.frames import channel_json, encode
 from chat.store.models import Channel, Membership
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import JSON
@@ -58,17 +59,30 @@ async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
         summaries = await uow.channels.summaries_for(actor.user_id)
         partners = await uow.channels.direct_partners(actor.user_id)
         partner_users = {u.id: u for u in await uow.users.many(list(partners.values()))}
+        latest = [s.last_message for s in summaries if s.last_message is not None]
+        wired = {m["id"]: m for m in await wire_messages(uow, latest)}
     result = []
     for s in summaries:
         item = {**channel_json(s.channel), "last_read_seq": s.last_read_seq,
-                "unread": s.unread,
-                "last_message": message_json(s.last_message) if s.last_message else None}
+                "unread": s.unread, "muted": s.muted,
+                "last_message": wired[s.last_message.id] if s.last_message else None}
         partner = partner_users.get(partners.get(s.channel.id, -1))
         if partner is not None:
             item["name"] = partner.name
             item["partner_id"] = partner.id
         result.append(item)
     return result
+
+
+async def set_muted(ctx: AppContext, *, actor: Principal, channel_id: int,
+                    muted: bool) -> JSON:
+    """Mute or unmute the channel's Web Push for the actor (a mention still pushes)."""
+    async with unit_of_work(ctx.db, write=True) as uow:
+        if await uow.channels.get(channel_id) is None:
+            raise ChannelNotFound()
+        if not await uow.channels.set_muted(channel_id, actor.user_id, muted):
+            raise NotAMember()
+    return {"channel_id": channel_id, "muted": muted}
 
 
 async def open_direct(ctx: AppContext, *, actor: Principal, other_user_id: int) -> JSON:

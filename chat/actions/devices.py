@@ -341,6 +341,12 @@ async def list_devices(ctx: AppContext, *, staff_number: str | None = None
             for d, u in rows]
 
 
+async def live_sessions_by_device(ctx: AppContext) -> dict[int, int]:
+    """How many live sessions each device holds (what a revocation would end)."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        return await uow.sessions.live_counts_by_device(now=ctx.clock.now())
+
+
 async def set_user_active(ctx: AppContext, *, staff_number: str, active: bool, by: str,
                           actor_user_id: int | None = None) -> list[int]:
     """Disable (or re-enable) an account. Disabling ends every session at once."""

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from chat.actions.audit import audit_within
 from chat.actions.notices import phone_channel, post_notice
 from chat.actions.pbx import notice_target
+from chat.actions.wire import wire_message
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.notices import Caller, FollowUp, Memo, MemoAction, NoticeKind, Person
 from chat.domain.numbers import InvalidNumber, normalise
 from chat.domain.roles import Role
 from chat.errors import BadRequest, OperatorOnly, UserNotFound
-from chat.frames import message_json
 from chat.store.uow import unit_of_work
 from chat.types import JSON
 
@@ -95,4 +95,4 @@ async def record_memo(ctx: AppContext, *, actor: Principal, memo: MemoIn) -> JSO
         audit_within(ctx, uow, "memo.created", actor_user_id=actor.user_id,
                      session_id=actor.session_id, subject_user_id=subject,
                      message_id=message.id, channel_id=channel_id)
-        return message_json(message)
+        return await wire_message(uow, message)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
 from chat.actions.audit import Detail, audit_or_fail, audit_within
+from chat.actions.channels import user_topic
+from chat.actions.push import push_new_message
+from chat.actions.wire import quote_of, wire_message, wire_messages
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
+from chat.domain.messages import MAX_MENTIONS, MessageExtras, mentioned_members
 from chat.domain.roles import PRIVILEGED_READERS, may_post
 from chat.errors import (
+    AttachmentInUse,
+    AttachmentNotFound,
     BadRequest,
     ChannelNotFound,
     ClientIdReused,
@@ -25,8 +33,8 @@ from chat.errors import (
     ReadOnlyChannel,
     SeqOutOfRange,
 )
-from chat.frames import encode, message_json
-from chat.store.models import Channel, Message, MessageRevision
+from chat.frames import attachment_json, encode, message_json
+from chat.store.models import Attachment, Channel, Message, MessageRevision
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import JSON
 
@@ -43,8 +51,8 @@ class SendOutcome:
     duplicate: bool
 
 
-def _clean_body(ctx: AppContext, body: str) -> str:
-    if not body.strip():
+def _clean_body(ctx: AppContext, body: str, *, may_be_empty: bool = False) -> str:
+    if not body.strip() and not may_be_empty:
         raise BadRequest("The message is empty")
     if len(body) > ctx.settings.max_message_chars:
         raise MessageTooLong(
@@ -62,62 +70,140 @@ async def member_channel(uow: UnitOfWork, channel_id: int, user_id: int) -> Chan
     return channel
 
 
+async def live_message(uow: UnitOfWork, message_id: int, user_id: int, *,
+                       for_update: bool = False) -> tuple[Message, Channel]:
+    """A message that still has content, in a channel ``user_id`` belongs to; raises
+    MessageNotFound, ChannelNotFound, NotAMember, MessageDeleted or MessagePurged."""
+    message = await uow.messages.get(message_id, for_update=for_update)
+    if message is None:
+        raise MessageNotFound()
+    channel = await member_channel(uow, message.channel_id, user_id)
+    if message.deleted_at is not None:
+        raise MessageDeleted()
+    if message.purged_at is not None:
+        raise MessagePurged()
+    return message, channel
+
+
 async def send_message(ctx: AppContext, *, actor: Principal, channel_id: int,
-                       client_id: str, body: str) -> SendOutcome:
+                       client_id: str, body: str, reply_to: int | None = None,
+                       mentions: Sequence[int] = (),
+                       attachment_id: int | None = None) -> SendOutcome:
     """Store a message once per ``(sender, client_id)``.
 
     A resend with the same client id (after a lost ack) stores nothing and returns the
     original message with ``duplicate=True``; reusing a client id for another channel
-    raises ClientIdReused.
+    raises ClientIdReused. ``reply_to`` quotes a live message of the same channel;
+    ``mentions`` keeps the channel's members among them (others are dropped), who also
+    get a ``mention`` frame; ``attachment_id`` (an upload of the sender's, to this
+    channel, not yet sent) makes the message a photo, whose text may then be empty.
     """
-    body = _clean_body(ctx, body)
+    body = _clean_body(ctx, body, may_be_empty=attachment_id is not None)
     if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
         raise BadRequest(f"client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters")
+    if len(mentions) > MAX_MENTIONS:
+        raise BadRequest(f"A message may mention at most {MAX_MENTIONS} people")
     try:
         return await _store_new_message(ctx, actor=actor, channel_id=channel_id,
-                                        client_id=client_id, body=body)
+                                        client_id=client_id, body=body, reply_to=reply_to,
+                                        mentions=mentions, attachment_id=attachment_id)
     except IntegrityError:
         # Two connections raced with the same client id: the other one stored it.
         async with unit_of_work(ctx.db, write=False) as uow:
             existing = await uow.messages.by_client_id(actor.user_id, client_id)
             if existing is None:
                 raise
-            return _duplicate(existing, channel_id)
+            return await _duplicate(uow, existing, channel_id)
 
 
-def _duplicate(existing: Message, channel_id: int) -> SendOutcome:
+async def _duplicate(uow: UnitOfWork, existing: Message, channel_id: int) -> SendOutcome:
     if existing.channel_id != channel_id:
         raise ClientIdReused()
-    return SendOutcome(message_json(existing), duplicate=True)
+    return SendOutcome(await wire_message(uow, existing), duplicate=True)
+
+
+async def _quoted_message(uow: UnitOfWork, reply_to: int, channel_id: int) -> Message:
+    quoted = await uow.messages.get(reply_to)
+    if quoted is None or quoted.channel_id != channel_id:
+        raise MessageNotFound("reply_to must be a message of the same channel")
+    if quoted.deleted_at is not None:
+        raise MessageDeleted("The message you reply to was deleted")
+    if quoted.purged_at is not None:
+        raise MessagePurged("The message you reply to was purged")
+    return quoted
+
+
+async def _unsent_upload(uow: UnitOfWork, attachment_id: int, *, actor: Principal,
+                         channel_id: int) -> Attachment:
+    attachment = await uow.attachments.get(attachment_id, for_update=True)
+    if attachment is None or attachment.uploader_id != actor.user_id \
+            or attachment.channel_id != channel_id:
+        raise AttachmentNotFound("No such upload of yours in this channel")
+    if attachment.message_id is not None:
+        raise AttachmentInUse()
+    return attachment
 
 
 async def _store_new_message(ctx: AppContext, *, actor: Principal, channel_id: int,
-                             client_id: str, body: str) -> SendOutcome:
+                             client_id: str, body: str, reply_to: int | None,
+                             mentions: Sequence[int],
+                             attachment_id: int | None) -> SendOutcome:
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=True) as uow:
         existing = await uow.messages.by_client_id(actor.user_id, client_id)
         if existing is not None:
-            return _duplicate(existing, channel_id)
+            return await _duplicate(uow, existing, channel_id)
         channel = await member_channel(uow, channel_id, actor.user_id)
         if not may_post(actor.role, channel.kind):
             raise ReadOnlyChannel()
+        quoted = await _quoted_message(uow, reply_to, channel_id) if reply_to else None
+        photo = (await _unsent_upload(uow, attachment_id, actor=actor, channel_id=channel_id)
+                 if attachment_id is not None else None)
+        mentioned = mentioned_members(
+            mentions, await uow.channels.member_ids(channel_id),
+            sender_id=actor.user_id) if mentions else []
         seq, version = await uow.channels.allocate_seq(channel_id)
         message = Message(channel_id=channel_id, seq=seq, version=version,
-                          sender_id=actor.user_id, client_id=client_id, kind="text",
-                          body=body, revision=1, created_at=now)
+                          sender_id=actor.user_id, client_id=client_id,
+                          kind="photo" if photo else "text", body=body, revision=1,
+                          created_at=now, reply_to_id=quoted.id if quoted else None,
+                          mentions=json.dumps(mentioned) if mentioned else None)
         uow.messages.add(message)
         await uow.flush()
+        if photo is not None:
+            photo.message_id = message.id
         uow.messages.add_revision(MessageRevision(
             message_id=message.id, revision=1, action="create", body=body,
             actor_id=actor.user_id, created_at=now))
-        audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
-                     session_id=actor.session_id, message_id=message.id,
-                     channel_id=channel_id, revision=1, body_sha256=body_digest(body))
+        if photo is None:
+            audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
+                         session_id=actor.session_id, message_id=message.id,
+                         channel_id=channel_id, revision=1, body_sha256=body_digest(body))
+        else:
+            # The photo's digest beside the text's, so the stored image can be checked.
+            audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
+                         session_id=actor.session_id, message_id=message.id,
+                         channel_id=channel_id, revision=1, body_sha256=body_digest(body),
+                         attachment_sha256=photo.sha256)
         # Writing a message means having read the channel up to it.
         await uow.channels.advance_read(channel_id, actor.user_id, seq)
-        payload = message_json(message)
+        payload = message_json(message, MessageExtras(
+            reply_to=quote_of(quoted), attachment=attachment_json(photo) if photo else None))
         frame = encode({"type": "message", "message": payload})
         uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
+        if mentioned:
+            # One encoding for every mentioned member's own topic (all their devices).
+            mention = encode({"type": "mention", "message": payload})
+
+            async def tell_mentioned() -> None:
+                for user_id in mentioned:
+                    await ctx.bus.publish(user_topic(user_id), mention)
+
+            uow.on_commit(tell_mentioned)
+        push_new_message(ctx, uow, channel_id=channel_id, channel_kind=channel.kind,
+                         channel_name=channel.name, message_id=message.id,
+                         sender_id=actor.user_id, sender_name=actor.name, body=body,
+                         has_photo=photo is not None, mentioned=mentioned)
     return SendOutcome(payload, duplicate=False)
 
 
@@ -153,9 +239,11 @@ async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action:
             message.body = body
             message.edited_at = now
         else:
-            # The current row keeps no text; the revisions keep all of it.
+            # The current row keeps no text; the revisions keep all of it. A deleted
+            # message is no longer pinned.
             message.body = ""
             message.deleted_at = now
+            message.pinned_at = message.pinned_by = None
         uow.messages.add_revision(MessageRevision(
             message_id=message.id, revision=message.revision, action=action, body=body,
             actor_id=actor.user_id, created_at=now))
@@ -163,7 +251,8 @@ async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action:
                      actor_user_id=actor.user_id, session_id=actor.session_id,
                      message_id=message.id, channel_id=message.channel_id,
                      revision=message.revision, body_sha256=body_digest(body))
-        payload = message_json(message)
+        await uow.flush()
+        payload = await wire_message(uow, message)
         frame = encode({"type": "message.updated", "message": payload})
         channel_id = message.channel_id
         uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
@@ -205,12 +294,12 @@ async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_se
         if after_version is not None:
             changed, more = await uow.messages.changed_since(
                 channel_id, after_version, up_to_seq=after_seq, limit=limit)
-            updated = [message_json(m) for m in changed]
+            updated = await wire_messages(uow, changed)
             if more:
                 # Resume the edits from here; new messages page separately by next_seq.
                 next_version = changed[-1].version
                 limited = True
-        messages = [message_json(m) for m in rows]
+        messages = await wire_messages(uow, rows)
     if messages or updated:
         await audit_privileged_read(ctx, actor, "resync", messages + updated,
                                     channel_id=channel_id)
@@ -243,7 +332,7 @@ async def history(ctx: AppContext, *, actor: Principal, channel_id: int,
         channel = await member_channel(uow, channel_id, actor.user_id)
         rows, has_more = await uow.messages.before_seq(channel_id, before_seq, limit=limit)
         positions = await uow.channels.read_positions(channel_id)
-    messages = [message_json(m) for m in rows]
+        messages = await wire_messages(uow, rows)
     if messages:
         await audit_privileged_read(ctx, actor, "history", messages, channel_id=channel_id)
     for message, count in zip(messages, read_counts(messages, positions), strict=True):
@@ -284,7 +373,8 @@ async def search(ctx: AppContext, *, actor: Principal, query: str, limit: int,
     async with unit_of_work(ctx.db, write=False) as uow:
         hits = await uow.messages.search_visible(actor.user_id, query, limit=limit,
                                                  channel_id=channel_id)
-    results = [{**message_json(m), "channel_name": c.name} for m, c in hits]
+        wired = await wire_messages(uow, [m for m, _ in hits])
+    results = [{**w, "channel_name": c.name} for w, (_, c) in zip(wired, hits, strict=True)]
     await audit_privileged_read(ctx, actor, "search", results, query=query,
                                 channel_id=channel_id)
     return results

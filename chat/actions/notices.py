@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from chat.actions.audit import audit_within
 from chat.actions.channels import join
 from chat.actions.messages import channel_topic, member_channel
+from chat.actions.push import push_notice
+from chat.actions.wire import wire_message
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
@@ -85,8 +87,11 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
                     caller_number=caller_number, target_key=target_key, count=1,
                     first_at=now, last_at=now, state=NoticeState.OPEN.value)
     uow.pbx.add_notice(notice)
+    # A new notice has no stamps, quote or photo yet.
     frame = encode({"type": "message", "message": message_json(message)})
     uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
+    push_notice(ctx, uow, channel_id=channel_id, kind=kind.value, message_id=message.id,
+                body=body)
     return message, notice
 
 
@@ -107,7 +112,7 @@ async def revise_notice(ctx: AppContext, uow: UnitOfWork, message: Message, *,
                      channel_id=message.channel_id, revision=message.revision,
                      body_sha256=body_digest(body))
     message.data = json.dumps(card, ensure_ascii=False)
-    frame = encode({"type": "message.updated", "message": message_json(message)})
+    frame = encode({"type": "message.updated", "message": await wire_message(uow, message)})
     channel_id = message.channel_id
     uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
 
@@ -150,7 +155,8 @@ async def _take(ctx: AppContext, *, actor: Principal, message_id: int, finish: b
         if not await uow.pbx.take_notice(notice.id, user_id=actor.user_id, now=now,
                                          finish=finish):
             _refusal(notice, actor.user_id, finish=finish, holder=await _holder(uow, notice))
-            return message_json(message)    # already in the state asked for: idempotent
+            # Already in the state asked for: idempotent.
+            return await wire_message(uow, message)
         await uow.session.refresh(notice)
         card = json.loads(message.data or "{}")
         card.update((await follow_up_of(uow, notice)).card())
@@ -158,7 +164,7 @@ async def _take(ctx: AppContext, *, actor: Principal, message_id: int, finish: b
         audit_within(ctx, uow, "notice.done" if finish else "notice.claimed",
                      actor_user_id=actor.user_id, session_id=actor.session_id,
                      message_id=message.id, channel_id=message.channel_id)
-        return message_json(message)
+        return await wire_message(uow, message)
 
 
 async def _holder(uow: UnitOfWork, notice: Notice) -> str:

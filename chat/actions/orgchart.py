@@ -11,9 +11,23 @@ from chat.actions.audit import audit_within
 from chat.actions.channels import join, leave
 from chat.actions.sessions import revoke_within
 from chat.context import AppContext
-from chat.domain.imports import DepartmentRow, StaffRow, infer_level
-from chat.domain.orgchart import check_tree, department_channels_for, diff_memberships
-from chat.domain.roles import ChannelKind
+from chat.domain.imports import (
+    DepartmentRow,
+    StaffChange,
+    StaffRecord,
+    StaffRow,
+    infer_level,
+    plan_staff_import,
+)
+from chat.domain.orgchart import (
+    OrgChartError,
+    check_tree,
+    department_channels_for,
+    diff_memberships,
+    lineage,
+)
+from chat.domain.roles import ChannelKind, parse_role
+from chat.errors import BadRequest, NotFound, UserNotFound
 from chat.store.models import Channel, Department, User
 from chat.store.uow import UnitOfWork, unit_of_work
 
@@ -133,59 +147,67 @@ async def _ensure_all_staff_channel(uow: UnitOfWork, now: datetime) -> int:
     return 1
 
 
+def _record_of(user: User) -> StaffRecord:
+    return StaffRecord(name=user.name, kana=user.kana, department_id=user.department_id,
+                       role=user.role, extension=user.extension, active=user.is_active)
+
+
+async def _plan(uow: UnitOfWork, rows: Sequence[StaffRow]
+                ) -> tuple[list[StaffChange], dict[str, User]]:
+    depts = {d.code: d.id for d in await uow.departments.all()}
+    users = {u.staff_number: u for u in await uow.users.all()}
+    current = {number: _record_of(user) for number, user in users.items()}
+    return plan_staff_import(rows, current, depts), users
+
+
 async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
-                       progress: Progress = _no_progress, by: str = "import") -> ImportReport:
+                       progress: Progress = _no_progress, by: str = "import",
+                       actor_user_id: int | None = None) -> ImportReport:
     """Create or update staff by staff number, then move each changed person's
     org-chart memberships. Idempotent: the same file twice changes nothing the second
     time. Staff missing from the file are left as they are (use ``active=0``).
+    What each row does is decided by :func:`chat.domain.imports.plan_staff_import`, the
+    rule :func:`preview_staff_import` shows before anything is written.
 
     Every account created, role changed, person moved, disabled or enabled is audited
     (``by`` says who ran the import), as is every membership that follows."""
     report = ImportReport()
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=True) as uow:
-        depts = {d.code: d for d in await uow.departments.all()}
-        users = {u.staff_number: u for u in await uow.users.all()}
+        changes, users = await _plan(uow, rows)
         touched: list[User] = []
         created: list[User] = []
-        for i, row in enumerate(rows, start=1):
-            dept_id = depts[row.department_code].id if row.department_code else None
-            user = users.get(row.staff_number)
-            if user is None:
-                user = User(staff_number=row.staff_number, name=row.name, kana=row.kana,
-                            department_id=dept_id, role=row.role.value,
-                            extension=row.extension, is_active=row.active,
-                            created_at=now, updated_at=now)
+        for i, change in enumerate(changes, start=1):
+            after = change.after
+            user = users.get(change.staff_number)
+            if change.kind == "created" or user is None:
+                user = User(staff_number=change.staff_number, name=after.name,
+                            kana=after.kana, department_id=after.department_id,
+                            role=after.role, extension=after.extension,
+                            is_active=after.active, created_at=now, updated_at=now)
                 uow.users.add(user)
                 report.created += 1
                 touched.append(user)
                 created.append(user)
+            elif change.kind == "unchanged":
+                report.unchanged += 1
             else:
-                before = (user.name, user.kana, user.department_id, user.role,
-                          user.extension, user.is_active)
-                after = (row.name, row.kana, dept_id, row.role.value, row.extension,
-                         row.active)
-                if before == after:
-                    report.unchanged += 1
-                else:
-                    if user.department_id != dept_id:
-                        report.moved += 1
-                    elif user.is_active and not row.active:
-                        report.deactivated += 1
-                    else:
-                        report.updated += 1
-                    _audit_staff_change(ctx, uow, user, role=row.role.value,
-                                        department_id=dept_id, active=row.active, by=by)
-                    (user.name, user.kana, user.department_id, user.role, user.extension,
-                     user.is_active) = after
-                    user.updated_at = now
-                    touched.append(user)
-            progress(i, len(rows))
+                setattr(report, change.kind, getattr(report, change.kind) + 1)
+                _audit_staff_change(ctx, uow, user, role=after.role,
+                                    department_id=after.department_id, active=after.active,
+                                    by=by, actor_user_id=actor_user_id)
+                (user.name, user.kana, user.department_id, user.role, user.extension,
+                 user.is_active) = (after.name, after.kana, after.department_id, after.role,
+                                    after.extension, after.active)
+                user.updated_at = now
+                touched.append(user)
+            progress(i, len(changes))
         await uow.flush()
         for user in created:
-            audit_within(ctx, uow, "user.created", subject_user_id=user.id, by=by,
-                         staff_number=user.staff_number, role=user.role,
-                         department_id=user.department_id, active=user.is_active)
+            audit_within(ctx, uow, "user.created", actor_user_id=actor_user_id,
+                         subject_user_id=user.id, by=by, staff_number=user.staff_number,
+                         role=user.role, department_id=user.department_id,
+                         active=user.is_active)
         joined, left = await sync_org_memberships(ctx, uow, touched, now=now, by=by)
         report.joined, report.left = joined, left
         for user in touched:
@@ -196,18 +218,101 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
     return report
 
 
+@dataclass(frozen=True)
+class StaffPreview:
+    """One row of a staff import, before it is applied: the change, the names of the
+    departments before and after, and the org-chart channels the person would join and
+    leave (group and direct chats are never touched)."""
+
+    change: StaffChange
+    name: str
+    department_before: str | None
+    department_after: str | None
+    joins: tuple[str, ...]
+    leaves: tuple[str, ...]
+
+
+async def preview_staff_import(ctx: AppContext, rows: Sequence[StaffRow]
+                               ) -> list[StaffPreview]:
+    """What :func:`import_staff` would do with ``rows``, computed by the same rule and
+    written nowhere (a read-only transaction)."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        changes, users = await _plan(uow, rows)
+        org = await _OrgChannels.load(uow)
+        names = {d.id: d.name for d in await uow.departments.all()}
+        previews = []
+        for change in changes:
+            user = users.get(change.staff_number)
+            current: set[int] = set()
+            manual: set[int] = set()
+            if user is not None:
+                memberships = await uow.channels.memberships_of(user.id)
+                current = {m.channel_id for m in memberships if m.source in ORG_SOURCES}
+                manual = {m.channel_id for m in memberships if m.source not in ORG_SOURCES}
+            desired = org.desired(change.after.department_id, active=change.after.active)
+            diff = diff_memberships(current, desired - manual)
+            before = change.before
+            previews.append(StaffPreview(
+                change=change, name=change.after.name,
+                department_before=names.get(before.department_id)
+                if before and before.department_id else None,
+                department_after=names.get(change.after.department_id)
+                if change.after.department_id else None,
+                joins=tuple(sorted(org.name(c) for c in diff.join)),
+                leaves=tuple(sorted(org.name(c) for c in diff.leave))))
+    return previews
+
+
 def _audit_staff_change(ctx: AppContext, uow: UnitOfWork, user: User, *, role: str,
-                        department_id: int | None, active: bool, by: str) -> None:
+                        department_id: int | None, active: bool, by: str,
+                        actor_user_id: int | None = None) -> None:
     """Audit what an import changes about a person that matters to records and access."""
     if user.role != role:
-        audit_within(ctx, uow, "user.role_changed", subject_user_id=user.id, by=by,
-                     before=user.role, after=role)
+        audit_within(ctx, uow, "user.role_changed", actor_user_id=actor_user_id,
+                     subject_user_id=user.id, by=by, before=user.role, after=role)
     if user.department_id != department_id:
-        audit_within(ctx, uow, "user.moved", subject_user_id=user.id, by=by,
-                     before=user.department_id, after=department_id)
+        audit_within(ctx, uow, "user.moved", actor_user_id=actor_user_id,
+                     subject_user_id=user.id, by=by, before=user.department_id,
+                     after=department_id)
     if user.is_active != active:
         audit_within(ctx, uow, "user.enabled" if active else "user.disabled",
-                     subject_user_id=user.id, by=by, reason="staff import")
+                     actor_user_id=actor_user_id, subject_user_id=user.id, by=by,
+                     reason="staff import")
+
+
+@dataclass(frozen=True)
+class _OrgChannels:
+    """The org chart's channels: one per department, and the all-staff channel."""
+
+    parents: dict[int, int | None]
+    by_department: dict[int, Channel]
+    all_staff: Channel | None
+
+    @classmethod
+    async def load(cls, uow: UnitOfWork) -> _OrgChannels:
+        return cls(parents={d.id: d.parent_id for d in await uow.departments.all()},
+                   by_department=dict(await uow.channels.department_channels()),
+                   all_staff=await uow.channels.by_slug(ALL_STAFF_SLUG))
+
+    def desired(self, department_id: int | None, *, active: bool) -> set[int]:
+        """The org-chart channels a person belongs in: their department's and every one
+        above it, plus all-staff; none when inactive."""
+        if not active:
+            return set()
+        wanted = {self.by_department[d].id
+                  for d in department_channels_for(department_id, self.parents)
+                  if d in self.by_department}
+        if self.all_staff is not None:
+            wanted.add(self.all_staff.id)
+        return wanted
+
+    def channel(self, channel_id: int) -> Channel:
+        if self.all_staff is not None and self.all_staff.id == channel_id:
+            return self.all_staff
+        return next(c for c in self.by_department.values() if c.id == channel_id)
+
+    def name(self, channel_id: int) -> str:
+        return self.channel(channel_id).name
 
 
 async def sync_org_memberships(ctx: AppContext, uow: UnitOfWork, users: Sequence[User], *,
@@ -215,21 +320,10 @@ async def sync_org_memberships(ctx: AppContext, uow: UnitOfWork, users: Sequence
     """Bring each user's org-chart memberships in line with their department: their own
     department and every one above it, plus the all-staff channel; none when inactive.
     Manual memberships (group chats, direct chats) are never touched."""
-    parents = {d.id: d.parent_id for d in await uow.departments.all()}
-    dept_channels = await uow.channels.department_channels()
-    all_staff = await uow.channels.by_slug(ALL_STAFF_SLUG)
-    channel_by_id = {c.id: c for c in dept_channels.values()}
-    if all_staff is not None:
-        channel_by_id[all_staff.id] = all_staff
+    org = await _OrgChannels.load(uow)
     joined = left = 0
     for user in users:
-        desired: set[int] = set()
-        if user.is_active:
-            desired = {dept_channels[d].id
-                       for d in department_channels_for(user.department_id, parents)
-                       if d in dept_channels}
-            if all_staff is not None:
-                desired.add(all_staff.id)
+        desired = org.desired(user.department_id, active=user.is_active)
         memberships = await uow.channels.memberships_of(user.id)
         current = {m.channel_id for m in memberships if m.source in ORG_SOURCES}
         manual = {m.channel_id for m in memberships if m.source not in ORG_SOURCES}
@@ -238,8 +332,198 @@ async def sync_org_memberships(ctx: AppContext, uow: UnitOfWork, users: Sequence
             await leave(ctx, uow, channel_id, user.id, by=by)
             left += 1
         for channel_id in sorted(change.join):
-            channel = channel_by_id[channel_id]
+            channel = org.channel(channel_id)
             source = "all_staff" if channel.slug == ALL_STAFF_SLUG else "department"
             join(ctx, uow, channel, user.id, source=source, now=now, by=by)
             joined += 1
     return joined, left
+
+
+# --- the console's edits: one department, one person's role -------------------------------
+
+MAX_NAME_CHARS = 100
+
+
+def _clean(value: str, what: str, *, limit: int = MAX_NAME_CHARS, required: bool = True
+           ) -> str:
+    value = " ".join(value.split())
+    if required and not value:
+        raise BadRequest(f"{what} is required")
+    if len(value) > limit:
+        raise BadRequest(f"{what} may have at most {limit} characters")
+    return value
+
+
+async def save_department(ctx: AppContext, *, code: str, name: str, kana: str = "",
+                          parent_code: str | None, by: str, actor_user_id: int | None = None,
+                          create: bool = False) -> ImportReport:
+    """Create a department (``create=True``) or rename and move an existing one in the
+    tree. Its channel follows (created, renamed); a move changes the memberships of the
+    people under it, exactly as an import of the whole tree would. Audited as
+    ``orgchart.department_created`` / ``orgchart.department_changed`` with before and
+    after. Raises BadRequest (a cycle, an unknown parent, a code in use), NotFound."""
+    code = _clean(code, "code", limit=32)
+    name, kana = _clean(name, "name"), _clean(kana, "kana", limit=200, required=False)
+    parent_code = _clean(parent_code or "", "parent", limit=32, required=False) or None
+    report = ImportReport()
+    now = ctx.clock.now()
+    async with unit_of_work(ctx.db, write=True) as uow:
+        departments = {d.code: d for d in await uow.departments.all()}
+        parent = departments.get(parent_code) if parent_code else None
+        if parent_code and parent is None:
+            raise BadRequest(f"department {parent_code} does not exist")
+        dept = departments.get(code)
+        if create:
+            if dept is not None:
+                raise BadRequest(f"department {code} already exists")
+            dept = Department(code=code, name=name, kana=kana, level="bu",
+                              sort_order=max((d.sort_order for d in departments.values()),
+                                             default=0) + 1,
+                              parent_id=None, created_at=now)
+            uow.departments.add(dept)
+            await uow.flush()
+            departments[code] = dept
+            report.created = 1
+        elif dept is None:
+            raise NotFound(f"department {code} does not exist")
+        before = {"name": dept.name, "kana": dept.kana,
+                  "parent_id": dept.parent_id, "level": dept.level}
+        parents = {d.id: d.parent_id for d in departments.values()}
+        parents[dept.id] = parent.id if parent else None
+        try:
+            check_tree(parents)
+        except OrgChartError:
+            raise BadRequest(f"department {code} cannot sit under {parent_code}: "
+                             "that would make a cycle") from None
+        moved = not create and dept.parent_id != parents[dept.id]
+        dept.name, dept.kana, dept.parent_id = name, kana, parents[dept.id]
+        dept.level = infer_level(_depth(dept.id, parents))
+        if moved:
+            # Levels below a moved department follow its new depth.
+            for other in departments.values():
+                other.level = infer_level(_depth(other.id, parents))
+        after = {"name": dept.name, "kana": dept.kana,
+                 "parent_id": dept.parent_id, "level": dept.level}
+        if not create and before == after:
+            report.unchanged = 1
+            return report
+        await uow.flush()
+        report.channels_created = await _ensure_department_channels(uow, now)
+        if moved:
+            report.updated = 1
+            report.joined, report.left = await sync_org_memberships(
+                ctx, uow, await uow.users.all(), now=now, by=by)
+        elif not create:
+            report.updated = 1
+        audit_within(ctx, uow, "orgchart.department_created" if create
+                     else "orgchart.department_changed", actor_user_id=actor_user_id,
+                     by=by, code=code, name=name, parent_id=dept.parent_id,
+                     before_name=None if create else str(before["name"]),
+                     before_parent_id=None if create else _int_or_none(before["parent_id"]))
+    return report
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+async def change_role(ctx: AppContext, *, staff_number: str, role: str, by: str,
+                      actor_user_id: int | None = None) -> bool:
+    """Give a person another role (audited as ``user.role_changed`` with before and
+    after). Returns False when it was already theirs. The role is read on every request,
+    so the change takes effect at the person's next one."""
+    try:
+        new_role = parse_role(role).value
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    async with unit_of_work(ctx.db, write=True) as uow:
+        user = await uow.users.by_staff_number(staff_number)
+        if user is None:
+            raise UserNotFound(f"No staff member has the number {staff_number!r}")
+        if user.role == new_role:
+            return False
+        audit_within(ctx, uow, "user.role_changed", actor_user_id=actor_user_id,
+                     subject_user_id=user.id, by=by, before=user.role, after=new_role)
+        user.role, user.updated_at = new_role, ctx.clock.now()
+    return True
+
+
+# --- reading the org chart (lists for the console; no message content) --------------------
+
+@dataclass(frozen=True)
+class DepartmentView:
+    id: int
+    code: str
+    name: str
+    kana: str
+    level: str
+    parent_code: str | None
+    depth: int
+    members: int
+
+
+async def department_tree(ctx: AppContext) -> list[DepartmentView]:
+    """Every department, parents before children (depth first, in sort order), with
+    how many active people sit in it."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        departments = list(await uow.departments.all())
+        counts: dict[int | None, int] = {}
+        for user in await uow.users.all():
+            if user.is_active:
+                counts[user.department_id] = counts.get(user.department_id, 0) + 1
+    by_id = {d.id: d for d in departments}
+    children: dict[int | None, list[Department]] = {}
+    for dept in departments:
+        children.setdefault(dept.parent_id if dept.parent_id in by_id else None,
+                            []).append(dept)
+    ordered: list[DepartmentView] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for dept in children.get(parent, []):
+            parent_dept = by_id.get(dept.parent_id) if dept.parent_id else None
+            ordered.append(DepartmentView(
+                id=dept.id, code=dept.code, name=dept.name, kana=dept.kana, level=dept.level,
+                parent_code=parent_dept.code if parent_dept else None, depth=depth,
+                members=counts.get(dept.id, 0)))
+            walk(dept.id, depth + 1)
+
+    walk(None, 0)
+    return ordered
+
+
+@dataclass(frozen=True)
+class StaffFilter:
+    department_code: str | None = None
+    role: str | None = None
+    active: bool | None = None
+    query: str = ""
+
+
+async def list_staff(ctx: AppContext, filters: StaffFilter, *, limit: int = 500
+                     ) -> list[tuple[User, Department | None]]:
+    """Staff matching every given filter, by staff number; a department includes the
+    departments below it."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        department_ids: set[int] | None = None
+        if filters.department_code:
+            dept = await uow.departments.by_code(filters.department_code)
+            if dept is None:
+                raise NotFound(f"department {filters.department_code} does not exist")
+            parents = {d.id: d.parent_id for d in await uow.departments.all()}
+            department_ids = {d for d in parents if dept.id in lineage(d, parents)}
+        return list(await uow.users.listing(
+            department_ids=department_ids, role=filters.role, active=filters.active,
+            query=filters.query.strip(), limit=limit))
+
+
+async def staff_channels(ctx: AppContext, user_id: int) -> list[tuple[Channel, str]]:
+    """The channels a person is a member of, with why (``department``, ``all_staff``,
+    ``manual``): names only, never messages."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        memberships = await uow.channels.memberships_of(user_id)
+        result = []
+        for membership in memberships:
+            channel = await uow.channels.get(membership.channel_id)
+            if channel is not None:
+                result.append((channel, membership.source))
+    return sorted(result, key=lambda pair: (pair[0].kind, pair[0].name))

@@ -28,7 +28,7 @@ from chat.actions.notices import follow_up_of, phone_channel, post_notice, revis
 from chat.context import AppContext
 from chat.domain import calls as call_rules
 from chat.domain.calls import CallPresence, CallState, Direction
-from chat.domain.directory import DirectoryRow
+from chat.domain.directory import DirectoryDiff, DirectoryRow, DirectoryTarget, diff_directory
 from chat.domain.notices import Caller, FollowUp, MissedCall, NoticeKind
 from chat.domain.numbers import Number
 from chat.domain.pbx_formats import PbxEventIn, UnknownEvent
@@ -424,41 +424,67 @@ class DirectoryReport:
         return f"{self.created} added, {self.updated} updated, {self.removed} removed"
 
 
+async def _resolve_directory(uow: UnitOfWork, rows: Sequence[DirectoryRow]
+                             ) -> dict[str, DirectoryTarget]:
+    """The file's rows with their targets resolved to ids. Raises BadRequest or
+    ChannelNotFound when a staff number, department or channel vanished since the file
+    was validated."""
+    desired: dict[str, DirectoryTarget] = {}
+    for row in rows:
+        user_id = channel_id = None
+        if row.kind == "user":
+            user = await uow.users.by_staff_number(row.target)
+            if user is None:
+                raise BadRequest(f"{row.number}: staff number {row.target} does not exist")
+            user_id = user.id
+        elif row.kind == "desk":
+            channel_id = await _desk_channel(uow, row.target)
+        desired[row.number] = DirectoryTarget(kind=row.kind, user_id=user_id,
+                                              channel_id=channel_id, name=row.name)
+    return desired
+
+
+def _stored(entry: PbxDirectoryEntry) -> DirectoryTarget:
+    return DirectoryTarget(kind=entry.kind, user_id=entry.user_id,
+                           channel_id=entry.channel_id, name=entry.name)
+
+
+async def preview_directory(ctx: AppContext, rows: Sequence[DirectoryRow]) -> DirectoryDiff:
+    """What :func:`import_directory` would change, by the same rule, writing nothing."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        desired = await _resolve_directory(uow, rows)
+        current = {e.number: _stored(e) for e in await uow.pbx.directory()}
+    return diff_directory(desired, current)
+
+
 async def import_directory(ctx: AppContext, rows: Sequence[DirectoryRow], *,
-                           by: str) -> DirectoryReport:
+                           by: str, actor_user_id: int | None = None) -> DirectoryReport:
     """Make the PBX directory exactly ``rows`` (validated whole by
     ``chat.domain.directory.parse_directory``): add, update, and remove numbers no longer
-    listed. Idempotent. Raises ImportFailed-style BadRequest when a staff number,
-    department or channel vanished since validation."""
+    listed (:func:`chat.domain.directory.diff_directory`, the rule the preview shows).
+    Idempotent. Raises BadRequest or ChannelNotFound when a staff number, department or
+    channel vanished since validation."""
     now = ctx.clock.now()
-    report = DirectoryReport()
     async with unit_of_work(ctx.db, write=True) as uow:
-        current = {e.number: e for e in await uow.pbx.directory()}
-        for row in rows:
-            user_id = channel_id = None
-            if row.kind == "user":
-                user = await uow.users.by_staff_number(row.target)
-                if user is None:
-                    raise BadRequest(f"{row.number}: staff number {row.target} does not exist")
-                user_id = user.id
-            elif row.kind == "desk":
-                channel_id = await _desk_channel(uow, row.target)
-            entry = current.pop(row.number, None)
-            values = {"kind": row.kind, "user_id": user_id, "channel_id": channel_id,
-                      "name": row.name}
-            if entry is None:
-                uow.pbx.add_directory_entry(PbxDirectoryEntry(number=row.number,
-                                                              updated_at=now, **values))
-                report.created += 1
-            elif any(getattr(entry, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(entry, k, v)
-                entry.updated_at = now
-                report.updated += 1
-        await uow.pbx.remove_directory_entries(sorted(current))
-        report.removed = len(current)
-        audit_within(ctx, uow, "pbx.directory_imported", by=by, created=report.created,
-                     updated=report.updated, removed=report.removed)
+        desired = await _resolve_directory(uow, rows)
+        entries = {e.number: e for e in await uow.pbx.directory()}
+        diff = diff_directory(desired, {n: _stored(e) for n, e in entries.items()})
+        for number in diff.added:
+            target = desired[number]
+            uow.pbx.add_directory_entry(PbxDirectoryEntry(
+                number=number, kind=target.kind, user_id=target.user_id,
+                channel_id=target.channel_id, name=target.name, updated_at=now))
+        for number in diff.updated:
+            entry, target = entries[number], desired[number]
+            entry.kind, entry.user_id = target.kind, target.user_id
+            entry.channel_id, entry.name = target.channel_id, target.name
+            entry.updated_at = now
+        await uow.pbx.remove_directory_entries(list(diff.removed))
+        report = DirectoryReport(created=len(diff.added), updated=len(diff.updated),
+                                 removed=len(diff.removed))
+        audit_within(ctx, uow, "pbx.directory_imported", actor_user_id=actor_user_id,
+                     by=by, created=report.created, updated=report.updated,
+                     removed=report.removed)
     return report
 
 
@@ -481,6 +507,15 @@ async def directory_listing(ctx: AppContext) -> list[JSON]:
         return [{"number": e.number, "kind": e.kind, "user_id": e.user_id,
                  "channel_id": e.channel_id, "name": e.name}
                 for e in await uow.pbx.directory()]
+
+
+async def recent_events(ctx: AppContext, *, limit: int = 100, outcome: str | None = None
+                        ) -> list[JSON]:
+    """The newest accepted webhook deliveries (the event log), newest first."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        events = await uow.pbx.recent_events(limit=limit, outcome=outcome)
+    return [{**event_log_json(e), "secret_name": e.secret_name,
+             "received_at": e.received_at, "occurred_at": e.occurred_at} for e in events]
 
 
 def event_log_json(event: PbxEvent) -> JSON:

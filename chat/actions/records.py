@@ -211,6 +211,15 @@ async def export_status(ctx: AppContext, *, actor: Actor, job_id: int,
         return job_json(job)
 
 
+async def list_exports(ctx: AppContext, *, actor: Actor, limit: int = 20,
+                       remote: str | None = None) -> list[JSON]:
+    """The newest export jobs, newest first (auditors only; like a job's status, not a
+    read of messages, so only a refusal is audited)."""
+    await _require_reader(ctx, actor, "records.export_status", remote=remote)
+    async with unit_of_work(ctx.db, write=False) as uow:
+        return [job_json(job) for job in await uow.exports.recent(limit=limit)]
+
+
 async def export_file(ctx: AppContext, *, actor: Actor, job_id: int, name: str,
                       remote: str | None = None) -> Path:
     """The path of one file of a finished export, after recording the download
@@ -336,7 +345,8 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
     if csv_out is not None:
         await asyncio.to_thread(csv_out.write, UTF8_BOM + csv_text([CSV_HEADER]).encode(), 0)
     messages = revisions = purged = 0
-    async with unit_of_work(ctx.db, write=False) as uow:
+    # One snapshot for the whole export: what the manifest counts is one consistent state.
+    async with unit_of_work(ctx.db, write=False, snapshot=True) as uow:
         query = await _query(uow, filters)
         query = replace(query, up_to_message_id=await uow.records.last_message_id())
         total = await uow.records.count(query)

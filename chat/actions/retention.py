@@ -206,6 +206,7 @@ class RetentionReport:
     expired: int = 0
     purged_messages: int = 0
     purged_revisions: int = 0
+    purged_attachments: int = 0
     held: int = 0
     hold_ids: set[int] = field(default_factory=set)
 
@@ -263,7 +264,8 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
         audit_within(ctx, uow, "retention.run", actor_user_id=actor_user_id, by=by,
                      run_id=report.run_id, dry_run=dry_run, channels=report.channels,
                      expired=report.expired, purged_messages=report.purged_messages,
-                     purged_revisions=report.purged_revisions, held=report.held,
+                     purged_revisions=report.purged_revisions,
+                     purged_attachments=report.purged_attachments, held=report.held,
                      hold_ids=sorted(report.hold_ids))
     return report
 
@@ -302,14 +304,19 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
                 message.data = None  # a call notice's caller, a memo's contents
                 message.purged_at = now
                 message.version = first_version + offset
+                message.pinned_at = message.pinned_by = None
             await uow.retention.forget_notice_callers(purge_ids)
             revisions = await uow.retention.delete_revisions(purge_ids)
+            # Photos go with the text (their rows hold the bytes and the place); stamps
+            # and confirmations stay: they hold no content.
+            photos = await uow.attachments.delete_of_messages(purge_ids)
             report.purged_revisions += revisions
+            report.purged_attachments += photos
             audit_within(ctx, uow, "retention.purged", by=by, run_id=report.run_id,
                          channel_id=plan.channel_id, keep_years=plan.policy.keep_years,
                          policy=plan.policy.source, cutoff=plan.cutoff.isoformat(),
                          message_ids=purge_ids, messages=len(purge_ids),
-                         revisions=revisions)
+                         revisions=revisions, attachments=photos)
         return len(page), page[-1].id
 
 

@@ -203,12 +203,15 @@ class TsunaguClient:
     # --- the session ----------------------------------------------------------------------
 
     async def request(self, method: str, path: str, *, json: Any = None,
+                      data: dict[str, Any] | None = None,
+                      files: dict[str, Any] | None = None,
                       headers: dict[str, str] | None = None) -> httpx.Response:
         """Send ``method path`` with a fresh proof (with ``ath`` and ``Authorization: DPoP``
-        once signed in). A 401 ``use_dpop_nonce`` is retried once with the new nonce; any
-        other response, success or not, is returned as is."""
-        return await self._send(method, path, json=json, headers=headers, prove=True,
-                                bound=True)
+        once signed in). ``data`` / ``files`` send a form (the admin console's). A 401
+        ``use_dpop_nonce`` is retried once with the new nonce; any other response,
+        success or not, is returned as is."""
+        return await self._send(method, path, json=json, data=data, files=files,
+                                headers=headers, prove=True, bound=True)
 
     async def refresh(self) -> dict[str, Any]:
         """Slide the session's idle deadline; returns ``expires_at``, ``idle_expires_at``."""
@@ -261,19 +264,24 @@ class TsunaguClient:
     # --- plumbing -------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, json: Any = None,
+                    data: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
                     headers: dict[str, str] | None = None, prove: bool,
                     bound: bool = False) -> httpx.Response:
-        response = await self._send_once(method, path, json=json, headers=headers,
-                                         prove=prove, bound=bound)
+        response = await self._send_once(method, path, json=json, data=data, files=files,
+                                         headers=headers, prove=prove, bound=bound)
         if prove and _asks_for_nonce(response):
-            response = await self._send_once(method, path, json=json, headers=headers,
-                                             prove=prove, bound=bound)
+            response = await self._send_once(method, path, json=json, data=data,
+                                             files=files, headers=headers, prove=prove,
+                                             bound=bound)
         return response
 
     async def _send_once(self, method: str, path: str, *, json: Any,
+                         data: dict[str, Any] | None = None,
+                         files: dict[str, Any] | None = None,
                          headers: dict[str, str] | None, prove: bool,
                          bound: bool) -> httpx.Response:
-        request = self._http.build_request(method, path, json=json, headers=headers)
+        request = self._http.build_request(method, path, json=json, data=data, files=files,
+                                           headers=headers)
         if prove:
             token = self.token if bound else None
             if token is not None:

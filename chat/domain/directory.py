@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chat.domain.imports import CsvProblems
@@ -91,3 +92,40 @@ def parse_directory(text: str, *, known_staff: set[str], known_departments: set[
     if problems:
         raise CsvProblems(problems)
     return rows
+
+
+@dataclass(frozen=True)
+class DirectoryTarget:
+    """A directory entry as stored: its row with the target resolved to ids."""
+
+    kind: str
+    user_id: int | None
+    channel_id: int | None
+    name: str
+
+
+@dataclass(frozen=True)
+class DirectoryDiff:
+    """What making the directory exactly a file's rows changes, numbers sorted."""
+
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.updated or self.removed)
+
+
+def diff_directory(desired: Mapping[str, DirectoryTarget],
+                   current: Mapping[str, DirectoryTarget]) -> DirectoryDiff:
+    """The rule the directory import applies and its preview shows: numbers only in the
+    file are added, numbers in both whose entry differs are updated, numbers no longer
+    listed are removed."""
+    added = sorted(set(desired) - set(current))
+    removed = sorted(set(current) - set(desired))
+    both = sorted(set(desired) & set(current))
+    updated = [n for n in both if desired[n] != current[n]]
+    return DirectoryDiff(tuple(added), tuple(updated), tuple(removed),
+                         len(both) - len(updated))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from chat.domain.orgchart import LEVEL_LABELS, LEVELS
 from chat.domain.roles import Role, parse_role
@@ -137,6 +138,75 @@ def parse_staff(text: str, *, known_departments: set[str]) -> list[StaffRow]:
     if problems:
         raise CsvProblems(problems)
     return rows
+
+
+# --- what a staff import would change (shared by the preview and the import) ----------
+
+ChangeKind = Literal["created", "moved", "deactivated", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    """A person's fields an import sets, as stored (``department_id``, not the code)."""
+
+    name: str
+    kana: str
+    department_id: int | None
+    role: str
+    extension: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class StaffChange:
+    """What one row of a staff file does to its person. ``before`` is None for a person
+    the file creates. ``kind`` is the one word the import report counts it under: a
+    person who moves *and* changes role counts as ``moved``."""
+
+    staff_number: str
+    kind: ChangeKind
+    before: StaffRecord | None
+    after: StaffRecord
+
+    @property
+    def role_changed(self) -> bool:
+        return self.before is not None and self.before.role != self.after.role
+
+    @property
+    def moved(self) -> bool:
+        return self.before is not None and self.before.department_id != self.after.department_id
+
+    @property
+    def active_changed(self) -> bool:
+        return self.before is not None and self.before.active != self.after.active
+
+
+def plan_staff_import(rows: Sequence[StaffRow], current: Mapping[str, StaffRecord],
+                      department_ids: Mapping[str, int]) -> list[StaffChange]:
+    """One change per row, in file order: the rule :func:`chat.actions.orgchart.import_staff`
+    applies and the console's preview shows, so the two never disagree. ``current`` maps
+    staff numbers to stored people; ``department_ids`` maps department codes to ids (a
+    code missing there raises KeyError: validate the file first)."""
+    changes: list[StaffChange] = []
+    for row in rows:
+        after = StaffRecord(
+            name=row.name, kana=row.kana,
+            department_id=department_ids[row.department_code] if row.department_code else None,
+            role=row.role.value, extension=row.extension, active=row.active)
+        before = current.get(row.staff_number)
+        kind: ChangeKind
+        if before is None:
+            kind = "created"
+        elif before == after:
+            kind = "unchanged"
+        elif before.department_id != after.department_id:
+            kind = "moved"
+        elif before.active and not after.active:
+            kind = "deactivated"
+        else:
+            kind = "updated"
+        changes.append(StaffChange(row.staff_number, kind, before, after))
+    return changes
 
 
 def infer_level(depth: int) -> str:

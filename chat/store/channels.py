@@ -16,6 +16,7 @@ class ChannelSummary:
     channel: Channel
     last_read_seq: int
     last_message: Message | None
+    muted: bool = False
 
     @property
     def unread(self) -> int:
@@ -119,15 +120,40 @@ class ChannelRepository:
     async def summaries_for(self, user_id: int) -> Sequence[ChannelSummary]:
         """Every channel of the user with its read position and latest message."""
         stmt = (
-            select(Channel, Membership.last_read_seq, Message)
+            select(Channel, Membership.last_read_seq, Message, Membership.muted)
             .join(Membership, Membership.channel_id == Channel.id)
             .outerjoin(Message, and_(Message.channel_id == Channel.id,
                                      Message.seq == Channel.last_seq))
             .where(Membership.user_id == user_id)
             .order_by(Channel.kind, Channel.id)
         )
-        return [ChannelSummary(channel=c, last_read_seq=int(r), last_message=m)
-                for c, r, m in (await self.session.execute(stmt)).all()]
+        return [ChannelSummary(channel=c, last_read_seq=int(r), last_message=m,
+                               muted=bool(muted))
+                for c, r, m, muted in (await self.session.execute(stmt)).all()]
+
+    async def set_muted(self, channel_id: int, user_id: int, muted: bool) -> bool:
+        """Mute or unmute the channel's Web Push for one member; False if not a member."""
+        result = await self.session.execute(
+            update(Membership)
+            .where(Membership.channel_id == channel_id, Membership.user_id == user_id)
+            .values(muted=muted))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mute_flags(self, channel_id: int) -> dict[int, bool]:
+        """Every member of the channel and whether they muted it."""
+        rows = await self.session.execute(
+            select(Membership.user_id, Membership.muted)
+            .where(Membership.channel_id == channel_id))
+        return {int(u): bool(m) for u, m in rows.all()}
+
+    async def members_with_positions(self, channel_id: int
+                                     ) -> Sequence[tuple[int, str, int]]:
+        """``(user_id, name, last_read_seq)`` of every member, by user id."""
+        rows = await self.session.execute(
+            select(User.id, User.name, Membership.last_read_seq)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.channel_id == channel_id).order_by(User.id))
+        return [(int(u), str(n), int(s)) for u, n, s in rows.all()]
 
     # --- read positions (既読) ----------------------------------------------------------
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,11 @@ class Database:
     On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so two writers never
     deadlock upgrading a read lock (SQLITE_BUSY is then handled by ``busy_timeout``);
     reads use a plain deferred ``BEGIN`` and, under WAL, never wait for writers.
+
+    Writers of one process also take turns on an asyncio lock (:meth:`write_turn`):
+    SQLite admits one writer at a time anyway, and its busy handler waits by sleeping
+    (1 ms growing to 100 ms), so writers contending inside the database queue up in
+    sleeps, not in order (docs/performance.md, scenario d).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -43,9 +52,27 @@ class Database:
             self._write_engine = self.engine
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        # One lock per event loop (tests run set-up on loops of their own).
+        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                     asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
 
     def session(self, *, write: bool) -> AsyncSession:
         return (self._write_sessions if write else self._read_sessions)()
+
+    @contextlib.asynccontextmanager
+    async def write_turn(self, *, write: bool) -> AsyncIterator[None]:
+        """Hold this process's SQLite writer turn for a write transaction (a no-op for
+        reads and on PostgreSQL, whose row locks order writers). Never nest two."""
+        if not write or self.dialect != "sqlite":
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        lock = self._write_locks.get(loop)
+        if lock is None:
+            lock = self._write_locks[loop] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -18,6 +18,11 @@ class ExportRepository:
     async def get(self, job_id: int) -> ExportJob | None:
         return await self.session.scalar(select(ExportJob).where(ExportJob.id == job_id))
 
+    async def recent(self, *, limit: int) -> list[ExportJob]:
+        """The newest export jobs, newest first."""
+        return list((await self.session.scalars(
+            select(ExportJob).order_by(ExportJob.id.desc()).limit(limit))).all())
+
     async def set_progress(self, job_id: int, *, done: int, total: int) -> None:
         """Record how far a running export got (one small UPDATE per page)."""
         await self.session.execute(

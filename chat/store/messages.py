@@ -117,6 +117,21 @@ class MessageRepository:
             stmt = stmt.where(Message.body.ilike(like_pattern(query), escape="\\"))
         return [(m, c) for m, c in (await self.session.execute(stmt)).all()]
 
+    async def many(self, message_ids: Sequence[int]) -> dict[int, Message]:
+        if not message_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(Message).where(Message.id.in_(sorted(set(message_ids)))))
+        return {m.id: m for m in rows.all()}
+
+    async def pinned(self, channel_id: int) -> Sequence[Message]:
+        """The channel's pinned messages that still have content, newest pin first."""
+        return (await self.session.scalars(
+            select(Message).where(Message.channel_id == channel_id,
+                                  Message.pinned_at.is_not(None),
+                                  Message.deleted_at.is_(None), Message.purged_at.is_(None))
+            .order_by(Message.pinned_at.desc(), Message.id.desc()))).all()
+
     async def revision_count(self) -> int:
         return int(await self.session.scalar(
             select(func.count()).select_from(MessageRevision)) or 0)

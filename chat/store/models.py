@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -277,6 +278,8 @@ class Membership(Base):
     source: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Web Push stays quiet for a muted channel (a mention still comes through).
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Message(Base):
@@ -307,6 +310,14 @@ class Message(Base):
     # Structured content beside the text, as JSON: the card of a system notice (a missed
     # call, a phone memo; see docs/pbx.md). None for people's text messages.
     data: Mapped[str | None] = mapped_column(Text)
+    # The message this one replies to (same channel). A plain id, not a foreign key:
+    # message rows are never deleted, and SQLite cannot add a foreign key in place.
+    reply_to_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The members it mentions, as a JSON list of user ids (fixed when sent).
+    mentions: Mapped[str | None] = mapped_column(Text)
+    # Pinned to the channel (ピン留め): when and by whom; None when not pinned.
+    pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pinned_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MessageRevision(Base):
@@ -514,3 +525,82 @@ class Notice(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- the smartphone client: photos, stamps, confirmations, Web Push ------------------------
+
+
+class Attachment(Base):
+    """A photo attached to a message, re-encoded without metadata (``chat.domain.images``),
+    with its thumbnail. The bytes live in the database beside the message, so every node
+    serves them, backups hold them, and a retention purge removes them in the same
+    transaction as the text. ``message_id`` is set when the message is sent; the place
+    it was taken is kept here (never in the file) only when the sender chose to share it."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), index=True)
+    uploader_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)  # bytes
+    # SHA-256 (hex) of the stored image, as recorded in the message.created audit entry.
+    sha256: Mapped[str] = mapped_column(String(64))
+    thumb_content_type: Mapped[str] = mapped_column(String(32))
+    thumb_width: Mapped[int] = mapped_column(Integer)
+    thumb_height: Mapped[int] = mapped_column(Integer)
+    # Micro-degrees (WGS 84), only when the sender shared the location.
+    latitude_e6: Mapped[int | None] = mapped_column(Integer)
+    longitude_e6: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # Deferred: listing attachments never drags the images along.
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    thumb: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class Reaction(Base):
+    """A stamp (スタンプ) a member put on a message; one of each kind per person."""
+
+    __tablename__ = "reactions"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    emoji: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Confirmation(Base):
+    """A member's 確認しました on an announcement (全庁通知)."""
+
+    __tablename__ = "confirmations"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (W3C Push API) for one person on one device:
+    the push service URL and the keys its messages are encrypted to (RFC 8291)."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # None only for development sessions, which have no enrolled device.
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

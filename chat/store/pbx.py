@@ -50,6 +50,14 @@ class PbxRepository:
     def add_event(self, event: PbxEvent) -> None:
         self.session.add(event)
 
+    async def recent_events(self, *, limit: int, outcome: str | None = None
+                            ) -> Sequence[PbxEvent]:
+        """The newest events of the log, newest first (optionally of one outcome)."""
+        stmt = select(PbxEvent).order_by(PbxEvent.id.desc()).limit(limit)
+        if outcome is not None:
+            stmt = stmt.where(PbxEvent.outcome == outcome)
+        return (await self.session.scalars(stmt)).all()
+
     async def events_of_call(self, source: str, call_id: str) -> Sequence[PbxEvent]:
         return (await self.session.scalars(
             select(PbxEvent).where(PbxEvent.source == source, PbxEvent.call_id == call_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import AuthSession
@@ -56,6 +56,15 @@ class SessionRepository:
                                          AuthSession.revoked_at.is_(None),
                                          AuthSession.expires_at > now))
         return [int(i) for i in rows.all()]
+
+    async def live_counts_by_device(self, *, now: datetime) -> dict[int, int]:
+        """How many unexpired, unrevoked sessions each device holds."""
+        rows = await self.session.execute(
+            select(AuthSession.device_id, func.count())
+            .where(AuthSession.device_id.is_not(None), AuthSession.revoked_at.is_(None),
+                   AuthSession.expires_at > now)
+            .group_by(AuthSession.device_id))
+        return {int(device): int(count) for device, count in rows.all() if device is not None}
 
     async def revoked_since(self, moment: datetime) -> list[tuple[int, str | None]]:
         """Sessions revoked after ``moment``, with why (the per-second revocation sweep)."""

@@ -22,6 +22,13 @@ class SystemSettingsRepository:
             select(SystemSetting).where(SystemSetting.key.in_(list(keys))))
         return {row.key: json.loads(row.value) for row in rows}
 
+    async def with_prefix(self, prefix: str) -> list[tuple[str, Any, datetime]]:
+        """(key, value, updated_at) of every setting whose key starts with ``prefix``."""
+        rows = await self.session.scalars(
+            select(SystemSetting).where(SystemSetting.key.startswith(prefix, autoescape=True))
+            .order_by(SystemSetting.key))
+        return [(row.key, json.loads(row.value), row.updated_at) for row in rows]
+
     async def put(self, key: str, value: Any, *, at: datetime, by: str) -> None:
         row = await self.session.get(SystemSetting, key)
         encoded = json.dumps(value, ensure_ascii=False, sort_keys=True)

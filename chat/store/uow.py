@@ -10,8 +10,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.store.attachments import AttachmentRepository
 from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
 from chat.store.db import Database
@@ -20,6 +22,8 @@ from chat.store.devices import DeviceRepository
 from chat.store.exports import ExportRepository
 from chat.store.messages import MessageRepository
 from chat.store.pbx import PbxRepository
+from chat.store.push import PushRepository
+from chat.store.reactions import ReactionRepository
 from chat.store.records import RecordRepository
 from chat.store.retention import RetentionRepository
 from chat.store.sessions import SessionRepository
@@ -47,6 +51,9 @@ class UnitOfWork:
         self.retention = RetentionRepository(session)
         self.records = RecordRepository(session)
         self.exports = ExportRepository(session)
+        self.attachments = AttachmentRepository(session)
+        self.reactions = ReactionRepository(session, dialect)
+        self.push = PushRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:
@@ -58,15 +65,24 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(db: Database, *, write: bool) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(db: Database, *, write: bool,
+                       snapshot: bool = False) -> AsyncIterator[UnitOfWork]:
     """Open a transaction. Commits on normal exit (write only), rolls back on error.
+
+    ``snapshot`` (reads only): every statement sees the database as of the first one —
+    for long reads that must be consistent while others write (``audit verify``,
+    exports). PostgreSQL needs REPEATABLE READ for that; a SQLite read transaction in WAL
+    mode is a snapshot already.
 
     After-commit hooks run in registration order; one failing hook is logged and does not
     stop the others (the write is already durable; clients resync from the database).
     """
     async with db.session(write=write) as session:
         uow = UnitOfWork(session, db.dialect)
-        async with session.begin():
+        async with db.write_turn(write=write), session.begin():
+            if snapshot and db.dialect == "postgresql":
+                await session.execute(
+                    text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
             yield uow
             # Last, so the audit head is locked only for the end of the transaction.
             await uow.audit.seal()

@@ -60,5 +60,27 @@ class UserRepository:
             )
         return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
 
+    async def listing(self, *, department_ids: set[int] | None, role: str | None,
+                      active: bool | None, query: str, limit: int
+                      ) -> Sequence[tuple[User, Department | None]]:
+        """Staff matching every given filter (None: any), by staff number; ``query`` is a
+        substring of the name, kana, staff number or extension."""
+        stmt = (select(User, Department)
+                .outerjoin(Department, User.department_id == Department.id)
+                .order_by(User.staff_number).limit(limit))
+        if department_ids is not None:
+            stmt = stmt.where(User.department_id.in_(department_ids))
+        if role is not None:
+            stmt = stmt.where(User.role == role)
+        if active is not None:
+            stmt = stmt.where(User.is_active == active)
+        if query:
+            pattern = like_pattern(query)
+            stmt = stmt.where(or_(User.name.ilike(pattern, escape="\\"),
+                                  User.kana.ilike(pattern, escape="\\"),
+                                  User.staff_number.ilike(pattern, escape="\\"),
+                                  User.extension.ilike(pattern, escape="\\")))
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
     def add(self, user: User) -> None:
         self.session.add(user)

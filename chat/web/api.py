@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from chat.actions import channels as channel_actions
 from chat.actions import messages as message_actions
+from chat.actions import reactions as reaction_actions
 from chat.actions import sessions as session_actions
 from chat.auth.sessions import idle_deadline, record_use
 from chat.errors import BadRequest, UserNotFound
@@ -18,6 +19,7 @@ from chat.web.auth import app_context, clear_session_cookie, require_principal
 from chat.web.errors import read_json_object
 
 DEFAULT_PAGE = 50
+DIRECTORY_MAX = 2000
 
 
 def _int_param(request: Request, name: str, *, default: int | None = None,
@@ -122,13 +124,49 @@ async def search_users(request: Request) -> JSONResponse:
     query = request.query_params.get("q", "").strip()
     if len(query) > 100:
         raise BadRequest("The search query is longer than 100 characters")
-    limit = _int_param(request, "limit", default=50, low=1, high=200) or 50
+    # The whole city (about 700 people) fits in one page: phones load it once.
+    limit = _int_param(request, "limit", default=50, low=1, high=DIRECTORY_MAX) or 50
     async with unit_of_work(app_context(request).db, write=False) as uow:
         rows = await uow.users.search_directory(query, limit=limit)
     return JSONResponse({"users": [
         {"id": u.id, "name": u.name, "kana": u.kana, "extension": u.extension,
          "role": u.role, "department": d.name if d else None}
         for u, d in rows]})
+
+
+async def departments(request: Request) -> JSONResponse:
+    """The org chart (部 → 課 → 係), so a client can group department channels."""
+    await require_principal(request)
+    async with unit_of_work(app_context(request).db, write=False) as uow:
+        rows = await uow.departments.all()
+    return JSONResponse({"departments": [
+        {"id": d.id, "code": d.code, "name": d.name, "kana": d.kana, "level": d.level,
+         "parent_id": d.parent_id, "sort_order": d.sort_order} for d in rows]})
+
+
+async def pins(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    channel_id = int(request.path_params["channel_id"])
+    messages = await reaction_actions.pinned_messages(app_context(request), actor=actor,
+                                                      channel_id=channel_id)
+    return JSONResponse({"channel_id": channel_id, "messages": messages})
+
+
+async def readers(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    return JSONResponse(await reaction_actions.readers(
+        app_context(request), actor=actor, message_id=int(request.path_params["message_id"])))
+
+
+async def mute(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    body = await read_json_object(request)
+    muted = body.get("muted")
+    if not isinstance(muted, bool):
+        raise BadRequest("muted must be true or false")
+    return JSONResponse(await channel_actions.set_muted(
+        app_context(request), actor=actor, channel_id=int(request.path_params["channel_id"]),
+        muted=muted))
 
 
 async def sign_out(request: Request) -> JSONResponse:
@@ -164,6 +202,10 @@ routes = [
     Route("/api/channels/group", create_group, methods=["POST"]),
     Route("/api/channels/{channel_id:int}/messages", history),
     Route("/api/messages/{message_id:int}/revisions", revisions),
+    Route("/api/channels/{channel_id:int}/pins", pins),
+    Route("/api/channels/{channel_id:int}/mute", mute, methods=["PUT"]),
+    Route("/api/messages/{message_id:int}/readers", readers),
     Route("/api/search/messages", search_messages),
     Route("/api/users", search_users),
+    Route("/api/departments", departments),
 ]

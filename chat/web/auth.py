@@ -100,8 +100,9 @@ def clear_session_cookie(response: Response, ctx: AppContext) -> None:
                            httponly=True, samesite="strict")
 
 
-# Paths whose responses carry a fresh nonce: everything that takes proofs.
-NONCE_PREFIXES = ("/api/", "/auth/", "/dev/")
+# Paths whose responses carry a fresh nonce: everything that takes proofs (the admin
+# console's pages are fetched with proofs too).
+NONCE_PREFIXES = ("/api/", "/auth/", "/dev/", "/admin")
 
 
 class DpopNonceHeaders:
@@ -121,10 +122,12 @@ class DpopNonceHeaders:
         async def send_with_nonce(message: Message) -> None:
             if message["type"] == "http.response.start" and ctx and ctx.proofs:
                 headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() not in {b"cache-control", b"dpop-nonce"}]
+                           if k.lower() != b"dpop-nonce"]
+                # no-store unless the route chose its own (photos: "private, no-store").
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
                 headers += [
                     (b"dpop-nonce", ctx.proofs.nonce(ctx.clock.now()).encode()),
-                    (b"cache-control", b"no-store"),
                     (b"access-control-expose-headers", b"DPoP-Nonce, WWW-Authenticate"),
                 ]
                 message["headers"] = headers

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
@@ -44,10 +48,56 @@ async def _raw_body(request: Request) -> bytes:
     return body
 
 
+@dataclass(frozen=True)
+class PbxRejection:
+    at: datetime
+    path: str
+    remote: str | None
+    code: str
+    reason: str
+
+
+class PbxRejections:
+    """The last webhook requests this node refused, and why (the admin console shows
+    them). In memory and bounded: refusals come from unauthenticated senders, so they
+    are never written to the database, where a flood would cost storage and audit-chain
+    locks."""
+
+    def __init__(self, *, keep: int = 200) -> None:
+        self._recent: deque[PbxRejection] = deque(maxlen=keep)
+
+    def record(self, request: Request, code: str, reason: str) -> None:
+        self._recent.append(PbxRejection(
+            at=app_context(request).clock.now(), path=request.url.path,
+            remote=client_host(request), code=code, reason=reason[:300]))
+
+    def recent(self) -> list[PbxRejection]:
+        """Newest first."""
+        return list(reversed(self._recent))
+
+
+def _rejections(request: Request) -> PbxRejections | None:
+    return getattr(request.state, "pbx_rejections", None)
+
+
 def _refused(request: Request, error: SignatureRejected) -> Response:
     # No WWW-Authenticate: a PBX does not answer a challenge, it fixes its secret.
     log.warning("PBX webhook refused from %s: %s", client_host(request), error)
+    if (rejections := _rejections(request)) is not None:
+        rejections.record(request, "invalid_signature", str(error))
     return error_response(401, "invalid_signature", str(error))
+
+
+async def _remembering_invalid(request: Request, handler: Callable[[Request], Awaitable[
+        Response]]) -> Response:
+    """Run a webhook handler; a signed but invalid event is remembered, then answered as
+    usual (400 ``invalid_event``)."""
+    try:
+        return await handler(request)
+    except InvalidEvent as error:
+        if (rejections := _rejections(request)) is not None:
+            rejections.record(request, error.code, error.message)
+        raise
 
 
 def _answer(outcome: IngestOutcome) -> JSONResponse:
@@ -57,6 +107,10 @@ def _answer(outcome: IngestOutcome) -> JSONResponse:
 
 
 async def native_events(request: Request) -> Response:
+    return await _remembering_invalid(request, _native_events)
+
+
+async def _native_events(request: Request) -> Response:
     ctx = app_context(request)
     body = await _raw_body(request)
     keys = await pbx_actions.signing_keys(ctx, pbx_actions.KIND_STANDARD)
@@ -103,6 +157,10 @@ def twilio_url(request: Request) -> str:
 
 
 async def twilio_status(request: Request) -> Response:
+    return await _remembering_invalid(request, _twilio_status)
+
+
+async def _twilio_status(request: Request) -> Response:
     ctx = app_context(request)
     body = await _raw_body(request)
     try:

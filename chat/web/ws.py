@@ -17,6 +17,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat.actions import messages as message_actions
+from chat.actions import reactions as reaction_actions
 from chat.actions import reads as read_actions
 from chat.actions.channels import list_channels
 from chat.actions.messages import channel_topic
@@ -39,11 +40,14 @@ from chat.protocol import (
     Action,
     Authenticate,
     Close,
+    Confirm,
     ConnectionProtocol,
     DeleteMessage,
     EditMessage,
     Limits,
     MarkRead,
+    Pin,
+    React,
     Reply,
     Resync,
     Run,
@@ -309,7 +313,8 @@ class ClientSession:
         if isinstance(command, SendMessage):
             outcome = await message_actions.send_message(
                 ctx, actor=actor, channel_id=command.channel_id,
-                client_id=command.client_id, body=command.body)
+                client_id=command.client_id, body=command.body, reply_to=command.reply_to,
+                mentions=command.mentions, attachment_id=command.attachment_id)
             return {"type": "ack", "client_id": command.client_id,
                     "message": outcome.message, "duplicate": outcome.duplicate}
         if isinstance(command, EditMessage):
@@ -328,6 +333,19 @@ class ClientSession:
             await read_actions.mark_read(ctx, actor=actor, channel_id=command.channel_id,
                                          seq=command.seq)
             return {"type": "read.ok", "channel_id": command.channel_id, "seq": command.seq}
+        if isinstance(command, React):
+            message = await reaction_actions.set_reaction(
+                ctx, actor=actor, message_id=command.message_id, emoji=command.emoji,
+                on=command.on)
+            return {"type": "ok", "message": message}
+        if isinstance(command, Pin):
+            message = await reaction_actions.set_pin(
+                ctx, actor=actor, message_id=command.message_id, pinned=command.pinned)
+            return {"type": "ok", "message": message}
+        if isinstance(command, Confirm):
+            message, count = await reaction_actions.confirm(
+                ctx, actor=actor, message_id=command.message_id)
+            return {"type": "ok", "message": message, "confirmed_count": count}
         if isinstance(command, Typing):
             # Ephemeral and unstored: the hub's view of this connection's channels is
             # enough to authorise it without a database round trip.

@@ -7,12 +7,15 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ServerFactory
 from tests.support import (
     ChatClient,
     RunningServer,
+    beside,
     dev_token,
+    in_own_thread,
     run_tsunagu,
     sql,
 )
@@ -182,3 +185,48 @@ async def test_concurrent_writers_on_every_node_extend_one_chain(
     assert created >= 60
     code, output = await verify(nodes[0])
     assert code == 0, output
+
+
+async def test_verify_sees_one_consistent_state_while_others_write(server: RunningServer
+                                                                   ) -> None:
+    """Entries and messages committed in the middle of a verify run are not half-seen:
+    without one snapshot (REPEATABLE READ on PostgreSQL) the walk would find entries
+    past the head it read first and report the log as cut."""
+    from chat.actions.audit import verify_log
+    from chat.actions.messages import send_message
+    from chat.context import open_context
+    from chat.demo import _principals
+
+    async def write(count: int, tag: str) -> None:
+        async with open_context(beside(server.settings)) as ctx:
+            suzuki = (await _principals(ctx))["1002"]
+            channel = await first_channel(ctx, suzuki.user_id)
+            for i in range(count):
+                await send_message(ctx, actor=suzuki, channel_id=channel,
+                                   client_id=f"{tag}-{i}", body=f"検証中の書き込み {i}")
+
+    in_own_thread(lambda: asyncio.run(write(1200, "before")))
+    interleaved = []
+
+    def progress(done: int, total: int) -> None:
+        # Mid-walk: another writer commits (in its own thread and connection).
+        if not interleaved and done < total:
+            in_own_thread(lambda: asyncio.run(write(5, "during")))
+            interleaved.append(done)
+
+    async def run_verify() -> Any:
+        async with open_context(beside(server.settings)) as ctx:
+            return await verify_log(ctx, progress=progress)
+
+    report = in_own_thread(lambda: asyncio.run(run_verify()))
+    assert interleaved, "the writer never ran mid-walk"
+    assert report.ok, report.problems
+    code, output = await verify(server)
+    assert code == 0, output
+
+
+async def first_channel(ctx: Any, user_id: int) -> int:
+    from chat.store.uow import unit_of_work
+
+    async with unit_of_work(ctx.db, write=False) as uow:
+        return int(sorted(await uow.channels.channel_ids_of(user_id))[0])

@@ -305,3 +305,56 @@ async def test_a_purged_call_notice_keeps_no_caller_number(server: RunningServer
                m=notice_id)[0][0] is None
     code, output = await verify(server)
     assert code == 0, output
+
+
+async def test_a_purge_takes_the_photo_with_the_text_and_leaves_the_stamps(
+        server: RunningServer) -> None:
+    import io
+
+    from PIL import Image
+
+    client = await ChatClient.connect(server, await dev_token(server, "1006"))
+    channel = await department_channel(client)
+    token = await dev_token(server, "1006")
+    picture = io.BytesIO()
+    Image.new("RGB", (640, 480), (10, 200, 30)).save(picture, "JPEG")
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        uploaded = await http.post(f"/api/channels/{channel}/attachments",
+                                   content=picture.getvalue(),
+                                   headers={**auth_headers(token),
+                                            "Content-Type": "image/jpeg"},
+                                   params={"share_location": "1"})
+    attachment = uploaded.json()["attachment"]
+    await client.send({"type": "send", "channel_id": channel, "client_id": "photo-1",
+                       "body": "窓口の混雑状況", "attachment_id": attachment["id"]})
+    message = (await client.expect("ack"))["message"]
+    await client.send({"type": "react", "message_id": message["id"], "emoji": "👍"})
+    await client.expect("ok")
+    await client.close()
+    later = ManualClock()
+    later.advance(2 * YEAR)
+
+    async def purge(ctx: Any) -> Any:
+        await retention_actions.set_policy(ctx, channel_kind="department", keep_years=1,
+                                           by="test")
+        return await retention_actions.run_retention(ctx, by="test")
+
+    report = run_in_process(server, later, purge)
+    assert report.purged_attachments >= 1
+    assert sql(server, "SELECT count(*) FROM attachments WHERE id = :a",
+               a=attachment["id"])[0][0] == 0
+    assert sql(server, "SELECT count(*) FROM reactions WHERE message_id = :m",
+               m=message["id"])[0][0] == 1
+    purges = audit_details(server, "retention.purged")
+    assert any(message["id"] in d["message_ids"] and d["attachments"] >= 1 for d in purges)
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        gone = await http.get(attachment["url"], headers=auth_headers(token))
+    assert gone.status_code == 404
+    viewer = await ChatClient.connect(server, await dev_token(server, "1006"))
+    await viewer.send({"type": "resync", "channel_id": channel,
+                       "after_seq": message["seq"] - 1})
+    wire = (await viewer.expect("resync.result"))["messages"][0]
+    assert wire["attachment"] is None and wire["body"] == ""
+    assert wire["reactions"] == [{"emoji": "👍", "user_ids": [message["sender_id"]]}]
+    code, output = await verify(server)
+    assert code == 0, output

@@ -165,3 +165,40 @@ def test_each_node_gets_its_own_random_id() -> None:
     ids = {Settings.from_env({}).node_id for _ in range(5)}
     assert len(ids) == 5
     assert all(len(node_id) == 8 for node_id in ids)
+
+
+def test_the_photo_limit_and_the_push_contact_come_from_the_environment() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.max_upload_bytes == 10 * 1024 * 1024
+    assert defaults.push_contact.startswith("mailto:")
+    assert not defaults.push_allow_http_loopback
+    settings = Settings.from_env({"CHAT_MAX_UPLOAD_MB": "2.5",
+                                  "CHAT_VAPID_SUBJECT": "mailto:joho@city.example.jp"})
+    assert settings.max_upload_bytes == int(2.5 * 1024 * 1024)
+    assert settings.push_contact == "mailto:joho@city.example.jp"
+    public = Settings.from_env({"CHAT_PUBLIC_URL": "https://chat.city.example"})
+    assert public.push_contact == "https://chat.city.example"
+
+
+@pytest.mark.parametrize("env", [
+    {"CHAT_MAX_UPLOAD_MB": "0"}, {"CHAT_MAX_UPLOAD_MB": "ten"},
+    {"CHAT_MAX_UPLOAD_MB": "1000"}, {"CHAT_VAPID_SUBJECT": "joho@city.example.jp"},
+])
+def test_a_bad_photo_limit_or_push_contact_is_refused(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
+
+
+def test_deflate_and_the_sign_in_limit_come_from_the_environment() -> None:
+    assert Settings.from_env({}).ws_per_message_deflate is False
+    settings = Settings.from_env({"CHAT_WS_PER_MESSAGE_DEFLATE": "1",
+                                  "CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE": "600",
+                                  "CHAT_SIGN_IN_BURST": "300"})
+    assert settings.ws_per_message_deflate is True
+    assert (settings.sign_in_attempts_per_minute, settings.sign_in_burst) == (600.0, 300)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_a_bad_sign_in_limit_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE"):
+        Settings.from_env({"CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE": value})

@@ -23,7 +23,18 @@ MESSAGE: dict[str, Any] = {
     "id": 1, "channel_id": 7, "seq": 3, "version": 5, "sender_id": 42,
     "client_id": "c-1", "kind": "text", "body": "お疲れさまです", "revision": 1,
     "created_at": "2025-04-01T09:00:00Z", "edited_at": None, "deleted_at": None,
-    "purged_at": None, "data": None,
+    "purged_at": None, "data": None, "reply_to": None, "mentions": [], "reactions": [],
+    "pinned_at": None, "attachment": None,
+}
+PHOTO_MESSAGE: dict[str, Any] = {
+    **MESSAGE, "kind": "photo", "body": "", "mentions": [43],
+    "reply_to": {"id": 1, "sender_id": 43, "excerpt": "会議室の写真をください"},
+    "reactions": [{"emoji": "👍", "user_ids": [42, 43]}, {"emoji": "了解", "user_ids": [44]}],
+    "pinned_at": "2025-04-01T09:10:00Z",
+    "attachment": {"id": 9, "content_type": "image/jpeg", "width": 2048, "height": 1536,
+                   "bytes": 412345, "url": "/api/attachments/9",
+                   "thumb_url": "/api/attachments/9/thumb",
+                   "location": {"lat": 35.6895, "lon": 139.6917}},
 }
 SYSTEM_MESSAGE: dict[str, Any] = {**MESSAGE, "sender_id": None, "client_id": None,
                                   "kind": "system"}
@@ -32,7 +43,8 @@ CHANNEL: dict[str, Any] = {"id": 7, "kind": "department", "name": "総務課",
 
 GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "ready": {"type": "ready", "user": {"id": 42, "name": "山田", "role": "staff"},
-              "channels": [{**CHANNEL, "last_read_seq": 2}], "online_user_ids": [42],
+              "channels": [{**CHANNEL, "last_read_seq": 2, "muted": False}],
+              "online_user_ids": [42],
               "call_presence": [{"user_id": 42, "status": "on_call"}],
               "heartbeat_seconds": 30.0},
     "ack": {"type": "ack", "client_id": "c-1", "message": MESSAGE, "duplicate": False,
@@ -49,6 +61,7 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "read.ok": {"type": "read.ok", "channel_id": 7, "seq": 3},
     "typing": {"type": "typing", "channel_id": 7, "user_id": 42},
     "presence": {"type": "presence", "user_id": 42, "status": "online"},
+    "presence.batch": {"type": "presence.batch", "online": [3, 9], "offline": [4]},
     "call.presence": {"type": "call.presence", "user_id": 42, "status": "ringing"},
     "channel.joined": {"type": "channel.joined", "channel": CHANNEL},
     "channel.left": {"type": "channel.left", "channel_id": 7},
@@ -57,6 +70,13 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "pong": {"type": "pong", "ref": 1},
     "hello": {"type": "hello", "dpop_nonce": "AQAAAZrS-nonce"},
     "error": {"type": "error", "code": "not_a_member", "message": "No", "ref": "x"},
+    "mention": {"type": "mention", "message": PHOTO_MESSAGE},
+    "reaction.updated": {"type": "reaction.updated", "channel_id": 7, "message_id": 1,
+                         "reactions": [{"emoji": "👍", "user_ids": [42]}]},
+    "pin.updated": {"type": "pin.updated", "channel_id": 7, "message_id": 1,
+                    "pinned_at": None, "pinned_by": None},
+    "confirm.updated": {"type": "confirm.updated", "channel_id": 7, "message_id": 1,
+                        "confirmed_count": 3},
 }
 
 
@@ -152,6 +172,27 @@ def test_a_resync_result_item_that_is_not_an_object_is_rejected() -> None:
         validate_server_frame(frame)
 
 
+@pytest.mark.parametrize(("field", "value", "match"), [
+    ("reply_to", {"id": 1, "sender_id": 2}, "'excerpt'"),
+    ("mentions", ["43"], "mentions"),
+    ("mentions", [True], "mentions"),
+    ("reactions", [{"emoji": "👍"}], "'user_ids'"),
+    ("reactions", [{"emoji": "👍", "user_ids": ["42"]}], "user_ids"),
+    ("attachment", {"id": 9}, "'content_type'"),
+    ("attachment", {**PHOTO_MESSAGE["attachment"], "location": {"lat": "35"}}, "'lat'"),
+    ("pinned_at", 0, "wrong type"),
+])
+def test_a_message_s_extras_are_checked(field: str, value: Any, match: str) -> None:
+    validate_server_frame({"type": "message", "message": PHOTO_MESSAGE})
+    with pytest.raises(ValueError, match=match):
+        validate_server_frame({"type": "message", "message": {**PHOTO_MESSAGE, field: value}})
+
+
+def test_reaction_updated_checks_each_stamp() -> None:
+    with pytest.raises(ValueError, match="'user_ids'"):
+        validate_server_frame({**GOOD_FRAMES["reaction.updated"], "reactions": [{"emoji": "👍"}]})
+
+
 def test_ready_channels_must_carry_the_last_read_seq() -> None:
     frame = copy.deepcopy(GOOD_FRAMES["ready"])
     frame["channels"] = [CHANNEL]
@@ -199,7 +240,8 @@ def test_message_json_puts_a_message_on_the_wire_with_utc_z_timestamps() -> None
         "id": 11, "channel_id": 7, "seq": 3, "version": 9, "sender_id": 42,
         "client_id": "c-1", "kind": "text", "body": "会議は15時からです", "revision": 2,
         "created_at": "2025-04-01T09:00:00Z", "edited_at": "2025-04-01T09:05:30Z",
-        "deleted_at": None, "purged_at": None, "data": None,
+        "deleted_at": None, "purged_at": None, "data": None, "reply_to": None,
+        "mentions": [], "reactions": [], "pinned_at": None, "attachment": None,
     }
     validate_server_frame({"type": "message", "message": wire})
 

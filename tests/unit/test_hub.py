@@ -32,7 +32,8 @@ def message_frame(channel_id: int, seq: int, body: str = "テスト") -> str:
         "id": seq, "channel_id": channel_id, "seq": seq, "version": seq, "sender_id": 1,
         "client_id": f"c-{seq}", "kind": "text", "body": body, "revision": 1,
         "created_at": "2025-04-01T09:00:00Z", "edited_at": None, "deleted_at": None,
-        "purged_at": None, "data": None}})
+        "purged_at": None, "data": None, "reply_to": None, "mentions": [], "reactions": [],
+        "pinned_at": None, "attachment": None}})
 
 
 def joined_frame(channel_id: int) -> str:
@@ -101,13 +102,14 @@ async def bus() -> AsyncIterator[MemoryBus]:
 
 @pytest.fixture
 def hub(bus: MemoryBus) -> Hub:
-    """A hub whose listener is not running: the test calls ``dispatch`` itself."""
-    return Hub(bus, node_id="node-a")
+    """A hub whose listener is not running: the test calls ``dispatch`` itself.
+    Presence is not coalesced here (see the test of the window)."""
+    return Hub(bus, node_id="node-a", presence_window_seconds=0)
 
 
 @pytest.fixture
 async def live_hub(bus: MemoryBus) -> AsyncIterator[Hub]:
-    hub = Hub(bus, node_id="node-a")
+    hub = Hub(bus, node_id="node-a", presence_window_seconds=0)
     await hub.start()
     yield hub
     await hub.stop()
@@ -328,6 +330,32 @@ async def test_presence_goes_online_with_the_first_connection_and_offline_with_t
         {"type": "presence", "user_id": 1, "status": "offline"}]
     assert drain(phone) == []
     assert live_hub.online_user_ids() == [100]
+
+
+async def test_a_burst_of_presence_changes_goes_out_as_one_frame(bus: MemoryBus) -> None:
+    """8:30 on a Monday: the first change goes out at once, the rest of the window's
+    changes together at its end (last state wins), not one frame per person."""
+    hub = Hub(bus, node_id="node-a", presence_window_seconds=0.05)
+    watcher = Connection(100, 100, max_queue=100)
+    await hub.register(watcher, [])
+    hub.dispatch(PRESENCE_TOPIC, presence_event(1, "online", "node-b"))
+    assert drain(watcher) == [{"type": "presence", "user_id": 1, "status": "online"}]
+    for user_id in range(2, 50):
+        hub.dispatch(PRESENCE_TOPIC, presence_event(user_id, "online", "node-b"))
+    hub.dispatch(PRESENCE_TOPIC, presence_event(7, "offline", "node-b"))
+    hub.dispatch(PRESENCE_TOPIC, presence_event(1, "offline", "node-b"))
+    assert drain(watcher) == []
+    await asyncio.sleep(0.1)
+    batch = drain(watcher)
+    assert batch == [{"type": "presence.batch",
+                      "online": [u for u in range(2, 50) if u != 7], "offline": [1, 7]}]
+    validate_server_frame(batch[0])
+    # A lone change in the next window still travels alone.
+    hub.dispatch(PRESENCE_TOPIC, presence_event(60, "online", "node-b"))
+    await asyncio.sleep(0.1)
+    assert drain(watcher) == [{"type": "presence", "user_id": 60, "status": "online"}]
+    assert 60 in hub.online_user_ids() and 7 not in hub.online_user_ids()
+    await hub.stop()
 
 
 async def test_a_user_is_online_while_connected_to_any_node(hub: Hub) -> None:

@@ -22,11 +22,14 @@ from chat.protocol import (
     Action,
     Authenticate,
     Close,
+    Confirm,
     ConnectionProtocol,
     DeleteMessage,
     EditMessage,
     Limits,
     MarkRead,
+    Pin,
+    React,
     Reply,
     Resync,
     Run,
@@ -185,6 +188,55 @@ def test_send_becomes_a_send_message_command_with_ref() -> None:
     run = run_of(send(proto, {"type": "send", "channel_id": 7, "client_id": "c-1",
                               "body": "おはようございます", "ref": "s1"}))
     assert run == Run(SendMessage(7, "c-1", "おはようございます"), "s1")
+
+
+def test_send_carries_the_reply_mentions_and_photo_when_given() -> None:
+    proto = opened()
+    run = run_of(send(proto, {"type": "send", "channel_id": 7, "client_id": "c-2",
+                              "body": "", "reply_to": 5, "mentions": [3, 4],
+                              "attachment_id": 9}))
+    assert run.command == SendMessage(7, "c-2", "", reply_to=5, mentions=(3, 4),
+                                      attachment_id=9)
+    explicit_nulls = run_of(send(proto, {"type": "send", "channel_id": 7, "client_id": "c",
+                                         "body": "x", "reply_to": None, "mentions": None,
+                                         "attachment_id": None}))
+    assert explicit_nulls.command == SendMessage(7, "c", "x")
+
+
+@pytest.mark.parametrize("extra", [
+    {"reply_to": "5"}, {"reply_to": True}, {"attachment_id": -1},
+    {"mentions": 3}, {"mentions": [1.5]}, {"mentions": [True]}, {"mentions": ["2"]},
+    {"mentions": list(range(51))},
+])
+def test_send_with_bad_reply_mentions_or_photo_is_invalid(extra: dict[str, Any]) -> None:
+    proto = opened()
+    error = only_error(send(proto, {"type": "send", "channel_id": 7, "client_id": "c",
+                                    "body": "x", **extra}))
+    assert error["code"] == "invalid_frame"
+
+
+@pytest.mark.parametrize(("frame", "command"), [
+    ({"type": "react", "message_id": 4, "emoji": "👍"}, React(4, "👍", on=True)),
+    ({"type": "unreact", "message_id": 4, "emoji": "了解"}, React(4, "了解", on=False)),
+    ({"type": "pin", "message_id": 4}, Pin(4, pinned=True)),
+    ({"type": "unpin", "message_id": 4}, Pin(4, pinned=False)),
+    ({"type": "confirm", "message_id": 4}, Confirm(4)),
+])
+def test_stamps_pins_and_confirmations_become_commands(frame: dict[str, Any],
+                                                       command: Any) -> None:
+    assert run_of(send(opened(), {**frame, "ref": "x"})) == Run(command, "x")
+
+
+@pytest.mark.parametrize("frame", [
+    {"type": "react", "message_id": 4},
+    {"type": "react", "message_id": 4, "emoji": ""},
+    {"type": "react", "message_id": 4, "emoji": "x" * 33},
+    {"type": "unreact", "message_id": "4", "emoji": "👍"},
+    {"type": "pin"},
+    {"type": "confirm", "message_id": None},
+])
+def test_malformed_stamp_pin_and_confirm_frames_are_invalid(frame: dict[str, Any]) -> None:
+    assert only_error(send(opened(), frame))["code"] == "invalid_frame"
 
 
 def test_edit_becomes_an_edit_message_command() -> None:

@@ -6,6 +6,7 @@
 // demo sign-in, whose session is bound to this browser's device key as well.
 
 import { relabelChat, startChat, stopChat } from "./chat.js";
+import { disablePush, enablePush, pushState, registerServiceWorker } from "./push.js";
 import { getDeviceKey, getEnrollment } from "./device.js";
 import { applyTranslations, setUpLanguageToggle, showError, t } from "./i18n.js";
 import {
@@ -59,6 +60,7 @@ function openChat() {
   $("chat").hidden = false;
   $("signout-button").hidden = false;
   lastRefresh = Date.now();
+  showPushState().catch(() => {});
   startChat({ onSessionEnded, onOffHours, onAuthFailed }).catch((error) => {
     if (error instanceof ApiError && error.status === 401) onSessionEnded(null);
     else $("chat-error").textContent = error.message || String(error);
@@ -135,6 +137,27 @@ async function offerDemoSignIn() {
   panel.hidden = false;
 }
 
+// --- notifications (Web Push) ------------------------------------------------------------
+
+let pushOn = false;
+
+async function showPushState() {
+  const now = await pushState();
+  pushOn = now === "on";
+  $("push-status").textContent = t(`push.${now}`);
+  $("push-button").textContent = t(pushOn ? "push.disable" : "push.enable");
+  $("push-button").disabled = now === "unsupported" || now === "denied";
+}
+
+$("push-button").addEventListener("click", async () => {
+  try {
+    if (pushOn) await disablePush(); else await enablePush();
+  } catch (error) {
+    showError($("chat-error"), error);
+  }
+  await showPushState();
+});
+
 // --- the page ---------------------------------------------------------------------------
 
 function noteActivity() {
@@ -148,12 +171,16 @@ async function boot() {
   sessionStorage.removeItem("tsunagu.token");     // the old unbound demo token, if any
   applyTranslations();
   setConnLabel();
-  setUpLanguageToggle($("lang-toggle"), () => {
+  const relabel = () => {
     setStatus(statusKey);
     setConnLabel();
     renderEnrollment();
     relabelChat();
-  });
+    showPushState().catch(() => {});
+  };
+  setUpLanguageToggle($("lang-toggle"), relabel);
+  setUpLanguageToggle($("lang-toggle-2"), relabel);
+  registerServiceWorker();
   document.addEventListener("pointerdown", noteActivity, { passive: true });
   document.addEventListener("keydown", noteActivity);
   offerDemoSignIn();

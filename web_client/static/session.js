@@ -68,33 +68,57 @@ function needsNonce(response) {
  * A 401 use_dpop_nonce is answered by signing again with the new nonce, once.
  */
 export async function apiFetch(path, { method = "GET", body, proof = "session", keyPair } = {}) {
+  const response = await provenFetch(path, {
+    method, proof, keyPair,
+    contentType: body === undefined ? null : "application/json",
+    payload: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return readBody(response);
+}
+
+/** GET bytes the page cannot load by URL (an <img src> carries no proof): a photo. */
+export async function apiFetchBlob(path) {
+  const response = await provenFetch(path, { method: "GET", accept: "image/*" });
+  return response.blob();
+}
+
+/** POST a file as the raw body (a photo); returns the JSON answer. */
+export async function apiUpload(path, file) {
+  const response = await provenFetch(path, {
+    method: "POST", contentType: file.type || "application/octet-stream", payload: file,
+  });
+  return readBody(response);
+}
+
+/** One request with a fresh DPoP proof; throws ApiError on an error status. */
+async function provenFetch(path, { method, proof = "session", keyPair, contentType = null,
+                                   payload, accept = "application/json" }) {
   const url = new URL(path, location.origin).href;
   const key = proof === "none" ? null : (keyPair || await getDeviceKey());
   if (proof !== "none" && !key) {
     throw new ApiError(0, "not_enrolled", "This browser has no device key");
   }
   for (let attempt = 0; ; attempt++) {
-    const headers = { "Accept": "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const headers = { "Accept": accept };
+    if (contentType) headers["Content-Type"] = contentType;
     if (key) {
       headers["DPoP"] = await dpopProof(key, method, url, {
         nonce: latestNonce, ath: proof === "session" ? getAth() : undefined,
       });
     }
     const response = await fetch(url, {
-      method, headers, credentials: "same-origin", cache: "no-store",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, credentials: "same-origin", cache: "no-store", body: payload,
     });
     const nonce = response.headers.get("DPoP-Nonce");
     if (nonce) latestNonce = nonce;
     if (key && attempt === 0 && needsNonce(response)) continue;
-    const data = await readBody(response);
     if (!response.ok) {
+      const data = await readBody(response);
       const error = (data && data.error) || {};
       throw new ApiError(response.status, error.code || `http_${response.status}`,
                          error.message || response.statusText, error.message_ja || null);
     }
-    return data;
+    return response;
   }
 }
 

@@ -1,0 +1,497 @@
+"""The load generator: worker processes holding websocket connections, and the handle the
+scenarios drive them with.
+
+Each worker is a process of its own (the generator saturates before the server on a
+small machine, so it spreads over several). Its connections speak the websockets
+library's sans-I/O client (``websockets.client.ClientProtocol``) on a bare asyncio
+protocol: a received frame costs a parse and a byte search, not a task wake-up, so the
+generator measures the server rather than itself.
+
+Latency is measured end to end: a sender puts ``time.monotonic_ns()`` into the
+``client_id`` of each ``send`` (``b<ns>-<worker>-<n>``), and every connection that
+receives the ``message`` frame subtracts it from its own clock. CLOCK_MONOTONIC is one
+clock for every process on the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import random
+import resource
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.typing import Origin
+from websockets.uri import parse_uri
+
+MESSAGE_PREFIX = b'{"type":"message",'
+ACK_PREFIX = b'{"type":"ack",'
+ERROR_MARK = b'"type":"error"'
+CLIENT_ID_MARK = b'"client_id":"b'
+HEARTBEAT_SECONDS = 25.0
+BODY = "【防災訓練】本日14時から庁舎3階で避難訓練を実施します。各課1名以上の参加をお願いします。"
+
+
+def raise_fd_limit() -> int:
+    """Lift RLIMIT_NOFILE to the hard limit (raising the hard limit too when root)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 200_000
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the connections go and how: ``ws_url`` is also the proof's ``htu``."""
+
+    ws_url: str
+    origin: str
+    deflate: bool = False
+
+
+@dataclass
+class ConnSpec:
+    """One connection: a session token and the PEM of its device key (None for the
+    baselines, which check nothing), and the channels it listens to (the baselines
+    subscribe it to these; Tsunagu reads memberships from its database)."""
+
+    channels: list[int]
+    token: str | None = None
+    key_pem: bytes | None = None
+
+
+@dataclass
+class SenderSpec:
+    """Connection ``index`` posts to ``channel_id`` at ``rate`` messages/s, with at
+    most ``window`` unacknowledged (0: no limit, an open loop)."""
+
+    index: int
+    channel_id: int
+    rate: float
+    window: int = 0
+
+
+@dataclass
+class Stats:
+    delivered: int = 0
+    latencies_ns: array[int] = field(default_factory=lambda: array("q"))
+    acks: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    other: int = 0
+    closed: int = 0
+
+
+class WsClient(asyncio.Protocol):
+    """One websocket connection on the sans-I/O client."""
+
+    def __init__(self, worker: Worker, uri: str, origin: str, deflate: bool) -> None:
+        self.worker = worker
+        self.proto = ClientProtocol(
+            parse_uri(uri), origin=Origin(origin),
+            extensions=[ClientPerMessageDeflateFactory()] if deflate else None,
+            max_size=2**20)
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.early: asyncio.Queue[bytes] = asyncio.Queue()
+        self.live = False
+        self.sender: SenderState | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.proto.send_request(self.proto.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.proto.receive_data(data)
+        for event in self.proto.events_received():
+            if isinstance(event, Frame):
+                if event.opcode is Opcode.TEXT:
+                    data = bytes(event.data)
+                    if self.live:
+                        self.worker.on_text(self, data)
+                    else:
+                        self.early.put_nowait(data)
+                elif event.opcode is Opcode.CLOSE and not self.opened.done():
+                    self.opened.set_exception(ConnectionError("closed during handshake"))
+            elif isinstance(event, Response):
+                if self.proto.handshake_exc is not None:
+                    self.opened.set_exception(self.proto.handshake_exc)
+                else:
+                    self.opened.set_result(None)
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("connection lost"))
+        if self.live:
+            self.worker.stats.closed += 1
+        self.live = False
+
+    def send_text(self, text: str) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.proto.send_text(text.encode())
+        self._flush()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _flush(self) -> None:
+        assert self.transport is not None
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    async def next_frame(self) -> bytes:
+        return await self.early.get()
+
+
+class SenderState:
+    def __init__(self, worker: Worker, client: WsClient, spec: SenderSpec) -> None:
+        self.worker = worker
+        self.client = client
+        self.spec = spec
+        self.n = 0
+        self.unacked = 0
+        self.sent = 0
+        self.ack_wait: asyncio.Event = asyncio.Event()
+
+    def send(self) -> None:
+        self.n += 1
+        client_id = f"b{time.monotonic_ns()}-{self.worker.index}-{self.spec.index}-{self.n}"
+        self.client.send_text(
+            f'{{"type":"send","channel_id":{self.spec.channel_id},'
+            f'"client_id":"{client_id}","body":"{BODY}"}}')
+        self.unacked += 1
+        self.sent += 1
+
+    def acked(self) -> None:
+        self.unacked = max(0, self.unacked - 1)
+        self.ack_wait.set()
+
+    async def run(self, start: float, end: float) -> None:
+        period = 1.0 / self.spec.rate
+        next_at = start + random.random() * period
+        loop = asyncio.get_running_loop()
+        while next_at < end:
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            while self.spec.window and self.unacked >= self.spec.window:
+                self.ack_wait.clear()
+                remaining = end - loop.time()
+                if remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(self.ack_wait.wait(), remaining)
+                except TimeoutError:
+                    return
+            self.send()
+            # A sender held back by its window does not burst to catch up.
+            next_at = max(next_at + period, loop.time() - period)
+
+
+class Worker:
+    """Runs in a worker process: owns its connections and reports to the coordinator."""
+
+    def __init__(self, index: int, target: Target, specs: list[ConnSpec],
+                 pipe: multiprocessing.connection.Connection) -> None:
+        self.index = index
+        self.target = target
+        self.specs = specs
+        self.pipe = pipe
+        self.clients: list[WsClient | None] = [None] * len(specs)
+        self.stats = Stats()
+        self.senders: dict[int, SenderState] = {}
+
+    def on_text(self, client: WsClient, data: bytes) -> None:
+        if data.startswith(MESSAGE_PREFIX):
+            stats = self.stats
+            stats.delivered += 1
+            at = data.find(CLIENT_ID_MARK)
+            if at >= 0:
+                start = at + len(CLIENT_ID_MARK)
+                sent_ns = int(data[start:data.index(b"-", start)])
+                stats.latencies_ns.append(time.monotonic_ns() - sent_ns)
+        elif data.startswith(ACK_PREFIX):
+            self.stats.acks += 1
+            if client.sender is not None:
+                client.sender.acked()
+        elif ERROR_MARK in data:
+            at = data.find(b'"code":"')
+            code = data[at + 8:data.index(b'"', at + 8)].decode() if at >= 0 else "?"
+            self.stats.errors[code] += 1
+            if client.sender is not None and code == "rate_limited":
+                client.sender.acked()
+        else:
+            self.stats.other += 1
+
+    async def open_one(self, i: int) -> float:
+        spec = self.specs[i]
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        url = parse_uri(self.target.ws_url)
+        _, client = await loop.create_connection(
+            lambda: WsClient(self, self.target.ws_url, self.target.origin,
+                             self.target.deflate), url.host, url.port)
+        try:
+            await asyncio.wait_for(client.opened, 30)
+            async with asyncio.timeout(30):
+                hello = _json(await client.next_frame())
+            auth: dict[str, Any] = {"type": "auth", "channels": spec.channels}
+            if spec.token is not None:
+                auth["token"] = spec.token
+            if spec.key_pem is not None:
+                from chat.client.device import DeviceKey
+
+                key = DeviceKey.from_pem(spec.key_pem)
+                auth["proof"] = key.proof("GET", self.target.ws_url,
+                                          nonce=hello.get("dpop_nonce"),
+                                          access_token=spec.token, iat=int(time.time()))
+            client.send_text(_dumps(auth))
+            async with asyncio.timeout(60):
+                while True:
+                    frame = _json(await client.next_frame())
+                    if frame.get("type") == "ready":
+                        break
+                    if frame.get("type") == "error":
+                        raise ConnectionError(f"{frame.get('code')}: {frame.get('message')}")
+        except BaseException:
+            client.close()
+            raise
+        elapsed = time.perf_counter() - started
+        # Anything queued behind ready (presence, say) goes through the live path.
+        while not client.early.empty():
+            self.on_text(client, client.early.get_nowait())
+        client.live = True
+        self.clients[i] = client
+        return elapsed
+
+    async def connect_all(self, concurrency: int) -> dict[str, Any]:
+        gate = asyncio.Semaphore(concurrency)
+        times: list[float] = []
+        errors: Counter[str] = Counter()
+
+        async def one(i: int) -> None:
+            async with gate:
+                try:
+                    times.append(await self.open_one(i))
+                except Exception as exc:
+                    errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(len(self.specs))))
+        return {"connected": len(times), "failed": sum(errors.values()),
+                "errors": dict(errors.most_common(5)), "times": times,
+                "wall": time.perf_counter() - started}
+
+    async def heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for client in self.clients:
+                if client is not None and client.live:
+                    client.send_text('{"type":"ping"}')
+
+    async def run_senders(self, senders: list[SenderSpec], start_wall: float,
+                          duration: float) -> dict[int, int]:
+        loop = asyncio.get_running_loop()
+        # The coordinator's start moment, on this loop's clock.
+        start = loop.time() + max(0.0, start_wall - time.monotonic())
+        states = []
+        for spec in senders:
+            client = self.clients[spec.index]
+            if client is None or not client.live:
+                continue
+            state = SenderState(self, client, spec)
+            client.sender = state
+            states.append(state)
+        await asyncio.gather(*(s.run(start, start + duration) for s in states))
+        sent: Counter[int] = Counter()
+        for state in states:
+            sent[state.spec.channel_id] += state.sent
+            if state.client.sender is state:
+                state.client.sender = None
+        return dict(sent)
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        beat = asyncio.create_task(self.heartbeat())
+        try:
+            while True:
+                command, arg = await loop.run_in_executor(None, self.pipe.recv)
+                if command == "connect":
+                    reply: Any = await self.connect_all(int(arg))
+                elif command == "send":
+                    reply = await self.run_senders(*arg)
+                elif command == "count":
+                    reply = self.stats.delivered
+                elif command == "collect":
+                    reply, self.stats = self.stats, Stats()
+                elif command == "close":
+                    for client in self.clients:
+                        if client is not None:
+                            client.close()
+                    self.pipe.send(None)
+                    return
+                else:
+                    reply = ValueError(f"unknown command {command}")
+                self.pipe.send(reply)
+        finally:
+            beat.cancel()
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    import json
+
+    value = json.loads(data)
+    return value if isinstance(value, dict) else {}
+
+
+def _dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _worker_main(index: int, target: Target, specs: list[ConnSpec],
+                 pipe: multiprocessing.connection.Connection) -> None:
+    raise_fd_limit()
+    asyncio.run(Worker(index, target, specs, pipe).serve())
+
+
+# --- the coordinator's side -------------------------------------------------------------
+
+@dataclass
+class PhaseResult:
+    """What one sending phase measured, summed over the workers."""
+
+    sent: dict[int, int]
+    expected: int
+    delivered: int
+    latencies_ns: array[int]
+    acks: int
+    errors: dict[str, int]
+    closed: int
+    drained_in: float
+
+
+class LoadGenerator:
+    """Worker processes holding ``specs`` (dealt out round-robin)."""
+
+    def __init__(self, target: Target, specs: list[ConnSpec], *, workers: int) -> None:
+        self.target = target
+        self.specs = specs
+        ctx = multiprocessing.get_context("spawn")
+        self.parts: list[list[int]] = [list(range(w, len(specs), workers))
+                                       for w in range(workers)]
+        self.pipes: list[multiprocessing.connection.Connection] = []
+        self.processes: list[Any] = []
+        for w, part in enumerate(self.parts):
+            ours, theirs = ctx.Pipe()
+            process = ctx.Process(target=_worker_main,
+                                  args=(w, target, [specs[i] for i in part], theirs),
+                                  daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def _all(self, command: str, args: list[Any] | None = None) -> list[Any]:
+        for i, pipe in enumerate(self.pipes):
+            pipe.send((command, None if args is None else args[i]))
+        replies = [pipe.recv() for pipe in self.pipes]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def connect(self, *, concurrency: int = 64) -> dict[str, Any]:
+        """Open and authenticate every connection; connect times in seconds."""
+        per = max(1, concurrency // len(self.pipes))
+        started = time.perf_counter()
+        replies = self._all("connect", [per] * len(self.pipes))
+        wall = time.perf_counter() - started
+        times = sorted(t for r in replies for t in r["times"])
+        errors: Counter[str] = Counter()
+        for r in replies:
+            errors.update(r["errors"])
+        connected = sum(r["connected"] for r in replies)
+        return {"connected": connected, "failed": sum(r["failed"] for r in replies),
+                "errors": dict(errors), "wall_s": wall,
+                "rate_per_s": connected / wall if wall else 0.0,
+                "connect_ms": percentiles([t * 1000 for t in times])}
+
+    def run_phase(self, senders: list[SenderSpec], duration: float,
+                  members: dict[int, int], *, drain_timeout: float = 15.0) -> PhaseResult:
+        """Send for ``duration`` seconds, then wait until every expected delivery
+        (messages sent × connected members of their channel) arrived or the timeout."""
+        self._all("collect")  # start from zero
+        by_worker: list[list[SenderSpec]] = [[] for _ in self.pipes]
+        where = {i: (w, j) for w, part in enumerate(self.parts) for j, i in enumerate(part)}
+        for spec in senders:
+            w, j = where[spec.index]
+            by_worker[w].append(SenderSpec(j, spec.channel_id, spec.rate, spec.window))
+        start = time.monotonic() + 0.2
+        replies = self._all("send", [(s, start, duration) for s in by_worker])
+        sent: Counter[int] = Counter()
+        for reply in replies:
+            sent.update(reply)
+        expected = sum(n * members.get(c, 0) for c, n in sent.items())
+        drain_started = time.monotonic()
+        while time.monotonic() - drain_started < drain_timeout:
+            if sum(self._all("count")) >= expected:
+                break
+            time.sleep(0.05)
+        drained_in = time.monotonic() - drain_started
+        stats: list[Stats] = self._all("collect")
+        latencies: array[int] = array("q")
+        errors: Counter[str] = Counter()
+        for s in stats:
+            latencies.extend(s.latencies_ns)
+            errors.update(s.errors)
+        return PhaseResult(sent=dict(sent), expected=expected,
+                           delivered=sum(s.delivered for s in stats),
+                           latencies_ns=latencies, acks=sum(s.acks for s in stats),
+                           errors=dict(errors), closed=sum(s.closed for s in stats),
+                           drained_in=drained_in)
+
+    def close(self) -> None:
+        try:
+            self._all("close")
+        except (EOFError, OSError):
+            pass
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
+def percentiles(values: list[float] | array[int], scale: float = 1.0) -> dict[str, float]:
+    """p50/p95/p99/max of ``values`` × ``scale`` (empty: zeros)."""
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(values)
+    n = len(ordered)
+
+    def at(q: float) -> float:
+        return round(ordered[min(n - 1, int(q * n))] * scale, 3)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": at(1.0)}

@@ -1,0 +1,70 @@
+"""The readable table of a results document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def table(document: dict[str, Any]) -> str:
+    lines = [f"Tsunagu benchmark ({document['mode']}), {document['machine']['cpus']} CPUs "
+             f"{document['machine']['cpu_model']}"]
+    for s in document["scenarios"]:
+        lines.append("")
+        lines.append(f"== {s['scenario']}: {s['description']}")
+        lines.extend(_rows(s))
+    return "\n".join(lines) + "\n"
+
+
+def _rows(s: dict[str, Any]) -> list[str]:
+    key = s["scenario"]
+    out: list[str] = []
+    if key.startswith("a_"):
+        out.append(f"{'server':10} {'rate':4} {'msg/s':>7} {'deliv/s':>9} {'p50 ms':>8} "
+                   f"{'p99 ms':>8} {'us/deliv':>9} all")
+        for kind in ("tsunagu", "raw", "starlette"):
+            for label, f in s.get(kind, {}).get("phases", {}).items():
+                out.append(f"{kind:10} {label:4} {f['sent_per_s']:7.1f} "
+                           f"{f['deliveries_per_s']:9.1f} {f['latency_ms']['p50']:8.2f} "
+                           f"{f['latency_ms']['p99']:8.2f} "
+                           f"{f['server_cpu_us_per_delivery']:9.2f} "
+                           f"{'yes' if f['all_delivered'] else 'NO'}")
+    elif key.startswith("b_"):
+        out.append(f"{'server':10} {'ws':8} {'msg/s':>7} {'deliv/s':>9} {'p50 ms':>8} "
+                   f"{'p99 ms':>8} {'us/deliv':>9} all")
+        for label, group in (("plain", s), ("deflate", s.get("permessage_deflate", {}))):
+            for kind in ("tsunagu", "raw", "starlette"):
+                f = group.get(kind)
+                if f:
+                    out.append(f"{kind:10} {label:8} {f['sent_per_s']:7.1f} "
+                               f"{f['deliveries_per_s']:9.1f} {f['latency_ms']['p50']:8.2f} "
+                               f"{f['latency_ms']['p99']:8.2f} "
+                               f"{f['server_cpu_us_per_delivery']:9.2f} "
+                               f"{'yes' if f['all_delivered'] else 'NO'}")
+    elif key.startswith("c_"):
+        out.append(f"{'server':18} {'held':>6} {'KiB/conn':>9} {'conn/s':>7} "
+                   f"{'CPU ms/conn':>12} {'connect p99 ms':>15}")
+        for kind, f in s.items():
+            if isinstance(f, dict) and "kib_per_connection" in f:
+                out.append(f"{kind:18} {f['connections']:6} {f['kib_per_connection']:9.1f} "
+                           f"{f['connect']['rate_per_s']:7.0f} "
+                           f"{f['server_cpu_ms_per_connect']:12.3f} "
+                           f"{f['connect']['connect_ms']['p99']:15.1f}")
+    elif key.startswith("d_"):
+        out.append(f"{'database':10} {'path':12} {'messages':>9} {'msg/s':>8} "
+                   f"{'p50 ms':>8} {'p99 ms':>8} chain")
+        for row in s.get("runs", []):
+            out.append(f"{row['database']:10} {row['path']:12} {row['messages']:9} "
+                       f"{row['messages_per_s']:8.0f} {row['latency_ms']['p50']:8.2f} "
+                       f"{row['latency_ms']['p99']:8.2f} "
+                       f"{'ok' if row.get('chain_ok') else 'BROKEN'}")
+    elif key.startswith("e_"):
+        out.append(f"{'database':10} {'query':12} {'chars':>5} {'hits':>5} {'p50 ms':>8} "
+                   f"{'p95 ms':>8}")
+        for row in s.get("queries", []):
+            out.append(f"{row['database']:10} {row['query']:12} {row['chars']:5} "
+                       f"{row['hits']:5} {row['latency_ms']['p50']:8.2f} "
+                       f"{row['latency_ms']['p95']:8.2f}")
+    if "ratios" in s:
+        for name, row in s["ratios"].items():
+            out.append(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+    return out

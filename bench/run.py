@@ -1,0 +1,100 @@
+"""Run the benchmark: ``python -m bench.run [--full] [--only a,b,c,d,e]``.
+
+Writes ``bench/results/latest.json`` (one object per scenario, each with the machine)
+and ``bench/results/latest.txt`` (the table). See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import raise_fd_limit
+from bench.scenarios import FULL, QUICK, Bench, run_city_and_fanout, run_idle
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    except OSError:
+        mem_kib = 0
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(mem_kib / 2**20, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument("--full", action="store_true",
+                        help="the issue's sizes (10,000 idle, 1,000,000 messages)")
+    parser.add_argument("--only", default="a,b,c,d,e",
+                        help="scenarios to run, e.g. a,b (a and b always run together)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sizes = FULL if args.full else QUICK
+    only = set(args.only.split(","))
+    raise_fd_limit()
+    args.out.mkdir(parents=True, exist_ok=True)
+    log_dir = Path(tempfile.mkdtemp(prefix="tsunagu-bench-logs-"))
+    bench = Bench(sizes, log_dir, say=lambda line: print(line, flush=True))
+    host = machine()
+    started = time.perf_counter()
+    print(f"benchmark ({sizes.name}) on {host['cpus']} CPUs; server logs in {log_dir}",
+          flush=True)
+    scenarios: dict[str, Any] = {}
+
+    def record(key: str, description: str, figures: dict[str, Any]) -> None:
+        scenarios[key] = {"scenario": key, "description": description, "mode": sizes.name,
+                          "machine": host, **figures}
+
+    if only & {"a", "b"}:
+        a, b = run_city_and_fanout(bench)
+        record("a_city_hall_peak", "700 connected, 50 senders × 1 msg/s (1x) and × 10 "
+               "msg/s (10x) across 14 department channels and the all-staff channel", a)
+        record("b_fanout", "one 1,000-member channel, managers posting as fast as the "
+               "server acknowledges", b)
+    if "c" in only:
+        record("c_idle_connections", f"{sizes.idle_connections:,} idle authenticated "
+               "connections held" + (" (quick mode; --full holds 10,000)"
+                                     if sizes is QUICK else ""), run_idle(bench))
+    if "d" in only:
+        from bench.persistence import run_persistence
+
+        record("d_persistence", "stored messages per second with the audit chain",
+               run_persistence(bench))
+    if "e" in only:
+        from bench.search import run_search
+
+        record("e_search", f"Japanese substring search over {sizes.search_messages:,} "
+               "messages through /api/search/messages" + (
+                   " (quick mode; --full searches 1,000,000)" if sizes is QUICK else ""),
+               run_search(bench))
+    elapsed = time.perf_counter() - started
+    document = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": sizes.name,
+                "elapsed_s": round(elapsed, 1), "machine": host,
+                "scenarios": list(scenarios.values())}
+    (args.out / "latest.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    from bench.report import table
+
+    text = table(document)
+    (args.out / "latest.txt").write_text(text)
+    print(text)
+    print(f"wrote {args.out / 'latest.json'} in {elapsed:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

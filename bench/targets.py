@@ -1,0 +1,118 @@
+"""The servers under test, each a process of its own, and what /proc says about them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import Target
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (every thread), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the comm field: state is fields[0]; utime and stime are stat fields 14, 15.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE_SIZE
+
+
+@dataclass
+class Server:
+    """A running server process. ``kind`` is tsunagu, raw or starlette."""
+
+    kind: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def target(self, *, deflate: bool = False) -> Target:
+        return Target(ws_url=f"ws://127.0.0.1:{self.port}/ws",
+                      origin=f"http://localhost:{self.port}", deflate=deflate)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(kind: str, *, log_dir: Path, env: dict[str, str] | None = None,
+          deflate: bool = False) -> Server:
+    """Start a server and wait until it accepts connections."""
+    port = free_port()
+    python = sys.executable
+    if kind == "tsunagu":
+        command = [python, "-m", "chat.cli", "serve", "--port", str(port)]
+    elif kind == "raw":
+        command = [python, "-m", "bench.baselines.raw_relay", "--port", str(port)]
+    elif kind == "starlette":
+        command = [python, "-m", "bench.baselines.starlette_relay", "--port", str(port)]
+    else:
+        raise ValueError(kind)
+    if deflate and kind != "tsunagu":
+        command.append("--deflate")
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    if kind == "tsunagu" and deflate:
+        full_env["CHAT_WS_PER_MESSAGE_DEFLATE"] = "1"
+    log_path = log_dir / f"{kind}-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    server = Server(kind, port, process, log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{kind} server exited: {log_path.read_text()[-2000:]}")
+        try:
+            if kind == "tsunagu":
+                httpx.get(f"{server.http_url}/healthz", timeout=1).raise_for_status()
+            else:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except (OSError, httpx.HTTPError):
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"{kind} server did not start: "
+                                   f"{log_path.read_text()[-2000:]}") from None
+            time.sleep(0.1)

@@ -1,0 +1,45 @@
+"""Which nodes are alive: each node writes a heartbeat (its connections and bus state)
+to the shared ``system_settings`` every ``node_heartbeat_seconds``, so any node can show
+the whole deployment on the health page without a registry service."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chat.context import AppContext
+from chat.store.uow import unit_of_work
+from chat.types import JSON
+
+PREFIX = "node:"
+# A node not heard from for this many heartbeats is shown as stale.
+STALE_AFTER_BEATS = 3
+
+
+async def heartbeat(ctx: AppContext, *, connections: int, bus_ok: bool,
+                    started_at: datetime) -> None:
+    async with unit_of_work(ctx.db, write=True) as uow:
+        await uow.system_settings.put(
+            PREFIX + ctx.settings.node_id,
+            {"connections": connections, "bus": bus_ok, "started_at": started_at.isoformat()},
+            at=ctx.clock.now(), by=ctx.settings.node_id)
+
+
+async def recent_nodes(ctx: AppContext, *, within: timedelta = timedelta(minutes=10)
+                       ) -> list[JSON]:
+    """Nodes heard from within ``within``, this one first; ``stale`` when a few
+    heartbeats were missed (stopped, or cut off from the database)."""
+    now = ctx.clock.now()
+    stale_after = timedelta(seconds=ctx.settings.node_heartbeat_seconds * STALE_AFTER_BEATS)
+    async with unit_of_work(ctx.db, write=False) as uow:
+        rows = await uow.system_settings.with_prefix(PREFIX)
+    nodes = []
+    for key, value, seen in rows:
+        if now - seen > within:
+            continue
+        node_id = key.removeprefix(PREFIX)
+        nodes.append({"node_id": node_id, "last_seen": seen.isoformat(),
+                      "connections": int(value.get("connections", 0)),
+                      "bus": bool(value.get("bus")), "started_at": value.get("started_at"),
+                      "stale": now - seen > stale_after,
+                      "this_node": node_id == ctx.settings.node_id})
+    return sorted(nodes, key=lambda n: (not n["this_node"], n["node_id"]))

@@ -1,0 +1,159 @@
+"""Web Push: subscriptions, and pushing new messages and phone notices to members.
+
+Pushing is registered inside the write (``uow.on_commit``) and runs after the commit in
+a background task on the node that made the write (``chat.webpush.WebPush.spawn``), so
+the sender never waits for a push service and a rolled-back write pushes nothing. The
+job reads who to tell (members, mute flags, their devices' subscriptions) on its own,
+sends each push, and forgets subscriptions the push service says are gone (404, 410).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from chat.auth.sessions import Principal
+from chat.context import AppContext
+from chat.domain.push import PushNote, message_notes, notice_note, recipients
+from chat.errors import BadRequest
+from chat.store.uow import UnitOfWork, unit_of_work
+from chat.types import JSON
+from chat.webpush import Delivery
+
+log = logging.getLogger(__name__)
+
+MAX_ENDPOINT_CHARS = 1000
+GONE = frozenset({404, 410})  # RFC 8030 §7.3: the subscription no longer exists
+
+
+def public_key(ctx: AppContext) -> str:
+    if ctx.push is None:
+        raise RuntimeError("Web Push runs on a serving node")
+    return ctx.push.public_key
+
+
+def _b64url_bytes(value: object, name: str, size: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise BadRequest(f"keys.{name} must be a base64url string")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"keys.{name} must be base64url") from None
+    if len(raw) != size:
+        raise BadRequest(f"keys.{name} must be {size} bytes")
+    return value
+
+
+def check_endpoint(ctx: AppContext, endpoint: object) -> str:
+    """A push service URL: https (RFC 8030 §8), or http on 127.0.0.1 when the node
+    allows it (tests); no credentials in it."""
+    if not isinstance(endpoint, str) or not 0 < len(endpoint) <= MAX_ENDPOINT_CHARS:
+        raise BadRequest(f"endpoint must be a URL of at most {MAX_ENDPOINT_CHARS} chars")
+    parts = urlsplit(endpoint)
+    loopback_http = (parts.scheme == "http" and parts.hostname == "127.0.0.1"
+                     and ctx.settings.push_allow_http_loopback)
+    if not (parts.scheme == "https" or loopback_http) or not parts.hostname \
+            or parts.username or parts.password:
+        raise BadRequest("endpoint must be an https URL")
+    return endpoint
+
+
+async def subscribe(ctx: AppContext, *, actor: Principal, endpoint: object,
+                    keys: object) -> JSON:
+    """Store this browser's subscription for the actor on their device (a browser that
+    signs in as someone else takes its endpoint along)."""
+    url = check_endpoint(ctx, endpoint)
+    if not isinstance(keys, dict):
+        raise BadRequest("keys must be an object with p256dh and auth")
+    # RFC 8291 §3.2: an uncompressed P-256 point and a 16-byte authentication secret.
+    p256dh = _b64url_bytes(keys.get("p256dh"), "p256dh", 65)
+    auth = _b64url_bytes(keys.get("auth"), "auth", 16)
+    async with unit_of_work(ctx.db, write=True) as uow:
+        await uow.push.save(user_id=actor.user_id, device_id=actor.device_id, endpoint=url,
+                            p256dh=p256dh, auth=auth, now=ctx.clock.now())
+    return {"subscribed": True}
+
+
+async def unsubscribe(ctx: AppContext, *, actor: Principal, endpoint: object) -> JSON:
+    if not isinstance(endpoint, str) or not endpoint:
+        raise BadRequest("endpoint must be a string")
+    async with unit_of_work(ctx.db, write=True) as uow:
+        removed = await uow.push.remove(endpoint, user_id=actor.user_id)
+    return {"unsubscribed": removed}
+
+
+# --- sending ----------------------------------------------------------------------------
+
+def push_new_message(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
+                     channel_kind: str, channel_name: str, message_id: int,
+                     sender_id: int, sender_name: str, body: str, has_photo: bool,
+                     mentioned: Sequence[int]) -> None:
+    """After commit: push a person's new message to the channel's members (not the
+    sender; not those who muted it, unless mentioned)."""
+    push = ctx.push
+    if push is None:
+        return
+
+    async def job() -> None:
+        async with unit_of_work(ctx.db, write=False) as reader:
+            flags = await reader.channels.mute_flags(channel_id)
+        plain, mentions = recipients(flags, sender_id=sender_id, mentioned=mentioned)
+        notes = {mention: message_notes(
+            channel_id=channel_id, channel_kind=channel_kind, channel_name=channel_name,
+            message_id=message_id, sender_name=sender_name, body=body,
+            has_photo=has_photo, mentioned=mention) for mention in (False, True)}
+        await _send(ctx, [(plain, notes[False]), (mentions, notes[True])])
+
+    async def start() -> None:
+        push.spawn(job(), name=f"push message {message_id}")
+
+    uow.on_commit(start)
+
+
+def push_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, kind: str,
+                message_id: int, body: str) -> None:
+    """After commit: push a missed-call notice or a phone memo to the channel's members
+    who did not mute it."""
+    push = ctx.push
+    if push is None:
+        return
+
+    async def job() -> None:
+        async with unit_of_work(ctx.db, write=False) as reader:
+            flags = await reader.channels.mute_flags(channel_id)
+        plain, _ = recipients(flags, sender_id=None)
+        await _send(ctx, [(plain, notice_note(kind=kind, channel_id=channel_id,
+                                              message_id=message_id, body=body))])
+
+    async def start() -> None:
+        push.spawn(job(), name=f"push notice {message_id}")
+
+    uow.on_commit(start)
+
+
+async def _send(ctx: AppContext, batches: list[tuple[list[int], PushNote]]) -> None:
+    assert ctx.push is not None
+    gone: list[str] = []
+    for user_ids, note in batches:
+        if not user_ids:
+            continue
+        async with unit_of_work(ctx.db, write=False) as reader:
+            targets = [Delivery(s.endpoint, s.p256dh, s.auth)
+                       for s in await reader.push.deliverable(user_ids)]
+        payload = note.payload()
+        # Concurrently, at most CONCURRENCY at a time per node (WebPush.deliver).
+        statuses = await asyncio.gather(*(
+            ctx.push.deliver(target, payload, ttl=note.ttl, urgency=note.urgency)
+            for target in targets))
+        gone += [t.endpoint for t, status in zip(targets, statuses, strict=True)
+                 if status in GONE]
+    if gone:
+        async with unit_of_work(ctx.db, write=True) as uow:
+            for endpoint in gone:
+                await uow.push.remove(endpoint)
+        log.info("forgot %d push subscription(s) the push service no longer knows",
+                 len(gone))

@@ -1,0 +1,79 @@
+"""What a Web Push notification says, and to whom it goes (pure).
+
+The payload is JSON the service worker shows: ``title``, ``body`` (at most
+``MAX_BODY_CHARS``), ``channel_id``, ``message_id``, ``url`` (the page to open) and
+``kind``. Texts are Japanese: they are shown to staff as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from chat.domain.notices import SYSTEM_SENDER_NAME
+from chat.domain.roles import ChannelKind
+
+MAX_BODY_CHARS = 120
+# RFC 8030 §5.2: how long the push service keeps a message for an offline device.
+MESSAGE_TTL_SECONDS = 24 * 3600
+NOTICE_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class PushNote:
+    kind: str  # message | mention | call.missed | memo
+    title: str
+    body: str
+    channel_id: int
+    message_id: int
+    urgency: str  # RFC 8030 §5.3: very-low | low | normal | high
+    ttl: int
+
+    def payload(self) -> str:
+        return json.dumps({"title": self.title, "body": self.body,
+                           "channel_id": self.channel_id, "message_id": self.message_id,
+                           "url": f"/?channel={self.channel_id}&message={self.message_id}",
+                           "kind": self.kind}, ensure_ascii=False)
+
+
+def shorten(text: str, limit: int = MAX_BODY_CHARS) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def message_notes(*, channel_id: int, channel_kind: str, channel_name: str,
+                  message_id: int, sender_name: str, body: str, has_photo: bool,
+                  mentioned: bool) -> PushNote:
+    """A person's new message: in a direct chat titled with the sender, elsewhere
+    「チャンネル名：送信者」; a mention says so and is urgent."""
+    if channel_kind == ChannelKind.DIRECT:
+        title = sender_name
+    else:
+        title = f"{channel_name}：{sender_name}"
+    if mentioned:
+        title = f"{title}（あなた宛て）"
+    text = body.strip()
+    if has_photo:
+        text = f"📷 {text}" if text else "📷 写真を送信しました"
+    return PushNote(kind="mention" if mentioned else "message", title=title,
+                    body=shorten(text), channel_id=channel_id, message_id=message_id,
+                    urgency="high" if mentioned else "normal", ttl=MESSAGE_TTL_SECONDS)
+
+
+def notice_note(*, kind: str, channel_id: int, message_id: int, body: str) -> PushNote:
+    """A missed-call notice or a phone memo, from 「電話」."""
+    label = "不在着信" if kind == "call.missed" else "伝言メモ"
+    return PushNote(kind=kind, title=f"{SYSTEM_SENDER_NAME}：{label}", body=shorten(body),
+                    channel_id=channel_id, message_id=message_id, urgency="high",
+                    ttl=NOTICE_TTL_SECONDS)
+
+
+def recipients(mute_flags: Mapping[int, bool], *, sender_id: int | None,
+               mentioned: Iterable[int] = ()) -> tuple[list[int], list[int]]:
+    """``(plain, mentioned)``: the members a new message is pushed to. Everyone but the
+    sender whose channel is not muted; a mentioned member even when it is."""
+    mentions = {u for u in mentioned if u in mute_flags and u != sender_id}
+    plain = sorted(u for u, muted in mute_flags.items()
+                   if u != sender_id and not muted and u not in mentions)
+    return plain, sorted(mentions)

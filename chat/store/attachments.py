@@ -1,0 +1,47 @@
+"""Photo attachments: their rows, and their bytes read one column at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.store.models import Attachment
+
+
+class AttachmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, attachment: Attachment) -> None:
+        self.session.add(attachment)
+
+    async def get(self, attachment_id: int, *, for_update: bool = False
+                  ) -> Attachment | None:
+        stmt = select(Attachment).where(Attachment.id == attachment_id)
+        if for_update:
+            # Two sends racing with one upload: the second waits, then sees it taken.
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def of_messages(self, message_ids: Sequence[int]) -> dict[int, Attachment]:
+        """message id → its photo (metadata only; the bytes stay deferred)."""
+        if not message_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(Attachment).where(Attachment.message_id.in_(sorted(set(message_ids)))))
+        return {a.message_id: a for a in rows.all() if a.message_id is not None}
+
+    async def content(self, attachment_id: int, *, thumb: bool) -> bytes | None:
+        column = Attachment.thumb if thumb else Attachment.data
+        value = await self.session.scalar(select(column).where(Attachment.id == attachment_id))
+        return bytes(value) if value is not None else None
+
+    async def delete_of_messages(self, message_ids: Sequence[int]) -> int:
+        """Remove the photos of these messages (rows and bytes); returns how many."""
+        if not message_ids:
+            return 0
+        result = await self.session.execute(
+            delete(Attachment).where(Attachment.message_id.in_(message_ids)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,260 @@
+"""Web Push against a real push service running here: the server signs with VAPID
+(RFC 8292), encrypts with aes128gcm (RFC 8291) to the subscription's key, respects
+mute and mentions, pushes phone notices, and forgets subscriptions that are gone."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import http_ece
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.conftest import ServerFactory
+from tests.support import ChatClient, RunningServer, auth_headers, dev_token, sql
+
+SUZUKI, TANAKA, ITO, WATANABE, KATO = "1002", "1004", "1005", "1006", "1010"
+GROUP = "忘年会幹事"  # 1002, 1004, 1006
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Received:
+    name: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class PushService:
+    """A push service (RFC 8030) on a loopback port: it accepts pushes for the names it
+    is told, answers 410 Gone for the rest, and hands every request to the test."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[Received] = queue.Queue()
+        self.gone: set[str] = set()
+        app = Starlette(routes=[Route("/push/{name}", self._push, methods=["POST"])])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
+                                                    lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                       daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "push service did not start"
+            time.sleep(0.02)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _push(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        self.received.put(Received(name, dict(request.headers), await request.body()))
+        return Response(status_code=410 if name in self.gone else 201)
+
+    async def next(self, timeout: float = 10.0) -> Received:
+        return await asyncio.to_thread(self.received.get, True, timeout)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    service = PushService()
+    yield service
+    service.stop()
+
+
+@dataclass
+class Browser:
+    """A browser's push subscription: its ECDH key pair and auth secret (RFC 8291 §3)."""
+
+    name: str
+    endpoint: str
+    private_key: ec.EllipticCurvePrivateKey
+    auth: bytes
+
+    @classmethod
+    def make(cls, service: PushService, name: str) -> Browser:
+        return cls(name, f"{service.origin}/push/{name}",
+                   ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+
+    def subscription(self) -> dict[str, Any]:
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        return {"endpoint": self.endpoint, "expirationTime": None,
+                "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)}}
+
+    def decrypt(self, body: bytes) -> dict[str, Any]:
+        plain = http_ece.decrypt(body, private_key=self.private_key,
+                                 auth_secret=self.auth, version="aes128gcm")
+        payload: dict[str, Any] = json.loads(plain)
+        return payload
+
+
+async def api(server: RunningServer, token: str, method: str, path: str,
+              **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        return await http.request(method, path, headers=auth_headers(token), **kwargs)
+
+
+def check_vapid(received: Received, *, public_key: str, audience: str) -> None:
+    """RFC 8292 §2–3: ``vapid t=JWT, k=key``; the JWT is ES256 by that key, for the push
+    service's origin, expiring within 24 hours, with a contact."""
+    scheme, _, params = received.headers["authorization"].partition(" ")
+    assert scheme.lower() == "vapid"
+    fields = dict(part.strip().split("=", 1) for part in params.split(","))
+    assert fields["k"] == public_key
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(fields["k"]))
+    claims = jwt.decode(fields["t"], key=key, algorithms=["ES256"], audience=audience)
+    assert time.time() < claims["exp"] <= time.time() + 24 * 3600
+    assert claims["sub"].startswith(("mailto:", "https://"))
+    assert received.headers["content-encoding"] == "aes128gcm"
+    assert int(received.headers["ttl"]) > 0
+    assert received.headers["urgency"] in {"normal", "high"}
+
+
+async def connect(server: RunningServer, staff: str) -> ChatClient:
+    return await ChatClient.connect(server, await dev_token(server, staff))
+
+
+async def send(client: ChatClient, channel_id: int, body: str, **extra: Any
+               ) -> dict[str, Any]:
+    client_id = uuid.uuid4().hex
+    await client.send({"type": "send", "channel_id": channel_id, "client_id": client_id,
+                       "body": body, **extra})
+    ack = await client.expect("ack", lambda f: f["client_id"] == client_id)
+    return dict(ack["message"])
+
+
+async def test_a_new_message_arrives_as_a_real_decryptable_push(
+        make_server: ServerFactory, push_service: PushService) -> None:
+    server = make_server(push_allow_http_loopback=True)
+    tokens = {s: await dev_token(server, s) for s in (SUZUKI, TANAKA, ITO, WATANABE, KATO)}
+    key = (await api(server, tokens[TANAKA], "GET", "/api/push/key")).json()["public_key"]
+    assert len(unb64url(key)) == 65 and unb64url(key)[0] == 4
+
+    tanaka, watanabe, ito = (Browser.make(push_service, n) for n in ("tanaka", "watanabe",
+                                                                      "ito"))
+    push_service.gone.add("watanabe")
+    for staff, browser in ((TANAKA, tanaka), (WATANABE, watanabe), (ITO, ito)):
+        response = await api(server, tokens[staff], "POST", "/api/push/subscriptions",
+                             json=browser.subscription())
+        assert response.status_code == 201, response.text
+
+    suzuki = await connect(server, SUZUKI)
+    assert suzuki.ready is not None
+    group = next(c["id"] for c in suzuki.ready["channels"] if c["name"] == GROUP)
+    message = await send(suzuki, group, "明日の幹事会は" + "とても" * 60 + "大事です")
+
+    pushes = {}
+    for _ in range(2):   # tanaka's and watanabe's; never ito's (not a member), nor suzuki's
+        received = await push_service.next()
+        pushes[received.name] = received
+    assert set(pushes) == {"tanaka", "watanabe"}
+    check_vapid(pushes["tanaka"], public_key=key, audience=push_service.origin)
+    payload = tanaka.decrypt(pushes["tanaka"].body)
+    assert payload["title"] == f"{GROUP}：鈴木 花子"
+    assert payload["body"].startswith("明日の幹事会は") and len(payload["body"]) <= 120
+    assert (payload["channel_id"], payload["message_id"]) == (group, message["id"])
+    assert payload["url"] == f"/?channel={group}&message={message['id']}"
+    # Encrypted to each subscription's own key: tanaka's key cannot read watanabe's.
+    with pytest.raises(Exception):  # noqa: B017 - http_ece raises cryptography errors
+        tanaka.decrypt(pushes["watanabe"].body)
+    assert watanabe.decrypt(pushes["watanabe"].body)["message_id"] == message["id"]
+
+    # The push service said 410 Gone for watanabe: the subscription is forgotten.
+    for _ in range(50):
+        left = {r[0] for r in sql(server, "SELECT endpoint FROM push_subscriptions")}
+        if watanabe.endpoint not in left:
+            break
+        await asyncio.sleep(0.1)
+    assert left == {tanaka.endpoint, ito.endpoint}
+
+    # Muted: nothing for an ordinary message, but a mention comes through, urgently.
+    muted = await api(server, tokens[TANAKA], "PUT", f"/api/channels/{group}/mute",
+                      json={"muted": True})
+    assert muted.status_code == 200
+    await send(suzuki, group, "静かな連絡")
+    assert suzuki.ready is not None
+    tanaka_id = next(c["partner_id"] for c in suzuki.ready["channels"]
+                     if c["kind"] == "direct" and c["name"] == "田中 美咲")
+    mention = await send(suzuki, group, "田中さん確認お願いします", mentions=[tanaka_id])
+    received = await push_service.next()
+    assert received.name == "tanaka"
+    payload = tanaka.decrypt(received.body)
+    assert payload["message_id"] == mention["id"] and payload["kind"] == "mention"
+    assert "あなた宛て" in payload["title"] and received.headers["urgency"] == "high"
+
+    # A phone memo reaches the person's phone as 「電話」 (their 電話 channel is new, so
+    # not muted).
+    memo = await api(server, tokens[KATO], "POST", "/api/memos", json={
+        "for_user_id": tanaka_id, "caller_name": "山田", "company": "山田商事",
+        "number": "03-1234-5678", "action": "call_back", "text": "見積の件"})
+    assert memo.status_code == 201, memo.text
+    received = await push_service.next()
+    payload = tanaka.decrypt(received.body)
+    assert payload["title"] == "電話：伝言メモ" and payload["kind"] == "memo"
+    assert payload["message_id"] == memo.json()["message"]["id"]
+    assert "山田商事" in payload["body"]
+
+    # Unsubscribed: nothing more.
+    gone = await api(server, tokens[TANAKA], "DELETE", "/api/push/subscriptions",
+                     json={"endpoint": tanaka.endpoint})
+    assert gone.json() == {"unsubscribed": True}
+    await send(suzuki, group, "誰にも届かない", mentions=[tanaka_id])
+    await asyncio.sleep(0.5)
+    assert push_service.received.empty()
+
+
+@pytest.mark.parametrize(("subscription", "problem"), [
+    ({"endpoint": "http://push.example.com/x"}, "https"),
+    ({"endpoint": "https://user:pw@push.example.com/x"}, "https"),
+    ({"endpoint": "https://push.example.com/x", "keys": {"p256dh": "AAAA", "auth": "AAAA"}},
+     "p256dh"),
+    ({"endpoint": 7}, "endpoint"),
+])
+async def test_a_subscription_must_name_an_https_push_service_and_real_keys(
+        server: RunningServer, subscription: dict[str, Any], problem: str) -> None:
+    token = await dev_token(server, TANAKA)
+    body = {"keys": {"p256dh": b64url(b"\x04" + b"\x01" * 64), "auth": b64url(b"a" * 16)},
+            **subscription}
+    response = await api(server, token, "POST", "/api/push/subscriptions", json=body)
+    assert response.status_code == 400
+    assert problem in response.json()["error"]["message"]
+    # Loopback http is for tests only, and this server does not allow it.
+    body["endpoint"] = "http://127.0.0.1:9/push/x"
+    body["keys"] = {"p256dh": b64url(b"\x04" + b"\x01" * 64), "auth": b64url(b"a" * 16)}
+    response = await api(server, token, "POST", "/api/push/subscriptions", json=body)
+    assert response.status_code == 400
