@@ -185,6 +185,7 @@ def site_photo(path: Path) -> Path:
 
 async def long_press(page: Page, target: str | object) -> None:
     locator = page.locator(target) if isinstance(target, str) else target
+    await expect(locator).to_be_visible(timeout=WAIT_MS)  # type: ignore[arg-type]
     box = await locator.bounding_box()  # type: ignore[union-attr]
     assert box is not None
     await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -230,8 +231,9 @@ async def test_a_site_photo_with_location_reactions_and_a_reply(
     await tanaka.click("#viewer-close")
 
     # Long-press → スタンプ → 👍: both phones see it.
-    await long_press(tanaka, photo.locator(".body"))
+    await long_press(tanaka, photo)
     await expect(tanaka.locator("#sheet")).to_be_visible()
+    await expect(tanaka.locator("#viewer")).to_be_hidden()    # the press was not a tap
     await tanaka.get_by_role("button", name="スタンプ").click()
     await tanaka.locator("#sheet-content").get_by_role("button", name="👍").click()
     for page in (suzuki, tanaka):
@@ -239,7 +241,7 @@ async def test_a_site_photo_with_location_reactions_and_a_reply(
                      ).to_have_text("👍 1", timeout=WAIT_MS)
 
     # Long-press → 返信: the reply quotes the photo message on both phones.
-    await long_press(tanaka, photo.locator(".body"))
+    await long_press(tanaka, photo)
     await tanaka.get_by_role("button", name="返信").click()
     await expect(tanaka.locator("#reply-bar")).to_be_visible()
     await send(tanaka, "了解、迂回路を案内します")
@@ -252,3 +254,40 @@ async def test_a_site_photo_with_location_reactions_and_a_reply(
     # Twice the system font size still fits the phone (font scaling).
     await suzuki.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")
     await expect_fits_the_phone(suzuki)
+
+
+async def test_a_group_made_on_the_phone_and_an_edit_seen_by_both(
+        server: RunningServer, open_phone: PhoneFactory, artifacts_dir: Path) -> None:
+    suzuki, tanaka = await open_phone(), await open_phone()
+    dialogs: list[str] = []
+    suzuki.on("dialog", lambda d: dialogs.append(d.message))
+    await sign_in(suzuki, server, "1002", "鈴木 花子")
+    await sign_in(tanaka, server, "1004", "田中 美咲")
+
+    group = f"防災訓練ワーキング {uuid.uuid4().hex[:4]}"
+    await suzuki.click("#new-group")
+    sheet = suzuki.locator("#sheet")
+    await sheet.get_by_label("グループ名").fill(group)
+    await sheet.get_by_role("searchbox").fill("田中")
+    await sheet.get_by_role("checkbox", name="田中 美咲").check()
+    await suzuki.screenshot(path=artifacts_dir / "phone-new-group.png")
+    await sheet.get_by_role("button", name="作成").click()
+    await expect(suzuki.locator("#channel-title")).to_have_text(group, timeout=WAIT_MS)
+    await send(suzuki, "集合は9時です")
+
+    # 田中 was added: the group appears on her phone, live, with the message.
+    await expect(tanaka.locator("#channel-list button", has_text=group)).to_be_visible(
+        timeout=WAIT_MS)
+    await open_channel(tanaka, group)
+    await expect(message(tanaka, "集合は9時です")).to_be_visible(timeout=WAIT_MS)
+
+    # Long-press → 編集: the new text, marked (編集済), on both phones; no browser dialog.
+    await long_press(suzuki, message(suzuki, "集合は9時です"))
+    await suzuki.get_by_role("button", name="編集").click()
+    await sheet.get_by_role("textbox").fill("集合は8時半です")
+    await sheet.get_by_role("button", name="保存").click()
+    for page in (suzuki, tanaka):
+        edited = message(page, "集合は8時半です")
+        await expect(edited).to_be_visible(timeout=WAIT_MS)
+        await expect(edited.locator(".meta").first).to_contain_text("編集済")
+    assert dialogs == []

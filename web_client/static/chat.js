@@ -610,9 +610,12 @@ function clearTyping(userId) {
 async function queueMessage(fields) {
   const item = { client_id: crypto.randomUUID(), user_id: state.me.id, created_at: Date.now(), ...fields };
   const p = { item, li: null, state: "queued" };
+  const mine = state;
   state.pending.set(item.client_id, p);
   try { await outbox.put(item); } catch (error) { console.warn("outbox:", error); }
-  if (item.channel_id === state.current) {
+  if (state !== mine) return p;        // signed out meanwhile: it waits in the outbox
+  // The conversation may have been redrawn meanwhile, with this bubble already in it.
+  if (item.channel_id === state.current && !p.li) {
     p.li = document.createElement("li");
     $("messages").append(p.li);
   }
@@ -731,7 +734,15 @@ document.addEventListener("visibilitychange", markRead);
 
 function wireLongPress(li) {
   let timer = null;
-  const start = () => { timer = setTimeout(() => { timer = null; openActions(li); }, LONG_PRESS_MS); };
+  let fired = false;
+  const start = () => {
+    fired = false;
+    timer = setTimeout(() => { timer = null; fired = true; openActions(li); }, LONG_PRESS_MS);
+  };
+  // The finger lifting after a long press is not also a tap (on a photo, a card button).
+  li.addEventListener("click", (ev) => {
+    if (fired) { ev.stopPropagation(); ev.preventDefault(); fired = false; }
+  }, true);
   const cancel = () => { clearTimeout(timer); timer = null; };
   li.addEventListener("pointerdown", (ev) => { if (ev.button === 0) start(); });
   for (const type of ["pointerup", "pointerleave", "pointercancel", "pointermove"]) li.addEventListener(type, cancel);
@@ -750,9 +761,7 @@ function openActions(li) {
   if (live) buttons.push([t("act.react"), () => openStamps(m)]);
   if (live && m.body) buttons.push([t("act.copy"), () => navigator.clipboard && navigator.clipboard.writeText(m.body)]);
   if (live && mine && m.kind === "text") buttons.push([t("act.edit"), () => editMessage(m)]);
-  if (live && mine) buttons.push([t("act.delete"), () => {
-    if (confirm(t("act.delete_confirm"))) send({ type: "delete", message_id: m.id });
-  }]);
+  if (live && mine) buttons.push([t("act.delete"), () => confirmDelete(m)]);
   if (live) buttons.push([m.pinned_at ? t("act.unpin") : t("act.pin"),
                           () => send({ type: m.pinned_at ? "unpin" : "pin", message_id: m.id })]);
   if (mine || state.channels.get(m.channel_id)?.kind === "announcement") {
@@ -775,8 +784,32 @@ function react(m, emoji, mineToo) {
 }
 
 function editMessage(m) {
-  const text = prompt(t("act.edit"), m.body);
-  if (text != null && text.trim() && text !== m.body) send({ type: "edit", message_id: m.id, body: text });
+  const form = document.createElement("form");
+  form.className = "edit-form";
+  const area = document.createElement("textarea");
+  area.value = m.body;
+  area.maxLength = 10000;
+  area.rows = 3;
+  area.setAttribute("aria-label", t("act.edit"));
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "primary";
+  save.textContent = t("act.save");
+  form.append(area, save);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = area.value;
+    if (text.trim() && text !== m.body) send({ type: "edit", message_id: m.id, body: text });
+    closeSheet();
+  });
+  openSheet(t("act.edit"), [form]);
+}
+
+function confirmDelete(m) {
+  openSheet(t("act.delete_confirm"), [sheetButton(t("act.delete"), () => {
+    closeSheet();
+    send({ type: "delete", message_id: m.id });
+  })]);
 }
 
 async function showReaders(m) {
@@ -1006,6 +1039,67 @@ function renderDirectory() {
   }
 }
 $("directory-input").addEventListener("input", renderDirectory);
+
+function openGroupForm() {
+  const form = document.createElement("form");
+  form.className = "group-form";
+  const nameLabel = document.createElement("label");
+  nameLabel.textContent = t("group.name");
+  const name = document.createElement("input");
+  name.required = true;
+  name.maxLength = 100;
+  nameLabel.append(name);
+  const filter = document.createElement("input");
+  filter.type = "search";
+  filter.placeholder = t("directory.placeholder");
+  filter.setAttribute("aria-label", t("directory.label"));
+  const list = document.createElement("fieldset");
+  const legend = document.createElement("legend");
+  legend.textContent = t("group.members");
+  list.append(legend);
+  const chosen = new Set();
+  const people = [...state.users.values()].filter((u) => u.id !== state.me.id);
+  const draw = () => {
+    const q = filter.value.trim().toLowerCase();
+    list.replaceChildren(legend);
+    for (const u of people) {
+      if (q && ![u.name, u.kana, u.department].some((v) => v && String(v).toLowerCase().includes(q))) continue;
+      const label = document.createElement("label");
+      label.className = "member";
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = String(u.id);
+      box.checked = chosen.has(u.id);
+      box.addEventListener("change", () => { if (box.checked) chosen.add(u.id); else chosen.delete(u.id); });
+      label.append(box, ` ${u.name}（${u.department || "—"}）`);
+      list.append(label);
+    }
+  };
+  filter.addEventListener("input", draw);
+  draw();
+  const status = document.createElement("p");
+  status.className = "error";
+  const submit = document.createElement("button");
+  submit.type = "submit";
+  submit.className = "primary";
+  submit.textContent = t("group.create");
+  form.append(nameLabel, filter, list, submit, status);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!chosen.size) { status.textContent = t("group.pick"); return; }
+    try {
+      const c = await apiFetch("/api/channels/group", {
+        method: "POST", body: { name: name.value, member_ids: [...chosen] } });
+      closeSheet();
+      if (!state.channels.has(c.id)) state.channels.set(c.id, { unread: 0, last_message: null, ...c });
+      await openChannel(c.id);
+    } catch (error) {
+      status.textContent = (error && (error.messageJa || error.message)) || String(error);
+    }
+  });
+  openSheet(t("group.title"), [form]);
+}
+$("new-group").addEventListener("click", () => { if (state && state.me) openGroupForm(); });
 
 async function openDirect(userId) {
   const c = await apiFetch("/api/channels/direct", { method: "POST", body: { user_id: userId } });

@@ -58,8 +58,9 @@ export function excerpt(m) {
  * loadPhoto(m, img).
  */
 export function fillMessage(li, m, ui) {
-  li.dataset.seq = m.seq ?? "";
-  li.dataset.messageId = m.id ?? "";
+  // A pending bubble has no seq or id yet: it carries only its client id.
+  if (m.seq != null) li.dataset.seq = m.seq; else delete li.dataset.seq;
+  if (m.id != null) li.dataset.messageId = m.id; else delete li.dataset.messageId;
   if (m.client_id) li.dataset.clientId = m.client_id;
   const mine = m.sender_id != null && m.sender_id === ui.me.id;
   li.className = mine ? "mine" : "";
