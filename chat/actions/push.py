@@ -100,7 +100,9 @@ def push_new_message(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
 
     async def job() -> None:
         async with unit_of_work(ctx.db, write=False) as reader:
-            flags = await reader.channels.mute_flags(channel_id)
+            flags = await reader.channels.mute_flags(channel_id, subscribers_only=True)
+        if not flags:           # nobody in the channel can be pushed to
+            return
         plain, mentions = recipients(flags, sender_id=sender_id, mentioned=mentioned)
         notes = {mention: message_notes(
             channel_id=channel_id, channel_kind=channel_kind, channel_name=channel_name,
@@ -124,7 +126,9 @@ def push_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, kind: str,
 
     async def job() -> None:
         async with unit_of_work(ctx.db, write=False) as reader:
-            flags = await reader.channels.mute_flags(channel_id)
+            flags = await reader.channels.mute_flags(channel_id, subscribers_only=True)
+        if not flags:
+            return
         plain, _ = recipients(flags, sender_id=None)
         await _send(ctx, [(plain, notice_note(kind=kind, channel_id=channel_id,
                                               message_id=message_id, body=body))])
