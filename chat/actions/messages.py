@@ -23,6 +23,7 @@ from chat.errors import (
     AttachmentNotFound,
     BadRequest,
     ChannelNotFound,
+    ChatError,
     ClientIdReused,
     MessageDeleted,
     MessageNotFound,
@@ -62,10 +63,10 @@ def _clean_body(ctx: AppContext, body: str, *, may_be_empty: bool = False) -> st
 
 async def member_channel(uow: UnitOfWork, channel_id: int, user_id: int) -> Channel:
     """The channel, if ``user_id`` is a member; raises ChannelNotFound or NotAMember."""
-    channel = await uow.channels.get(channel_id)
+    channel, member = await uow.channels.with_membership(channel_id, user_id)
     if channel is None:
         raise ChannelNotFound()
-    if await uow.channels.membership(channel_id, user_id) is None:
+    if not member:
         raise NotAMember()
     return channel
 
@@ -144,21 +145,38 @@ async def _unsent_upload(uow: UnitOfWork, attachment_id: int, *, actor: Principa
     return attachment
 
 
+async def _check_new_message(uow: UnitOfWork, *, actor: Principal, channel_id: int,
+                             reply_to: int | None, attachment_id: int | None
+                             ) -> tuple[Channel, Message | None, Attachment | None]:
+    """May the actor post this here: the channel, the quoted message, the upload."""
+    channel = await member_channel(uow, channel_id, actor.user_id)
+    if not may_post(actor.role, channel.kind):
+        raise ReadOnlyChannel()
+    quoted = await _quoted_message(uow, reply_to, channel_id) if reply_to else None
+    photo = (await _unsent_upload(uow, attachment_id, actor=actor, channel_id=channel_id)
+             if attachment_id is not None else None)
+    return channel, quoted, photo
+
+
 async def _store_new_message(ctx: AppContext, *, actor: Principal, channel_id: int,
                              client_id: str, body: str, reply_to: int | None,
                              mentions: Sequence[int],
                              attachment_id: int | None) -> SendOutcome:
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=True) as uow:
-        existing = await uow.messages.by_client_id(actor.user_id, client_id)
-        if existing is not None:
-            return await _duplicate(uow, existing, channel_id)
-        channel = await member_channel(uow, channel_id, actor.user_id)
-        if not may_post(actor.role, channel.kind):
-            raise ReadOnlyChannel()
-        quoted = await _quoted_message(uow, reply_to, channel_id) if reply_to else None
-        photo = (await _unsent_upload(uow, attachment_id, actor=actor, channel_id=channel_id)
-                 if attachment_id is not None else None)
+        # A resend (same client id) is rare: it is found by the unique constraint when
+        # the insert fails (send_message), not by a query before every send — or here,
+        # when what was fine at the first send is refused now (the person left, the
+        # quoted message was deleted, the photo is attached already).
+        try:
+            channel, quoted, photo = await _check_new_message(
+                uow, actor=actor, channel_id=channel_id, reply_to=reply_to,
+                attachment_id=attachment_id)
+        except ChatError:
+            existing = await uow.messages.by_client_id(actor.user_id, client_id)
+            if existing is not None:
+                return await _duplicate(uow, existing, channel_id)
+            raise
         mentioned = mentioned_members(
             mentions, await uow.channels.member_ids(channel_id),
             sender_id=actor.user_id) if mentions else []

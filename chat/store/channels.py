@@ -95,6 +95,19 @@ class ChannelRepository:
 
     # --- memberships -------------------------------------------------------------------
 
+    async def with_membership(self, channel_id: int, user_id: int
+                              ) -> tuple[Channel | None, bool]:
+        """The channel and whether ``user_id`` is a member of it, in one query (every
+        send and read checks this)."""
+        row = (await self.session.execute(
+            select(Channel, Membership.user_id)
+            .outerjoin(Membership, and_(Membership.channel_id == Channel.id,
+                                        Membership.user_id == user_id))
+            .where(Channel.id == channel_id))).first()
+        if row is None:
+            return None, False
+        return row[0], row[1] is not None
+
     async def membership(self, channel_id: int, user_id: int) -> Membership | None:
         return await self.session.get(Membership, (channel_id, user_id))
 

@@ -413,3 +413,31 @@ async def test_uploads_that_are_not_acceptable_images_are_refused(
     read_only = await upload(server, token, announcement, clear.getvalue(),
                              content_type="image/png")
     assert read_only.status_code == 403
+
+
+async def test_a_resend_is_acknowledged_as_a_duplicate_even_when_it_would_now_be_refused(
+        server: RunningServer) -> None:
+    """The phone's outbox sends again after every reconnect. A photo message's upload is
+    attached by then, and a quoted message may have been deleted meanwhile: the resend
+    is still the stored message (duplicate), not an error, and nothing is stored twice."""
+    suzuki = await connect(server, SUZUKI)
+    token = await dev_token(server, SUZUKI)
+    group = channel_named(suzuki, GROUP)["id"]
+    photo_id = (await upload(server, token, group, phone_photo(size=(64, 48)))
+                ).json()["attachment"]["id"]
+    quoted = await send(suzuki, group, "引用される発言")
+    frames = [{"type": "send", "channel_id": group, "client_id": uuid.uuid4().hex,
+               "body": "写真です", "attachment_id": photo_id},
+              {"type": "send", "channel_id": group, "client_id": uuid.uuid4().hex,
+               "body": "返信です", "reply_to": quoted["id"]}]
+    first = [await command(suzuki, frame) for frame in frames]
+    assert [f["type"] for f in first] == ["ack", "ack"]
+    assert not any(f["duplicate"] for f in first)
+    assert (await command(suzuki, {"type": "delete", "message_id": quoted["id"]}))[
+        "type"] == "ok"
+    again = [await command(suzuki, frame) for frame in frames]
+    assert [(f["type"], f["duplicate"]) for f in again] == [("ack", True), ("ack", True)]
+    assert [f["message"]["id"] for f in again] == [f["message"]["id"] for f in first]
+    bodies = [row[0] for row in sql(server, "SELECT body FROM messages WHERE channel_id = :c",
+                                    c=group)]
+    assert bodies.count("写真です") == 1 and bodies.count("返信です") == 1
