@@ -93,10 +93,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from chat.actions.orgchart import import_departments, import_staff
 
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
+    text = _read_csv(path)
+    if text is None:
         return 2
 
     async def job(ctx: AppContext) -> str:
@@ -113,6 +111,15 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         return f"{args.what} imported from {path}: {report.summary()}"
 
     return _import_report(settings, path, job)
+
+
+def _read_csv(path: Path) -> str | None:
+    """A CSV as Excel saves it (UTF-8, a BOM is fine); None, said on stderr, if unreadable."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return None
 
 
 def _import_report(settings: Settings, path: Path,
@@ -513,10 +520,8 @@ def cmd_pbx_directory(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{len(rows)} number(s) in the PBX directory")
         return 0
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
+    text = _read_csv(path)
+    if text is None:
         return 2
 
     async def job(ctx: AppContext) -> str:

@@ -10,7 +10,9 @@ pytest-asyncio fixture (the suite has an autouse one).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -49,17 +51,15 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             await browser.close()
 
 
-@pytest.fixture
-async def open_phone(browser: Browser) -> AsyncIterator[PhoneFactory]:
-    """Open a page in a fresh phone-sized context (its own cookies and sessionStorage,
-    like a second handset). Uncaught page errors fail the test."""
+@asynccontextmanager
+async def page_factory(browser: Browser, **options: Any) -> AsyncIterator[PhoneFactory]:
+    """Open pages, each in a fresh context made with ``options`` (its own cookies and
+    storage, like a second handset or PC). Uncaught page errors fail the test."""
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
     async def factory() -> Page:
-        context = await browser.new_context(
-            viewport={"width": 390, "height": 844}, device_scale_factor=2,
-            is_mobile=True, has_touch=True, locale="ja-JP", timezone_id="Asia/Tokyo")
+        context = await browser.new_context(**options)
         context.set_default_timeout(WAIT_MS)
         context.set_default_navigation_timeout(WAIT_MS)
         contexts.append(context)
@@ -71,6 +71,16 @@ async def open_phone(browser: Browser) -> AsyncIterator[PhoneFactory]:
     for context in contexts:
         await context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+async def open_phone(browser: Browser) -> AsyncIterator[PhoneFactory]:
+    """A phone-sized context per call (touch, Japanese, Tokyo time)."""
+    async with page_factory(
+            browser, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+            is_mobile=True, has_touch=True, locale="ja-JP",
+            timezone_id="Asia/Tokyo") as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import WAIT_MS, PhoneFactory
+from tests.browser.conftest import WAIT_MS, PhoneFactory, page_factory
 from tests.browser.test_device_sessions import add_platform_authenticator
 from tests.browser.test_minimal_page import expect_connected_as, page_url, sign_in
 from tests.support import RunningServer, beside, in_own_thread, run_tsunagu
@@ -31,23 +31,10 @@ SESSION_ENDED = "セッションが終了しました。もう一度サインイ
 @pytest.fixture
 async def open_pc(browser: Browser) -> AsyncIterator[PcFactory]:
     """A desktop context (an office PC); uncaught page errors fail the test."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    async def factory() -> Page:
-        context = await browser.new_context(viewport={"width": 1280, "height": 900},
-                                            locale="ja-JP", timezone_id="Asia/Tokyo",
-                                            accept_downloads=True)
-        context.set_default_timeout(WAIT_MS)
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        return page
-
-    yield factory
-    for context in contexts:
-        await context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    async with page_factory(browser, viewport={"width": 1280, "height": 900},
+                            locale="ja-JP", timezone_id="Asia/Tokyo",
+                            accept_downloads=True) as factory:
+        yield factory
 
 
 async def cli_enrollment_link(server: RunningServer, staff_number: str, label: str) -> str:
