@@ -9,6 +9,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 JSON = dict[str, Any]
+
+# Long work reports (done, total): imports, purges, exports, verification.
+Progress = Callable[[int, int], None]
+
+
+def no_progress(done: int, total: int) -> None:
+    return None
 UserId = int
 ChannelId = int
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -32,6 +31,7 @@ from chat.domain.auditchain import (
 from chat.store.audit import content_of
 from chat.store.models import AuditCheckpoint, AuditEvent
 from chat.store.uow import UnitOfWork, unit_of_work
+from chat.types import Progress
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,6 @@ class VerifyReport:
         return not self.problems
 
 
-Progress = Callable[[int, int], None]
 
 
 async def verify_log(ctx: AppContext, *, public_key: Ed25519PublicKey | None = None,

@@ -3,7 +3,7 @@ follow people when they move (the April reshuffle)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,16 +30,13 @@ from chat.domain.roles import ChannelKind, parse_role
 from chat.errors import BadRequest, NotFound, UserNotFound
 from chat.store.models import Channel, Department, User
 from chat.store.uow import UnitOfWork, unit_of_work
+from chat.types import Progress, no_progress
 
 ALL_STAFF_SLUG = "all-staff"
 ALL_STAFF_NAME = "全庁連絡"
 ORG_SOURCES = frozenset({"department", "all_staff"})
 
-Progress = Callable[[int, int], None]
 
-
-def _no_progress(done: int, total: int) -> None:
-    return None
 
 
 @dataclass
@@ -62,7 +59,7 @@ class ImportReport:
 
 
 async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
-                             progress: Progress = _no_progress,
+                             progress: Progress = no_progress,
                              by: str = "import") -> ImportReport:
     """Create or update departments by code and give each its channel. Idempotent.
     Departments missing from the file are left as they are."""
@@ -161,7 +158,7 @@ async def _plan(uow: UnitOfWork, rows: Sequence[StaffRow]
 
 
 async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
-                       progress: Progress = _no_progress, by: str = "import",
+                       progress: Progress = no_progress, by: str = "import",
                        actor_user_id: int | None = None) -> ImportReport:
     """Create or update staff by staff number, then move each changed person's
     org-chart memberships. Idempotent: the same file twice changes nothing the second

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -52,12 +51,11 @@ from chat.errors import (
 from chat.store.models import ExportJob
 from chat.store.records import RecordQuery
 from chat.store.uow import UnitOfWork, unit_of_work
-from chat.types import JSON
+from chat.types import JSON, Progress
 
 log = logging.getLogger(__name__)
 
 Actor = Principal | str
-Progress = Callable[[int, int], None]
 
 MAX_PAGE = 200
 EXPORT_BATCH = 500

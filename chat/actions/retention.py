@@ -11,7 +11,7 @@ batch on. Policy changes, holds and releases are audited.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,15 +30,11 @@ from chat.domain.retention import (
 from chat.errors import BadRequest, ChannelNotFound, HoldNotFound, HoldReleased, UserNotFound
 from chat.store.models import LegalHold, RetentionPolicy
 from chat.store.uow import UnitOfWork, unit_of_work
-from chat.types import JSON
+from chat.types import JSON, Progress, no_progress
 
 BATCH_SIZE = 500
 
-Progress = Callable[[int, int], None]
 
-
-def _no_progress(done: int, total: int) -> None:
-    return None
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -238,7 +234,7 @@ async def plan_retention(ctx: AppContext, now: datetime) -> list[ChannelPlan]:
 
 
 async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
-                        progress: Progress = _no_progress, batch_size: int = BATCH_SIZE,
+                        progress: Progress = no_progress, batch_size: int = BATCH_SIZE,
                         actor_user_id: int | None = None) -> RetentionReport:
     """Purge the text of every expired message no legal hold covers.
 

@@ -76,6 +76,19 @@ def run_in_process(server: RunningServer, clock: ManualClock, job: Any) -> Any:
     return in_own_thread(lambda: asyncio.run(main()))
 
 
+def purge_two_years_later(server: RunningServer, channel_kind: str) -> Any:
+    """Keep ``channel_kind`` channels one year, then run the purge two years from now."""
+    later = ManualClock()
+    later.advance(2 * YEAR)
+
+    async def purge(ctx: Any) -> Any:
+        await retention_actions.set_policy(ctx, channel_kind=channel_kind, keep_years=1,
+                                           by="test")
+        return await retention_actions.run_retention(ctx, by="test")
+
+    return run_in_process(server, later, purge)
+
+
 def audit_details(server: RunningServer, action: str) -> list[dict[str, Any]]:
     return [json.loads(row[0]) for row in sql(
         server, "SELECT detail FROM audit_events WHERE action = :a ORDER BY seq", a=action)]
@@ -289,15 +302,7 @@ async def test_a_purged_call_notice_keeps_no_caller_number(server: RunningServer
     notice_id = sql(server, "SELECT message_id FROM notices")[0][0]
     assert "0312345678" in sql(server, "SELECT data FROM messages WHERE id = :m",
                                m=notice_id)[0][0]
-    later = ManualClock()
-    later.advance(2 * YEAR)
-
-    async def purge(ctx: Any) -> Any:
-        await retention_actions.set_policy(ctx, channel_kind="direct", keep_years=1,
-                                           by="test")
-        return await retention_actions.run_retention(ctx, by="test")
-
-    report = run_in_process(server, later, purge)
+    report = purge_two_years_later(server, "direct")
     assert report.purged_messages >= 1
     assert sql(server, "SELECT body, data, purged_at IS NOT NULL FROM messages WHERE id = :m",
                m=notice_id)[0] == ("", None, True)
@@ -331,15 +336,7 @@ async def test_a_purge_takes_the_photo_with_the_text_and_leaves_the_stamps(
     await client.send({"type": "react", "message_id": message["id"], "emoji": "👍"})
     await client.expect("ok")
     await client.close()
-    later = ManualClock()
-    later.advance(2 * YEAR)
-
-    async def purge(ctx: Any) -> Any:
-        await retention_actions.set_policy(ctx, channel_kind="department", keep_years=1,
-                                           by="test")
-        return await retention_actions.run_retention(ctx, by="test")
-
-    report = run_in_process(server, later, purge)
+    report = purge_two_years_later(server, "department")
     assert report.purged_attachments >= 1
     assert sql(server, "SELECT count(*) FROM attachments WHERE id = :a",
                a=attachment["id"])[0][0] == 0
