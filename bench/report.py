@@ -50,12 +50,12 @@ def _rows(s: dict[str, Any]) -> list[str]:
                            f"{f['server_cpu_ms_per_connect']:12.3f} "
                            f"{f['connect']['connect_ms']['p99']:15.1f}")
     elif key.startswith("d_"):
-        out.append(f"{'database':10} {'path':12} {'messages':>9} {'msg/s':>8} "
-                   f"{'p50 ms':>8} {'p99 ms':>8} chain")
+        out.append(f"{'database':10} {'senders':>7} {'messages':>9} {'msg/s':>8} "
+                   f"{'p50 ms':>8} {'p99 ms':>8} {'per tx':>7} chain")
         for row in s.get("runs", []):
-            out.append(f"{row['database']:10} {row['path']:12} {row['messages']:9} "
+            out.append(f"{row['database']:10} {row.get('senders', ''):>7} {row['messages']:9} "
                        f"{row['messages_per_s']:8.0f} {row['latency_ms']['p50']:8.2f} "
-                       f"{row['latency_ms']['p99']:8.2f} "
+                       f"{row['latency_ms']['p99']:8.2f} {row.get('mean_batch', 1):7} "
                        f"{'ok' if row.get('chain_ok') else 'BROKEN'}")
     elif key.startswith("e_"):
         out.append(f"{'database':10} {'query':12} {'chars':>5} {'hits':>5} {'p50 ms':>8} "

@@ -188,6 +188,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                        the_clock, per_minute=settings.sign_in_attempts_per_minute,
                        burst=settings.sign_in_burst)}
         finally:
+            await ctx.writes_settled()
             await console.close()
             await export_tasks.close()
             await push.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from chat.bus import Bus, open_bus
 from chat.config import Settings
+from chat.groupcommit import GroupCommit
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.types import Clock, SystemClock
@@ -31,6 +32,15 @@ class AppContext:
     policy: PolicySource | None = None
     # Web Push delivery; absent beside a node (the CLI sends no pushes).
     push: WebPush | None = None
+    # Group commits of this context's writes, by purpose (chat.groupcommit), each made by
+    # the action that owns it on first use.
+    group_commits: dict[str, GroupCommit[Any, Any]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    async def writes_settled(self) -> None:
+        """Wait for every queued group-commit write (before the database closes)."""
+        for queue in list(self.group_commits.values()):
+            await queue.idle()
 
     def require_proofs(self) -> ProofService:
         if self.proofs is None:
@@ -46,9 +56,11 @@ async def open_context(settings: Settings, *,
     db = Database(settings.database_url)
     bus = open_bus(settings.bus_url, prefix=settings.bus_prefix)
     await bus.start()
+    ctx = AppContext(settings=settings, db=db, bus=bus, clock=clock or SystemClock(),
+                     secrets=InstanceSecrets.load_or_create(settings.var_dir))
     try:
-        yield AppContext(settings=settings, db=db, bus=bus, clock=clock or SystemClock(),
-                         secrets=InstanceSecrets.load_or_create(settings.var_dir))
+        yield ctx
     finally:
+        await ctx.writes_settled()
         await bus.close()
         await db.dispose()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from chat.domain.messages import MessageExtras
-from chat.store.models import Attachment, Channel, Message
+from chat.store.models import Attachment, Channel
 from chat.types import JSON
 
 
@@ -24,7 +24,45 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def message_json(message: Message, extras: MessageExtras | None = None) -> JSON:
+class MessageFields(Protocol):
+    """What a message frame shows: a stored :class:`Message`, or a row a batch of sends
+    has just inserted (chat.actions.messages), which never becomes an ORM object."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel_id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def sender_id(self) -> int | None: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def edited_at(self) -> datetime | None: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
+    @property
+    def purged_at(self) -> datetime | None: ...
+    @property
+    def data(self) -> str | None: ...
+    @property
+    def mentions(self) -> str | None: ...
+    @property
+    def pinned_at(self) -> datetime | None: ...
+
+
+def message_json(message: MessageFields, extras: MessageExtras | None = None) -> JSON:
     """The message on the wire. ``extras`` (the quoted message, stamps, the photo) come
     from ``chat.actions.messages.wire_messages``, loaded once per page of messages."""
     gone = bool(message.deleted_at or message.purged_at)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from chat.context import AppContext
 from chat.domain.auditchain import (
     GENESIS_HASH,
+    EntryContent,
     body_digest,
     checkpoint_valid,
     entry_hash,
@@ -29,7 +30,7 @@ from chat.domain.auditchain import (
     signing_key,
 )
 from chat.store.audit import content_of
-from chat.store.models import AuditCheckpoint, AuditEvent
+from chat.store.models import AuditCheckpoint
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import Progress
 
@@ -40,9 +41,10 @@ Detail = str | int | float | bool | None | list[str] | list[int]
 
 def _event(ctx: AppContext, action: str, outcome: str, *, actor_user_id: int | None,
            subject_user_id: int | None, device_id: int | None, session_id: int | None,
-           remote: str | None, detail: dict[str, Detail]) -> AuditEvent:
-    return AuditEvent(
-        occurred_at=ctx.clock.now(), action=action, outcome=outcome,
+           remote: str | None, detail: dict[str, Detail]) -> EntryContent:
+    """The entry without its place in the chain (``seq`` 0; the seal gives it one)."""
+    return EntryContent(
+        seq=0, occurred_at=ctx.clock.now(), action=action, outcome=outcome,
         actor_user_id=actor_user_id, subject_user_id=subject_user_id, device_id=device_id,
         session_id=session_id, remote_addr=(remote or None) and remote[:64],
         detail=json.dumps(detail, ensure_ascii=False, sort_keys=True))

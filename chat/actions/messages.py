@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 
 from chat.actions.audit import Detail, audit_or_fail, audit_within
 from chat.actions.channels import user_topic
-from chat.actions.push import push_new_message
+from chat.actions.push import NewMessagePush, push_new_messages
 from chat.actions.wire import quote_of, wire_message, wire_messages
 from chat.auth.sessions import Principal
 from chat.context import AppContext
@@ -35,11 +38,18 @@ from chat.errors import (
     SeqOutOfRange,
 )
 from chat.frames import attachment_json, encode, message_json
+from chat.groupcommit import GroupCommit
 from chat.store.models import Attachment, Channel, Message, MessageRevision
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import JSON
 
 MAX_CLIENT_ID_CHARS = 64
+# Sends written per transaction at most (chat.groupcommit); a lone send is not delayed.
+MAX_SEND_BATCH = 256
+SEND_QUEUE = "messages.send"
+# The columns a send writes; the rest of a new message row is empty.
+_INSERTED = ("channel_id", "seq", "version", "sender_id", "client_id", "kind", "body",
+             "revision", "created_at", "reply_to_id", "mentions")
 
 
 def channel_topic(channel_id: int) -> str:
@@ -86,6 +96,23 @@ async def live_message(uow: UnitOfWork, message_id: int, user_id: int, *,
     return message, channel
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """One send, as the group commit queues it (already cleaned)."""
+
+    actor: Principal
+    channel_id: int
+    client_id: str
+    body: str
+    reply_to: int | None = None
+    mentions: tuple[int, ...] = ()
+    attachment_id: int | None = None
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.actor.user_id, self.client_id
+
+
 async def send_message(ctx: AppContext, *, actor: Principal, channel_id: int,
                        client_id: str, body: str, reply_to: int | None = None,
                        mentions: Sequence[int] = (),
@@ -98,23 +125,35 @@ async def send_message(ctx: AppContext, *, actor: Principal, channel_id: int,
     ``mentions`` keeps the channel's members among them (others are dropped), who also
     get a ``mention`` frame; ``attachment_id`` (an upload of the sender's, to this
     channel, not yet sent) makes the message a photo, whose text may then be empty.
+
+    Concurrent sends on this node are written together (:func:`_store_batch`, one
+    transaction per batch); each is answered, accepted or refused, on its own.
     """
     body = _clean_body(ctx, body, may_be_empty=attachment_id is not None)
     if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
         raise BadRequest(f"client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters")
     if len(mentions) > MAX_MENTIONS:
         raise BadRequest(f"A message may mention at most {MAX_MENTIONS} people")
+    request = NewMessage(actor=actor, channel_id=channel_id, client_id=client_id, body=body,
+                         reply_to=reply_to, mentions=tuple(mentions),
+                         attachment_id=attachment_id)
     try:
-        return await _store_new_message(ctx, actor=actor, channel_id=channel_id,
-                                        client_id=client_id, body=body, reply_to=reply_to,
-                                        mentions=mentions, attachment_id=attachment_id)
+        return await _send_queue(ctx).submit(request)
     except IntegrityError:
-        # Two connections raced with the same client id: the other one stored it.
+        # Another node stored the same client id between our look-up and our insert.
         async with unit_of_work(ctx.db, write=False) as uow:
             existing = await uow.messages.by_client_id(actor.user_id, client_id)
             if existing is None:
                 raise
             return await _duplicate(uow, existing, channel_id)
+
+
+def _send_queue(ctx: AppContext) -> GroupCommit[NewMessage, SendOutcome]:
+    queue = ctx.group_commits.get(SEND_QUEUE)
+    if queue is None:
+        queue = ctx.group_commits[SEND_QUEUE] = GroupCommit(
+            partial(_store_batch, ctx), max_batch=MAX_SEND_BATCH)
+    return queue
 
 
 async def _duplicate(uow: UnitOfWork, existing: Message, channel_id: int) -> SendOutcome:
@@ -145,84 +184,193 @@ async def _unsent_upload(uow: UnitOfWork, attachment_id: int, *, actor: Principa
     return attachment
 
 
-async def _check_new_message(uow: UnitOfWork, *, actor: Principal, channel_id: int,
-                             reply_to: int | None, attachment_id: int | None
-                             ) -> tuple[Channel, Message | None, Attachment | None]:
-    """May the actor post this here: the channel, the quoted message, the upload."""
-    channel = await member_channel(uow, channel_id, actor.user_id)
-    if not may_post(actor.role, channel.kind):
-        raise ReadOnlyChannel()
-    quoted = await _quoted_message(uow, reply_to, channel_id) if reply_to else None
-    photo = (await _unsent_upload(uow, attachment_id, actor=actor, channel_id=channel_id)
-             if attachment_id is not None else None)
-    return channel, quoted, photo
+@dataclass(slots=True)
+class _NewRow:
+    """A new message row as a batch inserts it (no ORM object: hundreds per batch);
+    shown on the wire through :class:`chat.frames.MessageFields`."""
+
+    channel_id: int
+    seq: int
+    version: int
+    sender_id: int
+    client_id: str
+    kind: str
+    body: str
+    created_at: datetime
+    reply_to_id: int | None
+    mentions: str | None
+    revision: int = 1
+    id: int = 0
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+    purged_at: datetime | None = None
+    data: str | None = None
+    pinned_at: datetime | None = None
 
 
-async def _store_new_message(ctx: AppContext, *, actor: Principal, channel_id: int,
-                             client_id: str, body: str, reply_to: int | None,
-                             mentions: Sequence[int],
-                             attachment_id: int | None) -> SendOutcome:
-    now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
-        # A resend (same client id) is rare: it is found by the unique constraint when
-        # the insert fails (send_message), not by a query before every send — or here,
-        # when what was fine at the first send is refused now (the person left, the
-        # quoted message was deleted, the photo is attached already).
-        try:
-            channel, quoted, photo = await _check_new_message(
-                uow, actor=actor, channel_id=channel_id, reply_to=reply_to,
-                attachment_id=attachment_id)
-        except ChatError:
-            existing = await uow.messages.by_client_id(actor.user_id, client_id)
-            if existing is not None:
-                return await _duplicate(uow, existing, channel_id)
-            raise
+@dataclass
+class _Accepted:
+    """A send that passed its checks, on its way into the batch's INSERTs."""
+
+    index: int
+    request: NewMessage
+    channel: Channel
+    quoted: Message | None
+    photo: Attachment | None
+    mentioned: list[int]
+
+
+class _BatchChecks:
+    """What a batch of sends looks up once (channels, memberships) and claims as it goes
+    (photos), so each send is checked as if it were alone."""
+
+    def __init__(self, uow: UnitOfWork, channels: dict[int, Channel],
+                 members: set[tuple[int, int]]) -> None:
+        self.uow = uow
+        self.channels = channels
+        self.members = members
+        self.photos: set[int] = set()
+
+    async def accept(self, index: int, request: NewMessage) -> _Accepted:
+        """May the actor post this here: the channel, the quoted message, the upload;
+        raises the ChatError that refuses it."""
+        uow, actor, channel_id = self.uow, request.actor, request.channel_id
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            raise ChannelNotFound()
+        if (channel_id, actor.user_id) not in self.members:
+            raise NotAMember()
+        if not may_post(actor.role, channel.kind):
+            raise ReadOnlyChannel()
+        quoted = (await _quoted_message(uow, request.reply_to, channel_id)
+                  if request.reply_to else None)
+        photo = None
+        if request.attachment_id is not None:
+            if request.attachment_id in self.photos:    # sent earlier in this batch
+                raise AttachmentInUse()
+            photo = await _unsent_upload(uow, request.attachment_id, actor=actor,
+                                         channel_id=channel_id)
+            self.photos.add(photo.id)
         mentioned = mentioned_members(
-            mentions, await uow.channels.member_ids(channel_id),
-            sender_id=actor.user_id) if mentions else []
-        seq, version = await uow.channels.allocate_seq(channel_id)
-        message = Message(channel_id=channel_id, seq=seq, version=version,
-                          sender_id=actor.user_id, client_id=client_id,
-                          kind="photo" if photo else "text", body=body, revision=1,
-                          created_at=now, reply_to_id=quoted.id if quoted else None,
-                          mentions=json.dumps(mentioned) if mentioned else None)
-        uow.messages.add(message)
-        await uow.flush()
-        if photo is not None:
-            photo.message_id = message.id
-        uow.messages.add_revision(MessageRevision(
-            message_id=message.id, revision=1, action="create", body=body,
-            actor_id=actor.user_id, created_at=now))
-        if photo is None:
+            request.mentions, await uow.channels.member_ids(channel_id),
+            sender_id=actor.user_id) if request.mentions else []
+        return _Accepted(index, request, channel, quoted, photo, mentioned)
+
+
+async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
+                       ) -> list[SendOutcome | Exception]:
+    """Write a batch of sends in one transaction: one look-up of resends, one check of
+    channels and memberships, one seq allocation per channel, one multi-row INSERT each
+    for messages and revisions, one audit seal, one bus round trip after commit.
+
+    Returns, in order, each send's outcome or the ChatError that refused it; raises
+    (rolling back everything) only for what no single send explains.
+    """
+    now = ctx.clock.now()
+    results: list[SendOutcome | Exception | None] = [None] * len(requests)
+    repeats: list[tuple[int, int]] = []      # (index, index of the same key earlier)
+    async with unit_of_work(ctx.db, write=True) as uow:
+        # Resends: stored before (the ack was lost), or twice in this batch.
+        stored = await uow.messages.by_client_ids(r.key for r in requests)
+        first_of: dict[tuple[int, str], int] = {}
+        fresh: list[int] = []
+        for index, request in enumerate(requests):
+            if request.key in stored:
+                try:
+                    results[index] = await _duplicate(uow, stored[request.key],
+                                                      request.channel_id)
+                except ChatError as refusal:
+                    results[index] = refusal
+            elif request.key in first_of:
+                repeats.append((index, first_of[request.key]))
+            else:
+                first_of[request.key] = index
+                fresh.append(index)
+        channels, members = await uow.channels.with_memberships(
+            (requests[i].channel_id, requests[i].actor.user_id) for i in fresh)
+        checks = _BatchChecks(uow, channels, members)
+        accepted: list[_Accepted] = []
+        for index in fresh:
+            try:
+                accepted.append(await checks.accept(index, requests[index]))
+            except ChatError as refusal:
+                results[index] = refusal
+        if accepted:
+            for index, outcome in await _write_accepted(ctx, uow, accepted, now):
+                results[index] = outcome
+    for index, first in repeats:
+        original = results[first]
+        if isinstance(original, SendOutcome):
+            results[index] = (SendOutcome(original.message, duplicate=True)
+                              if requests[index].channel_id == requests[first].channel_id
+                              else ClientIdReused())
+        else:
+            results[index] = original
+    return [result if result is not None else RuntimeError("send left unanswered")
+            for result in results]
+
+
+async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Accepted],
+                          now: datetime) -> list[tuple[int, SendOutcome]]:
+    counts = Counter(a.request.channel_id for a in accepted)
+    next_of = await uow.channels.allocate_seqs(counts)
+    messages: list[_NewRow] = []
+    for a in accepted:
+        request = a.request
+        seq, version = next_of[request.channel_id]
+        next_of[request.channel_id] = seq + 1, version + 1
+        messages.append(_NewRow(
+            channel_id=request.channel_id, seq=seq, version=version,
+            sender_id=request.actor.user_id, client_id=request.client_id,
+            kind="photo" if a.photo else "text", body=request.body, created_at=now,
+            reply_to_id=a.quoted.id if a.quoted else None,
+            mentions=json.dumps(a.mentioned) if a.mentioned else None))
+    id_of = await uow.messages.insert_many([
+        {column: getattr(m, column) for column in _INSERTED} for m in messages])
+    revisions = []
+    events: list[tuple[str, str]] = []
+    pushes: list[NewMessagePush] = []
+    read_up_to: dict[tuple[int, int], int] = {}
+    outcomes: list[tuple[int, SendOutcome]] = []
+    for a, message in zip(accepted, messages, strict=True):
+        actor, channel_id, body = a.request.actor, a.request.channel_id, a.request.body
+        message.id = message_id = id_of[channel_id, message.seq]
+        revisions.append({"message_id": message_id, "revision": 1, "action": "create",
+                          "body": body, "actor_id": actor.user_id, "created_at": now})
+        if a.photo is None:
             audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
-                         session_id=actor.session_id, message_id=message.id,
+                         session_id=actor.session_id, message_id=message_id,
                          channel_id=channel_id, revision=1, body_sha256=body_digest(body))
         else:
+            a.photo.message_id = message_id
             # The photo's digest beside the text's, so the stored image can be checked.
             audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
-                         session_id=actor.session_id, message_id=message.id,
+                         session_id=actor.session_id, message_id=message_id,
                          channel_id=channel_id, revision=1, body_sha256=body_digest(body),
-                         attachment_sha256=photo.sha256)
+                         attachment_sha256=a.photo.sha256)
         # Writing a message means having read the channel up to it.
-        await uow.channels.advance_read(channel_id, actor.user_id, seq)
+        read_up_to[channel_id, actor.user_id] = message.seq
         payload = message_json(message, MessageExtras(
-            reply_to=quote_of(quoted), attachment=attachment_json(photo) if photo else None))
-        frame = encode({"type": "message", "message": payload})
-        uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
-        if mentioned:
+            reply_to=quote_of(a.quoted),
+            attachment=attachment_json(a.photo) if a.photo else None))
+        events.append((channel_topic(channel_id),
+                       encode({"type": "message", "message": payload})))
+        if a.mentioned:
             # One encoding for every mentioned member's own topic (all their devices).
             mention = encode({"type": "mention", "message": payload})
-
-            async def tell_mentioned() -> None:
-                for user_id in mentioned:
-                    await ctx.bus.publish(user_topic(user_id), mention)
-
-            uow.on_commit(tell_mentioned)
-        push_new_message(ctx, uow, channel_id=channel_id, channel_kind=channel.kind,
-                         channel_name=channel.name, message_id=message.id,
-                         sender_id=actor.user_id, sender_name=actor.name, body=body,
-                         has_photo=photo is not None, mentioned=mentioned)
-    return SendOutcome(payload, duplicate=False)
+            events += [(user_topic(user_id), mention) for user_id in a.mentioned]
+        pushes.append(NewMessagePush(
+            channel_id=channel_id, channel_kind=a.channel.kind,
+            channel_name=a.channel.name, message_id=message_id, sender_id=actor.user_id,
+            sender_name=actor.name, body=body, has_photo=a.photo is not None,
+            mentioned=a.mentioned))
+        outcomes.append((a.index, SendOutcome(payload, duplicate=False)))
+    await uow.messages.insert_revisions(revisions)
+    await uow.channels.advance_reads(
+        (channel_id, user_id, seq) for (channel_id, user_id), seq in read_up_to.items())
+    uow.on_commit(lambda: ctx.bus.publish_many(events))
+    push_new_messages(ctx, uow, pushes)
+    return outcomes
 
 
 async def edit_message(ctx: AppContext, *, actor: Principal, message_id: int,

@@ -14,6 +14,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from chat.auth.sessions import Principal
@@ -88,30 +89,48 @@ async def unsubscribe(ctx: AppContext, *, actor: Principal, endpoint: object) ->
 
 # --- sending ----------------------------------------------------------------------------
 
-def push_new_message(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
-                     channel_kind: str, channel_name: str, message_id: int,
-                     sender_id: int, sender_name: str, body: str, has_photo: bool,
-                     mentioned: Sequence[int]) -> None:
-    """After commit: push a person's new message to the channel's members (not the
-    sender; not those who muted it, unless mentioned)."""
+@dataclass(frozen=True)
+class NewMessagePush:
+    """What a push for one new message says and who it skips."""
+
+    channel_id: int
+    channel_kind: str
+    channel_name: str
+    message_id: int
+    sender_id: int
+    sender_name: str
+    body: str
+    has_photo: bool
+    mentioned: Sequence[int]
+
+
+def push_new_messages(ctx: AppContext, uow: UnitOfWork,
+                      messages: Sequence[NewMessagePush]) -> None:
+    """After commit: push people's new messages to their channels' members (not the
+    sender; not those who muted the channel, unless mentioned). One job for a batch of
+    sends reads the subscribed members of every channel in one query."""
     push = ctx.push
-    if push is None:
+    if push is None or not messages:
         return
 
     async def job() -> None:
         async with unit_of_work(ctx.db, write=False) as reader:
-            flags = await reader.channels.mute_flags(channel_id, subscribers_only=True)
-        if not flags:           # nobody in the channel can be pushed to
-            return
-        plain, mentions = recipients(flags, sender_id=sender_id, mentioned=mentioned)
-        notes = {mention: message_notes(
-            channel_id=channel_id, channel_kind=channel_kind, channel_name=channel_name,
-            message_id=message_id, sender_name=sender_name, body=body,
-            has_photo=has_photo, mentioned=mention) for mention in (False, True)}
-        await _send(ctx, [(plain, notes[False]), (mentions, notes[True])])
+            flags_of = await reader.channels.subscriber_mute_flags(
+                {m.channel_id for m in messages})
+        for m in messages:
+            flags = flags_of.get(m.channel_id)
+            if not flags:       # nobody in the channel can be pushed to
+                continue
+            plain, mentions = recipients(flags, sender_id=m.sender_id, mentioned=m.mentioned)
+            notes = {mention: message_notes(
+                channel_id=m.channel_id, channel_kind=m.channel_kind,
+                channel_name=m.channel_name, message_id=m.message_id,
+                sender_name=m.sender_name, body=m.body, has_photo=m.has_photo,
+                mentioned=mention) for mention in (False, True)}
+            await _send(ctx, [(plain, notes[False]), (mentions, notes[True])])
 
     async def start() -> None:
-        push.spawn(job(), name=f"push message {message_id}")
+        push.spawn(job(), name=f"push messages from {messages[0].message_id}")
 
     uow.on_commit(start)
 
@@ -126,7 +145,7 @@ def push_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, kind: str,
 
     async def job() -> None:
         async with unit_of_work(ctx.db, write=False) as reader:
-            flags = await reader.channels.mute_flags(channel_id, subscribers_only=True)
+            flags = (await reader.channels.subscriber_mute_flags([channel_id])).get(channel_id)
         if not flags:
             return
         plain, _ = recipients(flags, sender_id=None)

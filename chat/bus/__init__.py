@@ -8,7 +8,7 @@ backend knows it lost events (a full queue, a dropped connection) it yields a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +30,11 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, data: str) -> None:
         """Send ``data`` to every listener on every node (best effort)."""
+        ...
+
+    async def publish_many(self, events: Sequence[tuple[str, str]]) -> None:
+        """Publish ``(topic, data)`` pairs in order, in one round trip where the backend
+        allows (a batch of sends)."""
         ...
 
     async def subscribe(self) -> Subscription:

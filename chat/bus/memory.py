@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from chat.bus import GAP, BusEvent
 
@@ -30,6 +30,10 @@ class MemoryBus:
         event = BusEvent(topic, data)
         for subscription in list(self._subscriptions):
             subscription.offer(event)
+
+    async def publish_many(self, events: Sequence[tuple[str, str]]) -> None:
+        for topic, data in events:
+            await self.publish(topic, data)
 
     async def subscribe(self) -> MemorySubscription:
         subscription = MemorySubscription(self._queue_size, self._subscriptions.discard)

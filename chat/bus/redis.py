@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -41,6 +41,16 @@ class RedisBus:
     async def publish(self, topic: str, data: str) -> None:
         assert self._client is not None, "RedisBus.start() was not awaited"
         await self._client.publish(self._prefix + topic, data)
+
+    async def publish_many(self, events: Sequence[tuple[str, str]]) -> None:
+        assert self._client is not None, "RedisBus.start() was not awaited"
+        if not events:
+            return
+        # A pipeline without MULTI: one round trip, commands run in order.
+        async with self._client.pipeline(transaction=False) as pipe:
+            for topic, data in events:
+                pipe.publish(self._prefix + topic, data)
+            await pipe.execute()
 
     async def subscribe(self) -> RedisSubscription:
         assert self._client is not None, "RedisBus.start() was not awaited"

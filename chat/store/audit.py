@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.domain.auditchain import GENESIS_HASH, EntryContent, entry_hash
@@ -12,6 +14,7 @@ from chat.store.models import AuditCheckpoint, AuditEvent, AuditHead
 from chat.store.scan import scan
 
 HEAD_ID = 1
+_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 def content_of(event: AuditEvent) -> EntryContent:
@@ -25,12 +28,13 @@ def content_of(event: AuditEvent) -> EntryContent:
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._pending: list[AuditEvent] = []
+        self._pending: list[EntryContent] = []
 
-    def append(self, event: AuditEvent) -> None:
-        """Queue an entry; :meth:`seal` chains the transaction's entries just before
-        commit, so the head row is locked only briefly."""
-        self._pending.append(event)
+    def append(self, entry: EntryContent) -> None:
+        """Queue an entry (its ``seq`` is ignored); :meth:`seal` chains the
+        transaction's entries just before commit, so the head row is locked only
+        briefly."""
+        self._pending.append(entry)
 
     async def seal(self) -> None:
         """Give the queued entries the next seqs and hashes under the locked head row
@@ -43,13 +47,19 @@ class AuditRepository:
         if head is None:
             head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
             self.session.add(head)
-        for event in self._pending:
-            event.seq = head.seq + 1
-            event.prev_hash = head.hash
-            event.hash = entry_hash(head.hash, content_of(event))
-            head.seq, head.hash = event.seq, event.hash
-            self.session.add(event)
+        seq, last_hash = head.seq, head.hash
+        rows = []
+        for pending in self._pending:
+            seq += 1
+            entry = replace(pending, seq=seq)
+            digest = entry_hash(last_hash, entry)
+            rows.append({**vars(entry), "prev_hash": last_hash, "hash": digest})
+            last_hash = digest
         self._pending.clear()
+        head.seq, head.hash = seq, last_hash
+        # One multi-row INSERT (a batch of sends seals hundreds of entries) of plain
+        # rows: no ORM object per entry, nothing reads them back in this transaction.
+        await self.session.execute(insert(_EVENTS), rows)
         await self.session.flush()
 
     async def lock_head(self) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, PushSubscription, User
+
+_CHANNELS = cast(Table, Channel.__table__)
+_MEMBERSHIPS = cast(Table, Membership.__table__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,29 @@ class ChannelRepository:
         )).one()
         return int(row[0]), int(row[1])
 
+    async def allocate_seqs(self, counts: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+        """:meth:`allocate_seq` for a batch of sends: ``counts`` seqs and versions for
+        each channel, in two statements whatever the number of channels; returns each
+        channel's first seq and version (message i of it gets seq + i, version + i).
+
+        The rows are locked in id order first (PostgreSQL; SQLite has one writer), so
+        two nodes' batches never deadlock. Core statements: channel objects loaded in
+        this transaction are not refreshed (a batch reads only their kind and name).
+        """
+        ids = sorted(counts)
+        await self.session.execute(
+            select(_CHANNELS.c.id).where(_CHANNELS.c.id.in_(ids))
+            .order_by(_CHANNELS.c.id).with_for_update())
+        step = case(counts, value=_CHANNELS.c.id)
+        rows = await self.session.execute(
+            update(_CHANNELS).where(_CHANNELS.c.id.in_(ids))
+            .values(last_seq=_CHANNELS.c.last_seq + step,
+                    last_version=_CHANNELS.c.last_version + step)
+            .returning(_CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.last_version))
+        return {int(channel_id): (int(seq) - counts[channel_id] + 1,
+                                  int(version) - counts[channel_id] + 1)
+                for channel_id, seq, version in rows.all()}
+
     async def allocate_versions(self, channel_id: int, count: int) -> int:
         """Take ``count`` change versions at once (a purge batch); returns the last."""
         value = await self.session.scalar(
@@ -107,6 +134,25 @@ class ChannelRepository:
         if row is None:
             return None, False
         return row[0], row[1] is not None
+
+    async def with_memberships(self, pairs: Iterable[tuple[int, int]]
+                               ) -> tuple[dict[int, Channel], set[tuple[int, int]]]:
+        """For ``(channel_id, user_id)`` pairs, in one query: the channels that exist, by
+        id, and the pairs that are memberships (a batch of sends checks them at once)."""
+        wanted = set(pairs)
+        if not wanted:
+            return {}, set()
+        channel_ids = {channel_id for channel_id, _ in wanted}
+        user_ids = {user_id for _, user_id in wanted}
+        rows = (await self.session.execute(
+            select(Channel, Membership.user_id)
+            .outerjoin(Membership, and_(Membership.channel_id == Channel.id,
+                                        Membership.user_id.in_(user_ids)))
+            .where(Channel.id.in_(channel_ids)))).all()
+        channels = {channel.id: channel for channel, _ in rows}
+        members = {(channel.id, int(user_id)) for channel, user_id in rows
+                   if user_id is not None} & wanted
+        return channels, members
 
     async def membership(self, channel_id: int, user_id: int) -> Membership | None:
         return await self.session.get(Membership, (channel_id, user_id))
@@ -152,19 +198,20 @@ class ChannelRepository:
             .values(muted=muted))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mute_flags(self, channel_id: int, *,
-                         subscribers_only: bool = False) -> dict[int, bool]:
-        """Every member of the channel and whether they muted it; with
-        ``subscribers_only``, only members with a push subscription (usually a few of a
-        700-member channel, so a push job after each message stays cheap)."""
-        stmt = (select(Membership.user_id, Membership.muted)
-                .where(Membership.channel_id == channel_id))
-        if subscribers_only:
-            stmt = stmt.where(select(PushSubscription.id)
-                              .where(PushSubscription.user_id == Membership.user_id)
-                              .exists())
-        rows = await self.session.execute(stmt)
-        return {int(u): bool(m) for u, m in rows.all()}
+    async def subscriber_mute_flags(self, channel_ids: Iterable[int]
+                                    ) -> dict[int, dict[int, bool]]:
+        """For each channel, its members who have a push subscription and whether they
+        muted it (usually a few of a 700-member channel, so the push job after a batch
+        of sends stays cheap); channels with no subscriber are left out."""
+        rows = await self.session.execute(
+            select(Membership.channel_id, Membership.user_id, Membership.muted)
+            .where(Membership.channel_id.in_(set(channel_ids)),
+                   select(PushSubscription.id)
+                   .where(PushSubscription.user_id == Membership.user_id).exists()))
+        flags: dict[int, dict[int, bool]] = {}
+        for channel_id, user_id, muted in rows.all():
+            flags.setdefault(int(channel_id), {})[int(user_id)] = bool(muted)
+        return flags
 
     async def members_with_positions(self, channel_id: int
                                      ) -> Sequence[tuple[int, str, int]]:
@@ -187,6 +234,20 @@ class ChannelRepository:
             .values(last_read_seq=seq)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def advance_reads(self, positions: Iterable[tuple[int, int, int]]) -> None:
+        """:meth:`advance_read` for many ``(channel_id, user_id, seq)`` in one statement
+        (executemany): a batch of sends moves each sender's position past their message."""
+        rows = [{"c": c, "u": u, "s": s} for c, u, s in positions]
+        if not rows:
+            return
+        membership = _MEMBERSHIPS
+        await self.session.execute(
+            update(membership)
+            .where(membership.c.channel_id == bindparam("c"),
+                   membership.c.user_id == bindparam("u"),
+                   membership.c.last_read_seq < bindparam("s"))
+            .values(last_read_seq=bindparam("s")), rows)
 
     async def read_positions(self, channel_id: int) -> dict[int, int]:
         rows = await self.session.execute(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
@@ -14,6 +15,9 @@ from chat.store.search import like_pattern
 # SQLite's FTS5 trigram tokenizer matches nothing shorter than three characters
 # (sqlite.org/fts5.html, "The Trigram Tokenizer"); shorter queries scan with LIKE.
 TRIGRAM_MIN_CHARS = 3
+# The tables themselves, for multi-row INSERTs that skip the ORM's per-object work.
+_MESSAGES = cast(Table, Message.__table__)
+_REVISIONS = cast(Table, MessageRevision.__table__)
 
 
 class MessageRepository:
@@ -32,6 +36,36 @@ class MessageRepository:
         return await self.session.scalar(
             select(Message).where(Message.sender_id == sender_id,
                                   Message.client_id == client_id))
+
+    async def by_client_ids(self, keys: Iterable[tuple[int, str]]
+                            ) -> dict[tuple[int, str], Message]:
+        """The messages already stored for ``(sender_id, client_id)`` keys, in one query
+        (a batch of sends finds its resends). Two plain INs rather than a row-value IN,
+        which SQLite answers with a scan; the unique index serves both."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        rows = (await self.session.scalars(
+            select(Message).where(Message.sender_id.in_({s for s, _ in wanted}),
+                                  Message.client_id.in_({c for _, c in wanted})))).all()
+        found = {(int(m.sender_id or 0), str(m.client_id)): m for m in rows}
+        return {key: message for key, message in found.items() if key in wanted}
+
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
+        """Insert message rows (column -> value) in multi-row INSERTs; returns each new
+        id by ``(channel_id, seq)``. Rows are not loaded into the session: a batch of
+        sends builds its frames from what it inserted. (Asking for the ids in parameter
+        order would make SQLAlchemy insert row by row on SQLite.)"""
+        result = await self.session.execute(
+            insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id,
+                                        _MESSAGES.c.seq), rows)
+        return {(int(channel_id), int(seq)): int(message_id)
+                for message_id, channel_id, seq in result.all()}
+
+    async def insert_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert revision rows (column -> value) in one multi-row INSERT."""
+        if rows:
+            await self.session.execute(insert(_REVISIONS), rows)
 
     def add(self, message: Message) -> None:
         self.session.add(message)
