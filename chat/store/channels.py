@@ -85,9 +85,10 @@ class ChannelRepository:
         this transaction are not refreshed (a batch reads only their kind and name).
         """
         ids = sorted(counts)
-        await self.session.execute(
-            select(_CHANNELS.c.id).where(_CHANNELS.c.id.in_(ids))
-            .order_by(_CHANNELS.c.id).with_for_update())
+        if len(ids) > 1 and self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                select(_CHANNELS.c.id).where(_CHANNELS.c.id.in_(ids))
+                .order_by(_CHANNELS.c.id).with_for_update())
         step = case(counts, value=_CHANNELS.c.id)
         rows = await self.session.execute(
             update(_CHANNELS).where(_CHANNELS.c.id.in_(ids))
