@@ -112,3 +112,12 @@ async def test_idle_waits_for_every_queued_write() -> None:
     await waiter
     assert all(task.done() for task in pending)
     assert [task.result() for task in pending] == [10, 20]
+
+
+async def test_a_request_arriving_as_the_writer_finishes_is_still_written() -> None:
+    recorder = Recorder()
+    commit = GroupCommit(recorder.write)
+    for n in range(1, 30):
+        # Each time, the previous writer is ending on this very turn of the loop.
+        assert await commit.submit(n) == n * 10
+    assert len(recorder.batches) == 29
