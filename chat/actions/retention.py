@@ -268,11 +268,14 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
 
 async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionReport, *,
                        after_id: int, limit: int, dry_run: bool, by: str) -> tuple[int, int]:
-    """One transaction: lock the audit head, read the holds, purge up to ``limit``
+    """One transaction: lock the channel and the audit head, read the holds, purge up to ``limit``
     expired messages after ``after_id``. Returns (messages looked at, last id)."""
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=not dry_run) as uow:
         if not dry_run:
+            # The channel before the head, as a batch of sends locks them: the other
+            # way round, a purge and a send could each hold what the other waits for.
+            await uow.channels.lock(plan.channel_id)
             await uow.audit.lock_head()
         holds = await _active_scopes(uow)
         page = await uow.retention.expired_page(plan.channel_id, plan.cutoff,

@@ -34,6 +34,13 @@ class ChannelRepository:
     async def get(self, channel_id: int) -> Channel | None:
         return await self.session.get(Channel, channel_id)
 
+    async def lock(self, channel_id: int) -> None:
+        """Row-lock the channel now (PostgreSQL; SQLite has one writer): for a writer
+        that must also lock the audit head, so it takes the two in the order sends do
+        (channels, then the head at seal) and the two cannot deadlock."""
+        await self.session.execute(
+            select(_CHANNELS.c.id).where(_CHANNELS.c.id == channel_id).with_for_update())
+
     async def for_department(self, department_id: int) -> Channel | None:
         return await self.session.scalar(
             select(Channel).where(Channel.department_id == department_id)
