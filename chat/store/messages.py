@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Integer, Table, column, func, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
 from chat.store.scan import scan
-from chat.store.search import like_pattern
+from chat.store.search import (
+    TRIGRAM_MIN_CHARS,
+    fts_match,
+    like_pattern,
+    postgres_grams_contain,
+    prefer_custom_plans,
+    sqlite_gram_match,
+    sqlite_trigram_match,
+)
 
-# SQLite's FTS5 trigram tokenizer matches nothing shorter than three characters
-# (sqlite.org/fts5.html, "The Trigram Tokenizer"); shorter queries scan with LIKE.
-TRIGRAM_MIN_CHARS = 3
 # The tables themselves, for multi-row INSERTs that skip the ORM's per-object work.
 _MESSAGES = cast(Table, Message.__table__)
 _REVISIONS = cast(Table, MessageRevision.__table__)
@@ -124,31 +129,39 @@ class MessageRepository:
         self, user_id: int, query: str, *, limit: int, channel_id: int | None = None
     ) -> Sequence[tuple[Message, Channel]]:
         """Live (not deleted) messages containing ``query`` as a substring, in channels
-        ``user_id`` belongs to, newest first.
+        ``user_id`` belongs to (only ``channel_id`` when given), newest first.
 
-        Works for any length: on SQLite a query of three or more characters uses the
-        FTS5 trigram index; shorter ones (two-character words such as 防災) scan the
-        user's channels with LIKE. On PostgreSQL ILIKE uses the pg_trgm GIN index when
-        the pattern has trigrams.
+        Every length uses an index (chat/store/search.py): three or more characters the
+        trigram index, fewer the grams index, confirmed with LIKE / ILIKE. The person's
+        channels are read first and named in the query, so on SQLite the grams index
+        walks only their channels' matches, newest first, and PostgreSQL's planner
+        sees which channels (and how many of their messages) are involved.
         """
-        stmt = (
-            select(Message, Channel)
-            .join(Channel, Channel.id == Message.channel_id)
-            .join(Membership, (Membership.channel_id == Message.channel_id)
-                  & (Membership.user_id == user_id))
-            .where(Message.deleted_at.is_(None))
-            .order_by(Message.id.desc())
-            .limit(limit)
-        )
+        memberships = select(Membership.channel_id).where(Membership.user_id == user_id)
         if channel_id is not None:
-            stmt = stmt.where(Message.channel_id == channel_id)
-        if self.dialect == "sqlite" and len(query) >= TRIGRAM_MIN_CHARS:
-            phrase = '"' + query.replace('"', '""') + '"'
-            stmt = stmt.where(Message.id.in_(
-                select(text("rowid")).select_from(text("messages_fts"))
-                .where(text("messages_fts MATCH :phrase")))).params(phrase=phrase)
+            memberships = memberships.where(Membership.channel_id == channel_id)
+        channel_ids = sorted((await self.session.scalars(memberships)).all())
+        if not channel_ids:
+            return []
+        stmt = select(Message, Channel)
+        short = len(query) < TRIGRAM_MIN_CHARS
+        if self.dialect == "sqlite":
+            fts, match = (("messages_grams", sqlite_gram_match(query, channel_ids=channel_ids))
+                          if short else ("messages_fts", sqlite_trigram_match(query)))
+            hits = table(fts, column("rowid", Integer))
+            stmt = (stmt.select_from(hits).join(Message, Message.id == hits.c.rowid)
+                    .where(fts_match(fts, match)).order_by(hits.c.rowid.desc()))
         else:
+            await prefer_custom_plans(self.session)
+            stmt = stmt.order_by(Message.id.desc())
+            if short:
+                stmt = stmt.where(postgres_grams_contain(Message.body, query))
+        if short or self.dialect != "sqlite":
+            # The trigram phrase query is exact; the grams only narrow.
             stmt = stmt.where(Message.body.ilike(like_pattern(query), escape="\\"))
+        stmt = (stmt.join(Channel, Channel.id == Message.channel_id)
+                .where(Message.channel_id.in_(channel_ids), Message.deleted_at.is_(None))
+                .limit(limit))
         return [(m, c) for m, c in (await self.session.execute(stmt)).all()]
 
     async def many(self, message_ids: Sequence[int]) -> dict[int, Message]:

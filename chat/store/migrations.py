@@ -12,10 +12,13 @@ from alembic import command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Objects that live outside the ORM models because they are dialect-specific:
-# SQLite's FTS5 table (and its shadow tables) and PostgreSQL's pg_trgm index.
-UNMODELLED_PREFIXES = ("messages_fts",)
-UNMODELLED_INDEXES = {"ix_messages_body_trgm", "ix_message_revisions_body_trgm"}
+# Objects that live outside the ORM models because they are dialect-specific (the search
+# indexes, chat/store/search.py): SQLite's FTS5 tables (and their shadow tables) and
+# the grams helper table; PostgreSQL's pg_trgm and grams GIN indexes.
+UNMODELLED_PREFIXES = ("messages_fts", "messages_grams", "message_revisions_grams",
+                       "search_gram_positions")
+UNMODELLED_INDEXES = {"ix_messages_body_trgm", "ix_message_revisions_body_trgm",
+                      "ix_messages_body_grams", "ix_message_revisions_body_grams"}
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool,

@@ -16,10 +16,17 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from chat.domain.records import MessageRecord, Person, RevisionRecord
 from chat.store.models import Channel, Message, MessageRevision, User
-from chat.store.search import like_pattern
+from chat.store.search import (
+    TRIGRAM_MIN_CHARS,
+    like_pattern,
+    postgres_grams_contain,
+    prefer_custom_plans,
+    sqlite_revision_message_ids,
+)
 
 Sender = aliased(User, name="sender")
 Actor = aliased(User, name="actor")
@@ -42,8 +49,9 @@ class RecordQuery:
 
 
 class RecordRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
         self.session = session
+        self.dialect = dialect
 
     def _where(self, stmt: Stmt, query: RecordQuery) -> Stmt:
         if query.sender_id is not None:
@@ -57,13 +65,18 @@ class RecordRepository:
         if query.up_to_message_id is not None:
             stmt = stmt.where(Message.id <= query.up_to_message_id)
         for word in query.words:
-            # A plain LIKE scan works for every length, two-character words such as 防災
-            # included (a trigram index matches nothing under three characters). On
-            # PostgreSQL ILIKE can use the pg_trgm GIN index on revisions' text when
-            # the word has trigrams (REFERENCES §8).
-            stmt = stmt.where(exists().where(
+            # Narrow with an index, confirm with ILIKE on the revision (chat/store/
+            # search.py). SQLite: the grams of every revision, whatever the length,
+            # listed by message id. PostgreSQL: pg_trgm on revisions' text from three
+            # characters (REFERENCES §8), the grams index below that.
+            found_in: list[ColumnElement[bool]] = [
                 MessageRevision.message_id == Message.id,
-                MessageRevision.body.ilike(like_pattern(word), escape="\\")))
+                MessageRevision.body.ilike(like_pattern(word), escape="\\")]
+            if self.dialect == "sqlite":
+                stmt = stmt.where(Message.id.in_(sqlite_revision_message_ids(word)))
+            elif len(word) < TRIGRAM_MIN_CHARS:
+                found_in.append(postgres_grams_contain(MessageRevision.body, word))
+            stmt = stmt.where(exists().where(*found_in))
         return stmt
 
     async def page(self, query: RecordQuery, *, before_id: int | None, limit: int
@@ -71,6 +84,7 @@ class RecordRepository:
         """At most ``limit`` matching messages with ``id < before_id`` (exclusive; None =
         from the newest), newest first, and whether more exist beyond this page. The
         caller resumes with ``before_id`` = the last record's id."""
+        await self._plan_for(query)
         stmt = self._base(query)
         if before_id is not None:
             stmt = stmt.where(Message.id < before_id)
@@ -86,6 +100,7 @@ class RecordRepository:
         return records[0] if records else None
 
     async def count(self, query: RecordQuery) -> int:
+        await self._plan_for(query)
         stmt = self._where(select(func.count()).select_from(Message), query)
         return int(await self.session.scalar(stmt) or 0)
 
@@ -98,6 +113,7 @@ class RecordRepository:
         pagination); the session forgets each page before the next is read, so memory
         stays bounded however many messages match. Each page is consistent with the
         transaction's view (one snapshot on SQLite; per statement on PostgreSQL)."""
+        await self._plan_for(query)
         after: int | None = None
         while True:
             stmt = self._base(query)
@@ -112,6 +128,10 @@ class RecordRepository:
             if len(rows) < batch:
                 return
             after = records[-1].id
+
+    async def _plan_for(self, query: RecordQuery) -> None:
+        if query.words and self.dialect == "postgresql":
+            await prefer_custom_plans(self.session)
 
     def _base(self, query: RecordQuery) -> Select[Message, Channel, User]:
         stmt = (select(Message, Channel, Sender)

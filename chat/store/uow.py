@@ -49,7 +49,7 @@ class UnitOfWork:
         self.system_settings = SystemSettingsRepository(session)
         self.pbx = PbxRepository(session)
         self.retention = RetentionRepository(session)
-        self.records = RecordRepository(session)
+        self.records = RecordRepository(session, dialect)
         self.exports = ExportRepository(session)
         self.attachments = AttachmentRepository(session)
         self.reactions = ReactionRepository(session, dialect)

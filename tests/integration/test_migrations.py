@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import Connection
 
 from alembic import command
 from chat.store.db import Database
 from chat.store.migrations import alembic_config, include_object, upgrade
-from chat.store.models import Base
+from chat.store.models import Base, Channel, Membership, Message, MessageRevision, User
+from chat.store.records import RecordQuery
+from chat.store.uow import unit_of_work
 from tests.support import in_own_thread
 
 
@@ -68,3 +71,69 @@ async def test_search_index_exists_for_the_dialect(database_url: str) -> None:
         assert found == 1
     finally:
         await db.dispose()
+
+
+async def test_upgrading_indexes_the_messages_already_written(database_url: str) -> None:
+    """0007 indexes what earlier releases stored, and its downgrade leaves nothing."""
+    in_own_thread(lambda: upgrade(database_url, "0006"))
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            at = datetime(2026, 4, 1, tzinfo=UTC)
+            await conn.execute(insert(User), [
+                {"id": 1, "staff_number": "1", "name": "職員", "kana": "", "role": "staff",
+                 "is_active": True, "created_at": at, "updated_at": at}])
+            await conn.execute(insert(Channel), [
+                {"id": 1, "kind": "group", "name": "係", "last_seq": 2, "last_version": 3,
+                 "created_at": at}])
+            await conn.execute(insert(Membership), [
+                {"channel_id": 1, "user_id": 1, "source": "group", "joined_at": at,
+                 "last_read_seq": 0}])
+            await conn.execute(insert(Message), [
+                {"id": 1, "channel_id": 1, "seq": 1, "version": 3, "sender_id": 1,
+                 "kind": "text", "body": "避難所を開設", "revision": 2, "created_at": at},
+                {"id": 2, "channel_id": 1, "seq": 2, "version": 2, "sender_id": 1,
+                 "kind": "text", "body": "窓口は混雑", "revision": 1, "created_at": at}])
+            await conn.execute(insert(MessageRevision), [
+                {"message_id": 1, "revision": 1, "action": "create", "body": "雨で延期",
+                 "actor_id": 1, "created_at": at},
+                {"message_id": 1, "revision": 2, "action": "edit", "body": "避難所を開設",
+                 "actor_id": 1, "created_at": at},
+                {"message_id": 2, "revision": 1, "action": "create", "body": "窓口は混雑",
+                 "actor_id": 1, "created_at": at}])
+    finally:
+        await db.dispose()
+    in_own_thread(lambda: upgrade(database_url))
+    db = Database(database_url)
+    try:
+        async with unit_of_work(db, write=False) as uow:
+            found = [m.id for m, _ in await uow.messages.search_visible(1, "窓口", limit=9)]
+            assert found == [2]
+            assert [m.id for m, _ in await uow.messages.search_visible(1, "所", limit=9)] == [1]
+            assert await uow.messages.search_visible(1, "雨", limit=9) == []  # edited away
+            records, _ = await uow.records.page(RecordQuery(words=("雨",)), before_id=None,
+                                                limit=9)
+            assert [r.id for r in records] == [1]
+        grams_objects = await _grams_objects(db)
+        assert grams_objects
+    finally:
+        await db.dispose()
+    in_own_thread(lambda: command.downgrade(alembic_config(database_url), "0006"))
+    db = Database(database_url)
+    try:
+        assert await _grams_objects(db) == []
+    finally:
+        await db.dispose()
+
+
+async def _grams_objects(db: Database) -> list[str]:
+    """The objects of 0007 that exist: tables and triggers, or indexes and functions."""
+    async with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            rows = await conn.execute(text(
+                "SELECT name FROM sqlite_master WHERE name LIKE '%grams%'"))
+        else:
+            rows = await conn.execute(text(
+                "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%grams%' "
+                "UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE 'tsunagu_%grams'"))
+        return sorted(row[0] for row in rows)
