@@ -65,11 +65,15 @@ class Target:
 class ConnSpec:
     """One connection: a session token and the PEM of its device key (None for the
     baselines, which check nothing), and the channels it listens to (the baselines
-    subscribe it to these; Tsunagu reads memberships from its database)."""
+    subscribe it to these; Tsunagu reads memberships from its database).
+
+    A connection that is not ``measured`` is left out of deliveries and latencies (the
+    ones a scenario will stall)."""
 
     channels: list[int]
     token: str | None = None
     key_pem: bytes | None = None
+    measured: bool = True
 
 
 @dataclass
@@ -81,6 +85,7 @@ class SenderSpec:
     channel_id: int
     rate: float
     window: int = 0
+    body: str = BODY
 
 
 @dataclass
@@ -91,13 +96,19 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     other: int = 0
     closed: int = 0
+    # Connections left out of the measurement: messages they received, and how each
+    # ended (a close code, or "reset" when the server cut the TCP connection).
+    unmeasured_delivered: int = 0
+    close_codes: Counter[str] = field(default_factory=Counter)
 
 
 class WsClient(asyncio.Protocol):
     """One websocket connection on the sans-I/O client."""
 
-    def __init__(self, worker: Worker, uri: str, origin: str, deflate: bool) -> None:
+    def __init__(self, worker: Worker, uri: str, origin: str, deflate: bool, *,
+                 measured: bool = True) -> None:
         self.worker = worker
+        self.measured = measured
         self.proto = ClientProtocol(
             parse_uri(uri), origin=Origin(origin),
             extensions=[ClientPerMessageDeflateFactory()] if deflate else None,
@@ -107,6 +118,7 @@ class WsClient(asyncio.Protocol):
         self.early: asyncio.Queue[bytes] = asyncio.Queue()
         self.live = False
         self.sender: SenderState | None = None
+        self.stalled = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -137,8 +149,23 @@ class WsClient(asyncio.Protocol):
         if not self.opened.done():
             self.opened.set_exception(exc or ConnectionError("connection lost"))
         if self.live:
-            self.worker.stats.closed += 1
+            if self.measured:
+                self.worker.stats.closed += 1
+            rcvd = self.proto.close_rcvd
+            self.worker.stats.close_codes[str(rcvd.code) if rcvd else "reset"] += 1
         self.live = False
+
+    def stall(self) -> None:
+        """Stop reading, as a phone whose app froze: TCP backpressure reaches the
+        server once the socket buffers fill."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+            self.stalled = True
+
+    def resume(self) -> None:
+        if self.stalled and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        self.stalled = False
 
     def send_text(self, text: str) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -177,7 +204,7 @@ class SenderState:
         client_id = f"b{time.monotonic_ns()}-{self.worker.index}-{self.spec.index}-{self.n}"
         self.client.send_text(
             f'{{"type":"send","channel_id":{self.spec.channel_id},'
-            f'"client_id":"{client_id}","body":"{BODY}"}}')
+            f'"client_id":"{client_id}","body":"{self.spec.body}"}}')
         self.unacked += 1
         self.sent += 1
 
@@ -221,6 +248,10 @@ class Worker:
         self.senders: dict[int, SenderState] = {}
 
     def on_text(self, client: WsClient, data: bytes) -> None:
+        if not client.measured:
+            if data.startswith(MESSAGE_PREFIX):
+                self.stats.unmeasured_delivered += 1
+            return
         if data.startswith(MESSAGE_PREFIX):
             stats = self.stats
             stats.delivered += 1
@@ -249,7 +280,8 @@ class Worker:
         url = parse_uri(self.target.ws_url)
         _, client = await loop.create_connection(
             lambda: WsClient(self, self.target.ws_url, self.target.origin,
-                             self.target.deflate), url.host, url.port)
+                             self.target.deflate, measured=spec.measured),
+            url.host, url.port)
         try:
             await asyncio.wait_for(client.opened, 30)
             async with asyncio.timeout(30):
@@ -341,6 +373,17 @@ class Worker:
                     reply = await self.run_senders(*arg)
                 elif command == "count":
                     reply = self.stats.delivered
+                elif command == "stall":
+                    for i in arg:
+                        client = self.clients[i]
+                        if client is not None:
+                            client.stall()
+                    reply = len(arg)
+                elif command == "resume":
+                    for client in self.clients:
+                        if client is not None:
+                            client.resume()
+                    reply = None
                 elif command == "collect":
                     reply, self.stats = self.stats, Stats()
                 elif command == "close":
@@ -389,6 +432,8 @@ class PhaseResult:
     errors: dict[str, int]
     closed: int
     drained_in: float
+    unmeasured_delivered: int = 0
+    close_codes: dict[str, int] = field(default_factory=dict)
 
 
 class LoadGenerator:
@@ -423,13 +468,14 @@ class LoadGenerator:
                 raise reply
         return replies
 
-    def connect(self, *, concurrency: int = 64) -> dict[str, Any]:
-        """Open and authenticate every connection; connect times in seconds."""
+    def connect(self, *, concurrency: int = 64, with_times: bool = False) -> dict[str, Any]:
+        """Open and authenticate every connection: counts, rate, and connect times in
+        milliseconds (percentiles; and every one in ``times_ms`` if ``with_times``)."""
         per = max(1, concurrency // len(self.pipes))
         started = time.perf_counter()
         replies = self._all("connect", [per] * len(self.pipes))
         wall = time.perf_counter() - started
-        times = sorted(t for r in replies for t in r["times"])
+        times = sorted(t * 1000 for r in replies for t in r["times"])
         errors: Counter[str] = Counter()
         for r in replies:
             errors.update(r["errors"])
@@ -437,7 +483,7 @@ class LoadGenerator:
         return {"connected": connected, "failed": sum(r["failed"] for r in replies),
                 "errors": dict(errors), "wall_s": wall,
                 "rate_per_s": connected / wall if wall else 0.0,
-                "connect_ms": percentiles([t * 1000 for t in times])}
+                "connect_ms": percentiles(times), **({"times_ms": times} if with_times else {})}
 
     def run_phase(self, senders: list[SenderSpec], duration: float,
                   members: dict[int, int], *, drain_timeout: float = 15.0) -> PhaseResult:
@@ -448,7 +494,8 @@ class LoadGenerator:
         where = {i: (w, j) for w, part in enumerate(self.parts) for j, i in enumerate(part)}
         for spec in senders:
             w, j = where[spec.index]
-            by_worker[w].append(SenderSpec(j, spec.channel_id, spec.rate, spec.window))
+            by_worker[w].append(SenderSpec(j, spec.channel_id, spec.rate, spec.window,
+                                           spec.body))
         start = time.monotonic() + 0.2
         replies = self._all("send", [(s, start, duration) for s in by_worker])
         sent: Counter[int] = Counter()
@@ -464,14 +511,39 @@ class LoadGenerator:
         stats: list[Stats] = self._all("collect")
         latencies: array[int] = array("q")
         errors: Counter[str] = Counter()
+        close_codes: Counter[str] = Counter()
         for s in stats:
             latencies.extend(s.latencies_ns)
             errors.update(s.errors)
+            close_codes.update(s.close_codes)
         return PhaseResult(sent=dict(sent), expected=expected,
                            delivered=sum(s.delivered for s in stats),
                            latencies_ns=latencies, acks=sum(s.acks for s in stats),
                            errors=dict(errors), closed=sum(s.closed for s in stats),
-                           drained_in=drained_in)
+                           drained_in=drained_in,
+                           unmeasured_delivered=sum(s.unmeasured_delivered for s in stats),
+                           close_codes=dict(close_codes))
+
+    def stall(self, indexes: list[int]) -> None:
+        """Connections ``indexes`` stop reading (see :meth:`WsClient.stall`)."""
+        by_worker: list[list[int]] = [[] for _ in self.pipes]
+        where = {i: (w, j) for w, part in enumerate(self.parts) for j, i in enumerate(part)}
+        for index in indexes:
+            w, j = where[index]
+            by_worker[w].append(j)
+        self._all("stall", by_worker)
+
+    def resume(self) -> dict[str, Any]:
+        """Stalled connections read again; then what they got and how they ended (the
+        counts since the last phase: messages received, close codes)."""
+        self._all("resume")
+        time.sleep(2.0)  # they read what waited in their buffers, then the close
+        stats: list[Stats] = self._all("collect")
+        close_codes: Counter[str] = Counter()
+        for s in stats:
+            close_codes.update(s.close_codes)
+        return {"messages_read_after_resuming": sum(s.unmeasured_delivered for s in stats),
+                "close_codes": dict(close_codes)}
 
     def close(self) -> None:
         try:

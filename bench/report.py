@@ -41,14 +41,34 @@ def _rows(s: dict[str, Any]) -> list[str]:
                                f"{f['server_cpu_us_per_delivery']:9.2f} "
                                f"{'yes' if f['all_delivered'] else 'NO'}")
     elif key.startswith("c_"):
-        out.append(f"{'server':18} {'held':>6} {'KiB/conn':>9} {'conn/s':>7} "
+        out.append(f"{'server':18} {'held':>6} {'KiB/conn':>9} {'2nd half':>9} {'conn/s':>7} "
                    f"{'CPU ms/conn':>12} {'connect p99 ms':>15}")
         for kind, f in s.items():
             if isinstance(f, dict) and "kib_per_connection" in f:
                 out.append(f"{kind:18} {f['connections']:6} {f['kib_per_connection']:9.1f} "
+                           f"{f.get('kib_per_connection_second_half', 0.0):9.1f} "
                            f"{f['connect']['rate_per_s']:7.0f} "
                            f"{f['server_cpu_ms_per_connect']:12.3f} "
                            f"{f['connect']['connect_ms']['p99']:15.1f}")
+    elif key.startswith("f_"):
+        out.append(f"{'server':10} {'phase':13} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+                   f"{'us/deliv':>9} {'rss+MiB':>8} all  stalled ones afterwards")
+        for kind in ("tsunagu", "raw", "starlette"):
+            f = s.get(kind)
+            if not f:
+                continue
+            for label in ("all_reading", "some_stalled"):
+                p = f[label]
+                after = ""
+                if label == "some_stalled":
+                    ended = f["stalled_after_resuming"]
+                    after = (f"closed {ended['close_codes'] or 'none'}, read "
+                             f"{ended['messages_read_after_resuming']} msgs")
+                out.append(f"{kind:10} {label:13} {p['deliveries_per_s']:9.1f} "
+                           f"{p['latency_ms']['p50']:8.2f} {p['latency_ms']['p99']:8.2f} "
+                           f"{p['server_cpu_us_per_delivery']:9.2f} "
+                           f"{p['rss_growth_mib']:8.1f} "
+                           f"{'yes' if p['all_delivered'] else 'NO ':3}  {after}")
     elif key.startswith("d_"):
         out.append(f"{'database':10} {'senders':>7} {'messages':>9} {'msg/s':>8} "
                    f"{'p50 ms':>8} {'p99 ms':>8} {'per tx':>7} chain")

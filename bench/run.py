@@ -1,4 +1,4 @@
-"""Run the benchmark: ``python -m bench.run [--full] [--only a,b,c,d,e]``.
+"""Run the benchmark: ``python -m bench.run [--full] [--only a,b,c,d,e,f]``.
 
 Writes ``bench/results/latest.json`` (one object per scenario, each with the machine)
 and ``bench/results/latest.txt`` (the table). See docs/performance.md.
@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import raise_fd_limit
-from bench.scenarios import FULL, QUICK, Bench, run_city_and_fanout, run_idle
+from bench.scenarios import (
+    FULL,
+    QUICK,
+    Bench,
+    run_city_and_fanout,
+    run_idle,
+    run_slow_clients,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -40,16 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--full", action="store_true",
                         help="the issue's sizes (10,000 idle, 1,000,000 messages)")
-    parser.add_argument("--only", default="a,b,c,d,e",
+    parser.add_argument("--only", default="a,b,c,d,e,f",
                         help="scenarios to run, e.g. a,b (a and b always run together)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--profile", action="store_true",
+                        help="profile Tsunagu's phases with cProfile (slower: its figures "
+                             "are not comparable); profiles go to the log directory")
     args = parser.parse_args(argv)
     sizes = FULL if args.full else QUICK
     only = set(args.only.split(","))
     raise_fd_limit()
     args.out.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="tsunagu-bench-logs-"))
-    bench = Bench(sizes, log_dir, say=lambda line: print(line, flush=True))
+    bench = Bench(sizes, log_dir, say=lambda line: print(line, flush=True),
+                  profile=args.profile)
     host = machine()
     started = time.perf_counter()
     print(f"benchmark ({sizes.name}) on {host['cpus']} CPUs; server logs in {log_dir}",
@@ -82,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                "messages through /api/search/messages" + (
                    " (quick mode; --full searches 1,000,000)" if sizes is QUICK else ""),
                run_search(bench))
+    if "f" in only:
+        record("f_slow_clients", f"{sizes.slow_members:,} members of one channel receiving "
+               "50 long announcements/s; then one in ten stops reading", run_slow_clients(bench))
     elapsed = time.perf_counter() - started
     document = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": sizes.name,
                 "elapsed_s": round(elapsed, 1), "machine": host,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    profiled: bool = False
 
     @property
     def pid(self) -> int:
@@ -66,6 +68,16 @@ class Server:
     def rss(self) -> int:
         return rss_bytes(self.pid)
 
+    def profile_start(self) -> None:
+        """Start the server's profiler (``bench.profiling``) when it has one."""
+        if self.profiled:
+            self.process.send_signal(signal.SIGUSR1)
+
+    def profile_stop(self) -> None:
+        """Stop it and write ``<log dir>/tsunagu-<port>-<n>.prof``."""
+        if self.profiled:
+            self.process.send_signal(signal.SIGUSR2)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -77,12 +89,15 @@ class Server:
 
 
 def start(kind: str, *, log_dir: Path, env: dict[str, str] | None = None,
-          deflate: bool = False) -> Server:
-    """Start a server and wait until it accepts connections."""
+          deflate: bool = False, profile: bool = False) -> Server:
+    """Start a server and wait until it accepts connections. ``profile`` runs Tsunagu
+    under ``bench.profiling`` (see :meth:`Server.profile_start`)."""
     port = free_port()
     python = sys.executable
     if kind == "tsunagu":
         command = [python, "-m", "chat.cli", "serve", "--port", str(port)]
+        if profile:
+            command[1:3] = ["-m", "bench.profiling", str(log_dir / f"tsunagu-{port}")]
     elif kind == "raw":
         command = [python, "-m", "bench.baselines.raw_relay", "--port", str(port)]
     elif kind == "starlette":
@@ -99,7 +114,7 @@ def start(kind: str, *, log_dir: Path, env: dict[str, str] | None = None,
     log = log_path.open("wb")
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log,
                                stderr=subprocess.STDOUT)
-    server = Server(kind, port, process, log_path)
+    server = Server(kind, port, process, log_path, profiled=profile and kind == "tsunagu")
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:

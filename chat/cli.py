@@ -571,6 +571,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from chat.app import create_app
+    from chat.web.transport import WebSocketProtocol
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -586,7 +587,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     for line in _banner(settings):
         print(line)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                ws="websockets-sansio", ws_max_size=settings.transport_max_bytes,
+                ws=WebSocketProtocol, ws_max_size=settings.transport_max_bytes,
                 ws_per_message_deflate=settings.ws_per_message_deflate, log_level="info",
                 proxy_headers=settings.forwarded_allow_ips is not None,
                 forwarded_allow_ips=settings.forwarded_allow_ips)

@@ -1,10 +1,13 @@
 """Connection registry and fanout for this node.
 
 The hub holds only local connections. It listens to the bus (which carries events from
-every node, this one included) and copies each already-encoded frame into the bounded
-outgoing queue of every local connection that should see it. Offering never blocks: a
-connection whose queue is full is closed with CLOSE_RESYNC and will resync when it
-reconnects, so one stalled phone never delays anyone else.
+every node, this one included) and writes each already-encoded frame to every local
+connection that should see it, straight from its dispatch loop: the frame is wrapped
+once (:class:`Outgoing`) and its websocket bytes serialised once for all recipients.
+Writing never waits. A connection whose socket is congested keeps frames in a bounded
+backlog until the socket drains; when that overflows, the connection is closed with
+CLOSE_RESYNC and resyncs when it reconnects, so one stalled phone never delays anyone
+else.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from chat.bus import GAP, Bus, Subscription
 from chat.frames import encode
@@ -41,30 +45,109 @@ RevocationSource = Callable[[datetime | None],
                             Awaitable[tuple[list[tuple[int, str | None]], datetime]]]
 
 
-class Connection:
-    """The outgoing side of one websocket: a bounded queue a writer task drains."""
+class Outgoing:
+    """One encoded server frame on its way to any number of connections. The first
+    socket that writes it serialises it into ``wire``; the others write the same bytes."""
 
-    def __init__(self, user_id: int, session_id: int, *, max_queue: int) -> None:
+    __slots__ = ("text", "wire")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.wire: bytes | None = None
+
+
+class FrameSink(Protocol):
+    """The socket end of a connection (``chat.web.transport.WebSocketProtocol``)."""
+
+    def congested(self) -> bool:
+        """True while the socket's buffer is over its high-water mark: write later."""
+        ...
+
+    def write_frame(self, frame: Outgoing) -> None:
+        """Write now, never waiting; a socket that is closing drops the frame."""
+        ...
+
+
+class Connection:
+    """The outgoing side of one websocket.
+
+    Until :meth:`open` (the session sends its ``ready`` frame first) and whenever the
+    socket is congested, frames wait in a backlog of at most ``max_backlog``; otherwise
+    they are written at once. Overflow requests a close for resync (CLOSE_RESYNC) and
+    drops the backlog: the client reconnects and resyncs from its last seq. Order is
+    kept: nothing is written past a non-empty backlog.
+
+    ``wake`` is called when a close is requested, so the session can act on it; the
+    session owns closing the socket.
+    """
+
+    __slots__ = ("_backlog", "_max_backlog", "_open", "channel_ids", "close_requested",
+                 "session_id", "sink", "user_id", "wake")
+
+    def __init__(self, user_id: int, session_id: int, *, max_backlog: int,
+                 sink: FrameSink | None = None) -> None:
         self.user_id = user_id
         self.session_id = session_id
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queue)
         self.channel_ids: set[int] = set()
         self.close_requested: tuple[int, str] | None = None
-        self.closing = asyncio.Event()
+        self.sink = sink
+        self.wake: Callable[[], None] | None = None
+        # Made on first need: most connections are idle and never hold a backlog.
+        self._backlog: deque[Outgoing] | None = None
+        self._max_backlog = max_backlog
+        self._open = False
 
-    def offer(self, text: str) -> None:
-        """Queue a frame without waiting; overflow closes the connection for resync."""
+    def offer(self, frame: Outgoing | str) -> None:
+        """Write ``frame`` or keep it for later, without waiting; overflow closes the
+        connection for resync."""
         if self.close_requested is not None:
             return
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if isinstance(frame, str):
+            frame = Outgoing(frame)
+        backlog = self._backlog
+        if backlog is None:
+            sink = self.sink
+            if self._open and sink is not None and not sink.congested():
+                sink.write_frame(frame)
+                return
+            backlog = self._backlog = deque()
+        if len(backlog) >= self._max_backlog:
+            self._backlog = None
             self.request_close(CLOSE_RESYNC, "too slow: reconnect and resync")
+            return
+        backlog.append(frame)
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def open(self) -> None:
+        """Start writing: what was offered meanwhile goes first."""
+        self._open = True
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the backlog while the socket takes it (called again when it drains)."""
+        backlog, sink = self._backlog, self.sink
+        if backlog is None or not self._open or sink is None:
+            return
+        if self.close_requested is not None:
+            return
+        while backlog and not sink.congested():
+            sink.write_frame(backlog.popleft())
+        if not backlog:
+            self._backlog = None
+
+    def take_backlog(self) -> list[Outgoing]:
+        """Remove and return every frame waiting (closing: they go before the close)."""
+        backlog, self._backlog = self._backlog, None
+        return list(backlog) if backlog else []
 
     def request_close(self, code: int, reason: str) -> None:
         if self.close_requested is None:
             self.close_requested = (code, reason)
-            self.closing.set()
+            if self.wake is not None:
+                self.wake()
 
 
 class Hub:
@@ -84,9 +167,11 @@ class Hub:
         self._sweeper: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
         self._by_channel: dict[int, set[Connection]] = defaultdict(set)
-        self._by_user: dict[int, set[Connection]] = defaultdict(set)
+        # Tuples, not sets: nearly everyone has one or two connections and one node, and
+        # a set costs 216 bytes a user.
+        self._by_user: dict[int, tuple[Connection, ...]] = {}
         # user id -> nodes where that user has at least one connection (from the bus).
-        self._presence: dict[int, set[str]] = defaultdict(set)
+        self._presence: dict[int, tuple[str, ...]] = {}
         # Presence changes are coalesced: the first after a quiet spell goes out at once,
         # the rest of the window's changes go out together at its end (last state wins).
         # 8:30 on a Monday, N people connecting would otherwise cost N² frames.
@@ -205,7 +290,7 @@ class Hub:
                 # A live join/leave landed while we read: our snapshot may predate it.
                 continue
             channels = current.get(user_id)
-            conns = tuple(self._by_user.get(user_id, ()))
+            conns = self._by_user.get(user_id, ())
             if channels is None:
                 for conn in conns:
                     conn.request_close(CLOSE_SESSION_ENDED, "account disabled")
@@ -228,9 +313,9 @@ class Hub:
         self.connections.add(conn)
         for channel_id in conn.channel_ids:
             self._by_channel[channel_id].add(conn)
-        first = not self._by_user[conn.user_id]
-        self._by_user[conn.user_id].add(conn)
-        if first:
+        mine = self._by_user.get(conn.user_id, ())
+        self._by_user[conn.user_id] = (*mine, conn)
+        if not mine:
             await self._announce_presence(conn.user_id, "online")
 
     async def unregister(self, conn: Connection) -> None:
@@ -243,12 +328,11 @@ class Hub:
                 members.discard(conn)
                 if not members:
                     del self._by_channel[channel_id]
-        mine = self._by_user.get(conn.user_id)
-        if mine is not None:
-            mine.discard(conn)
-            if not mine:
-                del self._by_user[conn.user_id]
-                await self._announce_presence(conn.user_id, "offline")
+        mine = tuple(c for c in self._by_user.get(conn.user_id, ()) if c is not conn)
+        if mine:
+            self._by_user[conn.user_id] = mine
+        elif self._by_user.pop(conn.user_id, None) is not None:
+            await self._announce_presence(conn.user_id, "offline")
 
     def online_user_ids(self) -> list[int]:
         return sorted(set(self._by_user) | {u for u, nodes in self._presence.items() if nodes})
@@ -268,8 +352,11 @@ class Hub:
     def dispatch(self, topic: str, data: str) -> None:
         kind, _, ident = topic.partition(":")
         if kind == "channel":
-            for conn in tuple(self._by_channel.get(int(ident), ())):
-                conn.offer(data)
+            members = self._by_channel.get(int(ident))
+            if members:
+                frame = Outgoing(data)
+                for conn in tuple(members):
+                    conn.offer(frame)
         elif kind == "user":
             self._dispatch_to_user(int(ident), data)
         elif topic == PRESENCE_TOPIC:
@@ -284,7 +371,7 @@ class Hub:
             log.debug("ignoring bus topic %s", topic)
 
     def _dispatch_to_user(self, user_id: int, data: str) -> None:
-        conns = tuple(self._by_user.get(user_id, ()))
+        conns = self._by_user.get(user_id, ())
         if not conns:
             return
         frame = json.loads(data)
@@ -304,20 +391,22 @@ class Hub:
                     members.discard(conn)
                     if not members:
                         del self._by_channel[channel_id]
+        frame = Outgoing(data)
         for conn in conns:
-            conn.offer(data)
+            conn.offer(frame)
 
     def _dispatch_presence(self, data: str) -> None:
         event = json.loads(data)
         user_id, node = int(event["user_id"]), str(event["node"])
-        nodes = self._presence[user_id]
-        was_online = bool(nodes)
+        before = self._presence.get(user_id, ())
+        nodes = tuple(n for n in before if n != node)
         if event["status"] == "online":
-            nodes.add(node)
+            nodes += (node,)
+        was_online = bool(before)
+        if nodes:
+            self._presence[user_id] = nodes
         else:
-            nodes.discard(node)
-        if not nodes:
-            del self._presence[user_id]
+            self._presence.pop(user_id, None)
         if bool(nodes) != was_online:
             self._presence_changed(user_id, "online" if nodes else "offline")
 
@@ -362,8 +451,9 @@ class Hub:
                 conn.request_close(CLOSE_SESSION_ENDED, reason)
 
     def _offer_all(self, text: str) -> None:
+        frame = Outgoing(text)
         for conn in tuple(self.connections):
-            conn.offer(text)
+            conn.offer(frame)
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -22,6 +22,9 @@ import sqlalchemy as sa
 import uvicorn
 import websockets
 from sqlalchemy.engine import make_url
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
 from chat.app import create_app
 from chat.config import Settings
@@ -30,6 +33,7 @@ from chat.demo import seed_demo
 from chat.frames import validate_server_frame
 from chat.store.db import Database
 from chat.store.migrations import upgrade
+from chat.web.transport import WebSocketProtocol
 
 POSTGRES_URL = os.environ.get("CHAT_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL")
@@ -152,7 +156,7 @@ def start_server(settings: Settings, **app_kwargs: Any) -> RunningServer:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", settings.port))
     settings = settings.with_overrides(port=sock.getsockname()[1])
-    config = uvicorn.Config(create_app(settings, **app_kwargs), ws="websockets-sansio",
+    config = uvicorn.Config(create_app(settings, **app_kwargs), ws=WebSocketProtocol,
                             ws_max_size=settings.transport_max_bytes,
                             ws_per_message_deflate=False, log_level="warning",
                             lifespan="on")
@@ -271,6 +275,79 @@ class ChatClient:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class StalledClient(asyncio.Protocol):
+    """A phone whose app froze: it authenticates, then stops reading. Its socket's
+    receive buffer is small, so TCP backpressure soon reaches the server. ``resume``
+    reads what waited and how the server ended the connection."""
+
+    def __init__(self, ws_url: str) -> None:
+        self.proto = ClientProtocol(parse_uri(ws_url))
+        self.transport: asyncio.Transport | None = None
+        self.texts: asyncio.Queue[str] = asyncio.Queue()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def connect(cls, server: RunningServer, token: str) -> StalledClient:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", server.port))
+        _, client = await loop.create_connection(lambda: cls(server.ws_url), sock=sock)
+        client.proto.send_request(client.proto.connect())
+        client._flush()
+        assert json.loads(await client.next_text())["type"] == "hello"
+        client.proto.send_text(json.dumps({"type": "auth", "token": token}).encode())
+        client._flush()
+        while json.loads(await client.next_text())["type"] != "ready":
+            pass
+        assert client.transport is not None
+        client.transport.pause_reading()
+        return client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.proto.receive_data(data)
+        for event in self.proto.events_received():
+            if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self.texts.put_nowait(bytes(event.data).decode())
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def _flush(self) -> None:
+        assert self.transport is not None
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+
+    async def next_text(self) -> str:
+        return await asyncio.wait_for(self.texts.get(), FRAME_TIMEOUT)
+
+    async def resume(self) -> tuple[list[dict[str, Any]], int | None]:
+        """Read again until the server's close: the frames that had waited (validated)
+        and the close code (None if the TCP connection was cut without one)."""
+        assert self.transport is not None
+        self.transport.resume_reading()
+        await asyncio.wait_for(self.lost, FRAME_TIMEOUT)
+        frames = []
+        while not self.texts.empty():
+            frame = json.loads(self.texts.get_nowait())
+            validate_server_frame(frame)
+            frames.append(frame)
+        rcvd = self.proto.close_rcvd
+        return frames, rcvd.code if rcvd else None
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
 
 async def dev_token(server: RunningServer, staff_number: str) -> str:

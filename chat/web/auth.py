@@ -8,7 +8,7 @@ cross-site form cannot add that header, cookie-riding CSRF gets nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -112,10 +112,13 @@ class DpopNonceHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a websocket goes straight through (see SecurityHeaders).
         if scope["type"] != "http" or not scope["path"].startswith(NONCE_PREFIXES):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._with_nonce(scope, receive, send)
+
+    async def _with_nonce(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state") or {}
         ctx: AppContext | None = state.get("ctx")
 

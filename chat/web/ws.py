@@ -1,14 +1,15 @@
 """The websocket endpoint: a loop around :class:`chat.protocol.ConnectionProtocol`.
 
-This adapter owns what the sans-I/O core cannot: time (deadlines), the socket, the
-writer task that drains the connection's bounded queue, and running commands through
-``chat.actions``. Commands from one connection run one at a time, in order.
+This adapter owns what the sans-I/O core cannot: time (deadlines), the socket, closing
+it, and running commands through ``chat.actions``. Commands from one connection run one
+at a time, in order. Frames to the client are written without waiting
+(``chat.web.transport``); a congested socket's frames wait in the connection's bounded
+backlog (``chat.hub.Connection``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import MutableMapping
@@ -35,6 +36,7 @@ from chat.errors import ChatError, NotAMember
 from chat.frames import encode, error_frame
 from chat.hub import Connection, Hub
 from chat.protocol import (
+    CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY,
     CLOSE_RESYNC,
     Action,
@@ -57,10 +59,11 @@ from chat.protocol import (
 from chat.store.uow import unit_of_work
 from chat.types import JSON
 from chat.web.auth import client_host, request_url
+from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
 
 log = logging.getLogger(__name__)
 
-CLOSE_DEADLINE = 1.0  # seconds to flush and close before giving up on the peer
+ASGIMessage = MutableMapping[str, Any]
 
 
 def limits_for(ctx: AppContext) -> Limits:
@@ -79,22 +82,46 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         log.warning("websocket refused: origin %r not allowed", origin)
         await websocket.close(code=CLOSE_POLICY)
         return
+    sink = websocket.scope.get("extensions", {}).get(SINK_EXTENSION)
+    if not isinstance(sink, WebSocketProtocol):
+        log.error("websocket refused: serve with ws=chat.web.transport.WebSocketProtocol "
+                  "(tsunagu serve does)")
+        await websocket.close(code=CLOSE_INTERNAL_ERROR)
+        return
     await websocket.accept()
     # The nonce the auth frame's DPoP proof must carry (RFC 9449 §8): no extra round trip.
     await websocket.send_text(encode({"type": "hello",
                                       "dpop_nonce": ctx.require_proofs().nonce(ctx.clock.now())}))
-    await ClientSession(websocket, ctx, hub).run()
+    await ClientSession(websocket, ctx, hub, sink).run()
 
 
 class ClientSession:
-    def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub) -> None:
+    """One websocket's life, in the connection's own task: no other task per connection.
+
+    Frames the client sends are read here, one at a time, in order. Frames for the
+    client go through ``self.conn`` (the hub's :class:`Connection`): written straight
+    to the socket, or kept in its bounded backlog while the socket is congested. Until
+    the ``ready`` frame is out they are held back, and the replies before it are sent
+    through Starlette.
+    """
+
+    __slots__ = ("_idle_deadline", "_last_touch", "_policy_deadline", "_session_deadline",
+                 "_touch_every", "_waiting", "conn", "ctx", "hub", "principal", "protocol",
+                 "sink", "ws")
+
+    def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub,
+                 sink: WebSocketProtocol) -> None:
         self.ws = websocket
         self.ctx = ctx
         self.hub = hub
+        self.sink = sink
         self.protocol = ConnectionProtocol(limits_for(ctx), now=ctx.clock.monotonic())
-        self.conn = Connection(0, 0, max_queue=ctx.settings.outgoing_queue_frames)
+        self.conn = Connection(0, 0, max_backlog=ctx.settings.outgoing_queue_frames,
+                               sink=sink)
+        self.conn.wake = self._wake
+        sink.on_drained = self.conn.flush
         self.principal: Principal | None = None
-        self._writer_gate = asyncio.Event()
+        self._waiting: asyncio.Timeout | None = None  # set while waiting for a frame
         self._session_deadline = math.inf   # monotonic time the session expires
         self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
         self._idle_deadline = math.inf      # monotonic time the session goes idle
@@ -102,53 +129,72 @@ class ClientSession:
         self._last_touch = ctx.clock.monotonic()
 
     async def run(self) -> None:
-        writer = asyncio.create_task(self._write())
-        receive: asyncio.Task[MutableMapping[str, Any]] = asyncio.create_task(self.ws.receive())
-        closing = asyncio.create_task(self.conn.closing.wait())
+        now = self.ctx.clock.monotonic()
         try:
             while True:
+                if self.conn.close_requested is not None:
+                    code, reason = self.conn.close_requested
+                    self._close(code, reason, flush=code != CLOSE_RESYNC)
+                    return
                 deadline = min(self.protocol.next_deadline(), self._session_deadline,
                                self._policy_deadline, self._idle_deadline)
-                timeout = max(0.0, deadline - self.ctx.clock.monotonic())
-                done, _ = await asyncio.wait({receive, closing}, timeout=timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                # Measured from when the last frame arrived (``now``), not from after its
+                # replies went out: the client may act on a reply at once, and what it
+                # does next must not find the deadline already passed.
+                message = await self._receive(None if deadline == math.inf
+                                              else max(0.0, deadline - now))
                 now = self.ctx.clock.monotonic()
-                if now >= self._session_deadline:
-                    await self._perform(self.protocol.session_ended("session expired"))
+                if self.conn.close_requested is None and not await self._handle(message, now):
                     return
-                if now >= self._policy_deadline and not await self._still_allowed():
-                    return
-                if now >= self._idle_deadline and not await self._still_in_use(now):
-                    return
-                if closing in done:
-                    assert self.conn.close_requested is not None
-                    code, reason = self.conn.close_requested
-                    await self._close(code, reason, flush=code != CLOSE_RESYNC)
-                    return
-                if receive in done:
-                    message = receive.result()
-                    if message["type"] == "websocket.disconnect":
-                        return
-                    text, data = message.get("text"), message.get("bytes")
-                    if isinstance(text, str):
-                        actions = self.protocol.receive_text(text, now=now)
-                    else:
-                        actions = self.protocol.receive_bytes(
-                            data if isinstance(data, bytes) else b"", now=now)
-                    receive = asyncio.create_task(self.ws.receive())
-                    if any(isinstance(action, Run) for action in actions):
-                        await self._keep_session_alive(now)
-                else:
-                    actions = self.protocol.tick(now=now)
-                if not await self._perform(actions):
-                    return
+                del message  # not kept while waiting: the auth frame is the largest
         except WebSocketDisconnect:
             return
         finally:
-            for task in (receive, closing, writer):
-                task.cancel()
-            await asyncio.gather(receive, closing, writer, return_exceptions=True)
+            self.sink.on_drained = None
+            self.conn.wake = None
             await self.hub.unregister(self.conn)
+
+    async def _receive(self, within: float | None) -> ASGIMessage | None:
+        """The next message from the socket; None after ``within`` seconds (None: no
+        limit) or when a close is requested (:meth:`_wake`)."""
+        try:
+            async with asyncio.timeout(within) as self._waiting:
+                return await self.ws.receive()
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting = None
+
+    def _wake(self) -> None:
+        """A close was requested (by the hub, or an overflowing backlog): stop waiting
+        for the client. Outside the wait, the loop sees the request before it waits."""
+        waiting = self._waiting
+        if waiting is not None and not waiting.expired():
+            waiting.reschedule(0)
+
+    async def _handle(self, message: ASGIMessage | None, now: float) -> bool:
+        """React to a client frame (or to a deadline when ``message`` is None); False
+        once the connection is over."""
+        if now >= self._session_deadline:
+            await self._perform(self.protocol.session_ended("session expired"))
+            return False
+        if now >= self._policy_deadline and not await self._still_allowed():
+            return False
+        if now >= self._idle_deadline and not await self._still_in_use(now):
+            return False
+        if message is None:
+            return await self._perform(self.protocol.tick(now=now))
+        if message["type"] == "websocket.disconnect":
+            return False
+        text, data = message.get("text"), message.get("bytes")
+        if isinstance(text, str):
+            actions = self.protocol.receive_text(text, now=now)
+        else:
+            actions = self.protocol.receive_bytes(
+                data if isinstance(data, bytes) else b"", now=now)
+        if any(isinstance(action, Run) for action in actions):
+            await self._keep_session_alive(now)
+        return await self._perform(actions)
 
     async def _perform(self, actions: list[Action]) -> bool:
         """Carry out the core's actions; False once the connection is closed."""
@@ -156,7 +202,7 @@ class ClientSession:
             if isinstance(action, Reply):
                 await self._send(encode(action.frame))
             elif isinstance(action, Close):
-                await self._close(action.code, action.reason, flush=True)
+                self._close(action.code, action.reason, flush=True)
                 return False
             elif isinstance(action, Run):
                 more = await self._execute(action)
@@ -165,31 +211,19 @@ class ClientSession:
         return True
 
     async def _send(self, text: str) -> None:
-        if self._writer_gate.is_set():
+        if self.conn.is_open:
             self.conn.offer(text)
         else:
             await self.ws.send_text(text)
 
-    async def _write(self) -> None:
-        """Drain the queue to the socket. Opened only after the ready frame, so events
-        queued during authentication go out after it."""
-        await self._writer_gate.wait()
-        while True:
-            text = await self.conn.queue.get()
-            try:
-                await self.ws.send_text(text)
-            except Exception:  # the peer went away; the reader sees the disconnect
-                self.conn.request_close(CLOSE_POLICY, "send failed")
-                return
-            finally:
-                self.conn.queue.task_done()
-
-    async def _close(self, code: int, reason: str, *, flush: bool) -> None:
-        if flush and self._writer_gate.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.conn.queue.join(), CLOSE_DEADLINE)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code=code, reason=reason), CLOSE_DEADLINE)
+    def _close(self, code: int, reason: str, *, flush: bool) -> None:
+        """Close now, never waiting for the client: what is waiting goes first unless
+        ``flush`` is False (resync: the client reloads it all anyway)."""
+        frames = self.conn.take_backlog()
+        if flush and self.conn.is_open:
+            for frame in frames:
+                self.sink.write_frame(frame)
+        self.sink.close_now(code, reason)
 
     async def _execute(self, run: Run) -> list[Action]:
         command = run.command
@@ -253,7 +287,7 @@ class ClientSession:
         if ref is not None:
             ready["ref"] = ref
         await self.ws.send_text(encode(ready))
-        self._writer_gate.set()
+        self.conn.open()
         return []
 
     async def _keep_session_alive(self, now: float) -> None:

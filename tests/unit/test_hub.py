@@ -2,7 +2,9 @@
 
 Most tests drive ``Hub.dispatch`` directly, as the listener does; the ``live_hub`` tests
 start the listener so events make the full trip hub -> bus -> listener -> connections.
-Every frame a connection receives is validated against the server frame schema.
+Each connection writes to a :class:`RecordingSocket`, which a test can jam (congested,
+as a phone that stopped reading). Every frame a socket receives is validated against
+the server frame schema.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 from chat.bus import GAP, BusEvent
 from chat.bus.memory import MemoryBus, MemorySubscription
 from chat.frames import encode, validate_server_frame
-from chat.hub import PRESENCE_TOPIC, RESYNC_REQUIRED, Connection, Hub
+from chat.hub import PRESENCE_TOPIC, RESYNC_REQUIRED, Connection, Hub, Outgoing
 from chat.protocol import CLOSE_RESYNC
 
 WAIT = 2.0  # upper bound on any wait for the listener; tests normally finish in ms
@@ -50,13 +52,47 @@ def presence_event(user_id: int, status: str, node: str) -> str:
     return json.dumps({"user_id": user_id, "status": status, "node": node})
 
 
+class RecordingSocket:
+    """A :class:`chat.hub.FrameSink` that keeps what is written to it, in order."""
+
+    def __init__(self, *, jammed: bool = False) -> None:
+        self.written: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self.jammed = jammed
+
+    def congested(self) -> bool:
+        return self.jammed
+
+    def write_frame(self, frame: Outgoing) -> None:
+        self.written.put_nowait(frame)
+
+
+def connection(user_id: int, session_id: int, *, max_backlog: int = 100,
+               jammed: bool = False, opened: bool = True) -> Connection:
+    """A connection on a recording socket, open (past its ready frame) unless told."""
+    conn = Connection(user_id, session_id, max_backlog=max_backlog,
+                      sink=RecordingSocket(jammed=jammed))
+    if opened:
+        conn.open()
+    return conn
+
+
+def socket_of(conn: Connection) -> RecordingSocket:
+    assert isinstance(conn.sink, RecordingSocket)
+    return conn.sink
+
+
+def _decoded(frame: Outgoing) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(frame.text)
+    validate_server_frame(decoded)
+    return decoded
+
+
 def drain(conn: Connection) -> list[dict[str, Any]]:
-    """Every frame queued for ``conn`` so far, decoded and validated."""
+    """Every frame written to ``conn``'s socket so far, decoded and validated."""
+    written = socket_of(conn).written
     frames = []
-    while not conn.queue.empty():
-        frame = json.loads(conn.queue.get_nowait())
-        validate_server_frame(frame)
-        frames.append(frame)
+    while not written.empty():
+        frames.append(_decoded(written.get_nowait()))
     return frames
 
 
@@ -69,9 +105,7 @@ async def receive(conn: Connection, count: int) -> list[dict[str, Any]]:
     frames = []
     async with asyncio.timeout(WAIT):
         for _ in range(count):
-            frame = json.loads(await conn.queue.get())
-            validate_server_frame(frame)
-            frames.append(frame)
+            frames.append(_decoded(await socket_of(conn).written.get()))
     return frames
 
 
@@ -86,8 +120,7 @@ async def settle(hub: Hub, observer: Connection, channel_id: int) -> list[dict[s
     frames: list[dict[str, Any]] = []
     async with asyncio.timeout(WAIT):
         while True:
-            frame = json.loads(await observer.queue.get())
-            validate_server_frame(frame)
+            frame = _decoded(await socket_of(observer).written.get())
             if frame == {"type": "pong", "ref": "marker"}:
                 return frames
             frames.append(frame)
@@ -118,29 +151,66 @@ async def live_hub(bus: MemoryBus) -> AsyncIterator[Hub]:
 # --- Connection --------------------------------------------------------------------------
 
 
-async def test_offer_queues_frames_in_order() -> None:
-    conn = Connection(1, 1, max_queue=10)
+async def test_frames_go_straight_to_a_socket_that_keeps_up_in_order() -> None:
+    conn = connection(1, 1, max_backlog=2)
+    for seq in range(1, 6):  # more than the backlog holds: none of it is used
+        conn.offer(message_frame(7, seq))
+    assert seqs(drain(conn)) == [1, 2, 3, 4, 5]
+    assert conn.close_requested is None
+
+
+async def test_frames_wait_while_the_socket_is_congested_and_go_in_order_when_it_drains(
+) -> None:
+    conn = connection(1, 1, max_backlog=10, jammed=True)
     for seq in (1, 2, 3):
         conn.offer(message_frame(7, seq))
-    assert seqs(drain(conn)) == [1, 2, 3]
-    assert conn.close_requested is None
-    assert not conn.closing.is_set()
+    assert drain(conn) == []
+    socket_of(conn).jammed = False
+    conn.offer(message_frame(7, 4))  # not ahead of the frames waiting
+    assert drain(conn) == []
+    conn.flush()  # what the transport's resume_writing calls
+    assert seqs(drain(conn)) == [1, 2, 3, 4]
+    conn.offer(message_frame(7, 5))
+    assert seqs(drain(conn)) == [5]
 
 
-async def test_a_full_queue_requests_close_for_resync_and_drops_later_frames() -> None:
-    conn = Connection(1, 1, max_queue=2)
+async def test_frames_offered_before_the_ready_frame_go_first_when_the_connection_opens(
+) -> None:
+    conn = connection(1, 1, opened=False)
+    conn.offer(message_frame(7, 1))
+    assert drain(conn) == []
+    conn.open()
+    conn.offer(message_frame(7, 2))
+    assert seqs(drain(conn)) == [1, 2]
+
+
+async def test_an_overflowing_backlog_requests_close_for_resync_and_drops_frames() -> None:
+    conn = connection(1, 1, max_backlog=2, jammed=True)
+    woken = []
+    conn.wake = lambda: woken.append(True)
     for seq in (1, 2, 3):
         conn.offer(message_frame(7, seq))
     assert conn.close_requested is not None
     assert conn.close_requested[0] == CLOSE_RESYNC == 4001
-    assert conn.closing.is_set()
-    assert seqs(drain(conn)) == [1, 2]
-    conn.offer(message_frame(7, 4))  # room again, but the connection is closing
+    assert woken == [True]
+    assert conn.take_backlog() == []  # the client resyncs: nothing more goes out
+    socket_of(conn).jammed = False
+    conn.offer(message_frame(7, 4))
+    conn.flush()
     assert drain(conn) == []
 
 
+async def test_closing_takes_the_waiting_frames_in_order() -> None:
+    conn = connection(1, 1, jammed=True)
+    for seq in (1, 2):
+        conn.offer(message_frame(7, seq))
+    conn.request_close(4002, "revoked")
+    conn.offer(message_frame(7, 3))  # after the request: dropped
+    assert [_decoded(f)["message"]["seq"] for f in conn.take_backlog()] == [1, 2]
+
+
 async def test_the_first_close_request_wins() -> None:
-    conn = Connection(1, 1, max_queue=2)
+    conn = connection(1, 1, max_backlog=2)
     conn.request_close(4002, "revoked")
     conn.request_close(CLOSE_RESYNC, "too slow")
     assert conn.close_requested == (4002, "revoked")
@@ -149,26 +219,26 @@ async def test_the_first_close_request_wins() -> None:
 # --- channel fanout ----------------------------------------------------------------------
 
 
-async def test_a_slow_connection_is_closed_for_resync_while_others_get_every_frame(
+async def test_a_stalled_connection_is_closed_for_resync_while_others_get_every_frame(
     hub: Hub,
 ) -> None:
-    slow = Connection(1, 1, max_queue=2)
-    fast = Connection(2, 2, max_queue=100)
-    await hub.register(slow, [7])
+    stalled = connection(1, 1, max_backlog=2, jammed=True)
+    fast = connection(2, 2, max_backlog=2)
+    await hub.register(stalled, [7])
     await hub.register(fast, [7])
     for seq in range(1, 11):
         hub.dispatch("channel:7", message_frame(7, seq))
-    assert slow.close_requested is not None
-    assert slow.close_requested[0] == CLOSE_RESYNC
-    assert seqs(drain(slow)) == [1, 2]
+    assert stalled.close_requested is not None
+    assert stalled.close_requested[0] == CLOSE_RESYNC
+    assert drain(stalled) == []
     assert fast.close_requested is None
     assert seqs(drain(fast)) == list(range(1, 11))
 
 
 async def test_channel_frames_reach_only_connections_in_that_channel(hub: Hub) -> None:
-    in_7 = Connection(1, 1, max_queue=10)
-    in_7_and_8 = Connection(2, 2, max_queue=10)
-    in_8 = Connection(3, 3, max_queue=10)
+    in_7 = connection(1, 1, max_backlog=10)
+    in_7_and_8 = connection(2, 2, max_backlog=10)
+    in_8 = connection(3, 3, max_backlog=10)
     await hub.register(in_7, [7])
     await hub.register(in_7_and_8, [7, 8])
     await hub.register(in_8, [8])
@@ -180,18 +250,19 @@ async def test_channel_frames_reach_only_connections_in_that_channel(hub: Hub) -
     assert seqs(drain(in_8)) == [2]
 
 
-async def test_the_same_encoded_text_is_queued_to_every_recipient(hub: Hub) -> None:
-    a, b = Connection(1, 1, max_queue=10), Connection(2, 2, max_queue=10)
+async def test_one_frame_is_made_per_event_and_written_to_every_recipient(hub: Hub) -> None:
+    a, b = connection(1, 1), connection(2, 2)
     await hub.register(a, [7])
     await hub.register(b, [7])
     text = message_frame(7, 1, "全員へ")
     hub.dispatch("channel:7", text)
-    assert a.queue.get_nowait() is text
-    assert b.queue.get_nowait() is text
+    to_a, to_b = socket_of(a).written.get_nowait(), socket_of(b).written.get_nowait()
+    assert to_a is to_b  # so the socket serialises it once (Outgoing.wire)
+    assert to_a.text is text
 
 
 async def test_an_unregistered_connection_gets_no_more_channel_frames(hub: Hub) -> None:
-    gone, staying = Connection(1, 1, max_queue=10), Connection(2, 2, max_queue=10)
+    gone, staying = connection(1, 1, max_backlog=10), connection(2, 2, max_backlog=10)
     await hub.register(gone, [7])
     await hub.register(staying, [7])
     await hub.unregister(gone)
@@ -203,7 +274,7 @@ async def test_an_unregistered_connection_gets_no_more_channel_frames(hub: Hub) 
 
 
 async def test_unknown_topics_are_ignored(hub: Hub) -> None:
-    conn = Connection(1, 1, max_queue=10)
+    conn = connection(1, 1, max_backlog=10)
     await hub.register(conn, [7])
     hub.dispatch("weather:tokyo", "{}")
     hub.dispatch("user:999", message_frame(7, 1))  # nobody here
@@ -214,8 +285,8 @@ async def test_unknown_topics_are_ignored(hub: Hub) -> None:
 
 
 async def test_user_frames_reach_every_connection_of_that_user_only(hub: Hub) -> None:
-    phone, desk = Connection(5, 1, max_queue=10), Connection(5, 2, max_queue=10)
-    other = Connection(6, 3, max_queue=10)
+    phone, desk = connection(5, 1, max_backlog=10), connection(5, 2, max_backlog=10)
+    other = connection(6, 3, max_backlog=10)
     for conn in (phone, desk, other):
         await hub.register(conn, [])
     hub.dispatch("user:5", encode({"type": "read", "channel_id": 7, "user_id": 5, "seq": 3}))
@@ -227,7 +298,7 @@ async def test_user_frames_reach_every_connection_of_that_user_only(hub: Hub) ->
 async def test_channel_joined_subscribes_the_user_so_later_channel_frames_arrive(
     hub: Hub,
 ) -> None:
-    phone, desk = Connection(5, 1, max_queue=10), Connection(5, 2, max_queue=10)
+    phone, desk = connection(5, 1, max_backlog=10), connection(5, 2, max_backlog=10)
     await hub.register(phone, [1])
     await hub.register(desk, [1])
     hub.dispatch("channel:9", message_frame(9, 1))  # before joining: not delivered
@@ -241,7 +312,7 @@ async def test_channel_joined_subscribes_the_user_so_later_channel_frames_arrive
 
 
 async def test_channel_left_unsubscribes_the_user(hub: Hub) -> None:
-    leaver, stayer = Connection(5, 1, max_queue=10), Connection(6, 2, max_queue=10)
+    leaver, stayer = connection(5, 1, max_backlog=10), connection(6, 2, max_backlog=10)
     await hub.register(leaver, [9, 10])
     await hub.register(stayer, [9])
     hub.dispatch("user:5", left_frame(9))
@@ -257,7 +328,7 @@ async def test_channel_left_unsubscribes_the_user(hub: Hub) -> None:
 async def test_leaving_the_last_subscriber_of_a_channel_then_rejoining_works(
     hub: Hub,
 ) -> None:
-    conn = Connection(5, 1, max_queue=10)
+    conn = connection(5, 1, max_backlog=10)
     await hub.register(conn, [9])
     hub.dispatch("user:5", left_frame(9))
     hub.dispatch("user:5", joined_frame(9))
@@ -269,7 +340,7 @@ async def test_leaving_the_last_subscriber_of_a_channel_then_rejoining_works(
 
 
 async def test_a_bus_gap_tells_every_connection_to_resync(hub: Hub) -> None:
-    a, b = Connection(1, 1, max_queue=10), Connection(2, 2, max_queue=10)
+    a, b = connection(1, 1, max_backlog=10), connection(2, 2, max_backlog=10)
     await hub.register(a, [7])
     await hub.register(b, [])
     hub.dispatch(GAP, "")
@@ -281,7 +352,7 @@ async def test_a_bus_gap_tells_every_connection_to_resync(hub: Hub) -> None:
 async def test_events_lost_on_the_bus_make_every_connection_resync() -> None:
     bus = MemoryBus(queue_size=2)
     hub = Hub(bus, node_id="node-a")
-    conn = Connection(1, 1, max_queue=100)
+    conn = connection(1, 1, max_backlog=100)
     await hub.register(conn, [7])  # before start: its presence event is not heard
     await hub.start()
     try:
@@ -305,19 +376,19 @@ async def test_events_lost_on_the_bus_make_every_connection_resync() -> None:
 async def test_presence_goes_online_with_the_first_connection_and_offline_with_the_last(
     live_hub: Hub,
 ) -> None:
-    observer = Connection(100, 100, max_queue=100)
+    observer = connection(100, 100, max_backlog=100)
     await live_hub.register(observer, [999])
     assert await settle(live_hub, observer, 999) == [
         {"type": "presence", "user_id": 100, "status": "online"}]
 
-    phone = Connection(1, 1, max_queue=100)
+    phone = connection(1, 1, max_backlog=100)
     await live_hub.register(phone, [])
     assert await settle(live_hub, observer, 999) == [
         {"type": "presence", "user_id": 1, "status": "online"}]
     assert drain(phone) == [{"type": "presence", "user_id": 1, "status": "online"}]
     assert live_hub.online_user_ids() == [1, 100]
 
-    desk = Connection(1, 2, max_queue=100)
+    desk = connection(1, 2, max_backlog=100)
     await live_hub.register(desk, [])
     assert await settle(live_hub, observer, 999) == []  # already online
 
@@ -336,7 +407,7 @@ async def test_a_burst_of_presence_changes_goes_out_as_one_frame(bus: MemoryBus)
     """8:30 on a Monday: the first change goes out at once, the rest of the window's
     changes together at its end (last state wins), not one frame per person."""
     hub = Hub(bus, node_id="node-a", presence_window_seconds=0.05)
-    watcher = Connection(100, 100, max_queue=100)
+    watcher = connection(100, 100, max_backlog=100)
     await hub.register(watcher, [])
     hub.dispatch(PRESENCE_TOPIC, presence_event(1, "online", "node-b"))
     assert drain(watcher) == [{"type": "presence", "user_id": 1, "status": "online"}]
@@ -359,7 +430,7 @@ async def test_a_burst_of_presence_changes_goes_out_as_one_frame(bus: MemoryBus)
 
 
 async def test_a_user_is_online_while_connected_to_any_node(hub: Hub) -> None:
-    watcher = Connection(100, 100, max_queue=100)
+    watcher = connection(100, 100, max_backlog=100)
     await hub.register(watcher, [])
     hub.dispatch(PRESENCE_TOPIC, presence_event(5, "online", "node-b"))
     hub.dispatch(PRESENCE_TOPIC, presence_event(5, "online", "node-c"))
@@ -376,7 +447,7 @@ async def test_a_user_is_online_while_connected_to_any_node(hub: Hub) -> None:
 
 
 async def test_connections_of_lists_a_users_local_connections(hub: Hub) -> None:
-    phone, desk = Connection(5, 1, max_queue=10), Connection(5, 2, max_queue=10)
+    phone, desk = connection(5, 1, max_backlog=10), connection(5, 2, max_backlog=10)
     await hub.register(phone, [])
     await hub.register(desk, [])
     assert hub.connections_of(5) == {phone, desk}
@@ -391,7 +462,7 @@ async def test_connections_of_lists_a_users_local_connections(hub: Hub) -> None:
 async def test_channel_frames_published_on_the_bus_reach_local_connections(
     live_hub: Hub,
 ) -> None:
-    conn = Connection(1, 1, max_queue=100)
+    conn = connection(1, 1, max_backlog=100)
     await live_hub.register(conn, [7])
     for seq in (1, 2, 3):
         await live_hub.bus.publish("channel:7", message_frame(7, seq))
@@ -429,7 +500,7 @@ async def test_a_failed_bus_listener_resubscribes_loudly_and_tells_clients_to_re
 ) -> None:
     bus = _BusThatFailsOnce()
     hub = Hub(bus, node_id="node-a")
-    conn = Connection(1, 1, max_queue=100)
+    conn = connection(1, 1, max_backlog=100)
     await hub.register(conn, [7])
     caplog.set_level(logging.CRITICAL, logger="chat.hub")
     await hub.start()

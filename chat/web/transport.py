@@ -1,0 +1,135 @@
+"""The websocket protocol uvicorn runs for Tsunagu: its own sans-I/O protocol
+(``ws="websockets-sansio"``) plus a way to write a frame without awaiting.
+
+Starlette's ``WebSocket.send_text`` is a coroutine, so writing to many sockets from one
+place meant a task per connection draining a queue: per recipient, a queue hop, a task
+wake-up and three layers of ``send`` (Starlette, its exception wrapper, uvicorn). Fanout
+to a 1,000-member channel spent most of its time there. This protocol hands the
+endpoint an :class:`chat.hub.FrameSink` (itself, under :data:`SINK_EXTENSION` in the
+ASGI scope's ``extensions``), so the hub writes each frame straight to the transport
+from its dispatch loop, and serialises it once for all recipients.
+
+A transport whose buffer passes its high-water mark says so (``pause_writing``); the
+connection then keeps frames in its bounded backlog and flushes it from
+``resume_writing``. Nothing here ever waits for a slow peer, and the kernel's send
+buffer is capped (:data:`SEND_BUFFER_BYTES`) so that a stalled one is noticed soon.
+
+Serve with ``uvicorn.Config(app, ws=WebSocketProtocol, ...)`` (``tsunagu serve`` and the
+tests do). It relies on uvicorn's ``WebSocketsSansIOProtocol`` internals (``transport``,
+``conn``, ``writable``, ``close_sent``, ``close_timer``, ``read_paused``), checked by
+tests/unit/test_transport.py and the integration tests, which run every websocket
+through it.
+"""
+
+from __future__ import annotations
+
+import socket
+from asyncio import BaseTransport
+from collections.abc import Callable
+from typing import cast
+
+from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+
+from chat.hub import Outgoing
+
+SINK_EXTENSION = "tsunagu.sink"
+# The kernel's send buffer for each websocket (Linux doubles it for its bookkeeping).
+# Left to autotuning it grows to net.ipv4.tcp_wmem's maximum (4 MiB by default) for a
+# peer that stopped reading: a stalled phone would hold that much kernel memory and take
+# that many bytes to notice. 64 KiB still carries a 500-message resync page over a
+# 100 ms mobile round trip in under a second.
+SEND_BUFFER_BYTES = 64 * 1024
+# When the server stops, how long a connection may take to flush before it is cut.
+SHUTDOWN_FLUSH_SECONDS = 1.0
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A whole websocket text frame carrying ``payload`` (UTF-8). RFC 6455 §5.1: "A
+    server MUST NOT mask any frames that it sends to the client", so without
+    permessage-deflate (whose compressor is per connection) these bytes are the same for
+    every recipient."""
+    return Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O websocket protocol, and the connection's :class:`FrameSink`."""
+
+    on_drained: Callable[[], None] | None = None
+
+    def connection_made(self, transport: BaseTransport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if not self.close_sent:  # accepted: the app's task is created but has not run
+            extensions = cast("dict[str, object]", self.scope["extensions"])
+            extensions[SINK_EXTENSION] = self
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if self.handshake_complete and self.response is not None:
+            # The handshake's request and response (and their headers) are not needed
+            # once the socket is open, and a city hall keeps thousands of sockets open.
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]
+
+    # -- FrameSink ---------------------------------------------------------------------
+
+    def congested(self) -> bool:
+        """True while the transport's buffer is above its high-water mark."""
+        return not self.writable.is_set()
+
+    def write_frame(self, frame: Outgoing) -> None:
+        """Write ``frame`` now (into the transport's buffer if the kernel's is full).
+        A socket that is closing or gone drops it: its session is ending."""
+        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+            return
+        if self.conn.extensions:
+            # permessage-deflate: compressed per connection, by the protocol.
+            self.conn.send_text(frame.text.encode())
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            return
+        wire = frame.wire
+        if wire is None:
+            wire = frame.wire = text_frame(frame.text.encode())
+        self.transport.write(wire)
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Send a close frame behind whatever is already written, without waiting for
+        the socket to drain. RFC 6455 §7.1.1 lets the server close the TCP connection
+        once the close handshake is done; a peer that does not answer within
+        ``close_timeout`` (a stalled phone cannot) is cut off, so its buffers go."""
+        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+            return
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:  # read the peer's answering close frame
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self._abandon)
+
+    def _abandon(self) -> None:
+        self.close_timer = None
+        self.transport.abort()
+
+    def shutdown(self) -> None:
+        # uvicorn closes the transport and waits for its buffer to flush, which a peer
+        # that stopped reading never allows: the server's shutdown would wait forever.
+        super().shutdown()
+        if not self.disconnected:
+            self.loop.call_later(SHUTDOWN_FLUSH_SECONDS, self.transport.abort)
+
+    # -- transport callbacks -------------------------------------------------------------
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.on_drained is not None:
+            self.on_drained()
