@@ -1,10 +1,11 @@
 """(e) Search: the latency of a Japanese substring search through the real HTTP API
 (``GET /api/search/messages``, a passkey session with a DPoP proof on every request) over
-a large message table, on SQLite (FTS5 trigram index, LIKE under three characters) and
-PostgreSQL (pg_trgm).
+a large message table, on SQLite and PostgreSQL: words of one and two characters use the
+grams index (alembic 0007), longer ones the trigram index (chat/store/search.py).
 
-The messages are inserted straight into the schema in big batches (the set-up, not what
-is measured); on SQLite the FTS triggers fire as for any insert.
+The messages and their first revisions are inserted straight into the schema in big
+batches (the set-up, not what is measured); the grams index is then built by the
+migration's own backfill, as when a large database is upgraded.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
 
+from alembic import command
 from bench import population, targets
 from bench.loadgen import percentiles
 from bench.population import City
 from chat.context import open_context
-from chat.store.models import Channel, Message
+from chat.store.migrations import alembic_config, upgrade
+from chat.store.models import Channel, Message, MessageRevision
 
 FRAGMENTS = ["本日の", "窓口の混雑状況を", "共有します。", "会議資料を", "確認してください。",
              "予算案について", "ご意見をお願いします。", "住民票の交付件数は", "通常どおりです。",
@@ -29,10 +33,12 @@ FRAGMENTS = ["本日の", "窓口の混雑状況を", "共有します。", "会
              "庁舎の", "駐車場が満車です。", "来週の", "研修の出欠を", "教えてください。"]
 # (query, how often it is planted: None = it occurs through the fragments above)
 QUERIES: list[tuple[str, float | None]] = [
-    ("防災", None), ("会議", None), ("落雷", 0.0002),  # two characters: LIKE on SQLite
+    ("窓", None), ("雷", None),  # one character (雷 only in the planted 落雷): grams
+    ("防災", None), ("会議", None), ("落雷", 0.0002),  # two characters: grams
     ("防災訓練", None), ("住民票", None), ("台風接近", 0.0002),  # three or more: trigram
 ]
-RUNS_PER_QUERY = 15
+# p95 of 15 runs was the second-worst run: one hiccup of the shared machine set it.
+RUNS_PER_QUERY = 50
 
 
 def _body(rng: random.Random) -> str:
@@ -52,7 +58,7 @@ def run_search(bench: Any) -> dict[str, Any]:
             city = City(url, var_dir)
             population.seed(city, {"S01": 5})
             started = time.perf_counter()
-            asyncio.run(_fill(city, total))
+            _fill(city, total, bench.say)
             setup[kind] = round(time.perf_counter() - started, 1)
             bench.say(f"  (e) {kind}: {total:,} messages inserted in {setup[kind]}s")
             server = bench.server("tsunagu", city)
@@ -73,32 +79,67 @@ def run_search(bench: Any) -> dict[str, Any]:
             "worst_p95_ms": worst, "target_p95_ms": 100}
 
 
-async def _fill(city: City, total: int) -> None:
+# The grams index (alembic 0007) is built after the bulk load by the migration's own
+# backfill, as when a large database is upgraded: the index is the one production has,
+# and a million messages load without the grams triggers (the trigram ones still fire).
+BEFORE_GRAMS = "0006"
+
+
+def _fill(city: City, total: int, say: Callable[[str], None]) -> None:
+    started = time.perf_counter()
+    command.downgrade(alembic_config(city.database_url), BEFORE_GRAMS)
+    asyncio.run(_insert(city, total, say))
+    loaded = time.perf_counter()
+    upgrade(city.database_url)
+    indexed = time.perf_counter()
+    asyncio.run(_analyze(city))
+    say(f"  (e) loaded in {loaded - started:.0f}s, grams index built in "
+        f"{indexed - loaded:.0f}s")
+
+
+async def _insert(city: City, total: int, say: Callable[[str], None]) -> None:
+    """``total`` messages, each with its first revision (what the send path stores), in
+    two channels the searcher belongs to. On SQLite the trigram triggers of 0001 fire."""
     rng = random.Random(8)
     channels = [city.department_channel["S01"], city.all_staff_channel]
     sender = city.people[0].user_id
     start = datetime.now(UTC) - timedelta(days=365)
     async with open_context(city.settings()) as ctx:
+        async with ctx.db.engine.connect() as conn:
+            first_id = int(await conn.scalar(select(func.max(Message.id))) or 0) + 1
         seqs = dict.fromkeys(channels, 0)
         batch = 20_000
         for offset in range(0, total, batch):
-            values = []
+            messages, revisions = [], []
             for i in range(offset, min(total, offset + batch)):
                 channel_id = channels[i % 2]
                 seqs[channel_id] += 1
-                values.append({"channel_id": channel_id, "seq": seqs[channel_id],
-                               "version": seqs[channel_id], "sender_id": sender,
-                               "client_id": f"s{i}", "kind": "text", "body": _body(rng),
-                               "revision": 1,
-                               "created_at": start + timedelta(seconds=i * 30)})
+                body = _body(rng)
+                at = start + timedelta(seconds=i * 30)
+                messages.append({"id": first_id + i, "channel_id": channel_id,
+                                 "seq": seqs[channel_id], "version": seqs[channel_id],
+                                 "sender_id": sender, "client_id": f"s{i}", "kind": "text",
+                                 "body": body, "revision": 1, "created_at": at})
+                revisions.append({"message_id": first_id + i, "revision": 1, "action": "create",
+                                  "body": body, "actor_id": sender, "created_at": at})
             async with ctx.db.engine.begin() as conn:
-                await conn.execute(insert(Message), values)
+                await conn.execute(insert(Message), messages)
+                await conn.execute(insert(MessageRevision), revisions)
+            if (offset // batch) % 10 == 9:
+                say(f"  (e) {offset + batch:,} messages")
         async with ctx.db.engine.begin() as conn:
             for channel_id, seq in seqs.items():
                 await conn.execute(update(Channel).where(Channel.id == channel_id)
                                    .values(last_seq=seq, last_version=seq))
-            if ctx.db.dialect == "postgresql":
-                await conn.exec_driver_sql("ANALYZE messages")
+
+
+async def _analyze(city: City) -> None:
+    async with open_context(city.settings()) as ctx, ctx.db.engine.begin() as conn:
+        if ctx.db.dialect == "postgresql":
+            # What autovacuum does after a load; the planner's word frequencies come
+            # from the statistics of the grams expression index.
+            await conn.exec_driver_sql("ANALYZE messages")
+            await conn.exec_driver_sql("ANALYZE message_revisions")
 
 
 async def _measure(server: targets.Server, person: population.Person) -> list[dict[str, Any]]:
