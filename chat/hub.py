@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from bisect import bisect_left
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -172,6 +173,9 @@ class Hub:
         self._by_user: dict[int, tuple[Connection, ...]] = {}
         # user id -> nodes where that user has at least one connection (from the bus).
         self._presence: dict[int, tuple[str, ...]] = {}
+        # Who is online (here or on any node), kept sorted as users come and go: every
+        # ready frame carries it, and rebuilding it per connect costs O(N log N).
+        self._online: list[int] = []
         # Presence changes are coalesced: the first after a quiet spell goes out at once,
         # the rest of the window's changes go out together at its end (last state wins).
         # 8:30 on a Monday, N people connecting would otherwise cost N² frames.
@@ -315,6 +319,7 @@ class Hub:
             self._by_channel[channel_id].add(conn)
         mine = self._by_user.get(conn.user_id, ())
         self._by_user[conn.user_id] = (*mine, conn)
+        self._update_online(conn.user_id)
         if not mine:
             await self._announce_presence(conn.user_id, "online")
 
@@ -332,10 +337,22 @@ class Hub:
         if mine:
             self._by_user[conn.user_id] = mine
         elif self._by_user.pop(conn.user_id, None) is not None:
+            self._update_online(conn.user_id)
             await self._announce_presence(conn.user_id, "offline")
 
     def online_user_ids(self) -> list[int]:
-        return sorted(set(self._by_user) | {u for u, nodes in self._presence.items() if nodes})
+        """Users with a connection here, or on any node as far as the bus told us;
+        sorted, and a copy."""
+        return list(self._online)
+
+    def _update_online(self, user_id: int) -> None:
+        online = user_id in self._by_user or user_id in self._presence
+        at = bisect_left(self._online, user_id)
+        listed = at < len(self._online) and self._online[at] == user_id
+        if online and not listed:
+            self._online.insert(at, user_id)
+        elif listed and not online:
+            del self._online[at]
 
     def connections_of(self, user_id: int) -> set[Connection]:
         return set(self._by_user.get(user_id, ()))
@@ -407,6 +424,7 @@ class Hub:
             self._presence[user_id] = nodes
         else:
             self._presence.pop(user_id, None)
+        self._update_online(user_id)
         if bool(nodes) != was_online:
             self._presence_changed(user_id, "online" if nodes else "offline")
 

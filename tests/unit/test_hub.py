@@ -446,6 +446,24 @@ async def test_a_user_is_online_while_connected_to_any_node(hub: Hub) -> None:
     assert 5 not in hub.online_user_ids()
 
 
+async def test_the_online_list_stays_sorted_as_people_come_and_go_here_and_elsewhere(
+        hub: Hub) -> None:
+    here = connection(30, 1)
+    await hub.register(here, [])
+    for user_id in (50, 10, 40):
+        hub.dispatch(PRESENCE_TOPIC, presence_event(user_id, "online", "node-b"))
+    hub.dispatch(PRESENCE_TOPIC, presence_event(30, "online", "node-b"))  # also there
+    assert hub.online_user_ids() == [10, 30, 40, 50]
+    hub.dispatch(PRESENCE_TOPIC, presence_event(30, "offline", "node-b"))
+    hub.dispatch(PRESENCE_TOPIC, presence_event(40, "offline", "node-b"))
+    assert hub.online_user_ids() == [10, 30, 50]  # 30 is still connected here
+    await hub.unregister(here)
+    assert hub.online_user_ids() == [10, 50]
+    listed = hub.online_user_ids()
+    listed.append(99)  # a copy: the caller may keep it
+    assert hub.online_user_ids() == [10, 50]
+
+
 async def test_connections_of_lists_a_users_local_connections(hub: Hub) -> None:
     phone, desk = connection(5, 1, max_backlog=10), connection(5, 2, max_backlog=10)
     await hub.register(phone, [])
