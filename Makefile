@@ -37,7 +37,7 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check chat admin web_client tests bench
 	$(VENV)/bin/mypy
 
-# The quick benchmark (under five minutes): Tsunagu against the raw websockets relay and a
+# The quick benchmark (about six minutes): Tsunagu against the raw websockets relay and a
 # bare Starlette relay; writes bench/results/latest.json and latest.txt. `--full` runs the
 # issue's sizes (python -m bench.run --full). See docs/performance.md.
 bench: $(VENV)/.installed-test

@@ -54,6 +54,8 @@ class Settings:
     max_frame_bytes: int = 64 * 1024
     transport_max_bytes: int = 1024 * 1024
     max_message_chars: int = 10_000
+    # Frames a connection may hold while its socket is congested, then close 4001
+    # (chat.hub.Connection's backlog).
     outgoing_queue_frames: int = 256
     # A session ends 12 hours after sign-in whatever happens (a working day and its
     # overtime; the next morning starts with the passkey), and earlier once no proven
