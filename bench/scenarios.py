@@ -34,7 +34,7 @@ class Sizes:
 
 
 QUICK = Sizes("quick", phase_seconds=4, fanout_seconds=4, idle_connections=1000,
-              stored_seconds=4, search_messages=100_000)
+              stored_seconds=4, search_messages=100_000, slow_seconds=5)
 FULL = Sizes("full", phase_seconds=20, fanout_seconds=15, idle_connections=10_000,
              stored_seconds=20, search_messages=1_000_000, slow_members=500,
              slow_seconds=20)
