@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import io
-import os
-import pstats
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import population
@@ -38,7 +36,12 @@ def run_persistence(bench: Any) -> dict[str, Any]:
             for senders in SENDERS:
                 # Every channel gets its share of senders whatever their number.
                 people = city.people[::most // senders]
-                row = asyncio.run(_drive(city, people, bench.sizes.stored_seconds))
+                # --profile: one cProfile file per run in the log directory, like the
+                # servers' profiles (read with `python -m pstats FILE`).
+                profile_to = (bench.log_dir / f"d-{kind}-{senders}.prof"
+                              if bench.profile else None)
+                row = asyncio.run(_drive(city, people, bench.sizes.stored_seconds,
+                                         profile_to))
                 row["database"] = kind
                 row["senders"] = senders
                 runs.append(row)
@@ -50,8 +53,9 @@ def run_persistence(bench: Any) -> dict[str, Any]:
             "target_messages_per_s": 5000}
 
 
-async def _drive(city: City, people: list[Person], seconds: float) -> dict[str, Any]:
-    profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+async def _drive(city: City, people: list[Person], seconds: float,
+                 profile_to: Path | None) -> dict[str, Any]:
+    profile = cProfile.Profile() if profile_to else None
     async with open_context(city.settings()) as ctx:
         actors = [Principal(user_id=p.user_id, session_id=0, role=str(p.role),
                             name=p.staff_number, department_id=None)
@@ -77,13 +81,9 @@ async def _drive(city: City, people: list[Person], seconds: float) -> dict[str, 
         started = time.perf_counter()
         counts = await asyncio.gather(*(sender(a) for a in actors))
         elapsed = time.perf_counter() - started
-        if profile:
+        if profile and profile_to:
             profile.disable()
-            out = io.StringIO()
-            stats = pstats.Stats(profile, stream=out)
-            stats.sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative"))
-            stats.print_stats(os.environ.get("BENCH_PROFILE_FILTER", ""), 40)
-            print(out.getvalue())
+            profile.dump_stats(profile_to)
         report = await verify_log(ctx)
         stored = sum(counts)
         queue = ctx.group_commits[SEND_QUEUE]
