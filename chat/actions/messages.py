@@ -369,7 +369,7 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
     await uow.channels.advance_reads(
         (channel_id, user_id, seq) for (channel_id, user_id), seq in read_up_to.items())
     uow.on_commit(lambda: ctx.bus.publish_many(events))
-    push_new_messages(ctx, uow, pushes)
+    await push_new_messages(ctx, uow, pushes)
     return outcomes
 
 

@@ -65,7 +65,7 @@ async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
     Departments missing from the file are left as they are."""
     report = ImportReport()
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
         existing = {d.code: d for d in await uow.departments.all()}
         created: set[str] = set()
         for row in rows:
@@ -170,7 +170,7 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
     (``by`` says who ran the import), as is every membership that follows."""
     report = ImportReport()
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
         changes, users = await _plan(uow, rows)
         touched: list[User] = []
         created: list[User] = []

@@ -271,7 +271,7 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
     """One transaction: lock the channel and the audit head, read the holds, purge up to ``limit``
     expired messages after ``after_id``. Returns (messages looked at, last id)."""
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=not dry_run) as uow:
+    async with unit_of_work(ctx.db, write=not dry_run, bulk=True) as uow:
         if not dry_run:
             # The channel before the head, as a batch of sends locks them: the other
             # way round, a purge and a send could each hold what the other waits for.

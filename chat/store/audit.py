@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.domain.auditchain import GENESIS_HASH, EntryContent, entry_hash
@@ -15,6 +15,16 @@ from chat.store.scan import scan
 
 HEAD_ID = 1
 _EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
+
+# Every write transaction that audits runs these: built once, so SQLAlchemy finds them
+# in its statement cache without rebuilding them (a third of a statement's CPU).
+_LOCK_HEAD = (select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)
+              .with_for_update())
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)
+              .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+_NEW_HEAD = insert(_HEAD)
+_INSERT_EVENTS = insert(_EVENTS)
 
 
 def content_of(event: AuditEvent) -> EntryContent:
@@ -42,12 +52,13 @@ class AuditRepository:
         concurrent writers on every node extend one chain."""
         if not self._pending:
             return
-        head = await self.session.scalar(
-            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+        head = (await self.session.execute(_LOCK_HEAD)).first()
         if head is None:
-            head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
-            self.session.add(head)
-        seq, last_hash = head.seq, head.hash
+            seq, last_hash = 0, GENESIS_HASH
+            await self.session.execute(_NEW_HEAD, {"id": HEAD_ID, "seq": 0,
+                                                   "hash": GENESIS_HASH})
+        else:
+            seq, last_hash = int(head.seq), str(head.hash)
         rows = []
         for pending in self._pending:
             seq += 1
@@ -56,11 +67,15 @@ class AuditRepository:
             rows.append({**vars(entry), "prev_hash": last_hash, "hash": digest})
             last_hash = digest
         self._pending.clear()
-        head.seq, head.hash = seq, last_hash
         # One multi-row INSERT (a batch of sends seals hundreds of entries) of plain
         # rows: no ORM object per entry, nothing reads them back in this transaction.
-        await self.session.execute(insert(_EVENTS), rows)
-        await self.session.flush()
+        await self.session.execute(_INSERT_EVENTS, rows)
+        await self.session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": last_hash})
+        # An AuditHead loaded earlier in this transaction is stale now.
+        head_object = self.session.identity_map.get(
+            self.session.identity_key(AuditHead, HEAD_ID))
+        if head_object is not None:
+            self.session.expire(head_object)
 
     async def lock_head(self) -> None:
         """Take the head row's lock now rather than at commit. A purge batch does this

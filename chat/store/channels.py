@@ -14,6 +14,29 @@ from chat.store.models import Channel, Membership, Message, PushSubscription, Us
 _CHANNELS = cast(Table, Channel.__table__)
 _MEMBERSHIPS = cast(Table, Membership.__table__)
 
+# The statements every send runs, built once: SQLAlchemy then finds them in its
+# statement cache without rebuilding them (docs/performance.md, scenario a).
+_WITH_MEMBERSHIPS = (
+    select(Channel, Membership.user_id)
+    .outerjoin(Membership, and_(Membership.channel_id == Channel.id,
+                                Membership.user_id.in_(bindparam("users", expanding=True))))
+    .where(Channel.id.in_(bindparam("channels", expanding=True))))
+_TAKE_SEQS = (
+    update(_CHANNELS).where(_CHANNELS.c.id == bindparam("channel"))
+    .values(last_seq=_CHANNELS.c.last_seq + bindparam("count"),
+            last_version=_CHANNELS.c.last_version + bindparam("count"))
+    .returning(_CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.last_version))
+_ADVANCE_READS = (
+    update(_MEMBERSHIPS)
+    .where(_MEMBERSHIPS.c.channel_id == bindparam("c"),
+           _MEMBERSHIPS.c.user_id == bindparam("u"),
+           _MEMBERSHIPS.c.last_read_seq < bindparam("s"))
+    .values(last_read_seq=bindparam("s")))
+_SUBSCRIBER_MUTE_FLAGS = (
+    select(Membership.channel_id, Membership.user_id, Membership.muted).distinct()
+    .join(PushSubscription, PushSubscription.user_id == Membership.user_id)
+    .where(Membership.channel_id.in_(bindparam("channels", expanding=True))))
+
 
 @dataclass(frozen=True)
 class ChannelSummary:
@@ -92,16 +115,20 @@ class ChannelRepository:
         this transaction are not refreshed (a batch reads only their kind and name).
         """
         ids = sorted(counts)
-        if len(ids) > 1 and self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                select(_CHANNELS.c.id).where(_CHANNELS.c.id.in_(ids))
-                .order_by(_CHANNELS.c.id).with_for_update())
-        step = case(counts, value=_CHANNELS.c.id)
-        rows = await self.session.execute(
-            update(_CHANNELS).where(_CHANNELS.c.id.in_(ids))
-            .values(last_seq=_CHANNELS.c.last_seq + step,
-                    last_version=_CHANNELS.c.last_version + step)
-            .returning(_CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.last_version))
+        if len(ids) == 1:               # the usual batch: one channel, one statement
+            rows = await self.session.execute(
+                _TAKE_SEQS, {"channel": ids[0], "count": counts[ids[0]]})
+        else:
+            if self.session.get_bind().dialect.name == "postgresql":
+                await self.session.execute(
+                    select(_CHANNELS.c.id).where(_CHANNELS.c.id.in_(ids))
+                    .order_by(_CHANNELS.c.id).with_for_update())
+            step = case(counts, value=_CHANNELS.c.id)
+            rows = await self.session.execute(
+                update(_CHANNELS).where(_CHANNELS.c.id.in_(ids))
+                .values(last_seq=_CHANNELS.c.last_seq + step,
+                        last_version=_CHANNELS.c.last_version + step)
+                .returning(_CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.last_version))
         return {int(channel_id): (int(seq) - counts[channel_id] + 1,
                                   int(version) - counts[channel_id] + 1)
                 for channel_id, seq, version in rows.all()}
@@ -150,13 +177,9 @@ class ChannelRepository:
         wanted = set(pairs)
         if not wanted:
             return {}, set()
-        channel_ids = {channel_id for channel_id, _ in wanted}
-        user_ids = {user_id for _, user_id in wanted}
-        rows = (await self.session.execute(
-            select(Channel, Membership.user_id)
-            .outerjoin(Membership, and_(Membership.channel_id == Channel.id,
-                                        Membership.user_id.in_(user_ids)))
-            .where(Channel.id.in_(channel_ids)))).all()
+        rows = (await self.session.execute(_WITH_MEMBERSHIPS, {
+            "channels": sorted({channel_id for channel_id, _ in wanted}),
+            "users": sorted({user_id for _, user_id in wanted})})).all()
         channels = {channel.id: channel for channel, _ in rows}
         members = {(channel.id, int(user_id)) for channel, user_id in rows
                    if user_id is not None} & wanted
@@ -211,11 +234,8 @@ class ChannelRepository:
         """For each channel, its members who have a push subscription and whether they
         muted it (usually a few of a 700-member channel, so the push job after a batch
         of sends stays cheap); channels with no subscriber are left out."""
-        rows = await self.session.execute(
-            select(Membership.channel_id, Membership.user_id, Membership.muted)
-            .where(Membership.channel_id.in_(set(channel_ids)),
-                   select(PushSubscription.id)
-                   .where(PushSubscription.user_id == Membership.user_id).exists()))
+        rows = await self.session.execute(_SUBSCRIBER_MUTE_FLAGS,
+                                          {"channels": sorted(set(channel_ids))})
         flags: dict[int, dict[int, bool]] = {}
         for channel_id, user_id, muted in rows.all():
             flags.setdefault(int(channel_id), {})[int(user_id)] = bool(muted)
@@ -249,13 +269,7 @@ class ChannelRepository:
         rows = [{"c": c, "u": u, "s": s} for c, u, s in positions]
         if not rows:
             return
-        membership = _MEMBERSHIPS
-        await self.session.execute(
-            update(membership)
-            .where(membership.c.channel_id == bindparam("c"),
-                   membership.c.user_id == bindparam("u"),
-                   membership.c.last_read_seq < bindparam("s"))
-            .values(last_read_seq=bindparam("s")), rows)
+        await self.session.execute(_ADVANCE_READS, rows)
 
     async def read_positions(self, channel_id: int) -> dict[int, int]:
         rows = await self.session.execute(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +20,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chat.store import sqlite_inline
+
+log = logging.getLogger(__name__)
+
+# How often, at most, a node copies SQLite's write-ahead log back into the database
+# (the inline write connection never does it itself: it would stall the event loop).
+CHECKPOINT_EVERY_SECONDS = 1.0
+
 
 class Database:
     """Owns the engine and hands out sessions.
@@ -30,6 +40,10 @@ class Database:
     SQLite admits one writer at a time anyway, and its busy handler waits by sleeping
     (1 ms growing to 100 ms), so writers contending inside the database queue up in
     sleeps, not in order (docs/performance.md, scenario d).
+
+    SQLite write transactions run on the event loop's thread (``sqlite_inline``); reads
+    run on aiosqlite's threads, and so do the WAL checkpoints that follow writes
+    (:meth:`_after_write_commit`).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -45,20 +59,37 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._write_engine = self._bulk_write_engine = self.engine
         if self.dialect == "sqlite":
-            _install_sqlite_hooks(self.engine)
-            self._write_engine = self.engine.execution_options(tsunagu_write=True)
-        else:
-            self._write_engine = self.engine
+            _install_sqlite_hooks(self.engine, inline=False)
+            database = parsed.database
+            if database and database != ":memory:":
+                # Writes on the loop's thread (chat/store/sqlite_inline.py).
+                self._write_engine = create_async_engine(
+                    url, echo=echo, pool_size=1, max_overflow=8,
+                    async_creator=sqlite_inline.connector(database, busy_timeout=30))
+                _install_sqlite_hooks(self._write_engine, inline=True)
+                event.listen(self._write_engine.sync_engine, "commit",
+                             self._after_write_commit)
+            self._write_engine = self._write_engine.execution_options(tsunagu_write=True)
+            self._bulk_write_engine = self.engine.execution_options(tsunagu_write=True)
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self._bulk_write_sessions = async_sessionmaker(self._bulk_write_engine,
+                                                       expire_on_commit=False)
         # One lock per event loop (tests run set-up on loops of their own).
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                      asyncio.Lock] = (
             weakref.WeakKeyDictionary())
+        self._last_checkpoint = time.monotonic()
+        self._checkpoint: asyncio.Task[None] | None = None
 
-    def session(self, *, write: bool) -> AsyncSession:
-        return (self._write_sessions if write else self._read_sessions)()
+    def session(self, *, write: bool, bulk: bool = False) -> AsyncSession:
+        """A session for reads, short writes, or ``bulk`` writes (a purge batch, an
+        import: on SQLite these run on a database thread, not on the event loop's)."""
+        if not write:
+            return self._read_sessions()
+        return (self._bulk_write_sessions if bulk else self._write_sessions)()
 
     @contextlib.asynccontextmanager
     async def write_turn(self, *, write: bool) -> AsyncIterator[None]:
@@ -74,22 +105,62 @@ class Database:
         async with lock:
             yield
 
+    def _after_write_commit(self, _connection: Any) -> None:
+        """Start a passive WAL checkpoint on a reader's thread, at most once a
+        :data:`CHECKPOINT_EVERY_SECONDS`: it copies committed pages back into the
+        database file without blocking writers or readers, and keeps the log short."""
+        now = time.monotonic()
+        if self._checkpoint is not None or now - self._last_checkpoint < (
+                CHECKPOINT_EVERY_SECONDS):
+            return
+        self._last_checkpoint = now
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:            # committed outside an event loop
+            return
+        self._checkpoint = loop.create_task(self.checkpoint(), name="wal checkpoint")
+        self._checkpoint.add_done_callback(self._checkpoint_done)
+
+    def _checkpoint_done(self, task: asyncio.Task[None]) -> None:
+        self._checkpoint = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("WAL checkpoint failed: %s", task.exception())
+
+    async def checkpoint(self) -> None:
+        """``PRAGMA wal_checkpoint(PASSIVE)`` on a reader connection (SQLite only)."""
+        if self.dialect != "sqlite":
+            return
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     async def dispose(self) -> None:
+        running = self._checkpoint
+        if running is not None and running.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(running)
+        if self._write_engine.sync_engine is not self.engine.sync_engine:
+            await self._write_engine.dispose()
         await self.engine.dispose()
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" hook below emit BEGIN itself (pysqlite quirk).
-        dbapi_connection.isolation_level = None
+        if not inline:
+            # Let SQLAlchemy's "begin" hook below emit BEGIN itself (pysqlite quirk);
+            # the inline connection is opened that way.
+            dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        if inline:
+            # Busy waits are asyncio sleeps; checkpoints run on a reader's thread.
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        else:
+            cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, column, func, insert, select, table
+from sqlalchemy import Integer, Table, bindparam, column, func, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
@@ -23,6 +23,16 @@ from chat.store.search import (
 # The tables themselves, for multi-row INSERTs that skip the ORM's per-object work.
 _MESSAGES = cast(Table, Message.__table__)
 _REVISIONS = cast(Table, MessageRevision.__table__)
+
+# The statements every send runs, built once: SQLAlchemy then finds them in its
+# statement cache without rebuilding them (docs/performance.md, scenario a).
+_STORED_KEYS = (
+    select(_MESSAGES.c.id, _MESSAGES.c.sender_id, _MESSAGES.c.client_id)
+    .where(_MESSAGES.c.sender_id.in_(bindparam("senders", expanding=True)),
+           _MESSAGES.c.client_id.in_(bindparam("client_ids", expanding=True))))
+_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id,
+                                               _MESSAGES.c.seq)
+_INSERT_REVISIONS = insert(_REVISIONS)
 
 
 class MessageRepository:
@@ -50,27 +60,32 @@ class MessageRepository:
         wanted = set(keys)
         if not wanted:
             return {}
-        rows = (await self.session.scalars(
-            select(Message).where(Message.sender_id.in_({s for s, _ in wanted}),
-                                  Message.client_id.in_({c for _, c in wanted})))).all()
-        found = {(int(m.sender_id or 0), str(m.client_id)): m for m in rows}
-        return {key: message for key, message in found.items() if key in wanted}
+        rows = await self.session.execute(_STORED_KEYS, {
+            "senders": sorted({s for s, _ in wanted}),
+            "client_ids": sorted({c for _, c in wanted})})
+        ids = {(int(sender_id), str(client_id)): int(message_id)
+               for message_id, sender_id, client_id in rows.all()}
+        ids = {key: message_id for key, message_id in ids.items() if key in wanted}
+        if not ids:                      # the usual case: no resends
+            return {}
+        loaded = (await self.session.scalars(
+            select(Message).where(Message.id.in_(ids.values())))).all()
+        by_id = {m.id: m for m in loaded}
+        return {key: by_id[message_id] for key, message_id in ids.items()}
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
         """Insert message rows (column -> value) in multi-row INSERTs; returns each new
         id by ``(channel_id, seq)``. Rows are not loaded into the session: a batch of
         sends builds its frames from what it inserted. (Asking for the ids in parameter
         order would make SQLAlchemy insert row by row on SQLite.)"""
-        result = await self.session.execute(
-            insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id,
-                                        _MESSAGES.c.seq), rows)
+        result = await self.session.execute(_INSERT_MESSAGES, rows)
         return {(int(channel_id), int(seq)): int(message_id)
                 for message_id, channel_id, seq in result.all()}
 
     async def insert_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert revision rows (column -> value) in one multi-row INSERT."""
         if rows:
-            await self.session.execute(insert(_REVISIONS), rows)
+            await self.session.execute(_INSERT_REVISIONS, rows)
 
     def add(self, message: Message) -> None:
         self.session.add(message)

@@ -65,9 +65,13 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(db: Database, *, write: bool,
-                       snapshot: bool = False) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(db: Database, *, write: bool, snapshot: bool = False,
+                       bulk: bool = False) -> AsyncIterator[UnitOfWork]:
     """Open a transaction. Commits on normal exit (write only), rolls back on error.
+
+    ``bulk`` (writes only): a long write — hundreds of rows — that on SQLite runs on a
+    database thread rather than the event loop's, so it never holds up the others
+    (:class:`chat.store.db.Database`).
 
     ``snapshot`` (reads only): every statement sees the database as of the first one —
     for long reads that must be consistent while others write (``audit verify``,
@@ -77,7 +81,7 @@ async def unit_of_work(db: Database, *, write: bool,
     After-commit hooks run in registration order; one failing hook is logged and does not
     stop the others (the write is already durable; clients resync from the database).
     """
-    async with db.session(write=write) as session:
+    async with db.session(write=write, bulk=bulk) as session:
         uow = UnitOfWork(session, db.dialect)
         async with db.write_turn(write=write), session.begin():
             if snapshot and db.dialect == "postgresql":
