@@ -13,7 +13,7 @@ import httpx
 
 from chat.actions import retention as retention_actions
 from chat.context import open_context
-from chat.domain.dates import parse_moment
+from chat.domain.dates import JST, parse_moment
 from tests.conftest import ServerFactory
 from tests.integration.test_audit_chain import verify
 from tests.support import (
@@ -119,7 +119,8 @@ async def test_the_purge_takes_exactly_what_expired_and_nothing_under_hold(
     _, recent = await post(server, "1006", ["最近の連絡"])
     clock.set(start)
 
-    day_of_hold = (start - timedelta(days=4 * 365 - 1)).date().isoformat()
+    # Holds name Japan days: the day of the second old post, as Japan counts it.
+    day_of_hold = (start - timedelta(days=4 * 365 - 1)).astimezone(JST).date().isoformat()
 
     async def configure(ctx: Any) -> None:
         await retention_actions.set_policy(ctx, channel_kind="department", keep_years=3,
