@@ -571,6 +571,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from chat.app import create_app
+    from chat.runtime import settle_garbage_collector
     from chat.web.transport import WebSocketProtocol
 
     overrides: dict[str, object] = {}
@@ -586,7 +587,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     for line in _banner(settings):
         print(line)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    app = create_app(settings)
+    settle_garbage_collector()
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 ws=WebSocketProtocol, ws_max_size=settings.transport_max_bytes,
                 ws_per_message_deflate=settings.ws_per_message_deflate, log_level="info",
                 proxy_headers=settings.forwarded_allow_ips is not None,

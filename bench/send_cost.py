@@ -1,0 +1,106 @@
+"""What one lone send costs, statement by statement, on SQLite and on PostgreSQL.
+
+    python -m bench.send_cost [--sends 200] [--only sqlite|postgres]
+
+One sender calls ``send_message`` in-process, one send after another (no concurrency,
+so every send is a batch of its own, as at the city-hall peak's 1x rate), and each
+repository call on the way is timed: CPU of the event loop's thread and wall time.
+This is the floor under scenario (a)'s latency (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from bench import population
+from bench.population import City
+from chat.actions import messages as message_actions
+from chat.auth.sessions import Principal
+from chat.context import open_context
+from chat.store.audit import AuditRepository
+from chat.store.channels import ChannelRepository
+from chat.store.messages import MessageRepository
+
+TIMED: list[tuple[Any, str]] = [
+    (MessageRepository, "by_client_ids"), (ChannelRepository, "with_memberships"),
+    (ChannelRepository, "allocate_seqs"), (MessageRepository, "insert_many"),
+    (MessageRepository, "insert_revisions"), (ChannelRepository, "advance_reads"),
+    (AuditRepository, "seal"),
+]
+
+
+class Timings:
+    def __init__(self) -> None:
+        self.cpu: Counter[str] = Counter()
+        self.wall: Counter[str] = Counter()
+
+    def wrap(self, owner: Any, name: str) -> Callable[[], None]:
+        """Time ``owner.name`` (a coroutine function); returns the undo."""
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                self.cpu[name] += time.thread_time() - cpu
+                self.wall[name] += time.perf_counter() - wall
+
+        setattr(owner, name, timed)
+        return lambda: setattr(owner, name, original)
+
+
+async def _measure(city: City, sends: int) -> dict[str, dict[str, float]]:
+    async with open_context(city.settings()) as ctx:
+        person = city.people[1]
+        actor = Principal(user_id=person.user_id, session_id=0, role=str(person.role),
+                          name=person.staff_number, department_id=None)
+        channel_id = city.department_channel[person.department_code]
+
+        async def send(client_id: str) -> None:
+            await message_actions.send_message(ctx, actor=actor, channel_id=channel_id,
+                                               client_id=client_id,
+                                               body="本日の窓口混雑状況を共有します。")
+
+        for n in range(20):                 # warm the statement caches
+            await send(f"warm-{n}")
+        timings = Timings()
+        undo = [timings.wrap(owner, name) for owner, name in TIMED]
+        try:
+            cpu, wall = time.thread_time(), time.perf_counter()
+            for n in range(sends):
+                await send(f"timed-{n}")
+            timings.cpu["send (all)"] = time.thread_time() - cpu
+            timings.wall["send (all)"] = time.perf_counter() - wall
+        finally:
+            for restore in undo:
+                restore()
+        return {name: {"cpu_ms": round(timings.cpu[name] / sends * 1e3, 3),
+                       "wall_ms": round(timings.wall[name] / sends * 1e3, 3)}
+                for name in timings.cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.send_cost")
+    parser.add_argument("--sends", type=int, default=200)
+    parser.add_argument("--only", choices=("sqlite", "postgres"))
+    args = parser.parse_args()
+    for kind in ([args.only] if args.only else ["sqlite", "postgres"]):
+        with population.database(kind) as (url, var_dir):
+            city = City(url, var_dir)
+            population.seed(city, {f"P{i:02d}": 50 for i in range(14)})
+            figures = asyncio.run(_measure(city, args.sends))
+        print(f"{kind}: a lone send, per send ({args.sends} sends, one after another)")
+        for name, row in figures.items():
+            print(f"  {name:24} CPU {row['cpu_ms']:6.3f} ms   wall {row['wall_ms']:6.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
