@@ -6,7 +6,7 @@ JSON Lines and CSV by the real ``run_export`` in a *separate* process, whose pea
 growth during the export is reported. Bounded memory means the 10x larger export uses
 about the same memory, not 10x.
 
-    .venv/bin/python -m bench.export_memory --quick     # 10k and 100k messages
+    .venv/bin/python -m bench.export_memory --quick     # 5k and 50k messages
     .venv/bin/python -m bench.export_memory             # 20k and 200k messages
     .venv/bin/python -m bench.export_memory --sizes 5000,50000,500000
 """
@@ -148,7 +148,7 @@ def _child(*args: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
-    parser.add_argument("--quick", action="store_true", help="10k and 100k messages")
+    parser.add_argument("--quick", action="store_true", help="5k and 50k messages")
     parser.add_argument("--sizes", help="comma-separated message counts")
     parser.add_argument("--seed-into", nargs=2, metavar=("DB", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--export-from", nargs=2, metavar=("DB", "DIR"),
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(export(Path(args.export_from[0]), Path(args.export_from[1]))))
         return 0
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
-             else [10_000, 100_000] if args.quick else [20_000, 200_000])
+             else [5_000, 50_000] if args.quick else [20_000, 200_000])
     results = []
     print(f"{'messages':>9} {'revisions':>9} {'MiB out':>8} {'seconds':>8} "
           f"{'RSS before':>10} {'peak RSS':>9} {'growth':>7}")

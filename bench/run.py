@@ -67,9 +67,15 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     scenarios: dict[str, Any] = {}
 
+    last = [started]
+
     def record(key: str, description: str, figures: dict[str, Any]) -> None:
+        # How long each part took (set-up included), so `make bench` stays short.
+        now = time.perf_counter()
+        took, last[0] = round(now - last[0], 1), now
         scenarios[key] = {"scenario": key, "description": description, "mode": sizes.name,
-                          "machine": host, **figures}
+                          "machine": host, "elapsed_s": took, **figures}
+        print(f"  {key}: {took:.0f}s", flush=True)
 
     if only & {"a", "b"}:
         a, b = run_city_and_fanout(bench)
