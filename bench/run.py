@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="profile Tsunagu's phases with cProfile (slower: its figures "
                              "are not comparable); profiles go to the log directory")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="what Tsunagu serves (a) and (b) from (postgres: a dedicated "
+                             "database on the local server, dropped afterwards)")
     args = parser.parse_args(argv)
     sizes = FULL if args.full else QUICK
     only = set(args.only.split(","))
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="tsunagu-bench-logs-"))
     bench = Bench(sizes, log_dir, say=lambda line: print(line, flush=True),
-                  profile=args.profile)
+                  profile=args.profile, database=args.database)
     host = machine()
     started = time.perf_counter()
     print(f"benchmark ({sizes.name}) on {host['cpus']} CPUs; server logs in {log_dir}",
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if only & {"a", "b"}:
         a, b = run_city_and_fanout(bench)
+        a["database"] = b["database"] = args.database
         record("a_city_hall_peak", "700 connected, 50 senders × 1 msg/s (1x) and × 10 "
                "msg/s (10x) across 14 department channels and the all-staff channel", a)
         record("b_fanout", "one 1,000-member channel, managers posting as fast as the "

@@ -89,11 +89,13 @@ class Bench:
     """Starts servers and generators; remembers where logs go."""
 
     def __init__(self, sizes: Sizes, log_dir: Path, *, say: Any = print,
-                 profile: bool = False) -> None:
+                 profile: bool = False, database: str = "sqlite") -> None:
         self.sizes = sizes
         self.log_dir = log_dir
         self.say = say
         self.profile = profile
+        # What Tsunagu serves (a) and (b) from; the other scenarios say their own.
+        self.database = database
 
     def server(self, kind: str, city: City | None, *, deflate: bool = False
                ) -> targets.Server:
@@ -136,7 +138,7 @@ def run_city_and_fanout(bench: Bench) -> tuple[dict[str, Any], dict[str, Any]]:
     results_a: dict[str, Any] = {}
     results_b: dict[str, Any] = {}
     deflate_b: dict[str, Any] = {}
-    with population.database("sqlite") as (url, var_dir):
+    with population.database(bench.database) as (url, var_dir):
         city = City(url, var_dir)
         started = time.perf_counter()
         population.seed(city, CITY)
