@@ -57,9 +57,7 @@ async def _drive(city: City, people: list[Person], seconds: float,
                  profile_to: Path | None) -> dict[str, Any]:
     profile = cProfile.Profile() if profile_to else None
     async with open_context(city.settings()) as ctx:
-        actors = [Principal(user_id=p.user_id, session_id=0, role=str(p.role),
-                            name=p.staff_number, department_id=None)
-                  for p in people]
+        actors = [p.principal() for p in people]
         channel_of = {p.user_id: city.department_channel[p.department_code]
                       for p in people}
         latencies: list[float] = []

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 
 from chat.actions.orgchart import ALL_STAFF_SLUG, import_departments, import_staff
+from chat.auth.sessions import Principal
 from chat.config import Settings
 from chat.context import open_context
 from chat.domain.imports import DepartmentRow, StaffRow
@@ -37,6 +38,11 @@ class Person:
     channels: list[int] = field(default_factory=list)
     token: str | None = None
     key_pem: bytes | None = None
+
+    def principal(self) -> Principal:
+        """Who this person is to an action called in-process (no session)."""
+        return Principal(user_id=self.user_id, session_id=0, role=str(self.role),
+                         name=self.staff_number, department_id=None)
 
 
 @dataclass

@@ -21,7 +21,6 @@ from typing import Any
 from bench import population
 from bench.population import City
 from chat.actions import messages as message_actions
-from chat.auth.sessions import Principal
 from chat.context import open_context
 from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
@@ -60,8 +59,7 @@ class Timings:
 async def _measure(city: City, sends: int) -> dict[str, dict[str, float]]:
     async with open_context(city.settings()) as ctx:
         person = city.people[1]
-        actor = Principal(user_id=person.user_id, session_id=0, role=str(person.role),
-                          name=person.staff_number, department_id=None)
+        actor = person.principal()
         channel_id = city.department_channel[person.department_code]
 
         async def send(client_id: str) -> None:

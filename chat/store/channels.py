@@ -107,8 +107,8 @@ class ChannelRepository:
 
     async def allocate_seqs(self, counts: Mapping[int, int]) -> dict[int, tuple[int, int]]:
         """:meth:`allocate_seq` for a batch of sends: ``counts`` seqs and versions for
-        each channel, in two statements whatever the number of channels; returns each
-        channel's first seq and version (message i of it gets seq + i, version + i).
+        each channel, in one statement (two on PostgreSQL for several channels); returns
+        each channel's first seq and version (message i of it gets seq + i, version + i).
 
         The rows are locked in id order first (PostgreSQL; SQLite has one writer), so
         two nodes' batches never deadlock. Core statements: channel objects loaded in

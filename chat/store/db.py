@@ -27,23 +27,24 @@ log = logging.getLogger(__name__)
 # How often, at most, a node copies SQLite's write-ahead log back into the database
 # (the inline write connection never does it itself: it would stall the event loop).
 CHECKPOINT_EVERY_SECONDS = 1.0
+# How long a SQLite writer waits for another process's write lock before giving up.
+BUSY_TIMEOUT_SECONDS = 30
 
 
 class Database:
     """Owns the engine and hands out sessions.
 
     On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so two writers never
-    deadlock upgrading a read lock (SQLITE_BUSY is then handled by ``busy_timeout``);
-    reads use a plain deferred ``BEGIN`` and, under WAL, never wait for writers.
+    deadlock upgrading a read lock; reads use a plain deferred ``BEGIN`` and, under WAL,
+    never wait for writers. Short write transactions run on the event loop's thread
+    (``sqlite_inline``: another process's lock is waited for in asyncio sleeps); reads,
+    bulk writes and the WAL checkpoints that follow writes (:meth:`_after_write_commit`)
+    run on aiosqlite's threads, where SQLite's busy handler waits.
 
     Writers of one process also take turns on an asyncio lock (:meth:`write_turn`):
     SQLite admits one writer at a time anyway, and its busy handler waits by sleeping
     (1 ms growing to 100 ms), so writers contending inside the database queue up in
     sleeps, not in order (docs/performance.md, scenario d).
-
-    SQLite write transactions run on the event loop's thread (``sqlite_inline``); reads
-    run on aiosqlite's threads, and so do the WAL checkpoints that follow writes
-    (:meth:`_after_write_commit`).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -51,31 +52,33 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
+        file = parsed.database if parsed.database != ":memory:" else None
         if self.dialect == "sqlite":
-            database = parsed.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            if file:
+                Path(file).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        self._write_engine = self._bulk_write_engine = self.engine
+        # SQLite only: the engine of short writes on the loop's thread.
+        self._inline_engine: AsyncEngine | None = None
+        write_engine = bulk_write_engine = self.engine
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine, inline=False)
-            database = parsed.database
-            if database and database != ":memory:":
-                # Writes on the loop's thread (chat/store/sqlite_inline.py).
-                self._write_engine = create_async_engine(
+            write_engine = bulk_write_engine = self.engine.execution_options(
+                tsunagu_write=True)
+            if file:
+                self._inline_engine = create_async_engine(
                     url, echo=echo, pool_size=1, max_overflow=8,
-                    async_creator=sqlite_inline.connector(database, busy_timeout=30))
-                _install_sqlite_hooks(self._write_engine, inline=True)
-                event.listen(self._write_engine.sync_engine, "commit",
+                    async_creator=sqlite_inline.connector(
+                        file, busy_timeout=BUSY_TIMEOUT_SECONDS))
+                _install_sqlite_hooks(self._inline_engine, inline=True)
+                event.listen(self._inline_engine.sync_engine, "commit",
                              self._after_write_commit)
-            self._write_engine = self._write_engine.execution_options(tsunagu_write=True)
-            self._bulk_write_engine = self.engine.execution_options(tsunagu_write=True)
+                write_engine = self._inline_engine.execution_options(tsunagu_write=True)
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
-        self._bulk_write_sessions = async_sessionmaker(self._bulk_write_engine,
+        self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        self._bulk_write_sessions = async_sessionmaker(bulk_write_engine,
                                                        expire_on_commit=False)
         # One lock per event loop (tests run set-up on loops of their own).
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
@@ -137,8 +140,8 @@ class Database:
         running = self._checkpoint
         if running is not None and running.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(running)
-        if self._write_engine.sync_engine is not self.engine.sync_engine:
-            await self._write_engine.dispose()
+        if self._inline_engine is not None:
+            await self._inline_engine.dispose()
         await self.engine.dispose()
 
 
@@ -160,7 +163,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool) -> None:
             cursor.execute("PRAGMA busy_timeout=0")
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         else:
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

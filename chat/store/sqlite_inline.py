@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 # A busy refusal is retried after these pauses (the last repeats) until the timeout.
@@ -135,10 +135,6 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self)
 
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        cursor = InlineCursor(self)
-        return await cursor.execute(sql, parameters)
-
     async def commit(self) -> None:
         await self._retry_busy(self._live.commit)
 
@@ -166,9 +162,9 @@ def connector(path: str, *, busy_timeout: float) -> Any:
     async def connect() -> InlineConnection:
         # isolation_level=None: SQLAlchemy's "begin" hook emits BEGIN itself.
         # check_same_thread=False: the pool may close it from another thread at exit.
+        # The connection's pragmas (busy_timeout=0, no auto-checkpoint) are set by
+        # chat.store.db's connect hook, with every other SQLite connection's.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=0")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
         return InlineConnection(conn, busy_timeout=busy_timeout)
 
     return connect

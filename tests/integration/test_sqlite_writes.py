@@ -47,16 +47,14 @@ async def test_a_send_waits_for_another_process_lock_while_the_server_serves_oth
         await sender.send({"type": "send", "channel_id": channel_id,
                            "client_id": "locked-out", "body": "ロック中の送信"})
         await sender.expect_nothing("ack", within=0.5)
-        # Meanwhile the server answers reads and other connections at once.
+        # Meanwhile, with the lock still held, the server answers reads and other
+        # connections (were the loop waiting inside SQLite, neither would come back).
         async with httpx.AsyncClient(base_url=server.http_url) as http:
-            started = time.monotonic()
             response = await http.get(f"/api/channels/{channel_id}/messages",
                                       headers=auth_headers(reader_token))
-            answered_in = time.monotonic() - started
         assert response.status_code == 200, response.text
-        assert answered_in < 0.5
         await reader.send({"type": "ping"})
-        await reader.expect("pong", timeout=0.5)
+        await reader.expect("pong")
     finally:
         other.execute("COMMIT")
         other.close()
