@@ -1,4 +1,8 @@
-"""The readable table of a results document."""
+"""The readable table of a results document.
+
+Latency columns: ``arr`` is send → the frame reached the client's socket (the kernel's
+receive timestamp), ``read`` is send → the generator parsed it (adds the generator's
+own queue); see bench/loadgen.py."""
 
 from __future__ import annotations
 
@@ -15,29 +19,44 @@ def table(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LATENCY_HEAD = (f"{'arr p50':>8} {'arr p99':>8} {'read p50':>8} {'read p99':>8}")
+
+
+def _latencies(f: dict[str, Any]) -> str:
+    """Arrival and read p50/p99 in ms (results from before arrivals were measured have
+    only the read figures)."""
+    arr = f.get("arrival_ms") or {"p50": float("nan"), "p99": float("nan")}
+    lat = f["latency_ms"]
+    return f"{arr['p50']:8.2f} {arr['p99']:8.2f} {lat['p50']:8.2f} {lat['p99']:8.2f}"
+
+
+def _loop(f: dict[str, Any]) -> str:
+    """The event loop thread's µs per delivery (absent from older results)."""
+    value = f.get("server_loop_us_per_delivery")
+    return f"{value:8.2f}" if isinstance(value, int | float) else f"{'-':>8}"
+
+
 def _rows(s: dict[str, Any]) -> list[str]:
     key = s["scenario"]
     out: list[str] = []
     if key.startswith("a_"):
-        out.append(f"{'server':10} {'rate':4} {'msg/s':>7} {'deliv/s':>9} {'p50 ms':>8} "
-                   f"{'p99 ms':>8} {'us/deliv':>9} all")
+        out.append(f"{'server':10} {'rate':4} {'msg/s':>7} {'deliv/s':>9} {_LATENCY_HEAD} "
+                   f"{'us/deliv':>9} {'loop us':>8} all")
         for kind in ("tsunagu", "raw", "starlette"):
             for label, f in s.get(kind, {}).get("phases", {}).items():
                 out.append(f"{kind:10} {label:4} {f['sent_per_s']:7.1f} "
-                           f"{f['deliveries_per_s']:9.1f} {f['latency_ms']['p50']:8.2f} "
-                           f"{f['latency_ms']['p99']:8.2f} "
-                           f"{f['server_cpu_us_per_delivery']:9.2f} "
+                           f"{f['deliveries_per_s']:9.1f} {_latencies(f)} "
+                           f"{f['server_cpu_us_per_delivery']:9.2f} {_loop(f)} "
                            f"{'yes' if f['all_delivered'] else 'NO'}")
     elif key.startswith("b_"):
-        out.append(f"{'server':10} {'ws':8} {'msg/s':>7} {'deliv/s':>9} {'p50 ms':>8} "
-                   f"{'p99 ms':>8} {'us/deliv':>9} all")
+        out.append(f"{'server':10} {'ws':8} {'msg/s':>7} {'deliv/s':>9} {_LATENCY_HEAD} "
+                   f"{'us/deliv':>9} all")
         for label, group in (("plain", s), ("deflate", s.get("permessage_deflate", {}))):
             for kind in ("tsunagu", "raw", "starlette"):
                 f = group.get(kind)
                 if f:
                     out.append(f"{kind:10} {label:8} {f['sent_per_s']:7.1f} "
-                               f"{f['deliveries_per_s']:9.1f} {f['latency_ms']['p50']:8.2f} "
-                               f"{f['latency_ms']['p99']:8.2f} "
+                               f"{f['deliveries_per_s']:9.1f} {_latencies(f)} "
                                f"{f['server_cpu_us_per_delivery']:9.2f} "
                                f"{'yes' if f['all_delivered'] else 'NO'}")
     elif key.startswith("c_"):
@@ -51,7 +70,7 @@ def _rows(s: dict[str, Any]) -> list[str]:
                            f"{f['server_cpu_ms_per_connect']:12.3f} "
                            f"{f['connect']['connect_ms']['p99']:15.1f}")
     elif key.startswith("f_"):
-        out.append(f"{'server':10} {'phase':13} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        out.append(f"{'server':10} {'phase':13} {'deliv/s':>9} {_LATENCY_HEAD} "
                    f"{'us/deliv':>9} {'rss+MiB':>8} all  stalled ones afterwards")
         for kind in ("tsunagu", "raw", "starlette"):
             f = s.get(kind)
@@ -65,7 +84,7 @@ def _rows(s: dict[str, Any]) -> list[str]:
                     after = (f"closed {ended['close_codes'] or 'none'}, read "
                              f"{ended['messages_read_after_resuming']} msgs")
                 out.append(f"{kind:10} {label:13} {p['deliveries_per_s']:9.1f} "
-                           f"{p['latency_ms']['p50']:8.2f} {p['latency_ms']['p99']:8.2f} "
+                           f"{_latencies(p)} "
                            f"{p['server_cpu_us_per_delivery']:9.2f} "
                            f"{p['rss_growth_mib']:8.1f} "
                            f"{'yes' if p['all_delivered'] else 'NO ':3}  {after}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,8 @@ FULL = Sizes("full", phase_seconds=20, fanout_seconds=15, idle_connections=10_00
 CITY = {**{f"D{i:02d}": 50 for i in range(1, 15)}, "Z": 300}
 
 
-def phase_figures(result: PhaseResult, cpu_s: float, duration: float) -> dict[str, Any]:
+def phase_figures(result: PhaseResult, cpu_s: float, duration: float, *,
+                  loop_cpu_s: float | None = None) -> dict[str, Any]:
     sent = sum(result.sent.values())
     return {
         "sent": sent,
@@ -54,14 +56,19 @@ def phase_figures(result: PhaseResult, cpu_s: float, duration: float) -> dict[st
         "all_delivered": result.delivered >= result.expected and not result.closed,
         "deliveries_per_s": round(result.delivered / (duration + result.drained_in), 1),
         "latency_ms": percentiles(result.latencies_ns, 1e-6),
+        "arrival_ms": percentiles(result.arrivals_ns, 1e-6),
         "server_cpu_s": round(cpu_s, 3),
         "server_cpu_us_per_delivery": round(cpu_s / max(1, result.delivered) * 1e6, 2),
+        # The event loop's thread alone (the rest ran on other threads, in parallel).
+        "server_loop_us_per_delivery": (
+            None if loop_cpu_s is None
+            else round(loop_cpu_s / max(1, result.delivered) * 1e6, 2)),
         "errors": result.errors,
         "connections_closed": result.closed,
     }
 
 
-def ratios(figures: dict[str, dict[str, Any]], paths: list[tuple[str, ...]]
+def ratios(figures: dict[str, dict[str, Any]], paths: Sequence[tuple[str, ...]]
            ) -> dict[str, dict[str, float | None]]:
     """Tsunagu / raw and Tsunagu / starlette for each figure at ``paths``."""
     out: dict[str, dict[str, float | None]] = {}
@@ -166,13 +173,14 @@ def run_city_and_fanout(bench: Bench) -> tuple[dict[str, Any], dict[str, Any]]:
                     connect = gen.connect()
                     phases = {}
                     for label, rate in (("1x", 1.0), ("10x", 10.0)):
-                        cpu0 = server.cpu()
+                        cpu0, loop0 = server.cpu(), server.loop_cpu()
                         server.profile_start()
                         res = gen.run_phase(city_hall_senders(desk, city, rate=rate),
                                             sizes.phase_seconds, members_a)
                         server.profile_stop()
-                        phases[label] = phase_figures(res, server.cpu() - cpu0,
-                                                      sizes.phase_seconds)
+                        phases[label] = phase_figures(
+                            res, server.cpu() - cpu0, sizes.phase_seconds,
+                            loop_cpu_s=server.loop_cpu() - loop0)
                         bench.say(f"  (a) {kind:9} {label:3}: {_brief(phases[label])}")
                 finally:
                     gen.close()
@@ -190,11 +198,13 @@ def run_city_and_fanout(bench: Bench) -> tuple[dict[str, Any], dict[str, Any]]:
                                             fan_channel, members_b, deflate=deflate)
                 finally:
                     server.stop()
-    paths = [("phases", "1x", "latency_ms", "p99"), ("phases", "10x", "latency_ms", "p99"),
-             ("phases", "10x", "server_cpu_us_per_delivery")]
+    paths = [("phases", "1x", "arrival_ms", "p99"), ("phases", "10x", "arrival_ms", "p99"),
+             ("phases", "1x", "latency_ms", "p99"), ("phases", "10x", "latency_ms", "p99"),
+             ("phases", "10x", "server_cpu_us_per_delivery"),
+             ("phases", "10x", "server_loop_us_per_delivery")]
     a = {**results_a, "ratios": ratios(results_a, paths)}
     fan_paths = [("server_cpu_us_per_delivery",), ("deliveries_per_s",),
-                 ("latency_ms", "p99")]
+                 ("arrival_ms", "p99"), ("latency_ms", "p99")]
     b = {**results_b, "ratios": ratios(results_b, fan_paths)}
     if deflate_b:
         b["permessage_deflate"] = {**deflate_b, "ratios": ratios(deflate_b, fan_paths)}
@@ -212,11 +222,12 @@ def _fanout(bench: Bench, server: targets.Server, city: City, kind: str,
     try:
         connect = gen.connect()
         senders = [SenderSpec(i, channel, 9.5, window=2) for i in managers]
-        cpu0 = server.cpu()
+        cpu0, loop0 = server.cpu(), server.loop_cpu()
         server.profile_start()
         res = gen.run_phase(senders, bench.sizes.fanout_seconds, members)
         server.profile_stop()
-        figures = phase_figures(res, server.cpu() - cpu0, bench.sizes.fanout_seconds)
+        figures = phase_figures(res, server.cpu() - cpu0, bench.sizes.fanout_seconds,
+                                loop_cpu_s=server.loop_cpu() - loop0)
         figures["connect"] = connect
         figures["members"] = members.get(channel, 0)
         bench.say(f"  (b) {kind:9} {'deflate' if deflate else 'plain':7}: {_brief(figures)}")
@@ -234,10 +245,12 @@ def _members(people: list[Person]) -> dict[int, int]:
 
 
 def _brief(f: dict[str, Any]) -> str:
-    lat = f["latency_ms"]
+    lat, arr = f["latency_ms"], f["arrival_ms"]
     return (f"{f['sent_per_s']:7.1f} msg/s {f['deliveries_per_s']:9.1f} deliv/s "
-            f"p50 {lat['p50']:7.2f} p99 {lat['p99']:8.2f} ms "
+            f"arrival p50 {arr['p50']:6.2f} p99 {arr['p99']:7.2f}, "
+            f"read p50 {lat['p50']:6.2f} p99 {lat['p99']:7.2f} ms "
             f"{f['server_cpu_us_per_delivery']:6.2f} us/deliv "
+            f"(loop {f['server_loop_us_per_delivery']:6.2f}) "
             f"{'ok' if f['all_delivered'] else 'MISSING'} {f['errors'] or ''}")
 
 
@@ -366,7 +379,8 @@ def run_slow_clients(bench: Bench) -> dict[str, Any]:
                     gen.close()
             finally:
                 server.stop()
-    paths = [("all_reading", "latency_ms", "p99"), ("some_stalled", "latency_ms", "p99")]
+    paths = [("all_reading", "arrival_ms", "p99"), ("some_stalled", "arrival_ms", "p99"),
+             ("all_reading", "latency_ms", "p99"), ("some_stalled", "latency_ms", "p99")]
     return {"members": len(city.people), "stalled": len(stalled),
             "messages_per_s": SLOW_RATE, "body_bytes": len(SLOW_BODY.encode()),
             **results,
@@ -383,11 +397,12 @@ def _slow_phases(bench: Bench, server: targets.Server, gen: LoadGenerator, kind:
     for label in ("all_reading", "some_stalled"):
         if label == "some_stalled":
             gen.stall(stalled)
-        rss0, cpu0 = server.rss(), server.cpu()
+        rss0, cpu0, loop0 = server.rss(), server.cpu(), server.loop_cpu()
         server.profile_start()
         res = gen.run_phase(senders, seconds, measured)
         server.profile_stop()
-        phase = phase_figures(res, server.cpu() - cpu0, seconds)
+        phase = phase_figures(res, server.cpu() - cpu0, seconds,
+                              loop_cpu_s=server.loop_cpu() - loop0)
         phase["rss_growth_mib"] = round((server.rss() - rss0) / 2**20, 1)
         if kind == "tsunagu":
             phase["server_connections_after"] = _tsunagu_connections(server)

@@ -35,6 +35,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def main_thread_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid``'s main thread alone (the event loop's, for Tsunagu and
+    both baselines): what the other threads (Tsunagu's SQLite writer and readers) do
+    in parallel is not in it."""
+    with open(f"/proc/{pid}/task/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE_SIZE
@@ -64,6 +73,9 @@ class Server:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
+
+    def loop_cpu(self) -> float:
+        return main_thread_cpu_seconds(self.pid)
 
     def rss(self) -> int:
         return rss_bytes(self.pid)
