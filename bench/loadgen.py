@@ -19,7 +19,7 @@ receives the ``message`` frame subtracts it from
   one after another, ~10 ms on this machine) to the server's latency.
 
 Both are CLOCK_REALTIME, one clock for every process on the machine. Where the kernel
-gives no timestamp (not Linux), arrival falls back to the read time.
+gives no timestamp (not Linux), arrival is the read time.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import random
 import resource
 import socket
 import struct
+import sys
 import time
 from array import array
 from collections import Counter
@@ -50,9 +51,10 @@ ACK_PREFIX = b'{"type":"ack",'
 ERROR_MARK = b'"type":"error"'
 CLIENT_ID_MARK = b'"client_id":"b'
 HEARTBEAT_SECONDS = 25.0
-# Linux's SO_TIMESTAMPNS (the "_OLD" value, a struct timespec of two longs): each recvmsg
-# carries the kernel's receive time of the last packet it read.
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+# Linux's SO_TIMESTAMPNS (the "_OLD" value, a struct timespec of two longs; Python's
+# socket module does not name it): each recvmsg carries the kernel's receive time of the
+# last packet it read. Elsewhere there is none, and arrival is the read time.
+SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None
 STAMP_SPACE = socket.CMSG_SPACE(16)
 READ_SIZE = 256 * 1024
 # Worker processes run at this niceness (the lowest priority); see _worker_main.
@@ -149,10 +151,8 @@ class WsClient:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
+        if SO_TIMESTAMPNS is not None:
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        except OSError:
-            pass  # no kernel timestamps: arrival is the read time
         try:
             await self.loop.sock_connect(sock, (host, port))
         except BaseException:

@@ -23,17 +23,9 @@ _LATENCY_HEAD = (f"{'arr p50':>8} {'arr p99':>8} {'read p50':>8} {'read p99':>8}
 
 
 def _latencies(f: dict[str, Any]) -> str:
-    """Arrival and read p50/p99 in ms (results from before arrivals were measured have
-    only the read figures)."""
-    arr = f.get("arrival_ms") or {"p50": float("nan"), "p99": float("nan")}
-    lat = f["latency_ms"]
+    """Arrival and read p50/p99 in ms."""
+    arr, lat = f["arrival_ms"], f["latency_ms"]
     return f"{arr['p50']:8.2f} {arr['p99']:8.2f} {lat['p50']:8.2f} {lat['p99']:8.2f}"
-
-
-def _loop(f: dict[str, Any]) -> str:
-    """The event loop thread's µs per delivery (absent from older results)."""
-    value = f.get("server_loop_us_per_delivery")
-    return f"{value:8.2f}" if isinstance(value, int | float) else f"{'-':>8}"
 
 
 def _rows(s: dict[str, Any]) -> list[str]:
@@ -46,7 +38,8 @@ def _rows(s: dict[str, Any]) -> list[str]:
             for label, f in s.get(kind, {}).get("phases", {}).items():
                 out.append(f"{kind:10} {label:4} {f['sent_per_s']:7.1f} "
                            f"{f['deliveries_per_s']:9.1f} {_latencies(f)} "
-                           f"{f['server_cpu_us_per_delivery']:9.2f} {_loop(f)} "
+                           f"{f['server_cpu_us_per_delivery']:9.2f} "
+                           f"{f['server_loop_us_per_delivery']:8.2f} "
                            f"{'yes' if f['all_delivered'] else 'NO'}")
     elif key.startswith("b_"):
         out.append(f"{'server':10} {'ws':8} {'msg/s':>7} {'deliv/s':>9} {_LATENCY_HEAD} "

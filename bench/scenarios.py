@@ -45,9 +45,10 @@ FULL = Sizes("full", phase_seconds=20, fanout_seconds=15, idle_connections=10_00
 CITY = {**{f"D{i:02d}": 50 for i in range(1, 15)}, "Z": 300}
 
 
-def phase_figures(result: PhaseResult, cpu_s: float, duration: float, *,
-                  loop_cpu_s: float | None = None) -> dict[str, Any]:
+def phase_figures(result: PhaseResult, cpu: targets.CpuTimes, duration: float
+                  ) -> dict[str, Any]:
     sent = sum(result.sent.values())
+    per_delivery = 1e6 / max(1, result.delivered)
     return {
         "sent": sent,
         "sent_per_s": round(sent / duration, 1),
@@ -57,12 +58,10 @@ def phase_figures(result: PhaseResult, cpu_s: float, duration: float, *,
         "deliveries_per_s": round(result.delivered / (duration + result.drained_in), 1),
         "latency_ms": percentiles(result.latencies_ns, 1e-6),
         "arrival_ms": percentiles(result.arrivals_ns, 1e-6),
-        "server_cpu_s": round(cpu_s, 3),
-        "server_cpu_us_per_delivery": round(cpu_s / max(1, result.delivered) * 1e6, 2),
+        "server_cpu_s": round(cpu.process_s, 3),
+        "server_cpu_us_per_delivery": round(cpu.process_s * per_delivery, 2),
         # The event loop's thread alone (the rest ran on other threads, in parallel).
-        "server_loop_us_per_delivery": (
-            None if loop_cpu_s is None
-            else round(loop_cpu_s / max(1, result.delivered) * 1e6, 2)),
+        "server_loop_us_per_delivery": round(cpu.loop_s * per_delivery, 2),
         "errors": result.errors,
         "connections_closed": result.closed,
     }
@@ -173,14 +172,13 @@ def run_city_and_fanout(bench: Bench) -> tuple[dict[str, Any], dict[str, Any]]:
                     connect = gen.connect()
                     phases = {}
                     for label, rate in (("1x", 1.0), ("10x", 10.0)):
-                        cpu0, loop0 = server.cpu(), server.loop_cpu()
+                        cpu0 = server.cpu_times()
                         server.profile_start()
                         res = gen.run_phase(city_hall_senders(desk, city, rate=rate),
                                             sizes.phase_seconds, members_a)
                         server.profile_stop()
-                        phases[label] = phase_figures(
-                            res, server.cpu() - cpu0, sizes.phase_seconds,
-                            loop_cpu_s=server.loop_cpu() - loop0)
+                        phases[label] = phase_figures(res, server.cpu_times() - cpu0,
+                                                      sizes.phase_seconds)
                         bench.say(f"  (a) {kind:9} {label:3}: {_brief(phases[label])}")
                 finally:
                     gen.close()
@@ -222,12 +220,11 @@ def _fanout(bench: Bench, server: targets.Server, city: City, kind: str,
     try:
         connect = gen.connect()
         senders = [SenderSpec(i, channel, 9.5, window=2) for i in managers]
-        cpu0, loop0 = server.cpu(), server.loop_cpu()
+        cpu0 = server.cpu_times()
         server.profile_start()
         res = gen.run_phase(senders, bench.sizes.fanout_seconds, members)
         server.profile_stop()
-        figures = phase_figures(res, server.cpu() - cpu0, bench.sizes.fanout_seconds,
-                                loop_cpu_s=server.loop_cpu() - loop0)
+        figures = phase_figures(res, server.cpu_times() - cpu0, bench.sizes.fanout_seconds)
         figures["connect"] = connect
         figures["members"] = members.get(channel, 0)
         bench.say(f"  (b) {kind:9} {'deflate' if deflate else 'plain':7}: {_brief(figures)}")
@@ -397,12 +394,11 @@ def _slow_phases(bench: Bench, server: targets.Server, gen: LoadGenerator, kind:
     for label in ("all_reading", "some_stalled"):
         if label == "some_stalled":
             gen.stall(stalled)
-        rss0, cpu0, loop0 = server.rss(), server.cpu(), server.loop_cpu()
+        rss0, cpu0 = server.rss(), server.cpu_times()
         server.profile_start()
         res = gen.run_phase(senders, seconds, measured)
         server.profile_stop()
-        phase = phase_figures(res, server.cpu() - cpu0, seconds,
-                              loop_cpu_s=server.loop_cpu() - loop0)
+        phase = phase_figures(res, server.cpu_times() - cpu0, seconds)
         phase["rss_growth_mib"] = round((server.rss() - rss0) / 2**20, 1)
         if kind == "tsunagu":
             phase["server_connections_after"] = _tsunagu_connections(server)

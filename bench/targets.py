@@ -27,21 +27,27 @@ def free_port() -> int:
         return port
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (every thread), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as f:
+def cpu_seconds(pid: int, *, thread: int | None = None) -> float:
+    """utime + stime of ``pid`` (every thread), or of its ``thread`` alone, from
+    /proc/<pid>/stat or /proc/<pid>/task/<thread>/stat."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     # After the comm field: state is fields[0]; utime and stime are stat fields 14, 15.
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def main_thread_cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid``'s main thread alone (the event loop's, for Tsunagu and
-    both baselines): what the other threads (Tsunagu's SQLite writer and readers) do
-    in parallel is not in it."""
-    with open(f"/proc/{pid}/task/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+@dataclass(frozen=True)
+class CpuTimes:
+    """A server's CPU seconds: the whole process, and its main thread alone (the event
+    loop's, for Tsunagu and both baselines; Tsunagu's database threads are not in it).
+    Subtract two to get a phase's."""
+
+    process_s: float
+    loop_s: float
+
+    def __sub__(self, earlier: CpuTimes) -> CpuTimes:
+        return CpuTimes(self.process_s - earlier.process_s, self.loop_s - earlier.loop_s)
 
 
 def rss_bytes(pid: int) -> int:
@@ -74,8 +80,8 @@ class Server:
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
 
-    def loop_cpu(self) -> float:
-        return main_thread_cpu_seconds(self.pid)
+    def cpu_times(self) -> CpuTimes:
+        return CpuTimes(cpu_seconds(self.pid), cpu_seconds(self.pid, thread=self.pid))
 
     def rss(self) -> int:
         return rss_bytes(self.pid)
