@@ -66,7 +66,8 @@ class RecordRepository:
             stmt = stmt.where(Message.id <= query.up_to_message_id)
         for word in query.words:
             # Narrow with an index, confirm with ILIKE on the revision (chat/store/
-            # search.py). SQLite: the grams of every revision, whatever the length,
+            # search.py). SQLite: the grams, whatever the length, of the revisions
+            # whose text is no longer current and of the current texts (alembic 0008),
             # listed by message id. PostgreSQL: pg_trgm on revisions' text from three
             # characters (REFERENCES §8), the grams index below that.
             found_in: list[ColumnElement[bool]] = [

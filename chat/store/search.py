@@ -9,7 +9,9 @@ Every search narrows with an index and, where the index is not exact, confirms w
 - Fewer (窓口, 雨) — and, on SQLite, every word of the auditor search: the *grams* index
   (alembic 0007) of every character and every adjacent pair of characters of the
   lowercased text. A text that contains a word holds the word's pairs (its character,
-  for a one-character word), so the index never misses a row a scan would find.
+  for a one-character word), so the index never misses a row a scan would find. On
+  SQLite a revision's grams are kept only once its message holds another text (alembic
+  0008): the current text is its message's.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, func, literal_column, select, table, text
+from sqlalchemy import Integer, func, literal_column, select, table, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.selectable import CompoundSelect
 
 # SQLite's FTS5 trigram tokenizer matches nothing shorter than three characters
 # (sqlite.org/fts5.html, "The Trigram Tokenizer").
@@ -66,12 +68,20 @@ def sqlite_trigram_match(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def sqlite_revision_message_ids(word: str) -> Select[Any]:
-    """Ids of the messages with a revision whose text may contain ``word`` (SQLite)."""
-    grams = table("message_revisions_grams")
-    return (select(literal_column(f"rowid >> {REVISION_BITS}", Integer))
-            .select_from(grams)
-            .where(fts_match("message_revisions_grams", sqlite_gram_match(word))))
+def sqlite_revision_message_ids(word: str) -> CompoundSelect[Any]:
+    """Ids of the messages with a revision whose text may contain ``word`` (SQLite).
+
+    ``message_revisions_grams`` holds only the revisions whose text their message no
+    longer holds (alembic 0008); a message's current text, which is also its latest
+    revision's, is found in ``messages_grams``. Together they hold every revision."""
+    match = sqlite_gram_match(word)
+    superseded = (select(literal_column(f"rowid >> {REVISION_BITS}", Integer))
+                  .select_from(table("message_revisions_grams"))
+                  .where(fts_match("message_revisions_grams", match)))
+    current = (select(literal_column("rowid", Integer))
+               .select_from(table("messages_grams"))
+               .where(fts_match("messages_grams", match)))
+    return union_all(superseded, current)
 
 
 def fts_match(fts_table: str, query: str) -> ColumnElement[bool]:

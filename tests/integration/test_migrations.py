@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, text
@@ -15,6 +16,7 @@ from chat.store.db import Database
 from chat.store.migrations import alembic_config, include_object, upgrade
 from chat.store.models import Base, Channel, Membership, Message, MessageRevision, User
 from chat.store.records import RecordQuery
+from chat.store.search import sqlite_gram_match
 from chat.store.uow import unit_of_work
 from tests.support import in_own_thread
 
@@ -73,9 +75,9 @@ async def test_search_index_exists_for_the_dialect(database_url: str) -> None:
         await db.dispose()
 
 
-async def test_upgrading_indexes_the_messages_already_written(database_url: str) -> None:
-    """0007 indexes what earlier releases stored, and its downgrade leaves nothing."""
-    in_own_thread(lambda: upgrade(database_url, "0006"))
+async def _write_messages(database_url: str) -> None:
+    """Two messages as an earlier release stored them: the first edited (its first
+    text, 雨で延期, is no longer current), the second as sent."""
     db = Database(database_url)
     try:
         async with db.engine.begin() as conn:
@@ -103,6 +105,12 @@ async def test_upgrading_indexes_the_messages_already_written(database_url: str)
                  "actor_id": 1, "created_at": at}])
     finally:
         await db.dispose()
+
+
+async def test_upgrading_indexes_the_messages_already_written(database_url: str) -> None:
+    """0007 indexes what earlier releases stored, and its downgrade leaves nothing."""
+    in_own_thread(lambda: upgrade(database_url, "0006"))
+    await _write_messages(database_url)
     in_own_thread(lambda: upgrade(database_url))
     db = Database(database_url)
     try:
@@ -137,3 +145,49 @@ async def _grams_objects(db: Database) -> list[str]:
                 "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%grams%' "
                 "UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE 'tsunagu_%grams'"))
         return sorted(row[0] for row in rows)
+
+
+async def test_0008_keeps_only_superseded_revisions_in_the_index(database_url: str) -> None:
+    """SQLite: 0008 forgets the revisions whose text is their message's current one
+    (found through the message's grams), and its downgrade indexes them all again."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("0008 changes nothing on PostgreSQL (its expression index stays)")
+    in_own_thread(lambda: upgrade(database_url, "0007"))
+    await _write_messages(database_url)
+    assert await _indexed_revisions(database_url) == {(1, 1), (1, 2), (2, 1)}
+    in_own_thread(lambda: upgrade(database_url, "0008"))
+    assert await _indexed_revisions(database_url) == {(1, 1)}
+    db = Database(database_url)
+    try:
+        async with unit_of_work(db, write=False) as uow:
+            for word, found in [("雨", [1]), ("開設", [1]), ("窓口", [2]), ("は", [2])]:
+                records, _ = await uow.records.page(RecordQuery(words=(word,)),
+                                                    before_id=None, limit=9)
+                assert [r.id for r in records] == found, word
+    finally:
+        await db.dispose()
+    in_own_thread(lambda: command.downgrade(alembic_config(database_url), "0007"))
+    assert await _indexed_revisions(database_url) == {(1, 1), (1, 2), (2, 1)}
+
+
+async def _indexed_revisions(database_url: str) -> set[tuple[int, int]]:
+    """(message id, revision) of the revisions the SQLite grams index finds by the
+    first pair of their own text; the index passes FTS5's integrity check."""
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            revisions = (await conn.execute(text(
+                "SELECT message_id, revision, body FROM message_revisions"))).all()
+            found = set()
+            for message_id, number, body in revisions:
+                rowids = (await conn.scalars(text(
+                    "SELECT rowid FROM message_revisions_grams "
+                    "WHERE message_revisions_grams MATCH :q"),
+                    {"q": sqlite_gram_match(body[:2])})).all()
+                if message_id << 20 | number in rowids:
+                    found.add((message_id, number))
+            await conn.execute(text("INSERT INTO message_revisions_grams"
+                                    "(message_revisions_grams) VALUES ('integrity-check')"))
+            return found
+    finally:
+        await db.dispose()

@@ -300,11 +300,16 @@ async def assert_index_holds_exactly_the_rows(ctx: AppContext) -> None:
         revisions = (await uow.session.execute(
             select(MessageRevision.message_id, MessageRevision.revision,
                    MessageRevision.body))).all()
+        current = {i: b for i, _, b in messages}
         grams = set().union(*(reference_grams(b) for *_, b in messages),
                             *(reference_grams(b) for *_, b in revisions))
         for gram in sorted(grams):
             want_messages = {i for i, _, b in messages if gram in reference_grams(b)}
             want_revisions = {(m, r) for m, r, b in revisions if gram in reference_grams(b)}
+            # SQLite indexes a revision only while its message holds another text
+            # (alembic 0008); PostgreSQL's expression index holds them all.
+            want_superseded = {(m, r) for m, r, b in revisions
+                               if gram in reference_grams(b) and current.get(m) != b}
             if ctx.db.dialect == "sqlite":
                 match = {"q": sqlite_gram_match(gram)}
                 got_messages = set((await uow.session.scalars(text(
@@ -325,11 +330,12 @@ async def assert_index_holds_exactly_the_rows(ctx: AppContext) -> None:
                     {"g": gram})).all())
             # PostgreSQL folds more than ASCII (lower() in the database's locale), so
             # it may hold a row more; never one fewer.
-            assert want_messages <= got_messages, gram
-            assert want_revisions <= got_revisions, gram
             if ctx.db.dialect == "sqlite":
                 assert got_messages == want_messages, gram
-                assert got_revisions == want_revisions, gram
+                assert got_revisions == want_superseded, gram
+            else:
+                assert want_messages <= got_messages, gram
+                assert want_revisions <= got_revisions, gram
         if ctx.db.dialect == "sqlite":
             for channel_id in {c for _, c, _ in messages}:
                 in_index = set((await uow.session.scalars(text(
@@ -448,7 +454,10 @@ async def test_an_auditors_search_is_answered_from_the_index(
     await fill_channel(ctx, suzuki, channel, 20_000, {"雹害対策": 5})
     plan = await plan_of(ctx, lambda: searched_records(ctx, (word,)))
     if ctx.db.dialect == "sqlite":
-        assert "SCAN message_revisions_grams VIRTUAL TABLE INDEX" in plan, plan
+        # Superseded texts from the revisions' grams, current ones from the messages'.
+        for index in ("message_revisions_grams", "messages_grams"):
+            assert f"SCAN {index} VIRTUAL TABLE INDEX" in plan, plan
+            plan = plan.replace(f"SCAN {index} VIRTUAL TABLE", "")
         assert "SCAN messages" not in plan and "SCAN message_revisions " not in plan, plan
     else:
         assert postgres_index in plan, plan
