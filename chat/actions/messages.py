@@ -39,6 +39,7 @@ from chat.errors import (
 )
 from chat.frames import attachment_json, encode, message_json
 from chat.groupcommit import GroupCommit
+from chat.store.messages import INSERTED_COLUMNS
 from chat.store.models import Attachment, Channel, Message, MessageRevision
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import JSON
@@ -47,9 +48,6 @@ MAX_CLIENT_ID_CHARS = 64
 # Sends written per transaction at most (chat.groupcommit); a lone send is not delayed.
 MAX_SEND_BATCH = 256
 SEND_QUEUE = "messages.send"
-# The columns a send writes; the rest of a new message row is empty.
-_INSERTED = ("channel_id", "seq", "version", "sender_id", "client_id", "kind", "body",
-             "revision", "created_at", "reply_to_id", "mentions")
 
 
 def channel_topic(channel_id: int) -> str:
@@ -326,7 +324,7 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
             reply_to_id=a.quoted.id if a.quoted else None,
             mentions=json.dumps(a.mentioned) if a.mentioned else None))
     id_of = await uow.messages.insert_many([
-        {column: getattr(m, column) for column in _INSERTED} for m in messages])
+        {column: getattr(m, column) for column in INSERTED_COLUMNS} for m in messages])
     revisions = []
     events: list[tuple[str, str]] = []
     pushes: list[NewMessagePush] = []

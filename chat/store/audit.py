@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.domain.auditchain import GENESIS_HASH, EntryContent, entry_hash
 from chat.store.models import AuditCheckpoint, AuditEvent, AuditHead
 from chat.store.scan import scan
+from chat.store.sqlite_inline import InlineStatement, inline_connection
 
 HEAD_ID = 1
 _EVENTS = cast(Table, AuditEvent.__table__)
@@ -25,6 +26,11 @@ _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 _NEW_HEAD = insert(_HEAD)
 _INSERT_EVENTS = insert(_EVENTS)
+_EVENT_COLUMNS = tuple(c.name for c in _EVENTS.columns if c.name != "id")
+# The same statements for a write transaction on SQLite's inline connection.
+_INLINE_LOCK_HEAD = InlineStatement(_LOCK_HEAD)
+_INLINE_MOVE_HEAD = InlineStatement(_MOVE_HEAD)
+_INLINE_INSERT_EVENTS = InlineStatement(_INSERT_EVENTS, column_keys=_EVENT_COLUMNS)
 
 
 def content_of(event: AuditEvent) -> EntryContent:
@@ -52,13 +58,15 @@ class AuditRepository:
         concurrent writers on every node extend one chain."""
         if not self._pending:
             return
-        head = (await self.session.execute(_LOCK_HEAD)).first()
+        inline = await inline_connection(self.session)
+        head = ((await inline.run(_INLINE_LOCK_HEAD, {}) or [None])[0] if inline is not None
+                else (await self.session.execute(_LOCK_HEAD)).first())
         if head is None:
             seq, last_hash = 0, GENESIS_HASH
             await self.session.execute(_NEW_HEAD, {"id": HEAD_ID, "seq": 0,
                                                    "hash": GENESIS_HASH})
         else:
-            seq, last_hash = int(head.seq), str(head.hash)
+            seq, last_hash = int(head[0]), str(head[1])
         rows = []
         for pending in self._pending:
             seq += 1
@@ -69,8 +77,13 @@ class AuditRepository:
         self._pending.clear()
         # One multi-row INSERT (a batch of sends seals hundreds of entries) of plain
         # rows: no ORM object per entry, nothing reads them back in this transaction.
-        await self.session.execute(_INSERT_EVENTS, rows)
-        await self.session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": last_hash})
+        moved = {"new_seq": seq, "new_hash": last_hash}
+        if inline is not None:
+            await inline.run_many(_INLINE_INSERT_EVENTS, rows)
+            await inline.run(_INLINE_MOVE_HEAD, moved)
+        else:
+            await self.session.execute(_INSERT_EVENTS, rows)
+            await self.session.execute(_MOVE_HEAD, moved)
         # An AuditHead loaded earlier in this transaction is stale now.
         head_object = self.session.identity_map.get(
             self.session.identity_key(AuditHead, HEAD_ID))

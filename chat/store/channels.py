@@ -10,6 +10,7 @@ from sqlalchemy import Table, and_, bindparam, case, delete, func, select, updat
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, PushSubscription, User
+from chat.store.sqlite_inline import InlineStatement, inline_connection
 
 _CHANNELS = cast(Table, Channel.__table__)
 _MEMBERSHIPS = cast(Table, Membership.__table__)
@@ -36,6 +37,10 @@ _SUBSCRIBER_MUTE_FLAGS = (
     select(Membership.channel_id, Membership.user_id, Membership.muted).distinct()
     .join(PushSubscription, PushSubscription.user_id == Membership.user_id)
     .where(Membership.channel_id.in_(bindparam("channels", expanding=True))))
+# The same statements for a write transaction on SQLite's inline connection.
+_INLINE_TAKE_SEQS = InlineStatement(_TAKE_SEQS)
+_INLINE_ADVANCE_READS = InlineStatement(_ADVANCE_READS)
+_INLINE_SUBSCRIBER_MUTE_FLAGS = InlineStatement(_SUBSCRIBER_MUTE_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,14 @@ class ChannelRepository:
         this transaction are not refreshed (a batch reads only their kind and name).
         """
         ids = sorted(counts)
+        inline = await inline_connection(self.session)
+        if inline is not None:          # SQLite: one writer, a statement costs little
+            return {channel_id: (int(seq) - counts[channel_id] + 1,
+                                 int(version) - counts[channel_id] + 1)
+                    for channel_id in ids
+                    for _, seq, version in await inline.run(
+                        _INLINE_TAKE_SEQS, {"channel": channel_id,
+                                            "count": counts[channel_id]})}
         if len(ids) == 1:               # the usual batch: one channel, one statement
             rows = await self.session.execute(
                 _TAKE_SEQS, {"channel": ids[0], "count": counts[ids[0]]})
@@ -234,10 +247,12 @@ class ChannelRepository:
         """For each channel, its members who have a push subscription and whether they
         muted it (usually a few of a 700-member channel, so the push job after a batch
         of sends stays cheap); channels with no subscriber are left out."""
-        rows = await self.session.execute(_SUBSCRIBER_MUTE_FLAGS,
-                                          {"channels": sorted(set(channel_ids))})
+        wanted = {"channels": sorted(set(channel_ids))}
+        inline = await inline_connection(self.session)
+        rows = (await inline.run(_INLINE_SUBSCRIBER_MUTE_FLAGS, wanted) if inline is not None
+                else (await self.session.execute(_SUBSCRIBER_MUTE_FLAGS, wanted)).all())
         flags: dict[int, dict[int, bool]] = {}
-        for channel_id, user_id, muted in rows.all():
+        for channel_id, user_id, muted in rows:
             flags.setdefault(int(channel_id), {})[int(user_id)] = bool(muted)
         return flags
 
@@ -269,7 +284,11 @@ class ChannelRepository:
         rows = [{"c": c, "u": u, "s": s} for c, u, s in positions]
         if not rows:
             return
-        await self.session.execute(_ADVANCE_READS, rows)
+        inline = await inline_connection(self.session)
+        if inline is not None:
+            await inline.run_many(_INLINE_ADVANCE_READS, rows)
+        else:
+            await self.session.execute(_ADVANCE_READS, rows)
 
     async def read_positions(self, channel_id: int) -> dict[int, int]:
         rows = await self.session.execute(

@@ -1,0 +1,125 @@
+"""The send path's statements run straight on SQLite's inline connection
+(chat/store/sqlite_inline.py, InlineStatement): they write exactly what SQLAlchemy
+writes, bind expanding and literal parameters, and refuse what they cannot do."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import bindparam, create_engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from chat.store.models import AuditEvent, Base, Channel, Membership, User
+from chat.store.sqlite_inline import InlineConnection, InlineStatement
+
+_EVENTS = AuditEvent.__table__
+_USERS = User.__table__
+_CHANNELS = Channel.__table__
+_MEMBERSHIPS = Membership.__table__
+
+
+@pytest.fixture
+def backend() -> str:
+    """These tests are about the embedded database only."""
+    return "sqlite"
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "inline.db"
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    at = datetime(2026, 4, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(_USERS), [
+            {"id": i, "staff_number": str(i), "name": f"職員{i}", "kana": "", "role": "staff",
+             "is_active": True, "created_at": at, "updated_at": at} for i in (1, 2, 3)])
+        conn.execute(insert(_CHANNELS), [
+            {"id": 7, "kind": "group", "name": "係", "last_seq": 5, "last_version": 9,
+             "created_at": at}])
+        conn.execute(insert(_MEMBERSHIPS), [
+            {"channel_id": 7, "user_id": i, "source": "group", "joined_at": at,
+             "last_read_seq": 0} for i in (1, 2)])
+    engine.dispose()
+    yield path
+
+
+def _event(seq: int, occurred_at: datetime) -> dict[str, object]:
+    return {"seq": seq, "prev_hash": "0" * 64, "hash": f"{seq:064d}",
+            "occurred_at": occurred_at, "action": "message.created", "outcome": "ok",
+            "actor_user_id": 1, "subject_user_id": None, "device_id": None,
+            "session_id": 3, "remote_addr": None, "detail": "{}"}
+
+
+async def test_an_inline_insert_stores_what_sqlalchemy_stores(database: Path) -> None:
+    # A time zone other than UTC: both must convert it the same way.
+    occurred_at = datetime(2026, 11, 26, 21, 5, 7, 123456, tzinfo=timezone(timedelta(hours=9)))
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as conn:
+        conn.execute(insert(_EVENTS), [_event(1, occurred_at)])
+    engine.dispose()
+    columns = [c.name for c in _EVENTS.columns if c.name != "id"]
+    inline = InlineConnection(sqlite3.connect(database, isolation_level=None),
+                              busy_timeout=1)
+    try:
+        await inline.run_many(InlineStatement(insert(_EVENTS), column_keys=columns),
+                              [_event(2, occurred_at)])
+        stored = inline._live.execute(
+            "SELECT seq, occurred_at, typeof(occurred_at) FROM audit_events ORDER BY seq"
+        ).fetchall()
+    finally:
+        await inline.close()
+    assert stored[0][1:] == stored[1][1:]  # the same text, byte for byte
+    assert stored[0][1] == "2026-11-26 12:05:07.123456"
+
+
+async def test_expanding_and_literal_parameters_are_bound(database: Path) -> None:
+    members = InlineStatement(
+        select(_MEMBERSHIPS.c.user_id)
+        .where(_MEMBERSHIPS.c.channel_id == 7,
+               _MEMBERSHIPS.c.user_id.in_(bindparam("users", expanding=True)))
+        .order_by(_MEMBERSHIPS.c.user_id))
+    take = InlineStatement(
+        update(_CHANNELS).where(_CHANNELS.c.id == bindparam("channel"))
+        .values(last_seq=_CHANNELS.c.last_seq + bindparam("count"))
+        .returning(_CHANNELS.c.last_seq))
+    inline = InlineConnection(sqlite3.connect(database, isolation_level=None),
+                              busy_timeout=1)
+    try:
+        assert await inline.run(members, {"users": [3, 2, 1]}) == [(1,), (2,)]
+        assert await inline.run(members, {"users": [3]}) == []
+        assert await inline.run(members, {"users": []}) == []
+        assert await inline.run(take, {"channel": 7, "count": 4}) == [(9,)]
+        with pytest.raises(KeyError):
+            await inline.run(take, {"channel": 7})
+    finally:
+        await inline.close()
+
+
+async def test_a_refused_statement_raises_what_sqlalchemy_raises(database: Path) -> None:
+    """Callers catch SQLAlchemy's IntegrityError (a client id stored twice, say)."""
+    columns = [c.name for c in _EVENTS.columns if c.name != "id"]
+    add = InlineStatement(insert(_EVENTS), column_keys=columns)
+    inline = InlineConnection(sqlite3.connect(database, isolation_level=None),
+                              busy_timeout=1)
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    try:
+        await inline.run_many(add, [_event(1, at)])
+        with pytest.raises(IntegrityError):
+            await inline.run_many(add, [_event(1, at)])  # seq is unique
+        with pytest.raises(IntegrityError):
+            await inline.run(InlineStatement(insert(_EVENTS).returning(_EVENTS.c.id),
+                                             column_keys=columns), _event(1, at))
+    finally:
+        await inline.close()
+
+
+def test_a_statement_that_needs_python_defaults_is_refused() -> None:
+    # Membership.last_read_seq has a Python-side default that SQLAlchemy would fill in.
+    with pytest.raises(ValueError, match="defaults"):
+        InlineStatement(insert(_MEMBERSHIPS),
+                        column_keys=["channel_id", "user_id", "source", "joined_at"])
