@@ -39,6 +39,7 @@ from chat.errors import (
 )
 from chat.frames import attachment_json, encode, message_json
 from chat.groupcommit import GroupCommit
+from chat.store.channels import PostingChannel
 from chat.store.messages import INSERTED_COLUMNS
 from chat.store.models import Attachment, Channel, Message, MessageRevision
 from chat.store.uow import UnitOfWork, unit_of_work
@@ -212,7 +213,7 @@ class _Accepted:
 
     index: int
     request: NewMessage
-    channel: Channel
+    channel: PostingChannel
     quoted: Message | None
     photo: Attachment | None
     mentioned: list[int]
@@ -222,7 +223,7 @@ class _BatchChecks:
     """What a batch of sends looks up once (channels, memberships) and claims as it goes
     (photos), so each send is checked as if it were alone."""
 
-    def __init__(self, uow: UnitOfWork, channels: dict[int, Channel],
+    def __init__(self, uow: UnitOfWork, channels: dict[int, PostingChannel],
                  members: set[tuple[int, int]]) -> None:
         self.uow = uow
         self.channels = channels

@@ -18,10 +18,11 @@ _MEMBERSHIPS = cast(Table, Membership.__table__)
 # The statements every send runs, built once: SQLAlchemy then finds them in its
 # statement cache without rebuilding them (docs/performance.md, scenario a).
 _WITH_MEMBERSHIPS = (
-    select(Channel, Membership.user_id)
-    .outerjoin(Membership, and_(Membership.channel_id == Channel.id,
-                                Membership.user_id.in_(bindparam("users", expanding=True))))
-    .where(Channel.id.in_(bindparam("channels", expanding=True))))
+    select(_CHANNELS.c.id, _CHANNELS.c.kind, _CHANNELS.c.name, _MEMBERSHIPS.c.user_id)
+    .outerjoin(_MEMBERSHIPS, and_(
+        _MEMBERSHIPS.c.channel_id == _CHANNELS.c.id,
+        _MEMBERSHIPS.c.user_id.in_(bindparam("users", expanding=True))))
+    .where(_CHANNELS.c.id.in_(bindparam("channels", expanding=True))))
 _TAKE_SEQS = (
     update(_CHANNELS).where(_CHANNELS.c.id == bindparam("channel"))
     .values(last_seq=_CHANNELS.c.last_seq + bindparam("count"),
@@ -38,9 +39,20 @@ _SUBSCRIBER_MUTE_FLAGS = (
     .join(PushSubscription, PushSubscription.user_id == Membership.user_id)
     .where(Membership.channel_id.in_(bindparam("channels", expanding=True))))
 # The same statements for a write transaction on SQLite's inline connection.
+_INLINE_WITH_MEMBERSHIPS = InlineStatement(_WITH_MEMBERSHIPS)
 _INLINE_TAKE_SEQS = InlineStatement(_TAKE_SEQS)
 _INLINE_ADVANCE_READS = InlineStatement(_ADVANCE_READS)
 _INLINE_SUBSCRIBER_MUTE_FLAGS = InlineStatement(_SUBSCRIBER_MUTE_FLAGS)
+
+
+@dataclass(frozen=True)
+class PostingChannel:
+    """What a batch of sends reads of a channel: its kind (who may post) and its name
+    (the push notification's title)."""
+
+    id: int
+    kind: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -184,17 +196,20 @@ class ChannelRepository:
         return row[0], row[1] is not None
 
     async def with_memberships(self, pairs: Iterable[tuple[int, int]]
-                               ) -> tuple[dict[int, Channel], set[tuple[int, int]]]:
+                               ) -> tuple[dict[int, PostingChannel], set[tuple[int, int]]]:
         """For ``(channel_id, user_id)`` pairs, in one query: the channels that exist, by
         id, and the pairs that are memberships (a batch of sends checks them at once)."""
         wanted = set(pairs)
         if not wanted:
             return {}, set()
-        rows = (await self.session.execute(_WITH_MEMBERSHIPS, {
-            "channels": sorted({channel_id for channel_id, _ in wanted}),
-            "users": sorted({user_id for _, user_id in wanted})})).all()
-        channels = {channel.id: channel for channel, _ in rows}
-        members = {(channel.id, int(user_id)) for channel, user_id in rows
+        lookup = {"channels": sorted({channel_id for channel_id, _ in wanted}),
+                  "users": sorted({user_id for _, user_id in wanted})}
+        inline = await inline_connection(self.session)
+        rows = (await inline.run(_INLINE_WITH_MEMBERSHIPS, lookup) if inline is not None
+                else (await self.session.execute(_WITH_MEMBERSHIPS, lookup)).all())
+        channels = {int(channel_id): PostingChannel(int(channel_id), str(kind), str(name))
+                    for channel_id, kind, name, _ in rows}
+        members = {(int(channel_id), int(user_id)) for channel_id, _, _, user_id in rows
                    if user_id is not None} & wanted
         return channels, members
 
