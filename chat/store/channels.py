@@ -10,39 +10,40 @@ from sqlalchemy import Table, and_, bindparam, case, delete, func, select, updat
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, PushSubscription, User
-from chat.store.sqlite_inline import InlineStatement, inline_connection
+from chat.store.sqlite_inline import (
+    InlineStatement,
+    execute_each,
+    inline_connection,
+    rows_of,
+)
 
 _CHANNELS = cast(Table, Channel.__table__)
 _MEMBERSHIPS = cast(Table, Membership.__table__)
 
 # The statements every send runs, built once: SQLAlchemy then finds them in its
-# statement cache without rebuilding them (docs/performance.md, scenario a).
-_WITH_MEMBERSHIPS = (
+# statement cache without rebuilding them, and on SQLite's inline connection they run
+# straight on sqlite3 (docs/performance.md, scenario a).
+_WITH_MEMBERSHIPS = InlineStatement(
     select(_CHANNELS.c.id, _CHANNELS.c.kind, _CHANNELS.c.name, _MEMBERSHIPS.c.user_id)
     .outerjoin(_MEMBERSHIPS, and_(
         _MEMBERSHIPS.c.channel_id == _CHANNELS.c.id,
         _MEMBERSHIPS.c.user_id.in_(bindparam("users", expanding=True))))
     .where(_CHANNELS.c.id.in_(bindparam("channels", expanding=True))))
-_TAKE_SEQS = (
+_TAKE_SEQS = InlineStatement(
     update(_CHANNELS).where(_CHANNELS.c.id == bindparam("channel"))
     .values(last_seq=_CHANNELS.c.last_seq + bindparam("count"),
             last_version=_CHANNELS.c.last_version + bindparam("count"))
     .returning(_CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.last_version))
-_ADVANCE_READS = (
+_ADVANCE_READS = InlineStatement(
     update(_MEMBERSHIPS)
     .where(_MEMBERSHIPS.c.channel_id == bindparam("c"),
            _MEMBERSHIPS.c.user_id == bindparam("u"),
            _MEMBERSHIPS.c.last_read_seq < bindparam("s"))
     .values(last_read_seq=bindparam("s")))
-_SUBSCRIBER_MUTE_FLAGS = (
+_SUBSCRIBER_MUTE_FLAGS = InlineStatement(
     select(Membership.channel_id, Membership.user_id, Membership.muted).distinct()
     .join(PushSubscription, PushSubscription.user_id == Membership.user_id)
     .where(Membership.channel_id.in_(bindparam("channels", expanding=True))))
-# The same statements for a write transaction on SQLite's inline connection.
-_INLINE_WITH_MEMBERSHIPS = InlineStatement(_WITH_MEMBERSHIPS)
-_INLINE_TAKE_SEQS = InlineStatement(_TAKE_SEQS)
-_INLINE_ADVANCE_READS = InlineStatement(_ADVANCE_READS)
-_INLINE_SUBSCRIBER_MUTE_FLAGS = InlineStatement(_SUBSCRIBER_MUTE_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -132,31 +133,27 @@ class ChannelRepository:
         this transaction are not refreshed (a batch reads only their kind and name).
         """
         ids = sorted(counts)
-        inline = await inline_connection(self.session)
-        if inline is not None:          # SQLite: one writer, a statement costs little
-            return {channel_id: (int(seq) - counts[channel_id] + 1,
-                                 int(version) - counts[channel_id] + 1)
-                    for channel_id in ids
-                    for _, seq, version in await inline.run(
-                        _INLINE_TAKE_SEQS, {"channel": channel_id,
-                                            "count": counts[channel_id]})}
-        if len(ids) == 1:               # the usual batch: one channel, one statement
-            rows = await self.session.execute(
-                _TAKE_SEQS, {"channel": ids[0], "count": counts[ids[0]]})
+        if len(ids) == 1 or await inline_connection(self.session) is not None:
+            # The usual batch: one channel, one statement. SQLite (one writer) takes each
+            # channel's seqs in a statement of its own, which costs it a few µs.
+            rows = [row for channel_id in ids
+                    for row in await rows_of(self.session, _TAKE_SEQS, {
+                        "channel": channel_id, "count": counts[channel_id]})]
         else:
             if self.session.get_bind().dialect.name == "postgresql":
                 await self.session.execute(
                     select(_CHANNELS.c.id).where(_CHANNELS.c.id.in_(ids))
                     .order_by(_CHANNELS.c.id).with_for_update())
             step = case(counts, value=_CHANNELS.c.id)
-            rows = await self.session.execute(
+            rows = list((await self.session.execute(
                 update(_CHANNELS).where(_CHANNELS.c.id.in_(ids))
                 .values(last_seq=_CHANNELS.c.last_seq + step,
                         last_version=_CHANNELS.c.last_version + step)
-                .returning(_CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.last_version))
+                .returning(_CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.last_version)
+            )).all())
         return {int(channel_id): (int(seq) - counts[channel_id] + 1,
                                   int(version) - counts[channel_id] + 1)
-                for channel_id, seq, version in rows.all()}
+                for channel_id, seq, version in rows}
 
     async def allocate_versions(self, channel_id: int, count: int) -> int:
         """Take ``count`` change versions at once (a purge batch); returns the last."""
@@ -204,9 +201,7 @@ class ChannelRepository:
             return {}, set()
         lookup = {"channels": sorted({channel_id for channel_id, _ in wanted}),
                   "users": sorted({user_id for _, user_id in wanted})}
-        inline = await inline_connection(self.session)
-        rows = (await inline.run(_INLINE_WITH_MEMBERSHIPS, lookup) if inline is not None
-                else (await self.session.execute(_WITH_MEMBERSHIPS, lookup)).all())
+        rows = await rows_of(self.session, _WITH_MEMBERSHIPS, lookup)
         channels = {int(channel_id): PostingChannel(int(channel_id), str(kind), str(name))
                     for channel_id, kind, name, _ in rows}
         members = {(int(channel_id), int(user_id)) for channel_id, _, _, user_id in rows
@@ -263,9 +258,7 @@ class ChannelRepository:
         muted it (usually a few of a 700-member channel, so the push job after a batch
         of sends stays cheap); channels with no subscriber are left out."""
         wanted = {"channels": sorted(set(channel_ids))}
-        inline = await inline_connection(self.session)
-        rows = (await inline.run(_INLINE_SUBSCRIBER_MUTE_FLAGS, wanted) if inline is not None
-                else (await self.session.execute(_SUBSCRIBER_MUTE_FLAGS, wanted)).all())
+        rows = await rows_of(self.session, _SUBSCRIBER_MUTE_FLAGS, wanted)
         flags: dict[int, dict[int, bool]] = {}
         for channel_id, user_id, muted in rows:
             flags.setdefault(int(channel_id), {})[int(user_id)] = bool(muted)
@@ -296,14 +289,8 @@ class ChannelRepository:
     async def advance_reads(self, positions: Iterable[tuple[int, int, int]]) -> None:
         """:meth:`advance_read` for many ``(channel_id, user_id, seq)`` in one statement
         (executemany): a batch of sends moves each sender's position past their message."""
-        rows = [{"c": c, "u": u, "s": s} for c, u, s in positions]
-        if not rows:
-            return
-        inline = await inline_connection(self.session)
-        if inline is not None:
-            await inline.run_many(_INLINE_ADVANCE_READS, rows)
-        else:
-            await self.session.execute(_ADVANCE_READS, rows)
+        await execute_each(self.session, _ADVANCE_READS,
+                           [{"c": c, "u": u, "s": s} for c, u, s in positions])
 
     async def read_positions(self, channel_id: int) -> dict[int, int]:
         rows = await self.session.execute(

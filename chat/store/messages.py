@@ -19,29 +19,32 @@ from chat.store.search import (
     sqlite_gram_match,
     sqlite_trigram_match,
 )
-from chat.store.sqlite_inline import InlineStatement, inline_connection
+from chat.store.sqlite_inline import (
+    InlineStatement,
+    execute_each,
+    inline_connection,
+    rows_of,
+)
 
 # The tables themselves, for multi-row INSERTs that skip the ORM's per-object work.
 _MESSAGES = cast(Table, Message.__table__)
 _REVISIONS = cast(Table, MessageRevision.__table__)
 
-# The statements every send runs, built once: SQLAlchemy then finds them in its
-# statement cache without rebuilding them (docs/performance.md, scenario a).
-_STORED_KEYS = (
-    select(_MESSAGES.c.id, _MESSAGES.c.sender_id, _MESSAGES.c.client_id)
-    .where(_MESSAGES.c.sender_id.in_(bindparam("senders", expanding=True)),
-           _MESSAGES.c.client_id.in_(bindparam("client_ids", expanding=True))))
-_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id,
-                                               _MESSAGES.c.seq)
-_INSERT_REVISIONS = insert(_REVISIONS)
 # The columns a send inserts: every column a message row needs but its id.
 INSERTED_COLUMNS = ("channel_id", "seq", "version", "sender_id", "client_id", "kind", "body",
                     "revision", "created_at", "reply_to_id", "mentions")
 _REVISION_COLUMNS = ("message_id", "revision", "action", "body", "actor_id", "created_at")
-# The same statements for a write transaction on SQLite's inline connection.
-_INLINE_STORED_KEYS = InlineStatement(_STORED_KEYS)
-_INLINE_INSERT_MESSAGE = InlineStatement(_INSERT_MESSAGES, column_keys=INSERTED_COLUMNS)
-_INLINE_INSERT_REVISION = InlineStatement(_INSERT_REVISIONS, column_keys=_REVISION_COLUMNS)
+# The statements every send runs, built once: SQLAlchemy then finds them in its
+# statement cache without rebuilding them, and on SQLite's inline connection they run
+# straight on sqlite3 (docs/performance.md, scenario a).
+_STORED_KEYS = InlineStatement(
+    select(_MESSAGES.c.id, _MESSAGES.c.sender_id, _MESSAGES.c.client_id)
+    .where(_MESSAGES.c.sender_id.in_(bindparam("senders", expanding=True)),
+           _MESSAGES.c.client_id.in_(bindparam("client_ids", expanding=True))))
+_INSERT_MESSAGES = InlineStatement(
+    insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id, _MESSAGES.c.seq),
+    column_keys=INSERTED_COLUMNS)
+_INSERT_REVISIONS = InlineStatement(insert(_REVISIONS), column_keys=_REVISION_COLUMNS)
 
 
 class MessageRepository:
@@ -71,9 +74,7 @@ class MessageRepository:
             return {}
         lookup = {"senders": sorted({s for s, _ in wanted}),
                   "client_ids": sorted({c for _, c in wanted})}
-        inline = await inline_connection(self.session)
-        rows = (await inline.run(_INLINE_STORED_KEYS, lookup) if inline is not None
-                else (await self.session.execute(_STORED_KEYS, lookup)).all())
+        rows = await rows_of(self.session, _STORED_KEYS, lookup)
         ids = {(int(sender_id), str(client_id)): int(message_id)
                for message_id, sender_id, client_id in rows}
         ids = {key: message_id for key, message_id in ids.items() if key in wanted}
@@ -94,21 +95,16 @@ class MessageRepository:
         inline = await inline_connection(self.session)
         if inline is not None:
             returned = [row for values in rows
-                        for row in await inline.run(_INLINE_INSERT_MESSAGE, values)]
+                        for row in await inline.run(_INSERT_MESSAGES, values)]
         else:
-            returned = list((await self.session.execute(_INSERT_MESSAGES, rows)).all())
+            returned = list((await self.session.execute(
+                _INSERT_MESSAGES.statement, rows)).all())
         return {(int(channel_id), int(seq)): int(message_id)
                 for message_id, channel_id, seq in returned}
 
     async def insert_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert revision rows (column -> value) in one multi-row INSERT."""
-        if not rows:
-            return
-        inline = await inline_connection(self.session)
-        if inline is not None:
-            await inline.run_many(_INLINE_INSERT_REVISION, rows)
-        else:
-            await self.session.execute(_INSERT_REVISIONS, rows)
+        await execute_each(self.session, _INSERT_REVISIONS, rows)
 
     def add(self, message: Message) -> None:
         self.session.add(message)

@@ -37,7 +37,7 @@ from typing import Any, cast
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 # A busy refusal is retried after these pauses (the last repeats) until the timeout.
@@ -216,16 +216,18 @@ _INLINE_KEY = "tsunagu.inline_connection"
 
 
 class InlineStatement:
-    """A Core statement compiled once for SQLite, to run on an :class:`InlineConnection`.
+    """A Core statement, also compiled once for SQLite to run on an
+    :class:`InlineConnection` (:func:`rows_of`, :func:`execute_each` pick the way).
 
     Values are bound as SQLAlchemy would bind them (each parameter's type processes it:
     a UTC datetime becomes SQLite's text form), and an expanding ``IN`` takes one ``?``
     per item. Python-side column defaults are not applied: a statement that would need
     them is refused when it is built, so callers pass every column they insert."""
 
-    def __init__(self, statement: ClauseElement, *,
+    def __init__(self, statement: Executable, *,
                  column_keys: Sequence[str] | None = None) -> None:
-        compiled = cast(SQLCompiler, statement.compile(
+        self.statement = statement  # what every other connection runs, via SQLAlchemy
+        compiled = cast(SQLCompiler, cast(ClauseElement, statement).compile(
             dialect=_SQLITE, column_keys=list(column_keys) if column_keys else None))
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError("statement needs Python-side defaults: pass those columns")
@@ -270,3 +272,25 @@ async def inline_connection(session: AsyncSession) -> InlineConnection | None:
         found = driver if isinstance(driver, InlineConnection) else None
     session.info[_INLINE_KEY] = (session.sync_session.get_transaction(), found)
     return found
+
+
+async def rows_of(session: AsyncSession, statement: InlineStatement,
+                  values: Mapping[str, Any]) -> Sequence[Any]:
+    """``statement``'s rows: straight from the inline connection when ``session`` is on
+    it, through SQLAlchemy otherwise."""
+    inline = await inline_connection(session)
+    if inline is not None:
+        return await inline.run(statement, values)
+    return (await session.execute(statement.statement, values)).all()
+
+
+async def execute_each(session: AsyncSession, statement: InlineStatement,
+                       rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run ``statement`` for each of ``rows`` (none: nothing is run), the same way."""
+    if not rows:
+        return
+    inline = await inline_connection(session)
+    if inline is not None:
+        await inline.run_many(statement, rows)
+    else:
+        await session.execute(statement.statement, rows)
