@@ -163,6 +163,8 @@ class InlineConnection:
     async def run_many(self, statement: InlineStatement,
                        rows: Iterable[Mapping[str, Any]]) -> None:
         """Run ``statement`` once per row (sqlite3's executemany: prepared once)."""
+        if statement.expands:
+            raise ValueError("an expanding IN differs row by row: use run() for each")
         bound = [statement.bind(values)[1] for values in rows]
         if not bound:
             return
@@ -237,6 +239,7 @@ class InlineStatement:
         self._processors = {name: binds[name].type.bind_processor(_SQLITE)
                             for name in self._names}
         self._expanding = {name for name in self._names if binds[name].expanding}
+        self.expands = bool(self._expanding)
         # Literal values written into the statement (``id == 1``).
         self._fixed = {name: binds[name].value for name in self._names
                        if not binds[name].required}

@@ -96,6 +96,9 @@ async def test_expanding_and_literal_parameters_are_bound(database: Path) -> Non
         assert await inline.run(take, {"channel": 7, "count": 4}) == [(9,)]
         with pytest.raises(KeyError):
             await inline.run(take, {"channel": 7})
+        # One prepared statement for every row cannot take a different IN list per row.
+        with pytest.raises(ValueError, match="expanding"):
+            await inline.run_many(members, [{"users": [1]}, {"users": [1, 2]}])
     finally:
         await inline.close()
 
