@@ -75,8 +75,7 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
     message = Message(channel_id=channel_id, seq=seq, version=version, sender_id=None,
                       client_id=None, kind=kind.value, body=body, revision=1,
                       created_at=now, data=json.dumps(card, ensure_ascii=False))
-    uow.messages.add(message)
-    await uow.flush()
+    await uow.messages.insert(message)
     uow.messages.add_revision(MessageRevision(
         message_id=message.id, revision=1, action="create", body=body,
         actor_id=actor_user_id, created_at=now))

@@ -14,9 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Objects that live outside the ORM models because they are dialect-specific (the search
 # indexes, chat/store/search.py): SQLite's FTS5 tables (and their shadow tables) and
-# the grams helper table; PostgreSQL's pg_trgm and grams GIN indexes.
+# the grams helper table and the notes of messages not indexed yet; PostgreSQL's
+# pg_trgm and grams GIN indexes.
 UNMODELLED_PREFIXES = ("messages_fts", "messages_grams", "message_revisions_grams",
-                       "search_gram_positions")
+                       "search_gram_positions", "messages_unindexed")
 UNMODELLED_INDEXES = {"ix_messages_body_trgm", "ix_message_revisions_body_trgm",
                       "ix_messages_body_grams", "ix_message_revisions_body_grams"}
 

@@ -12,6 +12,13 @@ Every search narrows with an index and, where the index is not exact, confirms w
   for a one-character word), so the index never misses a row a scan would find. On
   SQLite a revision's grams are kept only once its message holds another text (alembic
   0008): the current text is its message's.
+
+On SQLite a new message is noted in ``messages_unindexed`` and indexed by deleting the
+note (alembic 0009): the send path does that in its own transaction, on a worker thread
+(:func:`index_noted_messages`), so SQLite's indexing work stays off the event loop. A
+message written by anyone else (the sqlite3 shell, a restore) stays noted until a send
+indexes it (each indexes up to :data:`BACKLOG_PER_BATCH` more), and the searches read
+noted messages with a scan confirmed by ``LIKE``: a message is always indexed or noted.
 """
 
 from __future__ import annotations
@@ -19,10 +26,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, func, literal_column, select, table, text, union_all
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    column,
+    delete,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CompoundSelect
+
+from chat.store.sqlite_inline import InlineStatement, execute_off_loop
 
 # SQLite's FTS5 trigram tokenizer matches nothing shorter than three characters
 # (sqlite.org/fts5.html, "The Trigram Tokenizer").
@@ -34,6 +54,25 @@ REVISION_BITS = 20
 
 # SQLite's lower() folds ASCII letters only (without ICU), as its LIKE does.
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+# SQLite: messages not indexed yet (alembic 0009). Deleting a row indexes its message.
+UNINDEXED = table("messages_unindexed", column("id", Integer))
+# How many older noted messages a batch of sends indexes besides its own: what another
+# writer left is indexed in bounded steps, never all in one send.
+BACKLOG_PER_BATCH = 64
+_INDEX_NEWEST_NOTED = InlineStatement(
+    delete(UNINDEXED).where(UNINDEXED.c.id.in_(
+        select(UNINDEXED.c.id).order_by(UNINDEXED.c.id.desc())
+        .limit(bindparam("count", type_=Integer)).scalar_subquery())))
+
+
+async def index_noted_messages(session: AsyncSession, count: int) -> None:
+    """Index the ``count`` newest noted messages (SQLite): a batch of sends, its own
+    messages being the newest, plus :data:`BACKLOG_PER_BATCH`. On the inline connection
+    the statement runs on its worker thread (chat/store/sqlite_inline.py)."""
+    await execute_off_loop(session, _INDEX_NEWEST_NOTED,
+                           {"count": count + BACKLOG_PER_BATCH})
 
 
 def like_pattern(text: str) -> str:
@@ -81,7 +120,7 @@ def sqlite_revision_message_ids(word: str) -> CompoundSelect[Any]:
     current = (select(literal_column("rowid", Integer))
                .select_from(table("messages_grams"))
                .where(fts_match("messages_grams", match)))
-    return union_all(superseded, current)
+    return union_all(superseded, current, select(UNINDEXED.c.id))
 
 
 def fts_match(fts_table: str, query: str) -> ColumnElement[bool]:

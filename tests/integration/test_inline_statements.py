@@ -4,14 +4,15 @@ writes, bind expanding and literal parameters, and refuse what they cannot do.""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, create_engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, create_engine, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from chat.store.models import AuditEvent, Base, Channel, Membership, User
 from chat.store.sqlite_inline import InlineConnection, InlineStatement
@@ -126,3 +127,43 @@ def test_a_statement_that_needs_python_defaults_is_refused() -> None:
     with pytest.raises(ValueError, match="defaults"):
         InlineStatement(insert(_MEMBERSHIPS),
                         column_keys=["channel_id", "user_id", "source", "joined_at"])
+
+
+async def test_a_statement_off_the_loop_lets_the_loop_serve_meanwhile(database: Path) -> None:
+    """run_off_loop (what indexes a send's messages for search) runs on the worker
+    thread: other tasks run while SQLite works, which they cannot during ``run``; the
+    transaction is the same, and SQLite's errors come back as SQLAlchemy's."""
+    conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    conn.execute("CREATE TABLE numbers (n INTEGER)")
+    inline = InlineConnection(conn, busy_timeout=5)
+    fill = InlineStatement(text(
+        "INSERT INTO numbers (n) WITH RECURSIVE c(n) AS "
+        "(SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < :upto) SELECT n FROM c"))
+    turns = 0
+    stop = asyncio.Event()
+
+    async def other_connection() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    others = asyncio.create_task(other_connection())
+    await asyncio.sleep(0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        before = turns
+        await inline.run(fill, {"upto": 300_000})
+        assert turns - before <= 1          # the loop waited for SQLite
+        before = turns
+        await inline.run_off_loop(fill, {"upto": 300_000})
+        assert turns - before > 10          # the loop went on meanwhile
+        assert conn.in_transaction
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT count(*) FROM numbers").fetchone() == (0,)
+        with pytest.raises(OperationalError, match="no such table"):
+            await inline.run_off_loop(InlineStatement(text("DELETE FROM nowhere")), {})
+    finally:
+        stop.set()
+        await others
+        await inline.close()

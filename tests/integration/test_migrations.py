@@ -157,6 +157,7 @@ async def test_0008_keeps_only_superseded_revisions_in_the_index(database_url: s
     assert await _indexed_revisions(database_url) == {(1, 1), (1, 2), (2, 1)}
     in_own_thread(lambda: upgrade(database_url, "0008"))
     assert await _indexed_revisions(database_url) == {(1, 1)}
+    in_own_thread(lambda: upgrade(database_url))  # the searches of today's code
     db = Database(database_url)
     try:
         async with unit_of_work(db, write=False) as uow:
@@ -168,6 +169,61 @@ async def test_0008_keeps_only_superseded_revisions_in_the_index(database_url: s
         await db.dispose()
     in_own_thread(lambda: command.downgrade(alembic_config(database_url), "0007"))
     assert await _indexed_revisions(database_url) == {(1, 1), (1, 2), (2, 1)}
+
+
+async def test_0009_notes_new_messages_and_its_downgrade_indexes_them(
+        database_url: str) -> None:
+    """SQLite: from 0009 a message written by anyone is noted, not indexed, until its
+    note is deleted; the messages already indexed stay so and follow their edits; the
+    searches find both; the downgrade indexes the noted ones and restores 0008's way."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("0009 changes nothing on PostgreSQL")
+    in_own_thread(lambda: upgrade(database_url, "0008"))
+    await _write_messages(database_url)
+    in_own_thread(lambda: upgrade(database_url, "0009"))
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            assert (await conn.scalar(text("SELECT count(*) FROM messages_unindexed"))) == 0
+            # An outside writer: a new message (noted), an edit of an indexed one.
+            await conn.execute(text(
+                "INSERT INTO messages (id, channel_id, seq, version, sender_id, kind, body, "
+                "revision, created_at) VALUES (3, 1, 3, 4, 1, 'text', '雷で停電', 1, "
+                "'2026-04-01 00:00:00.000000')"))
+            await conn.execute(text("UPDATE messages SET body = '窓口は閑散' WHERE id = 2"))
+            assert (await conn.scalars(text("SELECT id FROM messages_unindexed"))).all() == [3]
+            with pytest.raises(Exception, match="a message id never changes"):
+                await conn.execute(text("UPDATE messages SET id = 9 WHERE id = 1"))
+
+        async def found(word: str) -> list[int]:
+            async with unit_of_work(db, write=False) as uow:
+                return [m.id for m, _ in
+                        await uow.messages.search_visible(1, word, limit=9)]
+
+        expected = {"雷": [3], "停電": [3], "雷で停電": [3], "閑散": [2], "混雑": [],
+                    "窓口": [2], "開設": [1]}
+        assert {word: await found(word) for word in expected} == expected
+    finally:
+        await db.dispose()
+    in_own_thread(lambda: command.downgrade(alembic_config(database_url), "0008"))
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            for table, match, rowids in (("messages_grams", sqlite_gram_match("停電"), [3]),
+                                         ("messages_fts", '"雷で停電"', [3]),
+                                         ("messages_grams", sqlite_gram_match("混雑"), [])):
+                assert (await conn.scalars(text(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH :q"),
+                    {"q": match})).all() == rowids, (table, match)
+            triggers = set((await conn.scalars(text(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"))).all())
+            assert {"messages_fts_ai", "messages_grams_ai"} <= triggers
+            assert not any(name.startswith("messages_unindexed") for name in triggers)
+            for table in ("messages_grams", "messages_fts"):
+                await conn.execute(text(
+                    f"INSERT INTO {table}({table}) VALUES ('integrity-check')"))
+    finally:
+        await db.dispose()
 
 
 async def _indexed_revisions(database_url: str) -> set[tuple[int, int]]:
