@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, column, func, insert, select, table
+from sqlalchemy import Integer, Table, column, func, insert, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
@@ -39,10 +40,19 @@ _REVISION_COLUMNS = ("message_id", "revision", "action", "body", "actor_id", "cr
 # The statements every send runs, built once: SQLAlchemy then finds them in its
 # statement cache without rebuilding them, and on SQLite's inline connection they run
 # straight on sqlite3 (docs/performance.md, scenario a).
-_STORED_KEYS = InlineStatement(
-    select(_MESSAGES.c.id, _MESSAGES.c.sender_id, _MESSAGES.c.client_id)
-    .where(_MESSAGES.c.sender_id.in_(bindparam("senders", expanding=True)),
-           _MESSAGES.c.client_id.in_(bindparam("client_ids", expanding=True))))
+# The resend look-up joins the batch's (sender, client id) pairs to the unique index:
+# one probe a pair. (Two INs, one of senders and one of client ids, made SQLite and
+# PostgreSQL probe every combination: 65,536 for a batch of 256, 21 ms.)
+_STORED_KEYS = {
+    "sqlite": InlineStatement(text(
+        "SELECT m.id, m.sender_id, m.client_id FROM json_each(:keys) AS k "
+        "JOIN messages AS m ON m.sender_id = json_extract(k.value, '$[0]') "
+        "AND m.client_id = json_extract(k.value, '$[1]')")),
+    "postgresql": InlineStatement(text(
+        "SELECT m.id, m.sender_id, m.client_id FROM unnest("
+        "CAST(:senders AS INTEGER[]), CAST(:client_ids AS VARCHAR[])) AS k(sender_id, client_id) "
+        "JOIN messages AS m ON m.sender_id = k.sender_id AND m.client_id = k.client_id")),
+}
 _INSERT_MESSAGES = InlineStatement(
     insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id, _MESSAGES.c.seq),
     column_keys=INSERTED_COLUMNS)
@@ -69,17 +79,17 @@ class MessageRepository:
     async def by_client_ids(self, keys: Iterable[tuple[int, str]]
                             ) -> dict[tuple[int, str], Message]:
         """The messages already stored for ``(sender_id, client_id)`` keys, in one query
-        (a batch of sends finds its resends). Two plain INs rather than a row-value IN,
-        which SQLite answers with a scan; the unique index serves both."""
-        wanted = set(keys)
+        (a batch of sends finds its resends): the keys joined to the unique index, as a
+        JSON array on SQLite (a row-value IN is answered with a scan there), as arrays
+        on PostgreSQL."""
+        wanted = sorted(set(keys))
         if not wanted:
             return {}
-        lookup = {"senders": sorted({s for s, _ in wanted}),
-                  "client_ids": sorted({c for _, c in wanted})}
-        rows = await rows_of(self.session, _STORED_KEYS, lookup)
+        lookup = ({"keys": json.dumps(wanted)} if self.dialect == "sqlite" else
+                  {"senders": [s for s, _ in wanted], "client_ids": [c for _, c in wanted]})
+        rows = await rows_of(self.session, _STORED_KEYS[self.dialect], lookup)
         ids = {(int(sender_id), str(client_id)): int(message_id)
                for message_id, sender_id, client_id in rows}
-        ids = {key: message_id for key, message_id in ids.items() if key in wanted}
         if not ids:                      # the usual case: no resends
             return {}
         loaded = (await self.session.scalars(

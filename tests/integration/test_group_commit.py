@@ -16,6 +16,7 @@ from chat.actions.messages import SEND_QUEUE, SendOutcome, send_message
 from chat.context import AppContext, open_context
 from chat.demo import _principals
 from chat.errors import AttachmentInUse, ChannelNotFound, ClientIdReused, NotAMember
+from chat.store.search import sqlite_gram_match
 from chat.store.uow import unit_of_work
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, RunningServer, beside, dev_token, run_tsunagu, sql
@@ -73,6 +74,14 @@ async def test_a_burst_from_many_connections_is_stored_once_each_without_gaps(
     client_ids = [m["client_id"] for m in sent]
     assert sql(server, "SELECT count(*) FROM messages WHERE client_id LIKE 'burst-%'"
                )[0][0] == len(set(client_ids)) == len(sent)
+    if server.settings.database_url.startswith("sqlite"):
+        # Each batch indexed its messages for search before it committed (alembic 0009;
+        # the larger ones on the inline connection's worker thread).
+        assert sql(server, "SELECT count(*) FROM messages_unindexed") == [(0,)]
+        for table, match in (("messages_fts", '"一斉送信"'),
+                             ("messages_grams", sqlite_gram_match("一斉"))):
+            assert sql(server, f"SELECT count(*) FROM {table} WHERE {table} MATCH :q",
+                       q=match) == [(len(sent),)], table
     # Every member saw its channel's messages in seq order, once each.
     for client, channel_id in zip(clients, channels, strict=True):
         expected = sorted(m["seq"] for m in sent if m["channel_id"] == channel_id)
