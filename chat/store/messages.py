@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, column, func, insert, select, table, text
+from sqlalchemy import Integer, Table, column, exists, func, insert, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
@@ -190,15 +190,22 @@ class MessageRepository:
         channels are read first and named in the query, so on SQLite the grams index
         walks only their channels' matches, newest first, and PostgreSQL's planner
         sees which channels (and how many of their messages) are involved. On SQLite the
-        messages not indexed yet (noted, alembic 0009) are read besides, with a scan of
-        the notes.
+        messages not indexed yet (noted, alembic 0009), if any, are read besides, with a
+        scan of the notes.
         """
-        memberships = select(Membership.channel_id).where(Membership.user_id == user_id)
+        columns: list[Any] = [Membership.channel_id]
+        if self.dialect == "sqlite":
+            # Whether any message awaits indexing (alembic 0009; usually none), read
+            # with the channels rather than by a statement of its own.
+            columns.append(exists(select(UNINDEXED.c.id)))
+        memberships = select(*columns).where(Membership.user_id == user_id)
         if channel_id is not None:
             memberships = memberships.where(Membership.channel_id == channel_id)
-        channel_ids = sorted((await self.session.scalars(memberships)).all())
-        if not channel_ids:
+        rows = (await self.session.execute(memberships)).all()
+        if not rows:
             return []
+        channel_ids = sorted(row[0] for row in rows)
+        noted_exist = self.dialect == "sqlite" and bool(rows[0][1])
         short = len(query) < TRIGRAM_MIN_CHARS
         pattern = Message.body.ilike(like_pattern(query), escape="\\")
 
@@ -209,13 +216,15 @@ class MessageRepository:
 
         if self.dialect == "sqlite":
             # Messages not indexed yet (alembic 0009) first: one that is indexed between
-            # the two queries is then found twice, never missed. The notes drive the
-            # query (usually there are none): "+ 0" keeps SQLite from walking the
-            # person's channels through the channel index instead.
-            noted = await self.session.execute(visible(
+            # the two queries is then found twice, never missed; one noted after the
+            # first statement is newer than the search. The notes drive the query:
+            # "+ 0" keeps SQLite from walking the person's channels through the channel
+            # index instead.
+            noted = [] if not noted_exist else (await self.session.execute(visible(
                 select(Message, Channel).select_from(UNINDEXED)
                 .join(Message, Message.id == UNINDEXED.c.id)
-                .where(pattern).order_by(UNINDEXED.c.id.desc()), Message.channel_id + 0))
+                .where(pattern).order_by(UNINDEXED.c.id.desc()),
+                Message.channel_id + 0))).all()
             fts, match = (("messages_grams", sqlite_gram_match(query, channel_ids=channel_ids))
                           if short else ("messages_fts", sqlite_trigram_match(query)))
             hits = table(fts, column("rowid", Integer))
@@ -225,7 +234,7 @@ class MessageRepository:
             if short:  # the trigram phrase query is exact; the grams only narrow
                 stmt = stmt.where(pattern)
             found = {m.id: (m, c) for m, c in
-                     [*noted.all(), *(await self.session.execute(visible(stmt))).all()]}
+                     [*noted, *(await self.session.execute(visible(stmt))).all()]}
             return [found[i] for i in sorted(found, reverse=True)[:limit]]
         await prefer_custom_plans(self.session)
         stmt = select(Message, Channel).where(pattern).order_by(Message.id.desc())
