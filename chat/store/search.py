@@ -16,10 +16,10 @@ Every search narrows with an index and, where the index is not exact, confirms w
 On SQLite a new message is noted in ``messages_unindexed`` and indexed by deleting the
 note (alembic 0009): the send path does that in its own transaction, a large batch on a
 worker thread (:func:`index_noted_messages`), so SQLite's indexing work for a busy
-node's batches stays off the event loop. A
-message written by anyone else (the sqlite3 shell, a restore) stays noted until a send
-indexes it (each indexes up to :data:`BACKLOG_PER_BATCH` more), and the searches read
-noted messages with a scan confirmed by ``LIKE``: a message is always indexed or noted.
+node's batches stays off the event loop. A message written by anyone else (the sqlite3
+shell, a restore) stays noted until a batch of sends indexes it (each indexes up to
+:data:`BACKLOG_PER_BATCH` more), and the searches read noted messages with a scan
+confirmed by ``LIKE``: a message is always indexed or noted.
 """
 
 from __future__ import annotations
