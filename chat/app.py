@@ -26,6 +26,7 @@ from admin.routes import routes as console_routes
 from admin.tasks import ConsoleState
 from chat.actions.audit import make_checkpoint
 from chat.actions.channels import current_memberships
+from chat.actions.messages import index_search_backlog
 from chat.actions.nodes import heartbeat
 from chat.actions.pbx import expire_call_presence
 from chat.actions.retention import run_retention
@@ -100,11 +101,21 @@ async def _scheduled_retention(ctx: AppContext) -> None:
     log.info("%s", report.summary())
 
 
+# How often a node indexes what other writers left noted for search (SQLite).
+SEARCH_BACKLOG_SECONDS = 30.0
+
+
+async def _scheduled_search_backlog(ctx: AppContext) -> None:
+    indexed = await index_search_backlog(ctx)
+    if indexed:
+        log.info("indexed %d messages other writers had left noted for search", indexed)
+
+
 def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
     """Each node's periodic work: tell the others it is alive, sign the audit head (when
     it moved), clear call states whose end event never came (the state is in the
-    database, so any node may), and purge what retention says (off when the interval is
-    0)."""
+    database, so any node may), purge what retention says (off when the interval is
+    0), and on SQLite index what other writers left noted for search."""
     settings = ctx.settings
     started_at = ctx.clock.now()
 
@@ -121,6 +132,9 @@ def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
     if settings.retention_interval_seconds > 0:
         jobs.append(("retention run", settings.retention_interval_seconds,
                      lambda: _scheduled_retention(ctx)))
+    if ctx.db.dialect == "sqlite":
+        jobs.append(("search index backlog", SEARCH_BACKLOG_SECONDS,
+                     lambda: _scheduled_search_backlog(ctx)))
     return [asyncio.create_task(_every(seconds, job, what), name=what)
             for what, seconds, job in jobs]
 

@@ -543,3 +543,21 @@ async def search(ctx: AppContext, *, actor: Principal, query: str, limit: int,
     await audit_privileged_read(ctx, actor, "search", results, query=query,
                                 channel_id=channel_id)
     return results
+
+
+# Messages indexed per transaction when catching up on what other writers left noted.
+SEARCH_BACKLOG_BATCH = 500
+
+
+async def index_search_backlog(ctx: AppContext) -> int:
+    """Index the messages other writers (the sqlite3 shell, a restore) left noted for
+    search (SQLite, alembic 0009), one batch per bulk transaction so sends go on in
+    between; returns how many. A batch of sends indexes its own messages and 64 of
+    these; this catches up on a quiet node (a periodic job of every node)."""
+    total = 0
+    while True:
+        async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
+            done = await uow.messages.index_backlog(SEARCH_BACKLOG_BATCH)
+        total += done
+        if done < SEARCH_BACKLOG_BATCH:
+            return total

@@ -15,6 +15,7 @@ from chat.store.search import (
     TRIGRAM_MIN_CHARS,
     UNINDEXED,
     fts_match,
+    index_backlog,
     index_noted_messages,
     like_pattern,
     postgres_grams_contain,
@@ -128,6 +129,13 @@ class MessageRepository:
         await self.session.flush()
         if self.dialect == "sqlite":
             await index_noted_messages(self.session, 1)
+
+    async def index_backlog(self, limit: int) -> int:
+        """Index up to ``limit`` messages other writers left noted (SQLite, alembic
+        0009); how many. Elsewhere there is never any."""
+        if self.dialect != "sqlite":
+            return 0
+        return await index_backlog(self.session, limit)
 
     def add_revision(self, revision: MessageRevision) -> None:
         self.session.add(revision)

@@ -18,14 +18,15 @@ note (alembic 0009): the send path does that in its own transaction, a large bat
 worker thread (:func:`index_noted_messages`), so SQLite's indexing work for a busy
 node's batches stays off the event loop. A message written by anyone else (the sqlite3
 shell, a restore) stays noted until a batch of sends indexes it (each indexes up to
-:data:`BACKLOG_PER_BATCH` more), and the searches read noted messages with a scan
-confirmed by ``LIKE``: a message is always indexed or noted.
+:data:`BACKLOG_PER_BATCH` more) or a node's periodic job does
+(:func:`chat.actions.messages.index_search_backlog`), and the searches read noted
+messages with a scan confirmed by ``LIKE``: a message is always indexed or noted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Integer,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CompoundSelect
@@ -86,6 +88,14 @@ async def index_noted_messages(session: AsyncSession, count: int) -> None:
         await execute_off_loop(session, _INDEX_NEWEST_NOTED, values)
     else:
         await execute_each(session, _INDEX_NEWEST_NOTED, [values])
+
+
+async def index_backlog(session: AsyncSession, limit: int) -> int:
+    """Index up to ``limit`` noted messages, newest first (SQLite): what other writers
+    left. For a bulk unit of work, whose statements already run off the event loop.
+    Returns how many were indexed."""
+    result = await session.execute(_INDEX_NEWEST_NOTED.statement, {"count": limit})
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def like_pattern(text: str) -> str:
