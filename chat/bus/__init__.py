@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 GAP = "bus.gap"
+# At most this many events in one of :meth:`Subscription.batches`' lists: a consumer's
+# step stays short, and what it stages per list stays small.
+BATCH_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ class Subscription(Protocol):
     Yields a ``GAP`` event when some were lost; iteration ends when the bus closes."""
 
     def __aiter__(self) -> AsyncIterator[BusEvent]: ...
+
+    def batches(self) -> AsyncIterator[list[BusEvent]]:
+        """The same events, each list holding those that had already arrived (at most
+        :data:`BATCH_LIMIT`): the hub writes a connection's share of a list with one
+        socket write."""
+        ...
 
     async def close(self) -> None: ...
 

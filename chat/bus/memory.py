@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from chat.bus import GAP, BusEvent
+from chat.bus import BATCH_LIMIT, GAP, BusEvent
 
 _CLOSED = BusEvent("bus.closed", "")
 
@@ -57,14 +57,27 @@ class MemorySubscription:
             self._lost = True
 
     async def __aiter__(self) -> AsyncIterator[BusEvent]:
+        async for batch in self.batches():
+            for event in batch:
+                yield event
+
+    async def batches(self) -> AsyncIterator[list[BusEvent]]:
+        queue = self._queue
         while True:
-            if self._lost and self._queue.empty():
+            if self._lost and queue.empty():
                 self._lost = False
-                yield BusEvent(GAP, "")
-            event = await self._queue.get()
+                yield [BusEvent(GAP, "")]
+            event = await queue.get()
+            batch: list[BusEvent] = []
+            while event is not _CLOSED:
+                batch.append(event)
+                if len(batch) >= BATCH_LIMIT or queue.empty():
+                    break
+                event = queue.get_nowait()
+            if batch:
+                yield batch
             if event is _CLOSED:
                 return
-            yield event
 
     async def close(self) -> None:
         if self._closed:

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from chat.bus import GAP, BusEvent
+from chat.bus import BATCH_LIMIT, GAP, BusEvent
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +75,33 @@ class RedisSubscription:
         await self._pubsub.psubscribe(self._prefix + "*")
 
     async def __aiter__(self) -> AsyncIterator[BusEvent]:
+        async for batch in self.batches():
+            for event in batch:
+                yield event
+
+    async def batches(self) -> AsyncIterator[list[BusEvent]]:
         cut = len(self._prefix)
         while not self._closed.is_set():
+            batch: list[BusEvent] = []
             try:
                 if self._pubsub is None:
                     await self.connect()
-                    yield BusEvent(GAP, "")
+                    yield [BusEvent(GAP, "")]
                 message = await self._pubsub.get_message(timeout=1.0)
-                if message is not None:
-                    yield BusEvent(message["channel"][cut:], message["data"])
+                while message is not None:
+                    batch.append(BusEvent(message["channel"][cut:], message["data"]))
+                    if len(batch) >= BATCH_LIMIT:
+                        break
+                    # What the connection has already read: no wait.
+                    message = await self._pubsub.get_message(timeout=0.0)
+                if batch:
+                    yield batch
             except (ConnectionError, OSError, aioredis.RedisError) as exc:
                 if self._closed.is_set():
                     return
                 log.error("redis bus subscription lost (%s); resubscribing", exc)
+                if batch:  # read before the loss; the GAP after reconnecting follows it
+                    yield batch
                 await self._drop_pubsub()
                 await asyncio.sleep(self._reconnect_delay)
 

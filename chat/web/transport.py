@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import socket
 from asyncio import BaseTransport
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from uvicorn._types import ASGISendEvent
@@ -53,6 +53,14 @@ def text_frame(payload: bytes) -> bytes:
     permessage-deflate (whose compressor is per connection) these bytes are the same for
     every recipient."""
     return Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+def _wire(frame: Outgoing) -> bytes:
+    """``frame``'s websocket bytes, made by the first socket that writes it."""
+    wire = frame.wire
+    if wire is None:
+        wire = frame.wire = text_frame(frame.text.encode())
+    return wire
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -96,10 +104,19 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.conn.send_text(frame.text.encode())
             self.transport.write(b"".join(self.conn.data_to_send()))
             return
-        wire = frame.wire
-        if wire is None:
-            wire = frame.wire = text_frame(frame.text.encode())
-        self.transport.write(wire)
+        self.transport.write(_wire(frame))
+
+    def write_frames(self, frames: Sequence[Outgoing]) -> None:
+        """Write ``frames`` in order with one call to the transport (one system call
+        while the kernel takes it all)."""
+        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+            return
+        if self.conn.extensions:
+            for frame in frames:
+                self.conn.send_text(frame.text.encode())
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            return
+        self.transport.write(b"".join([_wire(frame) for frame in frames]))
 
     def close_now(self, code: int, reason: str) -> None:
         """Send a close frame behind whatever is already written, without waiting for

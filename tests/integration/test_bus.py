@@ -53,6 +53,26 @@ async def test_every_subscriber_gets_every_event_in_publish_order(bus: Bus) -> N
     await second.close()
 
 
+async def test_events_already_arrived_are_batched_in_publish_order(bus: Bus) -> None:
+    """What the hub reads: each list holds what had arrived, so a connection's share of
+    it goes out in one socket write."""
+    subscription = await bus.subscribe()
+    for i in range(20):  # each publish returns once the backend has taken it
+        await bus.publish(f"contract:{i % 3}", f"データ{i}")
+    batches: list[list[BusEvent]] = []
+
+    async def collect() -> None:
+        async for batch in subscription.batches():
+            batches.append([e for e in batch if e.topic.startswith("contract:")])
+            if sum(map(len, batches)) >= 20:
+                return
+
+    await asyncio.wait_for(collect(), 5)
+    assert [e.data for batch in batches for e in batch] == [f"データ{i}" for i in range(20)]
+    assert len(batches) < 20  # they were waiting together, so they came together
+    await subscription.close()
+
+
 async def test_closing_a_subscription_ends_its_iteration(bus: Bus) -> None:
     subscription = await bus.subscribe()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chat.bus import GAP, Bus, BusEvent, Subscription, open_bus
+from chat.bus import BATCH_LIMIT, GAP, Bus, BusEvent, Subscription, open_bus
 from chat.bus.memory import MemoryBus
 
 WAIT = 2.0
@@ -107,6 +107,29 @@ async def test_closing_a_subscription_ends_its_iteration_only(bus: Bus) -> None:
     assert await staying.take(1) == [BusEvent("channel:1", "after close")]
 
 
+async def test_events_already_waiting_come_in_one_batch_in_publish_order(bus: Bus) -> None:
+    subscription = await bus.subscribe()
+    batches = aiter(subscription.batches())
+    for n in range(5):  # nobody reads in between
+        await bus.publish(event(n).topic, event(n).data)
+    async with asyncio.timeout(WAIT):
+        assert await anext(batches) == [event(n) for n in range(5)]
+        await bus.publish(event(5).topic, event(5).data)
+        assert await anext(batches) == [event(5)]
+    await subscription.close()
+
+
+async def test_a_batch_holds_at_most_the_batch_limit(bus: Bus) -> None:
+    subscription = await bus.subscribe()
+    batches = aiter(subscription.batches())
+    for n in range(BATCH_LIMIT + 3):
+        await bus.publish(event(n).topic, event(n).data)
+    async with asyncio.timeout(WAIT):
+        assert await anext(batches) == [event(n) for n in range(BATCH_LIMIT)]
+        assert await anext(batches) == [event(n) for n in range(BATCH_LIMIT, BATCH_LIMIT + 3)]
+    await subscription.close()
+
+
 # --- the memory backend's overflow policy ------------------------------------------------
 
 
@@ -151,6 +174,22 @@ async def test_events_after_a_loss_are_dropped_until_the_gap_is_delivered() -> N
     await bus.publish("channel:1", "delivered")
     assert await reader.take(1) == [BusEvent("channel:1", "delivered")]
     await bus.close()
+
+
+async def test_in_batches_the_gap_comes_alone_after_what_was_kept() -> None:
+    bus = MemoryBus(queue_size=3)
+    subscription = await bus.subscribe()
+    batches = aiter(subscription.batches())
+    for n in range(6):
+        await bus.publish(event(n).topic, event(n).data)
+    async with asyncio.timeout(WAIT):
+        assert await anext(batches) == [event(0), event(1), event(2)]
+        assert await anext(batches) == [BusEvent(GAP, "")]
+        await bus.publish(event(6).topic, event(6).data)
+        assert await anext(batches) == [event(6)]
+    await bus.close()
+    with pytest.raises(StopAsyncIteration):
+        await anext(batches)
 
 
 async def test_closing_a_full_subscription_still_ends_iteration() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -20,7 +20,14 @@ import pytest
 from chat.bus import GAP, BusEvent
 from chat.bus.memory import MemoryBus, MemorySubscription
 from chat.frames import encode, validate_server_frame
-from chat.hub import PRESENCE_TOPIC, RESYNC_REQUIRED, Connection, Hub, Outgoing
+from chat.hub import (
+    FRAMES_PER_WRITE,
+    PRESENCE_TOPIC,
+    RESYNC_REQUIRED,
+    Connection,
+    Hub,
+    Outgoing,
+)
 from chat.protocol import CLOSE_RESYNC
 
 WAIT = 2.0  # upper bound on any wait for the listener; tests normally finish in ms
@@ -57,13 +64,22 @@ class RecordingSocket:
 
     def __init__(self, *, jammed: bool = False) -> None:
         self.written: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self.writes: list[int] = []  # frames per socket write
         self.jammed = jammed
+        self.jam_after_a_write = False
 
     def congested(self) -> bool:
         return self.jammed
 
     def write_frame(self, frame: Outgoing) -> None:
         self.written.put_nowait(frame)
+        self.writes.append(1)
+
+    def write_frames(self, frames: Sequence[Outgoing]) -> None:
+        for frame in frames:
+            self.written.put_nowait(frame)
+        self.writes.append(len(frames))
+        self.jammed = self.jammed or self.jam_after_a_write
 
 
 def connection(user_id: int, session_id: int, *, max_backlog: int = 100,
@@ -259,6 +275,70 @@ async def test_one_frame_is_made_per_event_and_written_to_every_recipient(hub: H
     to_a, to_b = socket_of(a).written.get_nowait(), socket_of(b).written.get_nowait()
     assert to_a is to_b  # so the socket serialises it once (Outgoing.wire)
     assert to_a.text is text
+
+
+async def test_a_bus_batch_reaches_each_socket_in_one_write_in_bus_order(hub: Hub) -> None:
+    in_7_and_8, in_8 = connection(1, 1), connection(2, 2)
+    await hub.register(in_7_and_8, [7, 8])
+    await hub.register(in_8, [8])
+    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, 1)),
+                        BusEvent("channel:8", message_frame(8, 2)),
+                        BusEvent("channel:9", message_frame(9, 3)),  # nobody here
+                        BusEvent("channel:7", message_frame(7, 4))])
+    assert seqs(drain(in_7_and_8)) == [1, 2, 4]
+    assert socket_of(in_7_and_8).writes == [3]
+    assert seqs(drain(in_8)) == [2]
+    assert socket_of(in_8).writes == [1]
+
+
+async def test_a_long_run_is_written_a_bounded_number_of_frames_at_a_time(hub: Hub) -> None:
+    keeping_up, filling = connection(1, 1), connection(2, 2)
+    for conn in (keeping_up, filling):
+        await hub.register(conn, [7])
+    filled = socket_of(filling)
+    filled.jam_after_a_write = True  # its buffer passes the high-water mark at once
+    count = FRAMES_PER_WRITE + 4
+    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, seq))
+                        for seq in range(1, count + 1)])
+    assert socket_of(keeping_up).writes == [FRAMES_PER_WRITE, 4]
+    assert seqs(drain(keeping_up)) == list(range(1, count + 1))
+    assert filled.writes == [FRAMES_PER_WRITE]  # the rest waits in the backlog
+    filled.jammed = False
+    filling.flush()
+    assert seqs(drain(filling)) == list(range(1, count + 1))
+
+
+async def test_any_other_event_in_a_batch_keeps_its_place(hub: Hub) -> None:
+    conn = connection(5, 1)
+    await hub.register(conn, [7])
+    read = encode({"type": "read", "channel_id": 7, "user_id": 5, "seq": 1})
+    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, 1)),
+                        BusEvent("channel:7", message_frame(7, 2)),
+                        BusEvent("user:5", read),
+                        BusEvent("channel:7", message_frame(7, 3)),
+                        BusEvent(GAP, ""),
+                        BusEvent("channel:7", message_frame(7, 4))])
+    assert [f["type"] for f in drain(conn)] == [
+        "message", "message", "read", "message", "resync.required", "message"]
+    assert socket_of(conn).writes == [2, 1, 1, 1, 1]
+
+
+async def test_a_batch_waits_in_a_congested_sockets_backlog_and_overflow_closes_it(
+    hub: Hub,
+) -> None:
+    jammed, small, keeping_up = (connection(1, 1, max_backlog=5, jammed=True),
+                                 connection(2, 2, max_backlog=2, jammed=True),
+                                 connection(3, 3))
+    for conn in (jammed, small, keeping_up):
+        await hub.register(conn, [7])
+    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, seq)) for seq in (1, 2, 3)])
+    assert drain(jammed) == drain(small) == []
+    assert small.close_requested == (CLOSE_RESYNC, "too slow: reconnect and resync")
+    assert jammed.close_requested is None
+    assert seqs(drain(keeping_up)) == [1, 2, 3]
+    socket_of(jammed).jammed = False
+    jammed.flush()
+    assert seqs(drain(jammed)) == [1, 2, 3]
 
 
 async def test_an_unregistered_connection_gets_no_more_channel_frames(hub: Hub) -> None:
@@ -491,10 +571,13 @@ async def test_channel_frames_published_on_the_bus_reach_local_connections(
 
 
 class _BrokenSubscription:
+    def batches(self) -> _BrokenSubscription:
+        return self
+
     def __aiter__(self) -> _BrokenSubscription:
         return self
 
-    async def __anext__(self) -> BusEvent:
+    async def __anext__(self) -> list[BusEvent]:
         raise ConnectionError("bus connection lost")
 
     async def close(self) -> None:
@@ -511,6 +594,20 @@ class _BusThatFailsOnce(MemoryBus):
             self.failures_left -= 1
             return _BrokenSubscription()  # type: ignore[return-value]
         return await super().subscribe()
+
+
+async def test_the_listener_writes_what_arrived_together_with_one_write(
+    live_hub: Hub,
+) -> None:
+    conn = connection(1, 1, max_backlog=100)
+    await live_hub.register(conn, [7])
+    await settle(live_hub, conn, 7)  # its presence frame
+    socket_of(conn).writes.clear()
+    await live_hub.bus.publish_many([("channel:7", message_frame(7, seq)) for seq in (1, 2, 3)])
+    assert seqs(await settle(live_hub, conn, 7)) == [1, 2, 3]
+    # Published without the listener running in between: one list, one write (with the
+    # settle marker behind them).
+    assert socket_of(conn).writes == [4]
 
 
 async def test_a_failed_bus_listener_resubscribes_loudly_and_tells_clients_to_resync(

@@ -27,6 +27,7 @@ class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = bytearray()
+        self.writes = 0
         self.closing = False
         self.aborted = False
 
@@ -35,6 +36,7 @@ class RecordingTransport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += data
+        self.writes += 1
 
     def is_closing(self) -> bool:
         return self.closing
@@ -142,6 +144,30 @@ async def test_with_permessage_deflate_each_socket_compresses_for_itself(
     assert phone.texts() == [text, text]
 
 
+async def test_frames_written_together_go_in_one_write_and_read_as_separate_messages(
+        phones: list[Phone]) -> None:
+    (a, sink_a), (b, sink_b) = await open_phone(phones), await open_phone(phones)
+    texts = [encode({"type": "typing", "channel_id": 7, "user_id": n}) for n in (1, 2, 3)]
+    frames = [Outgoing(text) for text in texts]
+    sink_a.write_frame(frames[0])  # serialised already: its bytes are reused
+    a.transport.writes = b.transport.writes = 0
+    sink_a.write_frames(frames)
+    sink_b.write_frames(frames[1:])
+    assert a.transport.writes == b.transport.writes == 1
+    assert a.texts() == [texts[0], *texts]
+    assert b.texts() == texts[1:]
+
+
+async def test_with_permessage_deflate_frames_written_together_are_compressed_each(
+        phones: list[Phone]) -> None:
+    phone, sink = await open_phone(phones, deflate=True)
+    texts = [encode({"type": "typing", "channel_id": 7, "user_id": n}) for n in (1, 2)]
+    phone.transport.writes = 0
+    sink.write_frames([Outgoing(text) for text in texts])
+    assert phone.transport.writes == 1
+    assert phone.texts() == texts
+
+
 async def test_a_socket_over_its_high_water_mark_is_congested_until_it_drains(
         phones: list[Phone]) -> None:
     _, sink = await open_phone(phones)
@@ -164,6 +190,7 @@ async def test_a_close_goes_behind_what_was_written_and_an_unanswered_one_is_cut
     sink.write_frame(Outgoing(text))
     sink.close_now(4001, "too slow: reconnect and resync")
     sink.write_frame(Outgoing(text))  # after the close: dropped
+    sink.write_frames([Outgoing(text), Outgoing(text)])  # and these
     events = phone.read()
     assert [e.opcode for e in events] == [Opcode.TEXT, Opcode.CLOSE]
     assert phone.client.close_rcvd is not None
