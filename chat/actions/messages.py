@@ -553,7 +553,11 @@ async def index_search_backlog(ctx: AppContext) -> int:
     """Index the messages other writers (the sqlite3 shell, a restore) left noted for
     search (SQLite, alembic 0009), one batch per bulk transaction so sends go on in
     between; returns how many. A batch of sends indexes its own messages and 64 of
-    these; this catches up on a quiet node (a periodic job of every node)."""
+    these; this catches up on a quiet node (a periodic job of every node). With none
+    noted (nearly always) it only reads: no write transaction every 30 s."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        if not await uow.messages.has_search_backlog():
+            return 0
     total = 0
     while True:
         async with unit_of_work(ctx.db, write=True, bulk=True) as uow:

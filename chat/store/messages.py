@@ -15,6 +15,7 @@ from chat.store.search import (
     TRIGRAM_MIN_CHARS,
     UNINDEXED,
     fts_match,
+    has_backlog,
     index_backlog,
     index_noted_messages,
     like_pattern,
@@ -129,6 +130,10 @@ class MessageRepository:
         await self.session.flush()
         if self.dialect == "sqlite":
             await index_noted_messages(self.session, 1)
+
+    async def has_search_backlog(self) -> bool:
+        """Whether other writers left messages noted (SQLite, alembic 0009)."""
+        return self.dialect == "sqlite" and await has_backlog(self.session)
 
     async def index_backlog(self, limit: int) -> int:
         """Index up to ``limit`` messages other writers left noted (SQLite, alembic

@@ -90,6 +90,12 @@ async def index_noted_messages(session: AsyncSession, count: int) -> None:
         await execute_each(session, _INDEX_NEWEST_NOTED, [values])
 
 
+async def has_backlog(session: AsyncSession) -> bool:
+    """Whether any message is noted (SQLite): a read, so a node with nothing to index
+    never takes the write lock for it."""
+    return await session.scalar(select(UNINDEXED.c.id).limit(1)) is not None
+
+
 async def index_backlog(session: AsyncSession, limit: int) -> int:
     """Index up to ``limit`` noted messages, newest first (SQLite): what other writers
     left. For a bulk unit of work, whose statements already run off the event loop.
