@@ -37,6 +37,8 @@ from chat.types import Progress
 log = logging.getLogger(__name__)
 
 Detail = str | int | float | bool | None | list[str] | list[int]
+# Made once (json.dumps with arguments builds an encoder per call): one per message sent.
+_DETAIL_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 def _event(ctx: AppContext, action: str, outcome: str, *, actor_user_id: int | None,
@@ -47,7 +49,7 @@ def _event(ctx: AppContext, action: str, outcome: str, *, actor_user_id: int | N
         seq=0, occurred_at=ctx.clock.now(), action=action, outcome=outcome,
         actor_user_id=actor_user_id, subject_user_id=subject_user_id, device_id=device_id,
         session_id=session_id, remote_addr=(remote or None) and remote[:64],
-        detail=json.dumps(detail, ensure_ascii=False, sort_keys=True))
+        detail=_DETAIL_ENCODER.encode(detail))
 
 
 def audit_within(ctx: AppContext, uow: UnitOfWork, action: str, *, outcome: str = "ok",

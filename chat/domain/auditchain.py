@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 GENESIS_HASH = "0" * 64
 _CHECKPOINT_LABEL = b"tsunagu/audit-checkpoint/v1\n"
+# The canonical form's encoder, made once (json.dumps with arguments builds one a call).
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"),
+                                      ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,13 @@ class EntryContent:
 
     def canonical(self) -> bytes:
         moment = self.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return json.dumps({
+        return _CANONICAL_ENCODER.encode({
             "seq": self.seq, "occurred_at": moment, "action": self.action,
             "outcome": self.outcome, "actor_user_id": self.actor_user_id,
             "subject_user_id": self.subject_user_id, "device_id": self.device_id,
             "session_id": self.session_id, "remote_addr": self.remote_addr,
             "detail": self.detail,
-        }, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        }).encode("utf-8")
 
 
 def entry_hash(prev_hash: str, content: EntryContent) -> str:
