@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 
 from chat.bus import GAP, Bus, BusEvent, Subscription, open_bus
 from tests.support import REDIS_URL
@@ -119,3 +120,46 @@ async def test_deployments_with_other_prefixes_never_hear_each_other() -> None:
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_a_lost_redis_subscription_comes_back_with_a_gap_before_anything_newer(
+) -> None:
+    """The connection to Redis is cut (here by the server: ``CLIENT KILL`` of this bus's
+    subscriber, found by its client name): the subscription logs it, resubscribes, and
+    reports a GAP before any event published after the loss."""
+    if not REDIS_URL:
+        pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
+    name = f"tsunagu-test-{uuid.uuid4().hex[:12]}"
+    bus = open_bus(f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}client_name={name}",
+                   prefix=f"{name}:")
+    await bus.start()
+    admin = aioredis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        subscription = await bus.subscribe()
+        seen: list[str] = []
+        arrived = asyncio.Event()
+
+        async def collect() -> None:
+            async for batch in subscription.batches():
+                seen.extend(e.topic if e.topic == GAP else e.data for e in batch)
+                arrived.set()
+
+        reader = asyncio.create_task(collect())
+        await bus.publish("contract:a", "before")
+        async with asyncio.timeout(5):
+            await arrived.wait()
+            assert seen == ["before"]
+            ours = [c["id"] for c in await admin.client_list(_type="pubsub")
+                    if c["name"] == name]
+            assert len(ours) == 1
+            await admin.client_kill_filter(_id=ours[0])
+            while "after" not in seen:  # what is published while cut off is lost
+                await bus.publish("contract:a", "after")
+                await asyncio.sleep(0.1)
+        assert seen[1] == GAP
+        assert set(seen[2:]) == {"after"}
+        await subscription.close()
+        await asyncio.wait_for(reader, 5)
+    finally:
+        await admin.aclose()
+        await bus.close()
