@@ -61,6 +61,14 @@ class Subscription(Protocol):
     async def close(self) -> None: ...
 
 
+async def one_by_one(batches: AsyncIterator[list[BusEvent]]) -> AsyncIterator[BusEvent]:
+    """A subscription's events one at a time, from its :meth:`Subscription.batches`
+    (what each backend's ``__aiter__`` returns)."""
+    async for batch in batches:
+        for event in batch:
+            yield event
+
+
 def open_bus(url: str, *, prefix: str = "tsunagu:") -> Bus:
     """Pick a backend from ``CHAT_BUS_URL``; drivers are imported only when used.
     ``prefix`` namespaces the topics on a shared Redis (``CHAT_BUS_PREFIX``)."""

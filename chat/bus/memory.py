@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from chat.bus import BATCH_LIMIT, GAP, BusEvent
+from chat.bus import BATCH_LIMIT, GAP, BusEvent, one_by_one
 
 _CLOSED = BusEvent("bus.closed", "")
 
@@ -56,10 +56,8 @@ class MemorySubscription:
         except asyncio.QueueFull:
             self._lost = True
 
-    async def __aiter__(self) -> AsyncIterator[BusEvent]:
-        async for batch in self.batches():
-            for event in batch:
-                yield event
+    def __aiter__(self) -> AsyncIterator[BusEvent]:
+        return one_by_one(self.batches())
 
     async def batches(self) -> AsyncIterator[list[BusEvent]]:
         queue = self._queue

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from chat.bus import BATCH_LIMIT, GAP, BusEvent
+from chat.bus import BATCH_LIMIT, GAP, BusEvent, one_by_one
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,8 @@ class RedisSubscription:
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.psubscribe(self._prefix + "*")
 
-    async def __aiter__(self) -> AsyncIterator[BusEvent]:
-        async for batch in self.batches():
-            for event in batch:
-                yield event
+    def __aiter__(self) -> AsyncIterator[BusEvent]:
+        return one_by_one(self.batches())
 
     async def batches(self) -> AsyncIterator[list[BusEvent]]:
         cut = len(self._prefix)

@@ -97,33 +97,39 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def write_frame(self, frame: Outgoing) -> None:
         """Write ``frame`` now (into the transport's buffer if the kernel's is full).
         A socket that is closing or gone drops it: its session is ending."""
-        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+        if self._closing():
             return
         if self.conn.extensions:
-            # permessage-deflate: compressed per connection, by the protocol.
-            self.conn.send_text(frame.text.encode())
-            self.transport.write(b"".join(self.conn.data_to_send()))
+            self._write_compressed((frame,))
             return
         self.transport.write(_wire(frame))
 
     def write_frames(self, frames: Sequence[Outgoing]) -> None:
         """Write ``frames`` in order with one call to the transport (one system call
         while the kernel takes it all)."""
-        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+        if self._closing():
             return
         if self.conn.extensions:
-            for frame in frames:
-                self.conn.send_text(frame.text.encode())
-            self.transport.write(b"".join(self.conn.data_to_send()))
+            self._write_compressed(frames)
             return
         self.transport.write(b"".join([_wire(frame) for frame in frames]))
+
+    def _closing(self) -> bool:
+        return self.close_sent or self.disconnected or self.conn.state is not State.OPEN
+
+    def _write_compressed(self, frames: Sequence[Outgoing]) -> None:
+        """permessage-deflate: each frame compressed for this connection, by the
+        protocol (RFC 7692's context is per connection), then one transport write."""
+        for frame in frames:
+            self.conn.send_text(frame.text.encode())
+        self.transport.write(b"".join(self.conn.data_to_send()))
 
     def close_now(self, code: int, reason: str) -> None:
         """Send a close frame behind whatever is already written, without waiting for
         the socket to drain. RFC 6455 §7.1.1 lets the server close the TCP connection
         once the close handshake is done; a peer that does not answer within
         ``close_timeout`` (a stalled phone cannot) is cut off, so its buffers go."""
-        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+        if self._closing():
             return
         self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))

@@ -574,9 +574,6 @@ class _BrokenSubscription:
     def batches(self) -> _BrokenSubscription:
         return self
 
-    def __aiter__(self) -> _BrokenSubscription:
-        return self
-
     async def __anext__(self) -> list[BusEvent]:
         raise ConnectionError("bus connection lost")
 
