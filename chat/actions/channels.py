@@ -55,7 +55,7 @@ async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int,
 
 async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
     """The actor's channels with unread counts and the last message."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, write=False, short=True) as uow:
         summaries = await uow.channels.summaries_for(actor.user_id)
         partners = await uow.channels.direct_partners(actor.user_id)
         partner_users = {u.id: u for u in await uow.users.many(list(partners.values()))}

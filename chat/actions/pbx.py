@@ -388,7 +388,7 @@ async def _show_presence(ctx: AppContext, uow: UnitOfWork, call: PbxCall, state:
 async def call_presence(ctx: AppContext) -> list[JSON]:
     """Everyone whose extension rings or who is on a call now (the ready snapshot)."""
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, write=False, short=True) as uow:
         statuses = aggregate_presence(await uow.pbx.presence_calls(now))
     return [{"user_id": u, "status": s} for u, s in sorted(statuses.items())]
 

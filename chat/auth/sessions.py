@@ -113,7 +113,7 @@ async def authenticate(ctx: AppContext, presented: Presented, *,
         raise Unauthenticated()
     now = ctx.clock.now()
     digest = token_digest(ctx.secrets.session_key, token)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, write=False, short=True) as uow:
         session = await uow.sessions.by_digest(digest)
         if session is None or session.revoked_at is not None:
             raise Unauthenticated()

@@ -62,7 +62,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # SQLite only: the engine of short writes on the loop's thread.
         self._inline_engine: AsyncEngine | None = None
-        write_engine = bulk_write_engine = self.engine
+        self._inline_read_engine: AsyncEngine | None = None
+        write_engine = bulk_write_engine = short_read_engine = self.engine
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine, inline=False)
             write_engine = bulk_write_engine = self.engine.execution_options(
@@ -76,7 +77,17 @@ class Database:
                 event.listen(self._inline_engine.sync_engine, "commit",
                              self._after_write_commit)
                 write_engine = self._inline_engine.execution_options(tsunagu_write=True)
+                # Short reads on the loop's thread too, on connections of their own that
+                # cannot write (``query_only``); under WAL they never wait for a writer.
+                self._inline_read_engine = create_async_engine(
+                    url, echo=echo, pool_size=2, max_overflow=16,
+                    async_creator=sqlite_inline.connector(
+                        file, busy_timeout=BUSY_TIMEOUT_SECONDS))
+                _install_sqlite_hooks(self._inline_read_engine, inline=True, read_only=True)
+                short_read_engine = self._inline_read_engine
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._short_read_sessions = async_sessionmaker(short_read_engine,
+                                                       expire_on_commit=False)
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self._bulk_write_sessions = async_sessionmaker(bulk_write_engine,
                                                        expire_on_commit=False)
@@ -87,11 +98,17 @@ class Database:
         self._last_checkpoint = time.monotonic()
         self._checkpoint: asyncio.Task[None] | None = None
 
-    def session(self, *, write: bool, bulk: bool = False) -> AsyncSession:
+    def session(self, *, write: bool, bulk: bool = False, short: bool = False
+                ) -> AsyncSession:
         """A session for reads, short writes, or ``bulk`` writes (a purge batch, an
-        import: on SQLite these run on a database thread, not on the event loop's)."""
+        import: on SQLite these run on a database thread, not on the event loop's).
+
+        ``short`` (reads only): a few indexed look-ups (the session check, a connect's
+        snapshot). On a SQLite file they run on the loop's thread: a read on aiosqlite's
+        thread costs ~1 ms of hops and set-up for tens of µs of SQLite's work
+        (docs/performance.md, scenario c). A read that may scan stays off the loop."""
         if not write:
-            return self._read_sessions()
+            return (self._short_read_sessions if short else self._read_sessions)()
         return (self._bulk_write_sessions if bulk else self._write_sessions)()
 
     @contextlib.asynccontextmanager
@@ -140,12 +157,14 @@ class Database:
         running = self._checkpoint
         if running is not None and running.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(running)
-        if self._inline_engine is not None:
-            await self._inline_engine.dispose()
+        for inline in (self._inline_engine, self._inline_read_engine):
+            if inline is not None:
+                await inline.dispose()
         await self.engine.dispose()
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool,
+                          read_only: bool = False) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -162,6 +181,8 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool) -> None:
             # Busy waits are asyncio sleeps; checkpoints run on a reader's thread.
             cursor.execute("PRAGMA busy_timeout=0")
             cursor.execute("PRAGMA wal_autocheckpoint=0")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
         else:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.close()

@@ -66,7 +66,8 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(db: Database, *, write: bool, snapshot: bool = False,
-                       bulk: bool = False) -> AsyncIterator[UnitOfWork]:
+                       bulk: bool = False, short: bool = False
+                       ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction. Commits on normal exit (write only), rolls back on error.
 
     ``bulk`` (writes only): a long write — hundreds of rows — that on SQLite runs on a
@@ -78,10 +79,13 @@ async def unit_of_work(db: Database, *, write: bool, snapshot: bool = False,
     exports). PostgreSQL needs REPEATABLE READ for that; a SQLite read transaction in WAL
     mode is a snapshot already.
 
+    ``short`` (reads only): a few indexed look-ups, run on the event loop's thread on
+    SQLite (:meth:`chat.store.db.Database.session`). Never for a read that may scan.
+
     After-commit hooks run in registration order; one failing hook is logged and does not
     stop the others (the write is already durable; clients resync from the database).
     """
-    async with db.session(write=write, bulk=bulk) as session:
+    async with db.session(write=write, bulk=bulk, short=short) as session:
         uow = UnitOfWork(session, db.dialect)
         async with db.write_turn(write=write), session.begin():
             if snapshot and db.dialect == "postgresql":

@@ -271,7 +271,7 @@ class ClientSession:
         self.conn.user_id, self.conn.session_id = principal.user_id, principal.session_id
         # Register before the snapshot: an event racing with it is queued (and sent after
         # the ready frame) rather than lost; clients drop what they already have by seq.
-        async with unit_of_work(self.ctx.db, write=False) as uow:
+        async with unit_of_work(self.ctx.db, write=False, short=True) as uow:
             channel_ids = await uow.channels.channel_ids_of(principal.user_id)
         await self.hub.register(self.conn, channel_ids)
         channels = await list_channels(self.ctx, actor=principal)
@@ -307,7 +307,7 @@ class ClientSession:
         """At the idle deadline: the session may have been used elsewhere meanwhile (an
         HTTP refresh, another tab); otherwise it has ended, and so does the connection."""
         assert self.principal is not None
-        async with unit_of_work(self.ctx.db, write=False) as uow:
+        async with unit_of_work(self.ctx.db, write=False, short=True) as uow:
             session = await uow.sessions.by_id(self.principal.session_id)
         if session is not None and session.revoked_at is None:
             remaining = (idle_deadline(self.ctx, session.last_active_at)

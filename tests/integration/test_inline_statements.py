@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import bindparam, create_engine, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from chat.store.db import Database
 from chat.store.models import AuditEvent, Base, Channel, Membership, User
-from chat.store.sqlite_inline import InlineConnection, InlineStatement
+from chat.store.sqlite_inline import InlineConnection, InlineStatement, inline_connection
+from chat.store.uow import unit_of_work
 
 _EVENTS = AuditEvent.__table__
 _USERS = User.__table__
@@ -167,3 +169,51 @@ async def test_a_statement_off_the_loop_lets_the_loop_serve_meanwhile(database: 
         stop.set()
         await others
         await inline.close()
+
+
+async def test_a_short_read_runs_on_the_loops_thread_and_cannot_write(database: Path
+                                                                       ) -> None:
+    db = Database(f"sqlite+aiosqlite:///{database}")
+    try:
+        async with unit_of_work(db, write=False) as uow:
+            assert await inline_connection(uow.session) is None  # aiosqlite's thread
+        async with unit_of_work(db, write=False, short=True) as uow:
+            assert isinstance(await inline_connection(uow.session), InlineConnection)
+            assert await uow.channels.channel_ids_of(1) == [7]
+        with pytest.raises(OperationalError, match="readonly"):
+            async with unit_of_work(db, write=False, short=True) as uow:
+                await uow.session.execute(update(_CHANNELS).values(name="書き換え"))
+        async with unit_of_work(db, write=False) as uow:
+            channel = await uow.channels.get(7)
+            assert channel is not None and channel.name == "係"
+    finally:
+        await db.dispose()
+
+
+async def test_a_short_read_sees_each_commit_and_never_waits_for_a_writer(database: Path
+                                                                          ) -> None:
+    db = Database(f"sqlite+aiosqlite:///{database}")
+
+    async def name_now() -> str:
+        async with unit_of_work(db, write=False, short=True) as uow:
+            channel = await uow.channels.get(7)
+            assert channel is not None
+            return channel.name
+
+    other = sqlite3.connect(database, isolation_level=None)
+    try:
+        assert await name_now() == "係"
+        async with unit_of_work(db, write=True) as uow:
+            await uow.session.execute(update(_CHANNELS).values(name="窓口係"))
+        assert await name_now() == "窓口係"  # a pooled connection keeps no old snapshot
+        # Another process in the middle of a write: the read answers at once, with what
+        # was committed.
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE channels SET name = '未確定'")
+        async with asyncio.timeout(1):
+            assert await name_now() == "窓口係"
+        other.execute("COMMIT")
+        assert await name_now() == "未確定"
+    finally:
+        other.close()
+        await db.dispose()
