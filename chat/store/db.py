@@ -190,4 +190,9 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool,
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("tsunagu_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        driver = conn.connection.driver_connection
+        if isinstance(driver, sqlite_inline.InlineConnection) and driver.begin_at_once(
+                statement):
+            return
+        conn.exec_driver_sql(statement)

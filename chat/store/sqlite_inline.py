@@ -155,6 +155,17 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self)
 
+    def begin_at_once(self, statement: str) -> bool:
+        """Run ``statement`` (``BEGIN`` or ``BEGIN IMMEDIATE``) straight on sqlite3; False
+        if SQLite refused it (busy, say), for the caller to run it the usual way, which
+        waits. Through SQLAlchemy a BEGIN costs as much as any statement (~0.1 ms of
+        CPU), and every transaction runs one."""
+        try:
+            self._live.execute(statement)
+        except sqlite3.Error:
+            return False
+        return True
+
     async def run(self, statement: InlineStatement, values: Mapping[str, Any]
                   ) -> list[Any]:
         """Run ``statement`` with ``values`` (by parameter name); its rows, if any."""
