@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 PRESENCE_TOPIC = "presence"
 # Ready-to-send ``call.presence`` frames (chat.actions.pbx): a call rings at, or is on,
 # a person's extension. Sent to every connection, like presence; the database holds the
-# state (a new connection's ready frame reads it there), so nothing is kept here.
+# state. A new connection's ready frame reads it there, through a snapshot the hub
+# shares between connects until one of these events passes (Hub.call_presence).
 CALL_PRESENCE_TOPIC = "call.presence"
 # Published by chat.actions.sessions; kept here as a literal so the hub does not import
 # the actions layer.
@@ -47,6 +48,9 @@ MembershipSource = Callable[[Sequence[int]], Awaitable[dict[int, dict[int, JSON]
 # (previous watermark or None) -> ([(session id, reason)] revoked lately, next watermark).
 RevocationSource = Callable[[datetime | None],
                             Awaitable[tuple[list[tuple[int, str | None]], datetime]]]
+# Reads the call presence snapshot: (what the ready frame carries, seconds until a call in
+# it lapses by time alone).
+CallPresenceLoader = Callable[[], Awaitable[tuple[list[JSON], float]]]
 
 
 class Outgoing:
@@ -178,7 +182,8 @@ class Hub:
                  reconcile_seconds: float = 30.0,
                  revocations: RevocationSource | None = None,
                  revocation_sweep_seconds: float = 1.0,
-                 presence_window_seconds: float = 0.5) -> None:
+                 presence_window_seconds: float = 0.5,
+                 call_presence_max_age_seconds: float = 1.0) -> None:
         self.bus = bus
         self.node_id = node_id
         self._memberships = memberships
@@ -206,6 +211,12 @@ class Hub:
         # Bumped on every live join/leave of a user, so reconcile can tell its database
         # snapshot went stale while it was being read.
         self._membership_epoch: dict[int, int] = defaultdict(int)
+        # The call presence snapshot shared by connects: (snapshot, monotonic time it
+        # stops being used). Bumping the generation drops it, and a read that was under
+        # way meanwhile is not kept.
+        self._call_presence: tuple[list[JSON], float] | None = None
+        self._call_presence_generation = 0
+        self._call_presence_max_age = call_presence_max_age_seconds
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self.healthy = False
@@ -254,6 +265,7 @@ class Hub:
                 except Exception:
                     log.critical("hub could not resubscribe", exc_info=True)
                     continue
+                self._forget_call_presence()
                 self._offer_all(RESYNC_REQUIRED)
 
     async def _sweep_revocations_forever(self) -> None:
@@ -361,6 +373,30 @@ class Hub:
             self._update_online(conn.user_id)
             await self._announce_presence(conn.user_id, "offline")
 
+    async def call_presence(self, load: CallPresenceLoader) -> list[JSON]:
+        """The call presence snapshot for a ready frame, read by ``load`` and shared by
+        the connects that follow: at 8:30, or after a network cut, hundreds of phones
+        connect within seconds and each would read the same rows.
+
+        A kept snapshot is dropped when a ``call.presence`` event or a GAP passes through
+        this hub (the event reaches every connection registered by then, and whoever
+        connects later reads afresh), when a call in it lapses by time (the sweep's
+        event may come later), and after ``call_presence_max_age_seconds`` whatever
+        happens. A read that such an event overtook is used once, not kept."""
+        kept = self._call_presence
+        if kept is not None and asyncio.get_running_loop().time() < kept[1]:
+            return kept[0]
+        generation = self._call_presence_generation
+        snapshot, lapses_in = await load()
+        if generation == self._call_presence_generation and self.healthy:
+            fresh_for = min(lapses_in, self._call_presence_max_age)
+            self._call_presence = (snapshot, asyncio.get_running_loop().time() + fresh_for)
+        return snapshot
+
+    def _forget_call_presence(self) -> None:
+        self._call_presence = None
+        self._call_presence_generation += 1
+
     def online_user_ids(self) -> list[int]:
         """Users with a connection here, or on any node as far as the bus told us;
         sorted, and a copy."""
@@ -400,10 +436,12 @@ class Hub:
         elif topic == PRESENCE_TOPIC:
             self._dispatch_presence(data)
         elif topic == CALL_PRESENCE_TOPIC:
+            self._forget_call_presence()
             self._offer_all(data)
         elif topic == SESSIONS_REVOKED_TOPIC:
             self._close_sessions(data)
         elif topic == GAP:
+            self._forget_call_presence()
             self._offer_all(RESYNC_REQUIRED)
         else:
             log.debug("ignoring bus topic %s", topic)

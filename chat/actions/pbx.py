@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -385,12 +386,16 @@ async def _show_presence(ctx: AppContext, uow: UnitOfWork, call: PbxCall, state:
             ctx, uow, {u for u in (call.user_id, call.peer_user_id) if u is not None}, now)
 
 
-async def call_presence(ctx: AppContext) -> list[JSON]:
-    """Everyone whose extension rings or who is on a call now (the ready snapshot)."""
+async def call_presence(ctx: AppContext) -> tuple[list[JSON], float]:
+    """Everyone whose extension rings or who is on a call now (the ready snapshot), and
+    the seconds until the first of those calls lapses by time (inf: none showing)."""
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=False, short=True) as uow:
-        statuses = aggregate_presence(await uow.pbx.presence_calls(now))
-    return [{"user_id": u, "status": s} for u, s in sorted(statuses.items())]
+        calls = await uow.pbx.presence_calls(now)
+    statuses = aggregate_presence(calls)
+    lapses_in = min(((c.presence_until - now).total_seconds() for c in calls
+                     if c.presence_until is not None), default=math.inf)
+    return [{"user_id": u, "status": s} for u, s in sorted(statuses.items())], lapses_in
 
 
 async def expire_call_presence(ctx: AppContext) -> int:

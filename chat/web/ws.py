@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 from collections.abc import MutableMapping
+from functools import partial
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -281,7 +282,7 @@ class ClientSession:
             "user": {"id": principal.user_id, "name": principal.name, "role": principal.role},
             "channels": channels,
             "online_user_ids": self.hub.online_user_ids(),
-            "call_presence": await call_presence(self.ctx),
+            "call_presence": await self.hub.call_presence(partial(call_presence, self.ctx)),
             "heartbeat_seconds": self.ctx.settings.idle_timeout_seconds / 3,
         }
         if ref is not None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from chat.bus import GAP, BusEvent
 from chat.bus.memory import MemoryBus, MemorySubscription
 from chat.frames import encode, validate_server_frame
 from chat.hub import (
+    CALL_PRESENCE_TOPIC,
     FRAMES_PER_WRITE,
     PRESENCE_TOPIC,
     RESYNC_REQUIRED,
@@ -29,6 +31,7 @@ from chat.hub import (
     Outgoing,
 )
 from chat.protocol import CLOSE_RESYNC
+from chat.types import JSON
 
 WAIT = 2.0  # upper bound on any wait for the listener; tests normally finish in ms
 
@@ -625,3 +628,96 @@ async def test_a_failed_bus_listener_resubscribes_loudly_and_tells_clients_to_re
     finally:
         await hub.stop()
         await bus.close()
+
+
+# --- the call presence snapshot ------------------------------------------------------------
+
+
+class PresenceTable:
+    """Stands in for the database the snapshot is read from: its rows and how often it
+    was read. ``during_read`` runs inside a read, as an event arriving meanwhile would."""
+
+    def __init__(self, lapses_in: float = math.inf) -> None:
+        self.rows: list[JSON] = [{"user_id": 7, "status": "ringing"}]
+        self.lapses_in = lapses_in
+        self.reads = 0
+        self.during_read: Callable[[], None] | None = None
+
+    async def load(self) -> tuple[list[JSON], float]:
+        self.reads += 1
+        rows = list(self.rows)
+        await asyncio.sleep(0)  # a read yields to the loop, as a database's does
+        if self.during_read is not None:
+            self.during_read()
+            self.during_read = None
+        return rows, self.lapses_in
+
+
+def call_presence_frame(user_id: int, status: str) -> str:
+    return encode({"type": "call.presence", "user_id": user_id, "status": status})
+
+
+async def test_connects_share_one_call_presence_read_until_an_event_passes(
+        live_hub: Hub) -> None:
+    table = PresenceTable()
+    observer = connection(100, 100)
+    await live_hub.register(observer, [999])
+    await settle(live_hub, observer, 999)
+    assert await live_hub.call_presence(table.load) == table.rows
+    assert await live_hub.call_presence(table.load) == table.rows
+    assert table.reads == 1
+    # The call is answered: the event reaches everyone connected, and the next connect
+    # reads what the database now holds.
+    table.rows = [{"user_id": 7, "status": "on_call"}]
+    await live_hub.bus.publish(CALL_PRESENCE_TOPIC, call_presence_frame(7, "on_call"))
+    assert [f["type"] for f in await settle(live_hub, observer, 999)] == ["call.presence"]
+    assert await live_hub.call_presence(table.load) == [{"user_id": 7, "status": "on_call"}]
+    assert table.reads == 2
+    # Events lost on the bus: nothing kept is trusted.
+    live_hub.dispatch(GAP, "")
+    assert await live_hub.call_presence(table.load) == table.rows
+    assert table.reads == 3
+    assert await live_hub.call_presence(table.load) == table.rows
+    assert table.reads == 3
+
+
+async def test_a_read_that_an_event_overtook_is_used_once_not_kept(live_hub: Hub) -> None:
+    table = PresenceTable()
+    table.during_read = lambda: live_hub.dispatch(CALL_PRESENCE_TOPIC,
+                                                  call_presence_frame(7, "idle"))
+    await live_hub.call_presence(table.load)
+    await live_hub.call_presence(table.load)
+    assert table.reads == 2
+
+
+async def test_a_snapshot_is_not_kept_past_its_first_lapse_or_its_age(bus: MemoryBus) -> None:
+    hub = Hub(bus, node_id="node-a", call_presence_max_age_seconds=60)
+    await hub.start()
+    try:
+        ringing = PresenceTable(lapses_in=0.05)  # the ringing times out with no event
+        await hub.call_presence(ringing.load)
+        await hub.call_presence(ringing.load)
+        assert ringing.reads == 1
+        await asyncio.sleep(0.1)
+        await hub.call_presence(ringing.load)
+        assert ringing.reads == 2
+    finally:
+        await hub.stop()
+    aged = Hub(bus, node_id="node-b", call_presence_max_age_seconds=0.05)
+    await aged.start()
+    try:
+        quiet = PresenceTable()  # nothing lapses, nothing happens
+        await aged.call_presence(quiet.load)
+        await asyncio.sleep(0.1)
+        await aged.call_presence(quiet.load)
+        assert quiet.reads == 2
+    finally:
+        await aged.stop()
+
+
+async def test_a_hub_without_its_bus_keeps_no_snapshot(hub: Hub) -> None:
+    table = PresenceTable()
+    assert not hub.healthy  # never started: it would not hear the events
+    await hub.call_presence(table.load)
+    await hub.call_presence(table.load)
+    assert table.reads == 2
