@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_SECONDS = 1.0
 # How long a SQLite writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_SECONDS = 30
+# A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 class Database:
@@ -47,7 +50,8 @@ class Database:
     sleeps, not in order (docs/performance.md, scenario d).
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False,
+                 ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -58,12 +62,17 @@ class Database:
                 Path(file).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # SQLite only: the engine of short writes on the loop's thread.
         self._inline_engine: AsyncEngine | None = None
         self._inline_read_engine: AsyncEngine | None = None
         write_engine = bulk_write_engine = short_read_engine = self.engine
+        if self.dialect == "postgresql":
+            _ping_when_idle(self.engine, after_seconds=ping_after_idle_seconds)
+            # READ COMMITTED gives each statement a snapshot of its own anyway: a short
+            # read without BEGIN and COMMIT reads the same and spares two round trips.
+            short_read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine, inline=False)
             write_engine = bulk_write_engine = self.engine.execution_options(
@@ -161,6 +170,34 @@ class Database:
             if inline is not None:
                 await inline.dispose()
         await self.engine.dispose()
+
+
+def _ping_when_idle(engine: AsyncEngine, *, after_seconds: float) -> None:
+    """Check a pooled connection before use if it sat unused for ``after_seconds``: one
+    a server restart or a firewall's idle timeout cut is replaced, not handed out.
+
+    SQLAlchemy's ``pool_pre_ping`` checks every checkout, and on asyncpg a check is three
+    round trips (BEGIN, an empty query, ROLLBACK): more than a short read itself costs.
+    A connection that was in use moments ago is all but certainly alive; a restart that
+    catches it anyway fails that one transaction, as it fails those in flight."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["tsunagu.returned_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _maybe_ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("tsunagu.returned_at")
+        if returned is None or time.monotonic() - returned < after_seconds:
+            return  # new (just opened) or recently used
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool drops this connection and checks out another.
+            raise DisconnectionError(f"pooled connection lost: {error}") from error
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool,
