@@ -100,11 +100,8 @@ def main() -> None:
     parser.add_argument("--connects", type=int, default=300)
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     args = parser.parse_args()
-    for kind in ([args.only] if args.only else ["sqlite", "postgres"]):
-        with population.database(kind) as (url, var_dir):
-            city = City(url, var_dir)
-            population.seed(city, {f"P{i:02d}": 50 for i in range(14)})
-            figures = asyncio.run(_measure(city, args.connects))
+    for kind, city in population.seeded_cities(args.only):
+        figures = asyncio.run(_measure(city, args.connects))
         print(f"{kind}: one connect's database work, per connect "
               f"({args.connects} connects, one after another)")
         for name, row in figures.items():

@@ -97,6 +97,16 @@ def database(kind: str) -> Iterator[tuple[str, Path]]:
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
+def seeded_cities(only: str | None) -> Iterator[tuple[str, City]]:
+    """The in-process cost benchmarks' city (14 departments of 50) on a fresh database of
+    each kind, or of ``only``: (kind, city), the database dropped after each."""
+    for kind in ([only] if only else ["sqlite", "postgres"]):
+        with database(kind) as (url, var_dir):
+            city = City(url, var_dir)
+            seed(city, {f"P{i:02d}": 50 for i in range(14)})
+            yield kind, city
+
+
 def _pg_dsn(url: str, database: str) -> str:
     parsed = make_url(url)
     auth = parsed.username or "postgres"

@@ -90,11 +90,8 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=200)
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     args = parser.parse_args()
-    for kind in ([args.only] if args.only else ["sqlite", "postgres"]):
-        with population.database(kind) as (url, var_dir):
-            city = City(url, var_dir)
-            population.seed(city, {f"P{i:02d}": 50 for i in range(14)})
-            figures = asyncio.run(_measure(city, args.sends))
+    for kind, city in population.seeded_cities(args.only):
+        figures = asyncio.run(_measure(city, args.sends))
         print(f"{kind}: a lone send, per send ({args.sends} sends, one after another)")
         for name, row in figures.items():
             print(f"  {name:24} CPU {row['cpu_ms']:6.3f} ms   wall {row['wall_ms']:6.3f} ms")

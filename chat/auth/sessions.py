@@ -114,12 +114,12 @@ async def authenticate(ctx: AppContext, presented: Presented, *,
     now = ctx.clock.now()
     digest = token_digest(ctx.secrets.session_key, token)
     async with unit_of_work(ctx.db, write=False, short=True) as uow:
-        session = await uow.sessions.by_digest(digest)
-        if session is None or session.revoked_at is not None:
-            raise Unauthenticated()
-        user = await uow.users.get(session.user_id)
-        if user is None or not user.is_active:
-            raise Unauthenticated()
+        found = await uow.sessions.with_user_by_digest(digest)
+    if found is None:
+        raise Unauthenticated()
+    session, user = found
+    if session.revoked_at is not None or user is None or not user.is_active:
+        raise Unauthenticated()
     if session.expires_at <= now:
         raise Unauthenticated("The session has expired; sign in again")
     if idle_deadline(ctx, session.last_active_at) <= now:

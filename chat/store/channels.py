@@ -40,6 +40,9 @@ _ADVANCE_READS = InlineStatement(
            _MEMBERSHIPS.c.user_id == bindparam("u"),
            _MEMBERSHIPS.c.last_read_seq < bindparam("s"))
     .values(last_read_seq=bindparam("s")))
+# Every connect asks it (chat.web.ws), as a short read.
+_CHANNEL_IDS_OF = InlineStatement(
+    select(_MEMBERSHIPS.c.channel_id).where(_MEMBERSHIPS.c.user_id == bindparam("user")))
 _SUBSCRIBER_MUTE_FLAGS = InlineStatement(
     select(Membership.channel_id, Membership.user_id, Membership.muted).distinct()
     .join(PushSubscription, PushSubscription.user_id == Membership.user_id)
@@ -219,9 +222,9 @@ class ChannelRepository:
         return (await self.session.scalars(
             select(Membership).where(Membership.user_id == user_id))).all()
 
-    async def channel_ids_of(self, user_id: int) -> Sequence[int]:
-        return (await self.session.scalars(
-            select(Membership.channel_id).where(Membership.user_id == user_id))).all()
+    async def channel_ids_of(self, user_id: int) -> list[int]:
+        return [int(channel_id) for channel_id, in await rows_of(
+            self.session, _CHANNEL_IDS_OF, {"user": user_id})]
 
     def add_membership(self, membership: Membership) -> None:
         self.session.add(membership)

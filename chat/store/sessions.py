@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.store.models import AuthSession
+from chat.store.models import AuthSession, User
+
+# Built once: SQLAlchemy finds it in its statement cache without rebuilding it.
+_WITH_USER_BY_DIGEST = (
+    select(AuthSession, User)
+    .outerjoin(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_digest == bindparam("digest")))
 
 
 class SessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def by_digest(self, digest: str) -> AuthSession | None:
-        return await self.session.scalar(
-            select(AuthSession).where(AuthSession.token_digest == digest)
-        )
+    async def with_user_by_digest(self, digest: str) -> tuple[AuthSession, User | None] | None:
+        """The session presented by its token's digest, and its user (None if the user
+        row is gone), in one statement: every request and connect asks for both."""
+        row = (await self.session.execute(_WITH_USER_BY_DIGEST, {"digest": digest})).first()
+        return None if row is None else (row[0], row[1])
 
     async def by_id(self, session_id: int) -> AuthSession | None:
         return await self.session.get(AuthSession, session_id)
