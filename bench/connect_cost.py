@@ -7,7 +7,9 @@ between the ``auth`` frame and the ``ready`` frame — the session check with it
 proof, the user's channel ids, the channel list, the call presence snapshot — each timed
 as CPU of the event loop's thread, CPU of the whole process (aiosqlite's threads
 included) and wall time. Scenario (c)'s CPU per connect is this plus the socket's and
-the hub's share (docs/performance.md).
+the hub's share (docs/performance.md). The call presence read is timed as such; a
+serving node shares one such read between the connects of a second or so
+(``Hub.call_presence``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SQLite statements run on the event loop's own thread, for short write transactions.
+"""SQLite statements run on the event loop's own thread, for short transactions.
 
 aiosqlite runs every call on a thread of its own: a statement costs SQLAlchemy's
 adapter four hops (cursor, execute, fetch, close) between that thread and the event
@@ -9,8 +9,9 @@ latency (docs/performance.md, scenario a).
 :class:`InlineConnection` offers the part of aiosqlite's interface that SQLAlchemy's
 ``sqlite+aiosqlite`` dialect uses, but calls :mod:`sqlite3` directly: each awaitable
 completes at once, so a statement costs no hop. :class:`chat.store.db.Database` uses
-it only for write transactions (short, and serialised by SQLite anyway); reads stay on
-aiosqlite's threads, so a long search never holds up the loop. Nothing here waits
+it for write transactions (short, and serialised by SQLite anyway) and for short reads
+(``unit_of_work(..., short=True)``, on ``query_only`` connections of their own); other
+reads stay on aiosqlite's threads, so a long search never holds up the loop. Nothing here waits
 inside SQLite: the connection's busy timeout is zero, and a statement SQLite refuses
 as busy (another process holds the write lock) is retried after an ``asyncio.sleep``,
 so the loop goes on serving everyone else meanwhile, up to ``busy_timeout`` seconds.
