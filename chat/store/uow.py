@@ -85,7 +85,8 @@ async def unit_of_work(db: Database, *, write: bool, snapshot: bool = False,
     After-commit hooks run in registration order; one failing hook is logged and does not
     stop the others (the write is already durable; clients resync from the database).
     """
-    async with db.session(write=write, bulk=bulk, short=short) as session:
+    session = db.session(write=write, bulk=bulk, short=short)
+    try:
         uow = UnitOfWork(session, db.dialect)
         async with db.write_turn(write=write), session.begin():
             if snapshot and db.dialect == "postgresql":
@@ -99,3 +100,5 @@ async def unit_of_work(db: Database, *, write: bool, snapshot: bool = False,
                 await hook()
             except Exception:
                 log.exception("after-commit hook failed")
+    finally:
+        await db.close(session)

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, create_engine, insert, select, text, update
@@ -216,4 +217,35 @@ async def test_a_short_read_sees_each_commit_and_never_waits_for_a_writer(databa
         assert await name_now() == "未確定"
     finally:
         other.close()
+        await db.dispose()
+
+
+
+async def test_an_inline_transaction_runs_in_its_callers_task_alone(database: Path) -> None:
+    """No task of SQLAlchemy's to close it (Database.close): on the inline connections
+    nothing in a close waits, and a task per transaction cost ~100 Python calls and two
+    turns of the loop. Reads on aiosqlite's threads keep SQLAlchemy's shielded close."""
+    db = Database(f"sqlite+aiosqlite:///{database}")
+    loop = asyncio.get_running_loop()
+    started: list[str] = []
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
+                         ) -> asyncio.Task[Any]:
+        started.append(getattr(coro, "__qualname__", "?"))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting_factory)
+    try:
+        for n in range(3):
+            async with unit_of_work(db, write=False, short=True) as uow:
+                assert await uow.channels.channel_ids_of(1) == [7]
+            async with unit_of_work(db, write=True) as uow:
+                await uow.session.execute(update(_CHANNELS).values(name=f"係{n}"))
+        assert started == []
+        async with unit_of_work(db, write=False) as uow:
+            channel = await uow.channels.get(7)
+            assert channel is not None and channel.name == "係2"
+        assert started != []  # SQLAlchemy's close, in a task of its own
+    finally:
+        loop.set_task_factory(None)
         await db.dispose()
