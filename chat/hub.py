@@ -257,6 +257,9 @@ class Hub:
                 raise
             except Exception:
                 self.healthy = False
+                # Events may be lost from here on: nothing kept is trusted, and while
+                # unhealthy nothing is kept (call_presence).
+                self._forget_call_presence()
                 log.critical("hub bus listener failed; resubscribing", exc_info=True)
                 await asyncio.sleep(0.5)
                 try:
@@ -265,7 +268,6 @@ class Hub:
                 except Exception:
                     log.critical("hub could not resubscribe", exc_info=True)
                     continue
-                self._forget_call_presence()
                 self._offer_all(RESYNC_REQUIRED)
 
     async def _sweep_revocations_forever(self) -> None:
