@@ -2,12 +2,15 @@
 revision, its audit entry on the hash chain and its read position, on SQLite and on
 PostgreSQL. Concurrent senders call the real action in-process (no websocket, no
 fanout: what is measured is the write path), then ``verify_log`` checks the chain is
-one and gapless."""
+one and gapless. The garbage collector is settled once the set-up is done, as
+``tsunagu serve`` settles it once the app is built (chat/runtime.py): otherwise every
+full collection walks the whole seeded city, which a node never holds."""
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from chat.actions.audit import verify_log
 from chat.actions.messages import SEND_QUEUE, send_message
 from chat.auth.sessions import Principal
 from chat.context import open_context
+from chat.runtime import settle_garbage_collector
 
 # Concurrent senders: as many as one node's group commit batches together at most, and
 # a quarter of that (throughput grows with concurrency; latency with the batch).
@@ -74,6 +78,7 @@ async def _drive(city: City, people: list[Person], seconds: float,
                 latencies.append(time.perf_counter() - started)
             return n
 
+        settle_garbage_collector()
         if profile:
             profile.enable()
         started = time.perf_counter()
@@ -82,6 +87,7 @@ async def _drive(city: City, people: list[Person], seconds: float,
         if profile and profile_to:
             profile.disable()
             profile.dump_stats(profile_to)
+        gc.unfreeze()  # the next run's set-up is collectable again
         report = await verify_log(ctx)
         stored = sum(counts)
         queue = ctx.group_commits[SEND_QUEUE]

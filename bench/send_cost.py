@@ -1,11 +1,13 @@
 """What one lone send costs, statement by statement, on SQLite and on PostgreSQL.
 
-    python -m bench.send_cost [--sends 200] [--only sqlite|postgres]
+    python -m bench.send_cost [--sends 200] [--batch 1] [--only sqlite|postgres]
 
 One sender calls ``send_message`` in-process, one send after another (no concurrency,
 so every send is a batch of its own, as at the city-hall peak's 1x rate), and each
 repository call on the way is timed: CPU of the event loop's thread and wall time.
-This is the floor under scenario (a)'s latency (docs/performance.md).
+This is the floor under scenario (a)'s latency (docs/performance.md). With
+``--batch N``, N sends are made together each round, so group commit writes them as one
+batch (scenario (d)'s shape); figures stay per message.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSessionTransaction
+
 from bench import population
 from bench.population import City
 from chat.actions import messages as message_actions
@@ -26,11 +30,12 @@ from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
 from chat.store.messages import MessageRepository
 
+# (owner, coroutine method); the transaction's end is its commit.
 TIMED: list[tuple[Any, str]] = [
     (MessageRepository, "by_client_ids"), (ChannelRepository, "with_memberships"),
     (ChannelRepository, "allocate_seqs"), (MessageRepository, "insert_many"),
     (MessageRepository, "insert_revisions"), (ChannelRepository, "advance_reads"),
-    (AuditRepository, "seal"),
+    (AuditRepository, "seal"), (AsyncSessionTransaction, "__aexit__"),
 ]
 
 
@@ -49,14 +54,15 @@ class Timings:
             try:
                 return await original(*args, **kwargs)
             finally:
-                self.cpu[name] += time.thread_time() - cpu
-                self.wall[name] += time.perf_counter() - wall
+                label = "commit" if name == "__aexit__" else name
+                self.cpu[label] += time.thread_time() - cpu
+                self.wall[label] += time.perf_counter() - wall
 
         setattr(owner, name, timed)
         return lambda: setattr(owner, name, original)
 
 
-async def _measure(city: City, sends: int) -> dict[str, dict[str, float]]:
+async def _measure(city: City, sends: int, batch: int) -> dict[str, dict[str, float]]:
     async with open_context(city.settings()) as ctx:
         person = city.people[1]
         actor = person.principal()
@@ -67,14 +73,19 @@ async def _measure(city: City, sends: int) -> dict[str, dict[str, float]]:
                                                client_id=client_id,
                                                body="本日の窓口混雑状況を共有します。")
 
+        async def round_of(prefix: str) -> None:
+            await asyncio.gather(*(send(f"{prefix}-{k}") for k in range(batch)))
+
         for n in range(20):                 # warm the statement caches
-            await send(f"warm-{n}")
+            await round_of(f"warm-{n}")
         timings = Timings()
         undo = [timings.wrap(owner, name) for owner, name in TIMED]
+        rounds = max(1, sends // batch)
+        sends = rounds * batch
         try:
             cpu, wall = time.thread_time(), time.perf_counter()
-            for n in range(sends):
-                await send(f"timed-{n}")
+            for n in range(rounds):
+                await round_of(f"timed-{n}")
             timings.cpu["send (all)"] = time.thread_time() - cpu
             timings.wall["send (all)"] = time.perf_counter() - wall
         finally:
@@ -88,11 +99,15 @@ async def _measure(city: City, sends: int) -> dict[str, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.send_cost")
     parser.add_argument("--sends", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=1,
+                        help="sends made together each round (one group-commit batch)")
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     args = parser.parse_args()
     for kind, city in population.seeded_cities(args.only):
-        figures = asyncio.run(_measure(city, args.sends))
-        print(f"{kind}: a lone send, per send ({args.sends} sends, one after another)")
+        figures = asyncio.run(_measure(city, args.sends, args.batch))
+        shape = ("a lone send" if args.batch == 1 else
+                 f"batches of {args.batch} sends")
+        print(f"{kind}: {shape}, per message ({args.sends} sends)")
         for name, row in figures.items():
             print(f"  {name:24} CPU {row['cpu_ms']:6.3f} ms   wall {row['wall_ms']:6.3f} ms")
 

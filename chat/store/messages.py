@@ -10,6 +10,7 @@ from sqlalchemy import Integer, Table, column, exists, func, insert, select, tab
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
+from chat.store.pg_arrays import ArrayInsert
 from chat.store.scan import scan
 from chat.store.search import (
     TRIGRAM_MIN_CHARS,
@@ -59,6 +60,10 @@ _INSERT_MESSAGES = InlineStatement(
     insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id, _MESSAGES.c.seq),
     column_keys=INSERTED_COLUMNS)
 _INSERT_REVISIONS = InlineStatement(insert(_REVISIONS), column_keys=_REVISION_COLUMNS)
+# The same inserts on PostgreSQL: one statement over column arrays (chat/store/pg_arrays.py).
+_MESSAGES_AS_ARRAYS = ArrayInsert(_MESSAGES, INSERTED_COLUMNS,
+                                  returning=("id", "channel_id", "seq"))
+_REVISIONS_AS_ARRAYS = ArrayInsert(_REVISIONS, _REVISION_COLUMNS)
 
 
 class MessageRepository:
@@ -106,11 +111,14 @@ class MessageRepository:
         order would make SQLAlchemy insert row by row on SQLite.) On SQLite's inline
         connection, one prepared INSERT … RETURNING per row: a row costs sqlite3 a few
         µs, SQLAlchemy's parameter processing more. SQLite then indexes them for search
-        in the same transaction, off the event loop (chat/store/search.py)."""
+        in the same transaction, off the event loop (chat/store/search.py). On
+        PostgreSQL, one INSERT over column arrays."""
         inline = await inline_connection(self.session)
         if inline is not None:
             returned = [row for values in rows
                         for row in await inline.run(_INSERT_MESSAGES, values)]
+        elif self.dialect == "postgresql":
+            returned = await _MESSAGES_AS_ARRAYS.run(self.session, rows)
         else:
             returned = list((await self.session.execute(
                 _INSERT_MESSAGES.statement, rows)).all())
@@ -120,8 +128,12 @@ class MessageRepository:
                 for message_id, channel_id, seq in returned}
 
     async def insert_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert revision rows (column -> value) in one multi-row INSERT."""
-        await execute_each(self.session, _INSERT_REVISIONS, rows)
+        """Insert revision rows (column -> value) in one multi-row INSERT (on
+        PostgreSQL, over column arrays)."""
+        if self.dialect == "postgresql":
+            await _REVISIONS_AS_ARRAYS.run(self.session, rows)
+        else:
+            await execute_each(self.session, _INSERT_REVISIONS, rows)
 
     async def insert(self, message: Message) -> None:
         """Insert one message through the ORM (its id is set on return); SQLite indexes

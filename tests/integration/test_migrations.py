@@ -171,6 +171,57 @@ async def test_0008_keeps_only_superseded_revisions_in_the_index(database_url: s
     assert await _indexed_revisions(database_url) == {(1, 1), (1, 2), (2, 1)}
 
 
+async def test_0010_computes_the_same_grams_in_place(database_url: str) -> None:
+    """PostgreSQL: 0010's grams function gives every text the grams 0007's gave (as a
+    set, which is what a GIN index keeps), so the indexes built before stay exact; the
+    searches find what they found; the downgrade restores 0007's function."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("0010 changes nothing on SQLite")
+    texts = ["", "雨", "Ab", "Ab雨", "防災訓練の集合場所", "ÉéＰＣ😀 %_\\", "窓口" * 2000]
+    in_own_thread(lambda: upgrade(database_url, "0009"))
+    await _write_messages(database_url)
+    db = Database(database_url)
+    try:
+        before = [await _grams_of(db, t) for t in texts]
+    finally:
+        await db.dispose()
+    in_own_thread(lambda: upgrade(database_url, "0010"))
+    db = Database(database_url)
+    try:
+        assert [await _grams_of(db, t) for t in texts] == before
+        assert await _grams_of(db, "Ab雨") == ["a", "ab", "b", "b雨", "雨"]
+        async with unit_of_work(db, write=False) as uow:
+            for word, found in [("雨", [1]), ("開設", [1]), ("窓口", [2]), ("は", [2])]:
+                records, _ = await uow.records.page(RecordQuery(words=(word,)),
+                                                    before_id=None, limit=9)
+                assert [r.id for r in records] == found, word
+            assert [m.id for m, _ in
+                    await uow.messages.search_visible(1, "混", limit=9)] == [2]
+        assert "grams := grams ||" not in await _grams_source(db)
+    finally:
+        await db.dispose()
+    in_own_thread(lambda: command.downgrade(alembic_config(database_url), "0009"))
+    db = Database(database_url)
+    try:
+        assert "grams := grams ||" in await _grams_source(db)
+        assert [await _grams_of(db, t) for t in texts] == before
+    finally:
+        await db.dispose()
+
+
+async def _grams_of(db: Database, body: str) -> list[str]:
+    """The set of grams PostgreSQL's function gives ``body``, sorted."""
+    async with db.engine.connect() as conn:
+        grams = await conn.scalar(text("SELECT tsunagu_search_grams(:b)"), {"b": body})
+    return sorted(set(grams))
+
+
+async def _grams_source(db: Database) -> str:
+    async with db.engine.connect() as conn:
+        return str(await conn.scalar(text(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'tsunagu_search_grams'")))
+
+
 async def test_0009_notes_new_messages_and_its_downgrade_indexes_them(
         database_url: str) -> None:
     """SQLite: from 0009 a message written by anyone is noted, not indexed, until its
