@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from bench import population
 from bench.population import City
 from chat.actions import messages as message_actions
 from chat.context import open_context
+from chat.runtime import settle_garbage_collector
 from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
 from chat.store.messages import MessageRepository
@@ -78,6 +80,7 @@ async def _measure(city: City, sends: int, batch: int) -> dict[str, dict[str, fl
 
         for n in range(20):                 # warm the statement caches
             await round_of(f"warm-{n}")
+        settle_garbage_collector()  # as `tsunagu serve` does once the app is built
         timings = Timings()
         undo = [timings.wrap(owner, name) for owner, name in TIMED]
         rounds = max(1, sends // batch)
@@ -91,6 +94,7 @@ async def _measure(city: City, sends: int, batch: int) -> dict[str, dict[str, fl
         finally:
             for restore in undo:
                 restore()
+            gc.unfreeze()
         return {name: {"cpu_ms": round(timings.cpu[name] / sends * 1e3, 3),
                        "wall_ms": round(timings.wall[name] / sends * 1e3, 3)}
                 for name in timings.cpu}

@@ -20,6 +20,8 @@ UNMODELLED_PREFIXES = ("messages_fts", "messages_grams", "message_revisions_gram
                        "search_gram_positions", "messages_unindexed")
 UNMODELLED_INDEXES = {"ix_messages_body_trgm", "ix_message_revisions_body_trgm",
                       "ix_messages_body_grams", "ix_message_revisions_body_grams"}
+# Kept by PostgreSQL's triggers alone, for its partial search indexes (alembic 0011).
+UNMODELLED_COLUMNS = {("message_revisions", "superseded")}
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
@@ -28,6 +30,8 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
     if type_ == "table" and name and name.startswith(UNMODELLED_PREFIXES):
         return False
     if type_ == "index" and name in UNMODELLED_INDEXES:
+        return False
+    if type_ == "column" and (getattr(obj.table, "name", None), name) in UNMODELLED_COLUMNS:
         return False
     return True
 

@@ -30,11 +30,14 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Integer,
+    and_,
     bindparam,
     column,
     delete,
+    exists,
     func,
     literal_column,
+    or_,
     select,
     table,
     text,
@@ -150,6 +153,50 @@ def sqlite_revision_message_ids(word: str) -> CompoundSelect[Any]:
                .select_from(table("messages_grams"))
                .where(fts_match("messages_grams", match)))
     return union_all(superseded, current, select(UNINDEXED.c.id))
+
+
+# PostgreSQL: the revisions the auditor's search reads, under a name of its own so its
+# subqueries never correlate with an outer query's. ``superseded`` is kept by triggers
+# and is not in the ORM model (alembic 0011).
+_SUPERSEDED = table("message_revisions", column("message_id", Integer), column("body"),
+                    column("superseded")).alias("superseded_texts")
+
+
+def postgres_text_conditions(message_id: Any, body: Any, words: Sequence[str]
+                             ) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Two conditions on messages (``message_id``, current text ``body``) that together
+    select those one of whose texts, current or superseded, holds each of ``words``
+    (PostgreSQL; confirmed by ``ILIKE``): its current text holds them all (through the
+    messages' own indexes), or it has a superseded text holding one of them (through
+    the revisions' partial indexes, alembic 0011: few rows, edits and deletes) and each
+    word is in one of its texts.
+
+    Asked as one condition (an OR), the planner could use neither index and would read
+    every message; asked apart, each is planned for itself: a common word walks the
+    messages newest first and stops at a page, a rare one reads its index's matches
+    (chat/store/records.py runs them apart)."""
+
+    def holds(texts_body: Any, word: str, *, indexed: bool) -> ColumnElement[bool]:
+        condition: ColumnElement[bool] = texts_body.ilike(like_pattern(word), escape="\\")
+        if indexed and len(word) < TRIGRAM_MIN_CHARS:
+            condition = and_(condition, postgres_grams_contain(texts_body, word))
+        return condition
+
+    in_current = and_(*(holds(body, word, indexed=True) for word in words))
+    with_superseded = union_all(*(
+        select(_SUPERSEDED.c.message_id)
+        .where(_SUPERSEDED.c.superseded, holds(_SUPERSEDED.c.body, word, indexed=True))
+        for word in words))
+    in_superseded = message_id.in_(with_superseded)
+    if len(words) > 1:
+        # Each word in the current text or in one of the message's superseded ones.
+        in_superseded = and_(in_superseded, *(
+            or_(holds(body, word, indexed=False),
+                exists().where(_SUPERSEDED.c.message_id == message_id,
+                               _SUPERSEDED.c.superseded,
+                               holds(_SUPERSEDED.c.body, word, indexed=False)))
+            for word in words))
+    return in_current, in_superseded
 
 
 def fts_match(fts_table: str, query: str) -> ColumnElement[bool]:
