@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import dataclasses
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,9 +39,9 @@ WS_URL = "ws://127.0.0.1:8000/ws"
 
 class Timings:
     def __init__(self) -> None:
-        self.loop: Counter[str] = Counter()
-        self.process: Counter[str] = Counter()
-        self.wall: Counter[str] = Counter()
+        self.loop: defaultdict[str, float] = defaultdict(float)
+        self.process: defaultdict[str, float] = defaultdict(float)
+        self.wall: defaultdict[str, float] = defaultdict(float)
 
     async def timed(self, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
         loop, process, wall = time.thread_time(), time.process_time(), time.perf_counter()

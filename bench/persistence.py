@@ -2,15 +2,13 @@
 revision, its audit entry on the hash chain and its read position, on SQLite and on
 PostgreSQL. Concurrent senders call the real action in-process (no websocket, no
 fanout: what is measured is the write path), then ``verify_log`` checks the chain is
-one and gapless. The garbage collector is settled once the set-up is done, as
-``tsunagu serve`` settles it once the app is built (chat/runtime.py): otherwise every
-full collection walks the whole seeded city, which a node never holds."""
+one and gapless. The garbage collector is settled once the set-up is done
+(``population.settled_after_setup``), as ``tsunagu serve`` settles it."""
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
-import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ from chat.actions.audit import verify_log
 from chat.actions.messages import SEND_QUEUE, send_message
 from chat.auth.sessions import Principal
 from chat.context import open_context
-from chat.runtime import settle_garbage_collector
 
 # Concurrent senders: as many as one node's group commit batches together at most, and
 # a quarter of that (throughput grows with concurrency; latency with the batch).
@@ -78,16 +75,15 @@ async def _drive(city: City, people: list[Person], seconds: float,
                 latencies.append(time.perf_counter() - started)
             return n
 
-        settle_garbage_collector()
-        if profile:
-            profile.enable()
-        started = time.perf_counter()
-        counts = await asyncio.gather(*(sender(a) for a in actors))
-        elapsed = time.perf_counter() - started
-        if profile and profile_to:
-            profile.disable()
-            profile.dump_stats(profile_to)
-        gc.unfreeze()  # the next run's set-up is collectable again
+        with population.settled_after_setup():
+            if profile:
+                profile.enable()
+            started = time.perf_counter()
+            counts = await asyncio.gather(*(sender(a) for a in actors))
+            elapsed = time.perf_counter() - started
+            if profile and profile_to:
+                profile.disable()
+                profile.dump_stats(profile_to)
         report = await verify_log(ctx)
         stored = sum(counts)
         queue = ctx.group_commits[SEND_QUEUE]

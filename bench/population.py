@@ -5,6 +5,7 @@ sessions for them (real passkey sign-ins, or sessions minted for generated devic
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from chat.config import Settings
 from chat.context import open_context
 from chat.domain.imports import DepartmentRow, StaffRow
 from chat.domain.roles import Role
+from chat.runtime import settle_garbage_collector
 from chat.store.migrations import upgrade
 
 POSTGRES_BASE = os.environ.get("BENCH_POSTGRES_URL",
@@ -74,6 +76,19 @@ class City:
             for channel_id in person.channels:
                 count[channel_id] = count.get(channel_id, 0) + 1
         return count
+
+
+@contextmanager
+def settled_after_setup() -> Iterator[None]:
+    """Settle the garbage collector for what follows, as ``tsunagu serve`` settles it
+    once the app is built (chat/runtime.py), and let the set-up be collected again
+    afterwards. Otherwise every full collection walks the whole seeded city, which a
+    node never holds."""
+    settle_garbage_collector()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager

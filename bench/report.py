@@ -10,8 +10,12 @@ from typing import Any
 
 
 def table(document: dict[str, Any]) -> str:
-    lines = [f"Tsunagu benchmark ({document['mode']}), {document['machine']['cpus']} CPUs "
-             f"{document['machine']['cpu_model']}"]
+    host = document["machine"]
+    lines = [f"Tsunagu benchmark ({document['mode']}), {host['cpus']} CPUs {host['cpu_model']}"]
+    if "speed_ms_at_start" in host:
+        lines.append(f"machine speed: {host['speed_ms_at_start']} ms at the start, "
+                     f"{host.get('speed_ms_at_end', '?')} ms at the end "
+                     "(bench.run.machine_speed; lower is faster)")
     for s in document["scenarios"]:
         lines.append("")
         lines.append(f"== {s['scenario']}: {s['description']}")

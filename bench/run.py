@@ -7,6 +7,7 @@ and ``bench/results/latest.txt`` (the table). See docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -43,6 +44,26 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
+def machine_speed() -> float:
+    """Milliseconds this machine takes for a fixed piece of pure-Python work (JSON
+    encoding and SHA-256 of a chat-sized message, 20,000 times; best of three).
+
+    The machine is shared: the same build's figures have differed by 2-4x from one day
+    to the next. Measured at the start and the end of a run, this says how fast the
+    machine was, so figures from different runs can be put side by side (a ratio
+    against the baselines of the same run remains the figure to compare)."""
+    message = {"type": "message", "channel_id": 12, "seq": 4711, "sender_id": 33,
+               "body": "本日の窓口混雑状況を共有します。" * 4, "mentions": [1, 2, 3]}
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for n in range(20_000):
+            message["seq"] = n
+            hashlib.sha256(json.dumps(message, ensure_ascii=False).encode()).hexdigest()
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1e3, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--full", action="store_true",
@@ -65,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(sizes, log_dir, say=lambda line: print(line, flush=True),
                   profile=args.profile, database=args.database)
     host = machine()
+    host["speed_ms_at_start"] = machine_speed()
     started = time.perf_counter()
     print(f"benchmark ({sizes.name}) on {host['cpus']} CPUs; server logs in {log_dir}",
           flush=True)
@@ -107,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         record("f_slow_clients", f"{sizes.slow_members:,} members of one channel receiving "
                "50 long announcements/s; then one in ten stops reading", run_slow_clients(bench))
     elapsed = time.perf_counter() - started
+    host["speed_ms_at_end"] = machine_speed()
     document = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": sizes.name,
                 "elapsed_s": round(elapsed, 1), "machine": host,
                 "scenarios": list(scenarios.values())}

@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import gc
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,6 @@ from bench import population
 from bench.population import City
 from chat.actions import messages as message_actions
 from chat.context import open_context
-from chat.runtime import settle_garbage_collector
 from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
 from chat.store.messages import MessageRepository
@@ -43,8 +41,8 @@ TIMED: list[tuple[Any, str]] = [
 
 class Timings:
     def __init__(self) -> None:
-        self.cpu: Counter[str] = Counter()
-        self.wall: Counter[str] = Counter()
+        self.cpu: defaultdict[str, float] = defaultdict(float)
+        self.wall: defaultdict[str, float] = defaultdict(float)
 
     def wrap(self, owner: Any, name: str) -> Callable[[], None]:
         """Time ``owner.name`` (a coroutine function); returns the undo."""
@@ -64,7 +62,9 @@ class Timings:
         return lambda: setattr(owner, name, original)
 
 
-async def _measure(city: City, sends: int, batch: int) -> dict[str, dict[str, float]]:
+async def _measure(city: City, sends: int, batch: int
+                   ) -> tuple[int, dict[str, dict[str, float]]]:
+    """How many sends were timed (whole rounds of ``batch``), and each call's figures."""
     async with open_context(city.settings()) as ctx:
         person = city.people[1]
         actor = person.principal()
@@ -80,24 +80,23 @@ async def _measure(city: City, sends: int, batch: int) -> dict[str, dict[str, fl
 
         for n in range(20):                 # warm the statement caches
             await round_of(f"warm-{n}")
-        settle_garbage_collector()  # as `tsunagu serve` does once the app is built
         timings = Timings()
-        undo = [timings.wrap(owner, name) for owner, name in TIMED]
         rounds = max(1, sends // batch)
         sends = rounds * batch
-        try:
-            cpu, wall = time.thread_time(), time.perf_counter()
-            for n in range(rounds):
-                await round_of(f"timed-{n}")
-            timings.cpu["send (all)"] = time.thread_time() - cpu
-            timings.wall["send (all)"] = time.perf_counter() - wall
-        finally:
-            for restore in undo:
-                restore()
-            gc.unfreeze()
-        return {name: {"cpu_ms": round(timings.cpu[name] / sends * 1e3, 3),
-                       "wall_ms": round(timings.wall[name] / sends * 1e3, 3)}
-                for name in timings.cpu}
+        with population.settled_after_setup():  # as `tsunagu serve` settles it
+            undo = [timings.wrap(owner, name) for owner, name in TIMED]
+            try:
+                cpu, wall = time.thread_time(), time.perf_counter()
+                for n in range(rounds):
+                    await round_of(f"timed-{n}")
+                timings.cpu["send (all)"] = time.thread_time() - cpu
+                timings.wall["send (all)"] = time.perf_counter() - wall
+            finally:
+                for restore in undo:
+                    restore()
+        return sends, {name: {"cpu_ms": round(timings.cpu[name] / sends * 1e3, 3),
+                              "wall_ms": round(timings.wall[name] / sends * 1e3, 3)}
+                       for name in timings.cpu}
 
 
 def main() -> None:
@@ -108,10 +107,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     args = parser.parse_args()
     for kind, city in population.seeded_cities(args.only):
-        figures = asyncio.run(_measure(city, args.sends, args.batch))
+        sent, figures = asyncio.run(_measure(city, args.sends, args.batch))
         shape = ("a lone send" if args.batch == 1 else
                  f"batches of {args.batch} sends")
-        print(f"{kind}: {shape}, per message ({args.sends} sends)")
+        print(f"{kind}: {shape}, per message ({sent} sends)")
         for name, row in figures.items():
             print(f"  {name:24} CPU {row['cpu_ms']:6.3f} ms   wall {row['wall_ms']:6.3f} ms")
 

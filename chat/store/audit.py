@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.domain.auditchain import GENESIS_HASH, EntryContent, entry_hash
 from chat.store.models import AuditCheckpoint, AuditEvent, AuditHead
-from chat.store.pg_arrays import ArrayInsert
 from chat.store.scan import scan
 from chat.store.sqlite_inline import InlineStatement, execute_each, rows_of
 
@@ -28,8 +27,8 @@ _LOCK_HEAD = InlineStatement(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id 
 _MOVE_HEAD = InlineStatement(update(_HEAD).where(_HEAD.c.id == HEAD_ID)
                              .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 _NEW_HEAD = insert(_HEAD)
-_INSERT_EVENTS = InlineStatement(insert(_EVENTS), column_keys=_EVENT_COLUMNS)
-_EVENTS_AS_ARRAYS = ArrayInsert(_EVENTS, _EVENT_COLUMNS)  # PostgreSQL (chat/store/pg_arrays.py)
+# On PostgreSQL, one statement over column arrays (chat/store/pg_arrays.py).
+_INSERT_EVENTS = InlineStatement.insert(_EVENTS, _EVENT_COLUMNS)
 
 
 def content_of(event: AuditEvent) -> EntryContent:
@@ -74,11 +73,7 @@ class AuditRepository:
         self._pending.clear()
         # One multi-row INSERT (a batch of sends seals hundreds of entries) of plain
         # rows: no ORM object per entry, nothing reads them back in this transaction.
-        # On PostgreSQL, one INSERT over column arrays.
-        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
-            await _EVENTS_AS_ARRAYS.run(self.session, rows)
-        else:
-            await execute_each(self.session, _INSERT_EVENTS, rows)
+        await execute_each(self.session, _INSERT_EVENTS, rows)
         await execute_each(self.session, _MOVE_HEAD, [{"new_seq": seq, "new_hash": last_hash}])
         # An AuditHead loaded earlier in this transaction is stale now.
         head_object = self.session.identity_map.get(

@@ -6,11 +6,10 @@ import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, column, exists, func, insert, select, table, text
+from sqlalchemy import Integer, Table, column, exists, func, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Channel, Membership, Message, MessageRevision
-from chat.store.pg_arrays import ArrayInsert
 from chat.store.scan import scan
 from chat.store.search import (
     TRIGRAM_MIN_CHARS,
@@ -28,7 +27,7 @@ from chat.store.search import (
 from chat.store.sqlite_inline import (
     InlineStatement,
     execute_each,
-    inline_connection,
+    insert_rows,
     rows_of,
 )
 
@@ -56,14 +55,10 @@ _STORED_KEYS = {
         "CAST(:senders AS INTEGER[]), CAST(:client_ids AS VARCHAR[])) AS k(sender_id, client_id) "
         "JOIN messages AS m ON m.sender_id = k.sender_id AND m.client_id = k.client_id")),
 }
-_INSERT_MESSAGES = InlineStatement(
-    insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.channel_id, _MESSAGES.c.seq),
-    column_keys=INSERTED_COLUMNS)
-_INSERT_REVISIONS = InlineStatement(insert(_REVISIONS), column_keys=_REVISION_COLUMNS)
-# The same inserts on PostgreSQL: one statement over column arrays (chat/store/pg_arrays.py).
-_MESSAGES_AS_ARRAYS = ArrayInsert(_MESSAGES, INSERTED_COLUMNS,
-                                  returning=("id", "channel_id", "seq"))
-_REVISIONS_AS_ARRAYS = ArrayInsert(_REVISIONS, _REVISION_COLUMNS)
+# On PostgreSQL each insert is one statement over column arrays (chat/store/pg_arrays.py).
+_INSERT_MESSAGES = InlineStatement.insert(_MESSAGES, INSERTED_COLUMNS,
+                                          returning=("id", "channel_id", "seq"))
+_INSERT_REVISIONS = InlineStatement.insert(_REVISIONS, _REVISION_COLUMNS)
 
 
 class MessageRepository:
@@ -105,35 +100,19 @@ class MessageRepository:
         return {key: by_id[message_id] for key, message_id in ids.items()}
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
-        """Insert message rows (column -> value) in multi-row INSERTs; returns each new
-        id by ``(channel_id, seq)``. Rows are not loaded into the session: a batch of
-        sends builds its frames from what it inserted. (Asking for the ids in parameter
-        order would make SQLAlchemy insert row by row on SQLite.) On SQLite's inline
-        connection, one prepared INSERT … RETURNING per row: a row costs sqlite3 a few
-        µs, SQLAlchemy's parameter processing more. SQLite then indexes them for search
-        in the same transaction, off the event loop (chat/store/search.py). On
-        PostgreSQL, one INSERT over column arrays."""
-        inline = await inline_connection(self.session)
-        if inline is not None:
-            returned = [row for values in rows
-                        for row in await inline.run(_INSERT_MESSAGES, values)]
-        elif self.dialect == "postgresql":
-            returned = await _MESSAGES_AS_ARRAYS.run(self.session, rows)
-        else:
-            returned = list((await self.session.execute(
-                _INSERT_MESSAGES.statement, rows)).all())
+        """Insert message rows (column -> value); returns each new id by ``(channel_id,
+        seq)``. Rows are not loaded into the session: a batch of sends builds its frames
+        from what it inserted. SQLite then indexes them for search in the same
+        transaction, off the event loop (chat/store/search.py)."""
+        returned = await insert_rows(self.session, _INSERT_MESSAGES, rows)
         if self.dialect == "sqlite" and returned:
             await index_noted_messages(self.session, len(returned))
         return {(int(channel_id), int(seq)): int(message_id)
                 for message_id, channel_id, seq in returned}
 
     async def insert_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert revision rows (column -> value) in one multi-row INSERT (on
-        PostgreSQL, over column arrays)."""
-        if self.dialect == "postgresql":
-            await _REVISIONS_AS_ARRAYS.run(self.session, rows)
-        else:
-            await execute_each(self.session, _INSERT_REVISIONS, rows)
+        """Insert revision rows (column -> value)."""
+        await execute_each(self.session, _INSERT_REVISIONS, rows)
 
     async def insert(self, message: Message) -> None:
         """Insert one message through the ORM (its id is set on return); SQLite indexes
