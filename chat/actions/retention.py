@@ -268,21 +268,27 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
 
 async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionReport, *,
                        after_id: int, limit: int, dry_run: bool, by: str) -> tuple[int, int]:
-    """One transaction: lock the channel and the audit head, read the holds, purge up to ``limit``
-    expired messages after ``after_id``. Returns (messages looked at, last id)."""
+    """One transaction: lock up to ``limit`` expired messages after ``after_id``, then
+    their channel and the audit head, read the holds and purge. Returns (messages
+    looked at, last id)."""
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=not dry_run, bulk=True) as uow:
-        if not dry_run:
-            # The channel before the head, as a batch of sends locks them: the other
-            # way round, a purge and a send could each hold what the other waits for.
-            await uow.channels.lock(plan.channel_id)
-            await uow.audit.lock_head()
-        holds = await _active_scopes(uow)
+        # Locks in the order every writer takes them (PostgreSQL; SQLite has one
+        # writer): messages, then their channel, then the head. An edit locks its
+        # message, then takes a version of the channel; a batch of sends locks channels,
+        # then the head at seal. Taken in another order, a purge and an edit could each
+        # hold what the other waits for.
         page = await uow.retention.expired_page(plan.channel_id, plan.cutoff,
                                                 after_id=after_id, limit=limit,
                                                 lock=not dry_run)
         if not page:
             return 0, after_id
+        if not dry_run:
+            await uow.channels.lock(plan.channel_id)
+            # Before the holds are read: a hold placed meanwhile is either seen here or
+            # committed after this batch (placing one appends, and waits for the head).
+            await uow.audit.lock_head()
+        holds = await _active_scopes(uow)
         purge_ids: list[int] = []
         for message in page:
             holding = held_by(holds, sender_id=message.sender_id, channel_id=message.channel_id,

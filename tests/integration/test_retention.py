@@ -10,10 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
 
 from chat.actions import retention as retention_actions
 from chat.context import open_context
 from chat.domain.dates import JST, parse_moment
+from chat.store.db import Database
 from tests.conftest import ServerFactory
 from tests.integration.test_audit_chain import verify
 from tests.support import (
@@ -354,5 +357,69 @@ async def test_a_purge_takes_the_photo_with_the_text_and_leaves_the_stamps(
     wire = (await viewer.expect("resync.result"))["messages"][0]
     assert wire["attachment"] is None and wire["body"] == ""
     assert wire["reactions"] == [{"emoji": "👍", "user_ids": [message["sender_id"]]}]
+    code, output = await verify(server)
+    assert code == 0, output
+
+
+async def _wait_for_a_lock_wait(db: Database, seconds: float = 20.0) -> None:
+    """Until some transaction waits for a row lock (PostgreSQL)."""
+    for _ in range(int(seconds / 0.05)):
+        async with db.engine.connect() as look:
+            waiting = await look.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"))
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing waited for a lock")
+
+
+async def test_a_purge_meeting_an_edit_locks_as_edits_do(
+        make_server: ServerFactory, backend: str) -> None:
+    """A purge locks its messages before their channel and the audit head, the order an
+    edit takes them in (the message, then a version of its channel, then the head): a
+    purge that meets a message being edited waits for it holding neither, so the edit
+    goes on (the other way round each held what the other wanted, and PostgreSQL aborted
+    one of them as a deadlock), and so do sends to that channel."""
+    if backend != "postgres":
+        pytest.skip("SQLite has one writer at a time")
+    clock = ManualClock()
+    server = make_server(app_kwargs={"clock": clock})
+    start = clock.now()
+    clock.set(start - timedelta(days=4 * 365))
+    channel, old = await post(server, "1006", ["旧年度の連絡"])
+    clock.set(start)
+
+    async def keep_three_years(ctx: Any) -> Any:
+        await retention_actions.set_policy(ctx, channel_kind="department", keep_years=3,
+                                           by="test")
+        return await retention_actions.run_retention(ctx, by="test")
+
+    db = Database(server.settings.database_url)
+    try:
+        async with db.engine.connect() as editing:
+            await editing.execute(text("SET lock_timeout = '10s'"))
+            # An edit's first lock (chat/actions/messages.py, _revise).
+            await editing.execute(text("SELECT id FROM messages WHERE id = :id FOR UPDATE"),
+                                  {"id": old[0]})
+            purge = asyncio.ensure_future(asyncio.to_thread(
+                run_in_process, server, clock, keep_three_years))
+            await _wait_for_a_lock_wait(db)
+            # The purge waits for the message; the channel is free for a send...
+            _, sent = await asyncio.wait_for(
+                post(server, "1006", ["本日の連絡"], channel=channel), timeout=10)
+            # ... and for the edit's next lock: a version of the channel.
+            version = await editing.scalar(text(
+                "UPDATE channels SET last_version = last_version + 1 WHERE id = :c "
+                "RETURNING last_version"), {"c": channel})
+            assert version is not None
+            await editing.rollback()
+            report = await asyncio.wait_for(purge, timeout=30)
+    finally:
+        await db.dispose()
+    assert report.purged_messages == 1
+    after = bodies_of(server, old + sent)
+    assert after[old[0]][0] == "" and after[old[0]][1] is not None
+    assert after[sent[0]][0] == "本日の連絡"
     code, output = await verify(server)
     assert code == 0, output
