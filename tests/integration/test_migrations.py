@@ -278,6 +278,40 @@ async def test_0011_flags_superseded_revisions_for_postgres_partial_indexes(
         await db.dispose()
 
 
+async def test_0012_plans_the_flagging_statement_at_each_batch(database_url: str) -> None:
+    """PostgreSQL: 0012's trigger runs its statement with EXECUTE (planned for the
+    tables as they are, tests/integration/test_pg_plans.py) and flags as 0011's did;
+    the downgrade restores 0011's function."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("0012 changes nothing on SQLite")
+    in_own_thread(lambda: upgrade(database_url, "0011"))
+    await _write_messages(database_url)
+    in_own_thread(lambda: upgrade(database_url))
+    db = Database(database_url)
+    try:
+        assert "EXECUTE" in await _flagging_source(db)
+        async with db.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO message_revisions (message_id, revision, action, body, "
+                "actor_id, created_at) VALUES (2, 2, 'edit', '窓口は閑散', 1, now()), "
+                "(2, 3, 'edit', '窓口は混雑', 1, now())"))
+            assert await _flagged_in(conn) == {(1, 1), (2, 2)}
+    finally:
+        await db.dispose()
+    in_own_thread(lambda: command.downgrade(alembic_config(database_url), "0011"))
+    db = Database(database_url)
+    try:
+        assert "EXECUTE" not in await _flagging_source(db)
+    finally:
+        await db.dispose()
+
+
+async def _flagging_source(db: Database) -> str:
+    async with db.engine.connect() as conn:
+        return str(await conn.scalar(text(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'tsunagu_revisions_inserted'")))
+
+
 async def _flagged_revisions(database_url: str) -> set[tuple[int, int]]:
     db = Database(database_url)
     try:
