@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from chat.actions.audit import audit_within
 from chat.context import AppContext
@@ -205,13 +205,19 @@ class RetentionReport:
     purged_attachments: int = 0
     held: int = 0
     hold_ids: set[int] = field(default_factory=set)
+    # Photos uploaded and never sent, older than CHAT_UNSENT_UPLOAD_HOURS.
+    unsent_uploads: int = 0
+    unsent_upload_bytes: int = 0
 
     def summary(self) -> str:
         verb = "would purge" if self.dry_run else "purged"
+        removal = "would remove" if self.dry_run else "removed"
         return (f"retention run {self.run_id}: {self.expired} expired message(s) in "
                 f"{self.channels} channel(s); {verb} {self.purged_messages} message(s)"
                 + ("" if self.dry_run else f" ({self.purged_revisions} revision(s))")
-                + f"; {self.held} kept under legal hold")
+                + f"; {self.held} kept under legal hold; {removal} "
+                f"{self.unsent_uploads} photo(s) uploaded and never sent "
+                f"({self.unsent_upload_bytes / 2**20:.1f} MiB)")
 
 
 async def plan_retention(ctx: AppContext, now: datetime) -> list[ChannelPlan]:
@@ -236,9 +242,12 @@ async def plan_retention(ctx: AppContext, now: datetime) -> list[ChannelPlan]:
 async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
                         progress: Progress = no_progress, batch_size: int = BATCH_SIZE,
                         actor_user_id: int | None = None) -> RetentionReport:
-    """Purge the text of every expired message no legal hold covers.
+    """Purge the text of every expired message no legal hold covers, then remove the
+    photos uploaded and never sent for longer than ``CHAT_UNSENT_UPLOAD_HOURS``.
 
-    Expiry is judged once, at the start (the run's ``now``); holds at every batch."""
+    Expiry is judged once, at the start (the run's ``now``); holds at every batch.
+    An unsent upload is no record (nobody but its uploader ever saw it), so no hold
+    keeps it."""
     now = ctx.clock.now()
     report = RetentionReport(run_id=secrets.token_hex(6), dry_run=dry_run)
     plans = await plan_retention(ctx, now)
@@ -256,14 +265,48 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
             done += seen
             progress(min(done, report.expired), report.expired)
     progress(report.expired, report.expired)
+    uploaded_before = now - timedelta(seconds=ctx.settings.unsent_upload_seconds)
+    if dry_run:
+        async with unit_of_work(ctx.db, write=False) as uow:
+            report.unsent_uploads, report.unsent_upload_bytes = (
+                await uow.attachments.count_unsent(uploaded_before))
+    else:
+        await _remove_unsent_uploads(ctx, report, uploaded_before, limit=batch_size, by=by)
     async with unit_of_work(ctx.db, write=True) as uow:
         audit_within(ctx, uow, "retention.run", actor_user_id=actor_user_id, by=by,
                      run_id=report.run_id, dry_run=dry_run, channels=report.channels,
                      expired=report.expired, purged_messages=report.purged_messages,
                      purged_revisions=report.purged_revisions,
                      purged_attachments=report.purged_attachments, held=report.held,
-                     hold_ids=sorted(report.hold_ids))
+                     hold_ids=sorted(report.hold_ids),
+                     unsent_uploads_removed=report.unsent_uploads,
+                     unsent_upload_bytes=report.unsent_upload_bytes)
     return report
+
+
+async def _remove_unsent_uploads(ctx: AppContext, report: RetentionReport,
+                                 uploaded_before: datetime, *, limit: int, by: str) -> None:
+    """Remove, in audited batches, the uploads never sent and older than
+    ``uploaded_before`` (a photo's bytes and any place it was taken)."""
+    after_id = 0
+    while True:
+        async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
+            ids = await uow.attachments.unsent_ids(uploaded_before, after_id=after_id,
+                                                   limit=limit)
+            if not ids:
+                return
+            after_id = ids[-1]
+            removed = await uow.attachments.delete_unsent(ids)
+            if removed:
+                size = sum(row[3] for row in removed)
+                report.unsent_uploads += len(removed)
+                report.unsent_upload_bytes += size
+                # Ids and counts, never content (as retention.purged).
+                audit_within(ctx, uow, "attachment.unsent_removed", by=by,
+                             run_id=report.run_id, uploaded_before=uploaded_before.isoformat(),
+                             attachment_ids=[row[0] for row in removed],
+                             uploader_ids=sorted({row[1] for row in removed}),
+                             attachments=len(removed), bytes=size)
 
 
 async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionReport, *,

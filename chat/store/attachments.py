@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Attachment
@@ -45,3 +46,35 @@ class AttachmentRepository:
         result = await self.session.execute(
             delete(Attachment).where(Attachment.message_id.in_(message_ids)))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def count_unsent(self, uploaded_before: datetime) -> tuple[int, int]:
+        """Uploads never sent and older than ``uploaded_before``: how many, and bytes."""
+        row = (await self.session.execute(
+            select(func.count(), func.coalesce(func.sum(Attachment.size), 0))
+            .where(Attachment.message_id.is_(None),
+                   Attachment.created_at < uploaded_before))).one()
+        return int(row[0]), int(row[1])
+
+    async def unsent_ids(self, uploaded_before: datetime, *, after_id: int,
+                         limit: int) -> list[int]:
+        """Up to ``limit`` uploads never sent and older than ``uploaded_before``, by id
+        after ``after_id``."""
+        return list((await self.session.scalars(
+            select(Attachment.id)
+            .where(Attachment.message_id.is_(None),
+                   Attachment.created_at < uploaded_before, Attachment.id > after_id)
+            .order_by(Attachment.id).limit(limit))).all())
+
+    async def delete_unsent(self, attachment_ids: Sequence[int]
+                            ) -> list[tuple[int, int, int, int]]:
+        """Remove these uploads unless sent meanwhile (the delete re-checks
+        ``message_id`` on the row a concurrent send, which locks it, leaves behind);
+        ``(id, uploader, channel, bytes)`` of each removed, by id."""
+        if not attachment_ids:
+            return []
+        removed = await self.session.execute(
+            delete(Attachment)
+            .where(Attachment.id.in_(attachment_ids), Attachment.message_id.is_(None))
+            .returning(Attachment.id, Attachment.uploader_id, Attachment.channel_id,
+                       Attachment.size))
+        return sorted((int(a), int(b), int(c), int(d)) for a, b, c, d in removed.all())

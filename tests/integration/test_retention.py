@@ -423,3 +423,77 @@ async def test_a_purge_meeting_an_edit_locks_as_edits_do(
     assert after[sent[0]][0] == "本日の連絡"
     code, output = await verify(server)
     assert code == 0, output
+
+
+async def _upload(server: RunningServer, token: str, channel: int) -> dict[str, Any]:
+    import io
+
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 30, 30)).save(picture, "JPEG")
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        uploaded = await http.post(f"/api/channels/{channel}/attachments",
+                                   content=picture.getvalue(),
+                                   headers={**auth_headers(token), "Content-Type": "image/jpeg"},
+                                   params={"share_location": "1", "lat": "35.1", "lon": "139.2"})
+    assert uploaded.status_code == 201, uploaded.text
+    return dict(uploaded.json()["attachment"])
+
+
+async def test_a_photo_uploaded_and_never_sent_goes_after_a_week(
+        make_server: ServerFactory) -> None:
+    """The retention run removes the photos (and the places they were taken) uploaded
+    and never sent for longer than CHAT_UNSENT_UPLOAD_HOURS (a week): audited by id,
+    counted by a dry run, and never one that was sent or is younger."""
+    clock = ManualClock()
+    server = make_server(app_kwargs={"clock": clock})
+    token = await dev_token(server, "1006")
+    client = await ChatClient.connect(server, token)
+    channel = await department_channel(client)
+    forgotten = await _upload(server, token, channel)
+    sent = await _upload(server, token, channel)
+    await client.send({"type": "send", "channel_id": channel, "client_id": "photo-sent",
+                       "body": "", "attachment_id": sent["id"]})
+    await client.expect("ack")
+    await client.close()
+    clock.advance(6 * 24 * 3600)
+    token = await dev_token(server, "1006")
+    recent = await _upload(server, token, channel)
+    clock.advance(2 * 24 * 3600)  # the first two are 8 days old, the last 2
+
+    def run(dry_run: bool) -> Any:
+        return run_in_process(server, clock, lambda ctx: retention_actions.run_retention(
+            ctx, by="test", dry_run=dry_run))
+
+    dry = run(True)
+    assert (dry.unsent_uploads, dry.unsent_upload_bytes) == (1, forgotten["bytes"])
+    assert "would remove 1 photo(s) uploaded and never sent" in dry.summary()
+    left = {row[0] for row in sql(server, "SELECT id FROM attachments")}
+    assert {forgotten["id"], sent["id"], recent["id"]} <= left
+
+    report = run(False)
+    assert (report.unsent_uploads, report.unsent_upload_bytes) == (1, forgotten["bytes"])
+    left = {row[0] for row in sql(server, "SELECT id FROM attachments")}
+    assert forgotten["id"] not in left and {sent["id"], recent["id"]} <= left
+    removed = audit_details(server, "attachment.unsent_removed")
+    assert [(d["attachment_ids"], d["attachments"], d["bytes"]) for d in removed] == [
+        ([forgotten["id"]], 1, forgotten["bytes"])]
+    # Ids and counts, never the place or the picture.
+    assert set(removed[0]) == {"by", "run_id", "uploaded_before", "attachment_ids",
+                               "uploader_ids", "attachments", "bytes"}
+    assert audit_details(server, "retention.run")[-1]["unsent_uploads_removed"] == 1
+
+    # Its uploader can neither fetch nor send it any more; the next run finds nothing.
+    token = await dev_token(server, "1006")
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        gone = await http.get(forgotten["url"], headers=auth_headers(token))
+    assert gone.status_code == 404
+    client = await ChatClient.connect(server, token)
+    await client.send({"type": "send", "channel_id": channel, "client_id": "too-late",
+                       "body": "", "attachment_id": forgotten["id"]})
+    assert (await client.expect("error"))["code"] == "attachment_not_found"
+    await client.close()
+    assert run(False).unsent_uploads == 0
+    code, output = await verify(server)
+    assert code == 0, output
