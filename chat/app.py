@@ -29,6 +29,7 @@ from chat.actions.channels import current_memberships
 from chat.actions.messages import index_search_backlog
 from chat.actions.nodes import heartbeat
 from chat.actions.pbx import expire_call_presence
+from chat.actions.records import sweep_exports
 from chat.actions.retention import run_retention
 from chat.auth.dpop import MemoryReplayCache, ReplayCache
 from chat.auth.policy import PolicySource
@@ -101,6 +102,10 @@ async def _scheduled_retention(ctx: AppContext) -> None:
     log.info("%s", report.summary())
 
 
+# How often a node looks for exports abandoned by a node that stopped, and removes the
+# partial files of its own failed ones.
+EXPORT_SWEEP_SECONDS = 30.0
+
 # How often a node indexes what other writers left noted for search (SQLite).
 SEARCH_BACKLOG_SECONDS = 30.0
 
@@ -114,8 +119,9 @@ async def _scheduled_search_backlog(ctx: AppContext) -> None:
 def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
     """Each node's periodic work: tell the others it is alive, sign the audit head (when
     it moved), clear call states whose end event never came (the state is in the
-    database, so any node may), purge what retention says (off when the interval is
-    0), and on SQLite index what other writers left noted for search."""
+    database, so any node may), fail the exports a stopped node abandoned, purge what
+    retention says (off when the interval is 0), and on SQLite index what other writers
+    left noted for search."""
     settings = ctx.settings
     started_at = ctx.clock.now()
 
@@ -128,6 +134,7 @@ def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
         ("audit checkpoint", settings.audit_checkpoint_seconds, lambda: make_checkpoint(ctx)),
         ("call presence sweep", settings.pbx_sweep_seconds,
          lambda: expire_call_presence(ctx)),
+        ("export sweep", EXPORT_SWEEP_SECONDS, lambda: sweep_exports(ctx)),
     ]
     if settings.retention_interval_seconds > 0:
         jobs.append(("retention run", settings.retention_interval_seconds,

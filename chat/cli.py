@@ -341,7 +341,7 @@ def cmd_audit_search(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     """Export inline into --out (audited as records.export_started / records.exported)."""
-    from chat.actions.records import run_export, start_export
+    from chat.actions.records import keep_alive, run_export, start_export
     from chat.domain.export import FORMAT_FILES, MANIFEST_FILE, parse_formats
 
     out = Path(args.out)
@@ -358,8 +358,9 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
     async def job(ctx: AppContext) -> dict[str, Any]:
         started = await start_export(ctx, actor=_operator(), filters=filters, formats=formats)
-        return await run_export(ctx, job_id=started["id"], directory=out,
-                                progress=_progress("exporting"))
+        async with keep_alive(ctx, started["id"]):
+            return await run_export(ctx, job_id=started["id"], directory=out,
+                                    progress=_progress("exporting"))
 
     manifest = _run(settings, job)
     counts = manifest["counts"]

@@ -19,7 +19,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -60,6 +63,10 @@ Actor = Principal | str
 MAX_PAGE = 200
 EXPORT_BATCH = 500
 EXPORTS_DIR = "exports"
+# A job's runner says it is alive this often (queued or running); a running job silent
+# for EXPORT_ABANDONED_AFTER was left by a node that stopped without shutting down.
+EXPORT_BEAT_SECONDS = 10.0
+EXPORT_ABANDONED_AFTER = timedelta(seconds=60)
 
 
 # --- who is asking ------------------------------------------------------------------------
@@ -169,6 +176,7 @@ def job_json(job: ExportJob) -> JSON:
         "finished_at": (job.finished_at.isoformat().replace("+00:00", "Z")
                         if job.finished_at else None),
         "done": job.done, "total": job.total, "manifest": manifest, "error": job.error,
+        "node_id": job.node_id,
         "files": ([{"name": n, "url": f"/api/audit/exports/{job.id}/files/{n}"}
                    for n in names] if job.state == "done" else []),
     }
@@ -188,7 +196,8 @@ async def start_export(ctx: AppContext, *, actor: Actor, filters: RecordFilters,
                         filters=json.dumps(filters.to_json(), ensure_ascii=False),
                         requested_by_user_id=None if isinstance(actor, str) else actor.user_id,
                         requested_by=_label(actor), created_at=ctx.clock.now(),
-                        done=0, total=0)
+                        done=0, total=0, node_id=ctx.settings.node_id,
+                        alive_at=ctx.clock.now())
         uow.exports.add(job)
         await uow.flush()
         audit_within(ctx, uow, "records.export_started", remote=remote, **_who(actor),
@@ -233,6 +242,7 @@ async def export_file(ctx: AppContext, *, actor: Actor, job_id: int, name: str,
             raise ExportNotFound()
         allowed = {FORMAT_FILES[f] for f in job.formats.split(",")} | {MANIFEST_FILE}
         state, manifest = job.state, json.loads(job.manifest or "{}")
+        node_id = job.node_id
     if name not in allowed:
         await audit(ctx, "records.export_downloaded", outcome="refused", remote=remote,
                     reason="not_a_file_of_this_export", export_id=job_id, file=name[:100],
@@ -242,7 +252,8 @@ async def export_file(ctx: AppContext, *, actor: Actor, job_id: int, name: str,
         raise ExportNotReady(f"The export is {state}")
     path = export_dir(ctx, job_id) / name
     if not path.is_file():
-        raise ExportNotFound("The export's files are not on this server")
+        raise ExportNotFound("The export's files are not on this server"
+                             + (f" (they are on node {node_id})" if node_id else ""))
     digest = next((f["sha256"] for f in manifest.get("files", []) if f["name"] == name),
                   None)
     await _record_read(ctx, "records.export_downloaded", actor, remote=remote,
@@ -366,8 +377,11 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
     files = [o.summary() for o in outputs.values()]
     async with unit_of_work(ctx.db, write=True) as uow:
         head = await uow.audit.head()
-        stored = await uow.exports.get(job.id)
+        stored = await uow.exports.get(job.id, for_update=True)
         assert stored is not None
+        if stored.state != "running":
+            raise RuntimeError("the job was marked failed meanwhile: its runner was silent "
+                               "for too long")
         now = ctx.clock.now()
         manifest = build_manifest(
             export_id=job.id, created_at=job.created_at, finished_at=now,
@@ -407,7 +421,7 @@ async def fail_export(ctx: AppContext, job_id: int, reason: str) -> None:
     """Mark a job failed and audit it (``records.export_failed``); never raises."""
     try:
         async with unit_of_work(ctx.db, write=True) as uow:
-            job = await uow.exports.get(job_id)
+            job = await uow.exports.get(job_id, for_update=True)
             if job is None or job.state != "running":
                 return
             job.state, job.error, job.finished_at = "failed", reason[:500], ctx.clock.now()
@@ -416,3 +430,58 @@ async def fail_export(ctx: AppContext, job_id: int, reason: str) -> None:
                          by=job.requested_by, reason=reason[:200])
     except Exception:
         log.exception("could not mark export %s failed", job_id)
+
+
+@contextlib.asynccontextmanager
+async def keep_alive(ctx: AppContext, job_id: int, *,
+                     every: float = EXPORT_BEAT_SECONDS) -> AsyncIterator[None]:
+    """While the block runs (the job queued or running), say every ``every`` seconds
+    that its runner is alive, so no sweep takes it for abandoned."""
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with unit_of_work(ctx.db, write=True) as uow:
+                    await uow.exports.mark_alive(job_id, ctx.clock.now())
+            except Exception:
+                log.exception("export %s: could not say it is alive", job_id)
+
+    task = asyncio.create_task(beat(), name=f"export-{job_id}-alive")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def sweep_exports(ctx: AppContext) -> tuple[int, int]:
+    """Every node, periodically: mark failed (and audit) the running jobs whose runner
+    has been silent for :data:`EXPORT_ABANDONED_AFTER` (its node stopped without
+    shutting down), then remove this node's files of jobs that are not running or
+    done (failed, or gone). Returns (jobs failed, directories removed)."""
+    async with unit_of_work(ctx.db, write=False) as uow:
+        silent = await uow.exports.silent_since(ctx.clock.now() - EXPORT_ABANDONED_AFTER)
+    for job in silent:
+        await fail_export(ctx, job.id, "interrupted: the node running it stopped"
+                          + (f" ({job.node_id})" if job.node_id else ""))
+    root = ctx.settings.var_dir / EXPORTS_DIR
+    found = await asyncio.to_thread(_job_directories, root)
+    async with unit_of_work(ctx.db, write=False) as uow:
+        states = await uow.exports.states(sorted(found))
+    leftovers = [found[job_id] for job_id in sorted(found)
+                 if states.get(job_id) not in {"running", "done"}]
+    for directory in leftovers:
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+    if silent or leftovers:
+        log.info("exports: %d abandoned job(s) marked failed, %d partial director(ies) "
+                 "removed", len(silent), len(leftovers))
+    return len(silent), len(leftovers)
+
+
+def _job_directories(root: Path) -> dict[int, Path]:
+    """job id → its directory under ``root`` (names that are not ids are left alone)."""
+    if not root.is_dir():
+        return {}
+    return {int(entry.name): entry for entry in root.iterdir()
+            if entry.is_dir() and entry.name.isdigit()}

@@ -391,6 +391,11 @@ class ExportJob(Base):
     total: Mapped[int] = mapped_column(BigInteger, default=0)
     manifest: Mapped[str | None] = mapped_column(Text)  # JSON, when done
     error: Mapped[str | None] = mapped_column(Text)
+    # The node that runs it and holds its files, and when its runner last said it was
+    # alive (every few seconds, queued or running): a running job silent for a minute
+    # was abandoned by a node that stopped (chat.actions.records.fail_abandoned_exports).
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    alive_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 # --- PBX integration (docs/pbx.md) ------------------------------------------------------

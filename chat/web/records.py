@@ -32,8 +32,10 @@ MEDIA_TYPES = {"messages.jsonl": "application/x-ndjson; charset=utf-8",
 
 class ExportTasks:
     """The exports running on this node. Started by ``POST /api/audit/exports``, at most
-    ``concurrency`` at a time; at shutdown the unfinished ones are cancelled, which marks
-    their jobs failed and removes their partial files."""
+    ``concurrency`` at a time, each saying it is alive while queued or running
+    (``keep_alive``); at shutdown the unfinished ones are cancelled, which marks their
+    jobs failed and removes their partial files. A node that stops without shutting
+    down leaves that to the other nodes' sweep (``sweep_exports``)."""
 
     def __init__(self, *, concurrency: int = 2) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
@@ -47,7 +49,7 @@ class ExportTasks:
     async def _run(self, ctx: AppContext, job_id: int) -> None:
         started = False
         try:
-            async with self._slots:
+            async with record_actions.keep_alive(ctx, job_id), self._slots:
                 started = True
                 await record_actions.run_export(ctx, job_id=job_id)
         except asyncio.CancelledError:

@@ -21,8 +21,10 @@ from chat.client import TsunaguClient
 from chat.context import open_context
 from chat.domain.dates import JST
 from chat.store.uow import unit_of_work
+from tests.conftest import ServerFactory
 from tests.support import (
     ChatClient,
+    ManualClock,
     RunningServer,
     beside,
     dev_token,
@@ -518,3 +520,85 @@ async def test_a_failed_or_cancelled_export_leaves_no_files_and_is_audited(
                 if e["action"] == "records.export_failed"]
     assert [e["outcome"] for e in failures] == ["failed", "failed"]
     assert all(e["detail"]["by"] == "test" for e in failures)
+
+
+async def test_an_export_a_stopped_node_left_running_is_failed_and_its_files_go(
+        make_server: ServerFactory, tmp_path: Path) -> None:
+    """A node killed mid-export (no shutdown: nothing marked its job failed) leaves the
+    job running with its partial files. Any node's sweep fails it once its runner has
+    been silent for a minute, audited; the node removes its own partial files; a job
+    whose runner keeps saying it is alive is left alone, and a runner that comes back
+    too late cannot mark a failed job done."""
+    from chat.actions.records import (
+        EXPORT_ABANDONED_AFTER,
+        export_dir,
+        keep_alive,
+        run_export,
+        start_export,
+        sweep_exports,
+    )
+    from chat.domain.records import RecordFilters
+
+    clock = ManualClock()
+    server = make_server(app_kwargs={"clock": clock})
+    await post_history(server)
+
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        stopped = beside(server.settings).with_overrides(node_id="stopped-node")
+        async with open_context(stopped, clock=clock) as ctx:
+            abandoned = await start_export(ctx, actor="test", filters=RecordFilters(),
+                                           formats=("jsonl",))
+            alive = await start_export(ctx, actor="test", filters=RecordFilters(),
+                                       formats=("jsonl",))
+            done = await start_export(ctx, actor="test", filters=RecordFilters(),
+                                      formats=("jsonl",))
+            await run_export(ctx, job_id=done["id"])
+            partial = export_dir(ctx, abandoned["id"])
+            partial.mkdir(parents=True)
+            (partial / "messages.jsonl").write_bytes(b'{"id": 1}\n')
+        async with open_context(beside(server.settings), clock=clock) as ctx:
+            clock.advance(30)
+            seen["early"] = await sweep_exports(ctx)
+            async with keep_alive(ctx, alive["id"], every=0.01):
+                clock.advance(2 * EXPORT_ABANDONED_AFTER.total_seconds())
+                await asyncio.sleep(0.3)  # the kept job's runner speaks at the new time
+                seen["late"] = await sweep_exports(ctx)
+            async with unit_of_work(ctx.db, write=False) as uow:
+                for name, job in (("abandoned", abandoned), ("alive", alive), ("done", done)):
+                    stored = await uow.exports.get(job["id"])
+                    assert stored is not None
+                    seen[name] = (stored.state, stored.error, stored.node_id)
+            seen["partial_left"] = partial.exists()
+            seen["done_files"] = sorted(p.name for p in export_dir(ctx, done["id"]).iterdir())
+            # The stopped node's runner, back too late: its job stays failed.
+            late = tmp_path / "late"
+            try:
+                await run_export(ctx, job_id=abandoned["id"], directory=late)
+            except RuntimeError as error:
+                seen["late_error"] = str(error)
+            seen["late_files"] = sorted(p.name for p in late.iterdir())
+            async with unit_of_work(ctx.db, write=False) as uow:
+                stored = await uow.exports.get(abandoned["id"])
+                assert stored is not None
+                seen["abandoned_after"] = stored.state
+        seen["ids"] = (abandoned["id"], done["id"])
+        return seen
+
+    seen = in_own_thread(lambda: asyncio.run(scenario()))
+    assert seen["early"] == (0, 0)
+    assert seen["late"] == (1, 1)
+    assert seen["abandoned"] == ("failed", "interrupted: the node running it stopped "
+                                           "(stopped-node)", "stopped-node")
+    assert seen["alive"][0] == "running" and seen["done"][0] == "done"
+    assert seen["partial_left"] is False
+    assert seen["done_files"] == ["manifest.json", "messages.jsonl"]
+    assert "marked failed meanwhile" in seen["late_error"]
+    assert seen["late_files"] == [] and seen["abandoned_after"] == "failed"
+    entries = await records_audit(server)
+    abandoned_id, done_id = seen["ids"]
+    failures = [e for e in entries if e["action"] == "records.export_failed"]
+    assert [e["detail"]["export_id"] for e in failures] == [abandoned_id]
+    assert "stopped-node" in failures[0]["detail"]["reason"]
+    assert [e["detail"]["export_id"] for e in entries
+            if e["action"] == "records.exported"] == [done_id]
