@@ -93,6 +93,9 @@ class Settings:
     # A photo uploaded and never sent is removed by the retention run after this long
     # (the phone's outbox may hold its send through a long outage).
     unsent_upload_seconds: float = 7 * 24 * 3600.0
+    # The PBX event log's raw bodies and the calls' numbers (callers' personal data) are
+    # blanked by the retention run after this long; delivery ids stay (de-duplication).
+    pbx_log_seconds: float = 90 * 24 * 3600.0
     # Off-hours policy (chat.domain.hours): on by default; the local demo turns it off.
     off_hours_policy: bool = True
     idle_timeout_seconds: float = 90.0
@@ -206,6 +209,7 @@ class Settings:
             retention_interval_seconds=_hours(env, "CHAT_RETENTION_INTERVAL_HOURS", 24.0,
                                               zero_ok=True) * 3600,
             unsent_upload_seconds=_hours(env, "CHAT_UNSENT_UPLOAD_HOURS", 168.0) * 3600,
+            pbx_log_seconds=_number(env, "CHAT_PBX_LOG_DAYS", 90.0) * 24 * 3600,
             pbx_max_call_seconds=_hours(env, "CHAT_PBX_MAX_CALL_HOURS", 4.0) * 3600,
             pbx_country_code=env.get("CHAT_PBX_COUNTRY_CODE", "81").strip().lstrip("+"),
             max_upload_bytes=int(_megabytes(env, "CHAT_MAX_UPLOAD_MB", 10.0)),

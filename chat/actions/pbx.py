@@ -526,6 +526,7 @@ async def recent_events(ctx: AppContext, *, limit: int = 100, outcome: str | Non
 def event_log_json(event: PbxEvent) -> JSON:
     return {"id": event.id, "source": event.source, "delivery_id": event.delivery_id,
             "type": event.event_type, "call_id": event.call_id, "outcome": event.outcome,
-            "payload": json.loads(event.payload) if event.source == SOURCE_NATIVE
-            else event.payload}
+            # A blank body: the retention run took the numbers out (CHAT_PBX_LOG_DAYS).
+            "payload": (None if not event.payload else json.loads(event.payload)
+                        if event.source == SOURCE_NATIVE else event.payload)}
 

@@ -208,16 +208,22 @@ class RetentionReport:
     # Photos uploaded and never sent, older than CHAT_UNSENT_UPLOAD_HOURS.
     unsent_uploads: int = 0
     unsent_upload_bytes: int = 0
+    # The PBX event log's bodies and calls' numbers older than CHAT_PBX_LOG_DAYS.
+    pbx_events_blanked: int = 0
+    pbx_calls_blanked: int = 0
 
     def summary(self) -> str:
         verb = "would purge" if self.dry_run else "purged"
         removal = "would remove" if self.dry_run else "removed"
+        blanking = "would blank" if self.dry_run else "blanked"
         return (f"retention run {self.run_id}: {self.expired} expired message(s) in "
                 f"{self.channels} channel(s); {verb} {self.purged_messages} message(s)"
                 + ("" if self.dry_run else f" ({self.purged_revisions} revision(s))")
                 + f"; {self.held} kept under legal hold; {removal} "
                 f"{self.unsent_uploads} photo(s) uploaded and never sent "
-                f"({self.unsent_upload_bytes / 2**20:.1f} MiB)")
+                f"({self.unsent_upload_bytes / 2**20:.1f} MiB); {blanking} "
+                f"the numbers of {self.pbx_events_blanked} PBX event(s) and "
+                f"{self.pbx_calls_blanked} call(s)")
 
 
 async def plan_retention(ctx: AppContext, now: datetime) -> list[ChannelPlan]:
@@ -243,7 +249,9 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
                         progress: Progress = no_progress, batch_size: int = BATCH_SIZE,
                         actor_user_id: int | None = None) -> RetentionReport:
     """Purge the text of every expired message no legal hold covers, then remove the
-    photos uploaded and never sent for longer than ``CHAT_UNSENT_UPLOAD_HOURS``.
+    photos uploaded and never sent for longer than ``CHAT_UNSENT_UPLOAD_HOURS`` and
+    blank the PBX event log's bodies and the calls' numbers older than
+    ``CHAT_PBX_LOG_DAYS``.
 
     Expiry is judged once, at the start (the run's ``now``); holds at every batch.
     An unsent upload is no record (nobody but its uploader ever saw it), so no hold
@@ -266,12 +274,16 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
             progress(min(done, report.expired), report.expired)
     progress(report.expired, report.expired)
     uploaded_before = now - timedelta(seconds=ctx.settings.unsent_upload_seconds)
+    pbx_before = now - timedelta(seconds=ctx.settings.pbx_log_seconds)
     if dry_run:
         async with unit_of_work(ctx.db, write=False) as uow:
             report.unsent_uploads, report.unsent_upload_bytes = (
                 await uow.attachments.count_unsent(uploaded_before))
+            report.pbx_events_blanked, report.pbx_calls_blanked = (
+                await uow.pbx.count_to_blank(pbx_before))
     else:
         await _remove_unsent_uploads(ctx, report, uploaded_before, limit=batch_size, by=by)
+        await _blank_pbx_log(ctx, report, pbx_before, limit=batch_size, by=by)
     async with unit_of_work(ctx.db, write=True) as uow:
         audit_within(ctx, uow, "retention.run", actor_user_id=actor_user_id, by=by,
                      run_id=report.run_id, dry_run=dry_run, channels=report.channels,
@@ -280,8 +292,39 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
                      purged_attachments=report.purged_attachments, held=report.held,
                      hold_ids=sorted(report.hold_ids),
                      unsent_uploads_removed=report.unsent_uploads,
-                     unsent_upload_bytes=report.unsent_upload_bytes)
+                     unsent_upload_bytes=report.unsent_upload_bytes,
+                     pbx_events_blanked=report.pbx_events_blanked,
+                     pbx_calls_blanked=report.pbx_calls_blanked)
     return report
+
+
+async def _blank_pbx_log(ctx: AppContext, report: RetentionReport, before: datetime, *,
+                         limit: int, by: str) -> None:
+    """Blank, in audited batches, the raw bodies of PBX events received before
+    ``before`` and the numbers of calls last changed before it: callers' numbers and
+    names are personal data, kept as long as the log is useful to trace a call. A
+    purged call notice already keeps none (``forget_notice_callers``); this takes the
+    same numbers out of the log."""
+    for kind in ("events", "calls"):
+        after_id = 0
+        while True:
+            async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
+                if kind == "events":
+                    ids = await uow.pbx.unblanked_events(before, after_id=after_id,
+                                                         limit=limit)
+                    await uow.pbx.blank_events(ids)
+                    report.pbx_events_blanked += len(ids)
+                else:
+                    ids = await uow.pbx.calls_with_numbers(before, after_id=after_id,
+                                                           limit=limit)
+                    await uow.pbx.forget_call_numbers(ids)
+                    report.pbx_calls_blanked += len(ids)
+                if not ids:
+                    break
+                after_id = ids[-1]
+                audit_within(ctx, uow, f"pbx.{kind}_blanked", by=by, run_id=report.run_id,
+                             before=before.isoformat(), first_id=ids[0], last_id=ids[-1],
+                             count=len(ids))
 
 
 async def _remove_unsent_uploads(ctx: AppContext, report: RetentionReport,

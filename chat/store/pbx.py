@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import (
@@ -62,6 +62,50 @@ class PbxRepository:
         return (await self.session.scalars(
             select(PbxEvent).where(PbxEvent.source == source, PbxEvent.call_id == call_id)
             .order_by(PbxEvent.id))).all()
+
+    async def unblanked_events(self, received_before: datetime, *, after_id: int,
+                               limit: int) -> list[int]:
+        """Up to ``limit`` events received before ``received_before`` that still hold
+        their raw body, by id after ``after_id``."""
+        return list((await self.session.scalars(
+            select(PbxEvent.id).where(PbxEvent.received_at < received_before,
+                                      PbxEvent.payload != "", PbxEvent.id > after_id)
+            .order_by(PbxEvent.id).limit(limit))).all())
+
+    async def blank_events(self, event_ids: Sequence[int]) -> None:
+        """Drop these events' raw bodies (numbers, names); the delivery id, type, call id
+        and times stay, so a PBX's late retry is still known as a duplicate."""
+        if event_ids:
+            await self.session.execute(
+                update(PbxEvent).where(PbxEvent.id.in_(event_ids)).values(payload=""))
+
+    async def calls_with_numbers(self, updated_before: datetime, *, after_id: int,
+                                 limit: int) -> list[int]:
+        """Up to ``limit`` calls last changed before ``updated_before`` that still hold a
+        number and show no state, by id after ``after_id``."""
+        return list((await self.session.scalars(
+            select(PbxCall.id).where(
+                PbxCall.updated_at < updated_before, PbxCall.presence.is_(None),
+                or_(PbxCall.from_number.is_not(None), PbxCall.to_number.is_not(None)),
+                PbxCall.id > after_id)
+            .order_by(PbxCall.id).limit(limit))).all())
+
+    async def forget_call_numbers(self, call_ids: Sequence[int]) -> None:
+        if call_ids:
+            await self.session.execute(
+                update(PbxCall).where(PbxCall.id.in_(call_ids))
+                .values(from_number=None, to_number=None))
+
+    async def count_to_blank(self, before: datetime) -> tuple[int, int]:
+        """(events, calls) the retention run would blank for ``before``."""
+        events = await self.session.scalar(
+            select(func.count()).select_from(PbxEvent)
+            .where(PbxEvent.received_at < before, PbxEvent.payload != ""))
+        calls = await self.session.scalar(
+            select(func.count()).select_from(PbxCall)
+            .where(PbxCall.updated_at < before, PbxCall.presence.is_(None),
+                   or_(PbxCall.from_number.is_not(None), PbxCall.to_number.is_not(None))))
+        return int(events or 0), int(calls or 0)
 
     # --- calls ---------------------------------------------------------------------------
 

@@ -8,10 +8,12 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from standardwebhooks import Webhook
 
 from chat.domain.webhooks import new_secret
+from tests.conftest import ServerFactory
 from tests.integration.pbx_helpers import (
     SUZUKI,
     SUZUKI_EXT,
@@ -206,3 +208,63 @@ async def test_the_simulator_posts_signed_scenarios(server: RunningServer) -> No
     call_id = lines[0].split()[1]
     call = stored_call(server, call_id)
     assert call is not None and call["state"] == "ended"
+
+
+async def test_the_retention_run_blanks_the_numbers_of_an_old_event_log(
+        make_server: ServerFactory) -> None:
+    """After CHAT_PBX_LOG_DAYS (90) the retention run blanks the event log's raw bodies
+    and the calls' numbers (callers' personal data), audited by id range; the delivery
+    ids stay, so a late retry is still a duplicate. Younger entries keep theirs."""
+    from chat.actions import retention as retention_actions
+    from chat.actions.pbx import recent_events
+    from chat.context import open_context
+    from tests.support import ManualClock, beside, in_own_thread, sql
+
+    clock = ManualClock()
+    server = make_server(app_kwargs={"clock": clock})
+    secret = make_secret(server)
+    old_call, recent_call = new_call_id(), new_call_id()
+    await post_event(server, secret, call_event("call.ringing", old_call, at=clock.now()),
+                     msg_id="msg_old_1", at=clock.now())
+    missed = call_event("call.missed", old_call, reason="no_answer", at=clock.now())
+    assert (await post_event(server, secret, missed, msg_id="msg_old_2",
+                             at=clock.now())).json()["status"] == "applied"
+    clock.advance(60 * 86400)
+    await post_event(server, secret, call_event("call.ringing", recent_call, at=clock.now()),
+                     msg_id="msg_recent", at=clock.now())
+    clock.advance(31 * 86400)
+
+    def run(dry_run: bool) -> Any:
+        async def main() -> Any:
+            async with open_context(beside(server.settings), clock=clock) as ctx:
+                report = await retention_actions.run_retention(ctx, by="test",
+                                                               dry_run=dry_run)
+                return report, await recent_events(ctx)
+        return in_own_thread(lambda: asyncio.run(main()))
+
+    def numbers() -> dict[str, tuple[Any, Any]]:
+        return {row[0]: (row[1], row[2]) for row in sql(
+            server, "SELECT call_id, from_number, to_number FROM pbx_calls")}
+
+    dry, _ = run(True)
+    assert (dry.pbx_events_blanked, dry.pbx_calls_blanked) == (2, 1)
+    assert numbers()[old_call][0] == "+81312345678"
+
+    report, events = run(False)
+    assert (report.pbx_events_blanked, report.pbx_calls_blanked) == (2, 1)
+    bodies = {e["delivery_id"]: e["payload"] for e in events}
+    assert bodies["msg_old_1"] is None and bodies["msg_old_2"] is None
+    assert bodies["msg_recent"]["from"] == "03-1234-5678"
+    assert numbers()[old_call] == (None, None)
+    assert numbers()[recent_call][0] == "+81312345678"
+    assert "1234" not in json.dumps([row[0] for row in sql(
+        server, "SELECT payload FROM pbx_events WHERE delivery_id LIKE 'msg_old_%'")])
+    audited = [json.loads(row[0]) for row in sql(
+        server, "SELECT detail FROM audit_events WHERE action LIKE 'pbx.%_blanked' "
+                "ORDER BY seq")]
+    assert [(d["count"], d["run_id"] == report.run_id) for d in audited] == [
+        (2, True), (1, True)]
+    # A late retry of a blanked delivery is still known.
+    retry = await post_event(server, secret, missed, msg_id="msg_old_2", at=clock.now())
+    assert retry.status_code == 200 and retry.json()["status"] == "duplicate"
+    assert run(False)[0].pbx_events_blanked == 0
