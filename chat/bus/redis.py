@@ -12,12 +12,19 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from chat.bus import BATCH_LIMIT, GAP, BusEvent, one_by_one
 
 log = logging.getLogger(__name__)
 
 PREFIX = "tsunagu:"
+# A command on a broken connection is tried again this often on a new one, after
+# exponential pauses from PUBLISH_RETRY_BASE up to PUBLISH_RETRY_CAP seconds.
+PUBLISH_RETRIES = 3
+PUBLISH_RETRY_BASE = 0.05
+PUBLISH_RETRY_CAP = 1.0
 
 
 class RedisBus:
@@ -25,10 +32,25 @@ class RedisBus:
         self._url = url
         self._prefix = prefix
         self._client: aioredis.Redis | None = None
+        # Subscriptions on their own client, without retries: a subscription that lost
+        # its connection must come back through RedisSubscription, which reports GAP;
+        # redis-py's retry would re-subscribe silently, and the events lost meanwhile
+        # would never be noticed.
+        self._listener: aioredis.Redis | None = None
         self._subscriptions: set[RedisSubscription] = set()
 
     async def start(self) -> None:
-        self._client = aioredis.from_url(self._url, decode_responses=True)
+        # A command on a connection that broke (a network blip, Redis restarted, a
+        # failover) is retried on a new one: the publish after a batch's commit is
+        # otherwise lost without anyone hearing of it, since the subscribers' own
+        # connections may be fine and report no GAP. A retry may publish an event twice
+        # (when the break came after Redis took it); clients drop a message whose seq
+        # they have, and apply edits by version (docs/protocol.md).
+        self._client = aioredis.from_url(
+            self._url, decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=PUBLISH_RETRY_CAP, base=PUBLISH_RETRY_BASE),
+                        PUBLISH_RETRIES))
+        self._listener = aioredis.from_url(self._url, decode_responses=True)
         # Fail loudly at start-up rather than on the first message.
         await self._client.ping()
 
@@ -37,6 +59,8 @@ class RedisBus:
             await subscription.close()
         if self._client is not None:
             await self._client.aclose()
+        if self._listener is not None:
+            await self._listener.aclose()
 
     async def publish(self, topic: str, data: str) -> None:
         assert self._client is not None, "RedisBus.start() was not awaited"
@@ -53,8 +77,8 @@ class RedisBus:
             await pipe.execute()
 
     async def subscribe(self) -> RedisSubscription:
-        assert self._client is not None, "RedisBus.start() was not awaited"
-        subscription = RedisSubscription(self._client, self._prefix, self._subscriptions)
+        assert self._listener is not None, "RedisBus.start() was not awaited"
+        subscription = RedisSubscription(self._listener, self._prefix, self._subscriptions)
         await subscription.connect()
         self._subscriptions.add(subscription)
         return subscription

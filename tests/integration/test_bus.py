@@ -163,3 +163,45 @@ async def test_a_lost_redis_subscription_comes_back_with_a_gap_before_anything_n
     finally:
         await admin.aclose()
         await bus.close()
+
+
+async def test_a_publish_on_a_broken_connection_goes_out_on_a_new_one() -> None:
+    """The publishing connection is cut (``CLIENT KILL`` of this bus's normal
+    connection) while the subscribers' connection is fine, so nobody would see a GAP:
+    the next publish is retried on a new connection, and every event arrives, in
+    order (before, a batch's events after its commit were lost without a trace)."""
+    if not REDIS_URL:
+        pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
+    name = f"tsunagu-test-{uuid.uuid4().hex[:12]}"
+    bus = open_bus(f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}client_name={name}",
+                   prefix=f"{name}:")
+    await bus.start()
+    admin = aioredis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        subscription = await bus.subscribe()
+        seen: list[str] = []
+        first, arrived = asyncio.Event(), asyncio.Event()
+
+        async def collect() -> None:
+            async for batch in subscription.batches():
+                seen.extend(e.topic if e.topic == GAP else e.data for e in batch)
+                first.set()
+                if "third" in seen:
+                    arrived.set()
+
+        reader = asyncio.create_task(collect())
+        await bus.publish("contract:a", "first")
+        async with asyncio.timeout(5):
+            await first.wait()
+            publishers = [c["id"] for c in await admin.client_list(_type="normal")
+                          if c["name"] == name]
+            assert len(publishers) == 1
+            await admin.client_kill_filter(_id=publishers[0])
+            await bus.publish_many([("contract:a", "second"), ("contract:a", "third")])
+            await arrived.wait()
+        assert seen == ["first", "second", "third"]
+        await subscription.close()
+        await asyncio.wait_for(reader, 5)
+    finally:
+        await admin.aclose()
+        await bus.close()
