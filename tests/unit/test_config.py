@@ -202,3 +202,20 @@ def test_deflate_and_the_sign_in_limit_come_from_the_environment() -> None:
 def test_a_bad_sign_in_limit_is_refused(value: str) -> None:
     with pytest.raises(SettingsError, match="CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE"):
         Settings.from_env({"CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE": value})
+
+
+def test_how_long_unsent_photos_and_the_pbx_log_are_kept_come_from_the_environment(
+) -> None:
+    defaults = Settings.from_env({})
+    assert defaults.unsent_upload_seconds == 7 * 24 * 3600
+    assert defaults.pbx_log_seconds == 90 * 24 * 3600
+    settings = Settings.from_env({"CHAT_UNSENT_UPLOAD_HOURS": "48", "CHAT_PBX_LOG_DAYS": "30"})
+    assert (settings.unsent_upload_seconds, settings.pbx_log_seconds) == (
+        48 * 3600, 30 * 24 * 3600)
+
+
+@pytest.mark.parametrize("name", ["CHAT_UNSENT_UPLOAD_HOURS", "CHAT_PBX_LOG_DAYS"])
+@pytest.mark.parametrize("value", ["0", "-1", "a week"])
+def test_a_bad_keeping_period_is_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
