@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -524,9 +525,10 @@ async def recent_events(ctx: AppContext, *, limit: int = 100, outcome: str | Non
 
 
 def event_log_json(event: PbxEvent) -> JSON:
+    payload: Any = event.payload or None  # blank: retention took it (CHAT_PBX_LOG_DAYS)
+    if payload is not None and event.source == SOURCE_NATIVE:
+        payload = json.loads(payload)
     return {"id": event.id, "source": event.source, "delivery_id": event.delivery_id,
             "type": event.event_type, "call_id": event.call_id, "outcome": event.outcome,
-            # A blank body: the retention run took the numbers out (CHAT_PBX_LOG_DAYS).
-            "payload": (None if not event.payload else json.loads(event.payload)
-                        if event.source == SOURCE_NATIVE else event.payload)}
+            "payload": payload}
 

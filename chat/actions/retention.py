@@ -305,26 +305,23 @@ async def _blank_pbx_log(ctx: AppContext, report: RetentionReport, before: datet
     names are personal data, kept as long as the log is useful to trace a call. A
     purged call notice already keeps none (``forget_notice_callers``); this takes the
     same numbers out of the log."""
-    for kind in ("events", "calls"):
+    blanked = {"pbx.events_blanked": 0, "pbx.calls_blanked": 0}
+    for action in blanked:
         after_id = 0
         while True:
             async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
-                if kind == "events":
-                    ids = await uow.pbx.unblanked_events(before, after_id=after_id,
-                                                         limit=limit)
-                    await uow.pbx.blank_events(ids)
-                    report.pbx_events_blanked += len(ids)
-                else:
-                    ids = await uow.pbx.calls_with_numbers(before, after_id=after_id,
-                                                           limit=limit)
-                    await uow.pbx.forget_call_numbers(ids)
-                    report.pbx_calls_blanked += len(ids)
+                blank = (uow.pbx.blank_old_events if action == "pbx.events_blanked"
+                         else uow.pbx.forget_old_call_numbers)
+                ids = await blank(before, after_id=after_id, limit=limit)
                 if not ids:
                     break
                 after_id = ids[-1]
-                audit_within(ctx, uow, f"pbx.{kind}_blanked", by=by, run_id=report.run_id,
+                blanked[action] += len(ids)
+                audit_within(ctx, uow, action, by=by, run_id=report.run_id,
                              before=before.isoformat(), first_id=ids[0], last_id=ids[-1],
                              count=len(ids))
+    report.pbx_events_blanked = blanked["pbx.events_blanked"]
+    report.pbx_calls_blanked = blanked["pbx.calls_blanked"]
 
 
 async def _remove_unsent_uploads(ctx: AppContext, report: RetentionReport,

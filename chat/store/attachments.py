@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,8 +52,7 @@ class AttachmentRepository:
         """Uploads never sent and older than ``uploaded_before``: how many, and bytes."""
         row = (await self.session.execute(
             select(func.count(), func.coalesce(func.sum(Attachment.size), 0))
-            .where(Attachment.message_id.is_(None),
-                   Attachment.created_at < uploaded_before))).one()
+            .where(*_unsent(uploaded_before)))).one()
         return int(row[0]), int(row[1])
 
     async def unsent_ids(self, uploaded_before: datetime, *, after_id: int,
@@ -61,8 +61,7 @@ class AttachmentRepository:
         after ``after_id``."""
         return list((await self.session.scalars(
             select(Attachment.id)
-            .where(Attachment.message_id.is_(None),
-                   Attachment.created_at < uploaded_before, Attachment.id > after_id)
+            .where(*_unsent(uploaded_before), Attachment.id > after_id)
             .order_by(Attachment.id).limit(limit))).all())
 
     async def delete_unsent(self, attachment_ids: Sequence[int]
@@ -78,3 +77,8 @@ class AttachmentRepository:
             .returning(Attachment.id, Attachment.uploader_id, Attachment.channel_id,
                        Attachment.size))
         return sorted((int(a), int(b), int(c), int(d)) for a, b, c, d in removed.all())
+
+
+def _unsent(uploaded_before: datetime) -> tuple[Any, ...]:
+    """Uploads never sent, made before then."""
+    return Attachment.message_id.is_(None), Attachment.created_at < uploaded_before

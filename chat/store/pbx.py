@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,48 +64,40 @@ class PbxRepository:
             select(PbxEvent).where(PbxEvent.source == source, PbxEvent.call_id == call_id)
             .order_by(PbxEvent.id))).all()
 
-    async def unblanked_events(self, received_before: datetime, *, after_id: int,
+    async def blank_old_events(self, received_before: datetime, *, after_id: int,
                                limit: int) -> list[int]:
-        """Up to ``limit`` events received before ``received_before`` that still hold
-        their raw body, by id after ``after_id``."""
-        return list((await self.session.scalars(
-            select(PbxEvent.id).where(PbxEvent.received_at < received_before,
-                                      PbxEvent.payload != "", PbxEvent.id > after_id)
+        """Drop the raw bodies (numbers, names) of up to ``limit`` events received before
+        ``received_before``, by id after ``after_id``; their ids. The delivery id, type,
+        call id and times stay, so a PBX's late retry is still known as a duplicate."""
+        ids = list((await self.session.scalars(
+            select(PbxEvent.id).where(*_events_with_bodies(received_before),
+                                      PbxEvent.id > after_id)
             .order_by(PbxEvent.id).limit(limit))).all())
-
-    async def blank_events(self, event_ids: Sequence[int]) -> None:
-        """Drop these events' raw bodies (numbers, names); the delivery id, type, call id
-        and times stay, so a PBX's late retry is still known as a duplicate."""
-        if event_ids:
+        if ids:
             await self.session.execute(
-                update(PbxEvent).where(PbxEvent.id.in_(event_ids)).values(payload=""))
+                update(PbxEvent).where(PbxEvent.id.in_(ids)).values(payload=""))
+        return ids
 
-    async def calls_with_numbers(self, updated_before: datetime, *, after_id: int,
-                                 limit: int) -> list[int]:
-        """Up to ``limit`` calls last changed before ``updated_before`` that still hold a
-        number and show no state, by id after ``after_id``."""
-        return list((await self.session.scalars(
-            select(PbxCall.id).where(
-                PbxCall.updated_at < updated_before, PbxCall.presence.is_(None),
-                or_(PbxCall.from_number.is_not(None), PbxCall.to_number.is_not(None)),
-                PbxCall.id > after_id)
+    async def forget_old_call_numbers(self, updated_before: datetime, *, after_id: int,
+                                      limit: int) -> list[int]:
+        """Forget the numbers of up to ``limit`` calls last changed before
+        ``updated_before`` that show no state, by id after ``after_id``; their ids."""
+        ids = list((await self.session.scalars(
+            select(PbxCall.id).where(*_calls_with_numbers(updated_before),
+                                     PbxCall.id > after_id)
             .order_by(PbxCall.id).limit(limit))).all())
-
-    async def forget_call_numbers(self, call_ids: Sequence[int]) -> None:
-        if call_ids:
+        if ids:
             await self.session.execute(
-                update(PbxCall).where(PbxCall.id.in_(call_ids))
+                update(PbxCall).where(PbxCall.id.in_(ids))
                 .values(from_number=None, to_number=None))
+        return ids
 
     async def count_to_blank(self, before: datetime) -> tuple[int, int]:
         """(events, calls) the retention run would blank for ``before``."""
         events = await self.session.scalar(
-            select(func.count()).select_from(PbxEvent)
-            .where(PbxEvent.received_at < before, PbxEvent.payload != ""))
+            select(func.count()).select_from(PbxEvent).where(*_events_with_bodies(before)))
         calls = await self.session.scalar(
-            select(func.count()).select_from(PbxCall)
-            .where(PbxCall.updated_at < before, PbxCall.presence.is_(None),
-                   or_(PbxCall.from_number.is_not(None), PbxCall.to_number.is_not(None))))
+            select(func.count()).select_from(PbxCall).where(*_calls_with_numbers(before)))
         return int(events or 0), int(calls or 0)
 
     # --- calls ---------------------------------------------------------------------------
@@ -220,3 +213,14 @@ class PbxRepository:
         rather than both post one."""
         await self.session.execute(
             select(Channel.id).where(Channel.id == channel_id).with_for_update())
+
+
+def _events_with_bodies(received_before: datetime) -> tuple[Any, ...]:
+    """Events received before then that still hold their raw body."""
+    return PbxEvent.received_at < received_before, PbxEvent.payload != ""
+
+
+def _calls_with_numbers(updated_before: datetime) -> tuple[Any, ...]:
+    """Calls last changed before then that still hold a number and show no state."""
+    return (PbxCall.updated_at < updated_before, PbxCall.presence.is_(None),
+            or_(PbxCall.from_number.is_not(None), PbxCall.to_number.is_not(None)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
@@ -26,6 +27,35 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     await backend.start()
     yield backend
     await backend.close()
+
+
+@dataclass
+class NamedBus:
+    """A Redis bus whose connections carry ``name``, so ``admin`` can find and cut them."""
+    bus: Bus
+    admin: aioredis.Redis
+    name: str
+
+    async def connections(self, kind: str) -> list[str]:
+        """Ids of this bus's connections of ``kind`` (``pubsub`` or ``normal``)."""
+        return [c["id"] for c in await self.admin.client_list(_type=kind)
+                if c["name"] == self.name]
+
+
+@pytest.fixture
+async def named_redis_bus() -> AsyncIterator[NamedBus]:
+    if not REDIS_URL:
+        pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
+    name = f"tsunagu-test-{uuid.uuid4().hex[:12]}"
+    bus = open_bus(f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}client_name={name}",
+                   prefix=f"{name}:")
+    await bus.start()
+    admin = aioredis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        yield NamedBus(bus, admin, name)
+    finally:
+        await admin.aclose()
+        await bus.close()
 
 
 async def take(subscription: Subscription, count: int) -> list[BusEvent]:
@@ -123,85 +153,64 @@ async def test_deployments_with_other_prefixes_never_hear_each_other() -> None:
 
 
 async def test_a_lost_redis_subscription_comes_back_with_a_gap_before_anything_newer(
-) -> None:
+        named_redis_bus: NamedBus) -> None:
     """The connection to Redis is cut (here by the server: ``CLIENT KILL`` of this bus's
     subscriber, found by its client name): the subscription logs it, resubscribes, and
     reports a GAP before any event published after the loss."""
-    if not REDIS_URL:
-        pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
-    name = f"tsunagu-test-{uuid.uuid4().hex[:12]}"
-    bus = open_bus(f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}client_name={name}",
-                   prefix=f"{name}:")
-    await bus.start()
-    admin = aioredis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        subscription = await bus.subscribe()
-        seen: list[str] = []
-        arrived = asyncio.Event()
+    bus = named_redis_bus.bus
+    subscription = await bus.subscribe()
+    seen: list[str] = []
+    arrived = asyncio.Event()
 
-        async def collect() -> None:
-            async for batch in subscription.batches():
-                seen.extend(e.topic if e.topic == GAP else e.data for e in batch)
-                arrived.set()
+    async def collect() -> None:
+        async for batch in subscription.batches():
+            seen.extend(e.topic if e.topic == GAP else e.data for e in batch)
+            arrived.set()
 
-        reader = asyncio.create_task(collect())
-        await bus.publish("contract:a", "before")
-        async with asyncio.timeout(5):
-            await arrived.wait()
-            assert seen == ["before"]
-            ours = [c["id"] for c in await admin.client_list(_type="pubsub")
-                    if c["name"] == name]
-            assert len(ours) == 1
-            await admin.client_kill_filter(_id=ours[0])
-            while "after" not in seen:  # what is published while cut off is lost
-                await bus.publish("contract:a", "after")
-                await asyncio.sleep(0.1)
-        assert seen[1] == GAP
-        assert set(seen[2:]) == {"after"}
-        await subscription.close()
-        await asyncio.wait_for(reader, 5)
-    finally:
-        await admin.aclose()
-        await bus.close()
+    reader = asyncio.create_task(collect())
+    await bus.publish("contract:a", "before")
+    async with asyncio.timeout(5):
+        await arrived.wait()
+        assert seen == ["before"]
+        ours = await named_redis_bus.connections("pubsub")
+        assert len(ours) == 1
+        await named_redis_bus.admin.client_kill_filter(_id=ours[0])
+        while "after" not in seen:  # what is published while cut off is lost
+            await bus.publish("contract:a", "after")
+            await asyncio.sleep(0.1)
+    assert seen[1] == GAP
+    assert set(seen[2:]) == {"after"}
+    await subscription.close()
+    await asyncio.wait_for(reader, 5)
 
 
-async def test_a_publish_on_a_broken_connection_goes_out_on_a_new_one() -> None:
+async def test_a_publish_on_a_broken_connection_goes_out_on_a_new_one(
+        named_redis_bus: NamedBus) -> None:
     """The publishing connection is cut (``CLIENT KILL`` of this bus's normal
     connection) while the subscribers' connection is fine, so nobody would see a GAP:
     the next publish is retried on a new connection, and every event arrives, in
     order (before, a batch's events after its commit were lost without a trace)."""
-    if not REDIS_URL:
-        pytest.skip("set CHAT_TEST_REDIS_URL for the Redis backend")
-    name = f"tsunagu-test-{uuid.uuid4().hex[:12]}"
-    bus = open_bus(f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}client_name={name}",
-                   prefix=f"{name}:")
-    await bus.start()
-    admin = aioredis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        subscription = await bus.subscribe()
-        seen: list[str] = []
-        first, arrived = asyncio.Event(), asyncio.Event()
+    bus = named_redis_bus.bus
+    subscription = await bus.subscribe()
+    seen: list[str] = []
+    first, arrived = asyncio.Event(), asyncio.Event()
 
-        async def collect() -> None:
-            async for batch in subscription.batches():
-                seen.extend(e.topic if e.topic == GAP else e.data for e in batch)
-                first.set()
-                if "third" in seen:
-                    arrived.set()
+    async def collect() -> None:
+        async for batch in subscription.batches():
+            seen.extend(e.topic if e.topic == GAP else e.data for e in batch)
+            first.set()
+            if "third" in seen:
+                arrived.set()
 
-        reader = asyncio.create_task(collect())
-        await bus.publish("contract:a", "first")
-        async with asyncio.timeout(5):
-            await first.wait()
-            publishers = [c["id"] for c in await admin.client_list(_type="normal")
-                          if c["name"] == name]
-            assert len(publishers) == 1
-            await admin.client_kill_filter(_id=publishers[0])
-            await bus.publish_many([("contract:a", "second"), ("contract:a", "third")])
-            await arrived.wait()
-        assert seen == ["first", "second", "third"]
-        await subscription.close()
-        await asyncio.wait_for(reader, 5)
-    finally:
-        await admin.aclose()
-        await bus.close()
+    reader = asyncio.create_task(collect())
+    await bus.publish("contract:a", "first")
+    async with asyncio.timeout(5):
+        await first.wait()
+        publishers = await named_redis_bus.connections("normal")
+        assert len(publishers) == 1
+        await named_redis_bus.admin.client_kill_filter(_id=publishers[0])
+        await bus.publish_many([("contract:a", "second"), ("contract:a", "third")])
+        await arrived.wait()
+    assert seen == ["first", "second", "third"]
+    await subscription.close()
+    await asyncio.wait_for(reader, 5)
