@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 import web_client
+from chat.web.client_constants import MODULE_PATH, constants_module
 
 CLIENT_DIR = Path(web_client.__file__).resolve().parent
 templates = Jinja2Templates(directory=str(CLIENT_DIR / "templates"))
@@ -56,10 +57,23 @@ async def service_worker(request: Request) -> Response:
                         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
+# Built once per process: the enums it reads do not change while the server runs.
+CONSTANTS_MODULE = constants_module()
+
+
+async def client_constants(request: Request) -> Response:
+    """The server's constants as the ES module the client imports (``constants.js``);
+    revalidated on every load so a deploy that adds a kind reaches open phones."""
+    return Response(CONSTANTS_MODULE, media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache"})
+
+
 routes = [
     Route("/", index),
     Route("/manifest.webmanifest", manifest),
     Route("/sw.js", service_worker),
     Route("/enroll", enroll),
+    # Before the static mount, which would otherwise answer 404 for this path.
+    Route(MODULE_PATH, client_constants),
     Mount("/static", app=StaticFiles(directory=str(CLIENT_DIR / "static")), name="static"),
 ]

@@ -5,8 +5,9 @@
 // and, only when the server offers it (GET /dev/users answers 200), the clearly marked
 // demo sign-in, whose session is bound to this browser's device key as well.
 
-import { relabelChat, startChat, stopChat } from "./chat.js";
-import { disablePush, enablePush, pushState, registerServiceWorker } from "./push.js";
+import { relabelChat, setUpChat, startChat, stopChat } from "./chat.js";
+import { registerServiceWorker } from "./push.js";
+import { showPushState } from "./views/settings.js";
 import { getDeviceKey, getEnrollment } from "./device.js";
 import { applyTranslations, setUpLanguageToggle, showError, t } from "./i18n.js";
 import {
@@ -102,15 +103,11 @@ async function run(button, statusWhileBusy, work) {
   }
 }
 
-$("passkey-signin-button").addEventListener("click", (ev) => {
-  run(ev.currentTarget, "signin.in_progress", signIn);
-});
-
-$("signout-button").addEventListener("click", async () => {
+async function signOutHere() {
   stopChat();
   await signOut();
   await showSignedOut();
-});
+}
 
 async function offerDemoSignIn() {
   const panel = $("demo-panel");
@@ -137,27 +134,6 @@ async function offerDemoSignIn() {
   panel.hidden = false;
 }
 
-// --- notifications (Web Push) ------------------------------------------------------------
-
-let pushOn = false;
-
-async function showPushState() {
-  const now = await pushState();
-  pushOn = now === "on";
-  $("push-status").textContent = t(`push.${now}`);
-  $("push-button").textContent = t(pushOn ? "push.disable" : "push.enable");
-  $("push-button").disabled = now === "unsupported" || now === "denied";
-}
-
-$("push-button").addEventListener("click", async () => {
-  try {
-    if (pushOn) await disablePush(); else await enablePush();
-  } catch (error) {
-    showError($("chat-error"), error);
-  }
-  await showPushState();
-});
-
 // --- the page ---------------------------------------------------------------------------
 
 function noteActivity() {
@@ -180,6 +156,11 @@ async function boot() {
   };
   setUpLanguageToggle($("lang-toggle"), relabel);
   setUpLanguageToggle($("lang-toggle-2"), relabel);
+  $("passkey-signin-button").addEventListener("click", (ev) => {
+    run(ev.currentTarget, "signin.in_progress", signIn);
+  });
+  $("signout-button").addEventListener("click", () => signOutHere().catch(console.error));
+  setUpChat();
   registerServiceWorker();
   document.addEventListener("pointerdown", noteActivity, { passive: true });
   document.addEventListener("keydown", noteActivity);
