@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-sqlite lint typecheck bench system-deps clean
+.PHONY: run test test-client test-sqlite lint typecheck bench system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +24,20 @@ run: $(VENV)/.installed
 	CHAT_DEV_SESSIONS=1 CHAT_OFF_HOURS_POLICY=$${CHAT_OFF_HOURS_POLICY:-off} \
 		$(VENV)/bin/tsunagu serve --host 127.0.0.1 --port $(PORT)
 
-# Debian's chromium for the browser tests (installed once; needs root).
+# Debian's chromium for the browser tests and Node for the client's reducer tests
+# (installed once; needs root).
 system-deps:
 	bash scripts/install-system-deps.sh
 
 # The whole suite: on SQLite, and on PostgreSQL + Redis too when CHAT_TEST_POSTGRES_URL
 # and CHAT_TEST_REDIS_URL are set (.ci/run sets them).
-test: $(VENV)/.installed-test system-deps
+test: $(VENV)/.installed-test system-deps test-client
 	$(VENV)/bin/pytest
+
+# The client's store, selectors and connection without a browser: Node's own test
+# runner on the ES modules as served (no build step, no npm packages). See docs/client.md.
+test-client: system-deps
+	node --test tests/client/
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check chat admin web_client tests bench

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, from Debian's archive: chromium for the browser
 # tests (driven by the PyPI playwright package; never `playwright install`) and a CJK
-# font so Japanese renders in screenshots, and the emoji font for the stamps and icons.
+# font so Japanese renders in screenshots, the emoji font for the stamps and icons, and
+# Node for the client's reducer tests (`node --test tests/client/`, its built-in runner).
 set -euo pipefail
-packages=(chromium fonts-noto-cjk fonts-noto-color-emoji)
+packages=(chromium fonts-noto-cjk fonts-noto-color-emoji nodejs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -104,7 +104,17 @@ export const reducers = {
     return effects;
   },
 
+  // Answers that need nothing on screen: a stamp, pin or edit taken (its broadcast
+  // follows), a read position stored, the heartbeat's answer.
   ok() {
+    return [];
+  },
+
+  "read.ok"() {
+    return [];
+  },
+
+  pong() {
     return [];
   },
 
