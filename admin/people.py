@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from admin.views import ADMINS, Console, page
 from chat.actions import devices as device_actions
-from chat.actions import orgchart
+from chat.actions import orgchart, orgchart_edits, orgchart_reads
 from chat.actions import pbx as pbx_actions
 from chat.domain.directory import parse_directory
 from chat.domain.imports import CsvProblems, parse_staff
@@ -23,7 +23,7 @@ ROLES = [role.value for role in Role]
 
 async def _departments_page(c: Console, *, status: int = 200, location: str | None = None,
                             error: str | None = None) -> Response:
-    return c.render("departments.html", departments=await orgchart.department_tree(c.ctx),
+    return c.render("departments.html", departments=await orgchart_reads.department_tree(c.ctx),
                     error=error, status=status, location=location)
 
 
@@ -38,7 +38,7 @@ async def save_department(c: Console) -> Response:
     code = c.field("code", limit=32, required=True) if create \
         else str(c.request.path_params["code"])
     try:
-        report = await orgchart.save_department(
+        report = await orgchart_edits.save_department(
             c.ctx, code=code, name=c.field("name", limit=100, required=True),
             kana=c.field("kana", limit=200), parent_code=c.field("parent_code", limit=32),
             by=c.by, actor_user_id=c.actor.user_id, create=create)
@@ -57,11 +57,11 @@ async def staff(c: Console) -> Response:
     role = params.get("role") or None
     if role is not None and role not in ROLES:
         raise BadRequest(f"unknown role {role!r}")
-    filters = orgchart.StaffFilter(department_code=params.get("department") or None,
+    filters = orgchart_reads.StaffFilter(department_code=params.get("department") or None,
                                    role=role, active=active, query=params.get("q", "")[:100])
-    people = await orgchart.list_staff(c.ctx, filters)
+    people = await orgchart_reads.list_staff(c.ctx, filters)
     return c.render("staff.html", people=people, filters=filters, roles=ROLES,
-                    departments=await orgchart.department_tree(c.ctx))
+                    departments=await orgchart_reads.department_tree(c.ctx))
 
 
 async def _person_page(c: Console, staff_number: str, *, location: str | None = None
@@ -72,7 +72,7 @@ async def _person_page(c: Console, staff_number: str, *, location: str | None = 
             if user and user.department_id else None
     if user is None:
         raise UserNotFound(f"No staff member has the number {staff_number!r}")
-    channels = await orgchart.staff_channels(c.ctx, user.id)
+    channels = await orgchart_reads.staff_channels(c.ctx, user.id)
     devices = await device_actions.list_devices(c.ctx, staff_number=staff_number)
     return c.render("person.html", person=user, department=department, channels=channels,
                     devices=devices, roles=ROLES, location=location)
@@ -86,7 +86,7 @@ async def person(c: Console) -> Response:
 @page(ADMINS, what="change roles")
 async def change_role(c: Console) -> Response:
     staff_number = str(c.request.path_params["staff_number"])
-    changed = await orgchart.change_role(c.ctx, staff_number=staff_number,
+    changed = await orgchart_edits.change_role(c.ctx, staff_number=staff_number,
                                          role=c.field("role", limit=16, required=True),
                                          by=c.by, actor_user_id=c.actor.user_id)
     c.notices.append(c.t("staff.role_changed" if changed else "staff.role_same"))

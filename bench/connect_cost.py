@@ -26,9 +26,9 @@ from bench import population
 from bench.population import City
 from chat.actions.channels import list_channels
 from chat.actions.pbx import call_presence
-from chat.auth.dpop import MemoryReplayCache
 from chat.auth.policy import PolicySource
 from chat.auth.proofs import ProofService
+from chat.auth.replay import MemoryReplayCache
 from chat.auth.sessions import Presented, authenticate
 from chat.client.device import DeviceKey
 from chat.context import open_context

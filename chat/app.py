@@ -31,9 +31,9 @@ from chat.actions.nodes import heartbeat
 from chat.actions.pbx import expire_call_presence
 from chat.actions.records import sweep_exports
 from chat.actions.retention import run_retention
-from chat.auth.dpop import MemoryReplayCache, ReplayCache
 from chat.auth.policy import PolicySource
 from chat.auth.proofs import ProofService
+from chat.auth.replay import MemoryReplayCache, ReplayCache
 from chat.bus import open_bus
 from chat.config import Settings
 from chat.context import AppContext
@@ -152,7 +152,7 @@ def open_replay_cache(bus_url: str) -> tuple[ReplayCache, Callable[[], Awaitable
     if bus_url.startswith(("redis://", "rediss://")):
         import redis.asyncio as aioredis
 
-        from chat.auth.dpop import RedisReplayCache
+        from chat.auth.replay import RedisReplayCache
 
         client = aioredis.from_url(bus_url)
         return RedisReplayCache(client), client.aclose

@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any, Protocol
 
+from chat.domain.dates import wire_time_or_none
 from chat.domain.messages import MessageExtras
 from chat.store.models import Attachment, Channel
 from chat.types import JSON
@@ -24,8 +25,7 @@ def encode(frame: JSON) -> str:
     return _FRAME_ENCODER.encode(frame)
 
 
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+_ts = wire_time_or_none
 
 
 class MessageFields(Protocol):

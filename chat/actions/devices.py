@@ -25,6 +25,7 @@ from chat.auth.dpop import VerifiedProof
 from chat.auth.passkeys import ENROLL, SIGN_IN
 from chat.auth.sessions import PASSKEY_SESSION_KIND, idle_deadline, new_session
 from chat.context import AppContext
+from chat.domain.dates import wire_time, wire_time_or_none
 from chat.errors import (
     AccountDisabled,
     BadRequest,
@@ -142,7 +143,7 @@ async def enrollment_options(ctx: AppContext, *, code: object,
         handle=passkeys.user_handle(ctx.secrets.session_key, user.id),
         user_name=user.staff_number, display_name=user.name, existing=existing)
     return {"user": {"name": user.name, "staff_number": user.staff_number},
-            "label": record.label, "expires_at": record.expires_at.isoformat(),
+            "label": record.label, "expires_at": wire_time(record.expires_at),
             "publicKey": options}
 
 
@@ -197,7 +198,7 @@ async def complete_enrollment(ctx: AppContext, *, code: object, credential: obje
                          device_id=device.id, remote=remote, code_id=record.id,
                          label=record.label, jkt=proof.jkt, aaguid=new.aaguid)
             result = {"device": {"id": device.id, "label": device.label,
-                                 "enrolled_at": now.isoformat()},
+                                 "enrolled_at": wire_time(now)},
                       "credential_id": new.credential_id}
     except IntegrityError:
         # Two phones racing with one device key or passkey: the loser gets this.
@@ -367,5 +368,4 @@ async def set_user_active(ctx: AppContext, *, staff_number: str, active: bool, b
     return revoked
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+_iso = wire_time_or_none

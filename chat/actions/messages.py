@@ -19,6 +19,7 @@ from chat.actions.wire import quote_of, wire_message, wire_messages
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
+from chat.domain.dates import wire_time
 from chat.domain.messages import MAX_MENTIONS, MessageExtras, mentioned_members
 from chat.domain.roles import PRIVILEGED_READERS, may_post
 from chat.errors import (
@@ -520,7 +521,7 @@ async def revisions(ctx: AppContext, *, actor: Principal, message_id: int) -> li
         if message.sender_id != actor.user_id:
             raise NotTheAuthor("Only the author may see earlier versions")
         items = [{"revision": r.revision, "action": r.action, "body": r.body,
-                  "created_at": r.created_at.isoformat().replace("+00:00", "Z")}
+                  "created_at": wire_time(r.created_at)}
                  for r in await uow.messages.revisions(message_id)]
     await audit_privileged_read(ctx, actor, "revisions", [{"id": message_id}],
                                 channel_id=message.channel_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chat.context import AppContext
+from chat.domain.dates import wire_time
 from chat.store.uow import unit_of_work
 from chat.types import JSON
 
@@ -20,7 +21,7 @@ async def heartbeat(ctx: AppContext, *, connections: int, bus_ok: bool,
     async with unit_of_work(ctx.db, write=True) as uow:
         await uow.system_settings.put(
             PREFIX + ctx.settings.node_id,
-            {"connections": connections, "bus": bus_ok, "started_at": started_at.isoformat()},
+            {"connections": connections, "bus": bus_ok, "started_at": wire_time(started_at)},
             at=ctx.clock.now(), by=ctx.settings.node_id)
 
 
@@ -37,7 +38,7 @@ async def recent_nodes(ctx: AppContext, *, within: timedelta = timedelta(minutes
         if now - seen > within:
             continue
         node_id = key.removeprefix(PREFIX)
-        nodes.append({"node_id": node_id, "last_seen": seen.isoformat(),
+        nodes.append({"node_id": node_id, "last_seen": wire_time(seen),
                       "connections": int(value.get("connections", 0)),
                       "bus": bool(value.get("bus")), "started_at": value.get("started_at"),
                       "stale": now - seen > stale_after,

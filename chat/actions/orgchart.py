@@ -20,14 +20,11 @@ from chat.domain.imports import (
     plan_staff_import,
 )
 from chat.domain.orgchart import (
-    OrgChartError,
     check_tree,
     department_channels_for,
     diff_memberships,
-    lineage,
 )
-from chat.domain.roles import ChannelKind, parse_role
-from chat.errors import BadRequest, NotFound, UserNotFound
+from chat.domain.roles import ChannelKind
 from chat.store.models import Channel, Department, User
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import Progress, no_progress
@@ -85,7 +82,7 @@ async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
         for i, row in enumerate(rows, start=1):
             dept = existing[row.code]
             after = (row.name, row.kana, i, parents[dept.id],
-                     row.level or infer_level(_depth(dept.id, parents)))
+                     row.level or infer_level(department_depth(dept.id, parents)))
             before = (dept.name, dept.kana, dept.sort_order, dept.parent_id, dept.level)
             if before[3] != after[3] and row.code not in created:
                 reparented = True
@@ -98,7 +95,7 @@ async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
             dept.name, dept.kana, dept.sort_order, dept.parent_id, dept.level = after
             progress(i, len(rows))
         await uow.flush()
-        report.channels_created += await _ensure_department_channels(uow, now)
+        report.channels_created += await ensure_department_channels(uow, now)
         report.channels_created += await _ensure_all_staff_channel(uow, now)
         if reparented:
             # A department moved in the tree: its people now sit under other 課/部.
@@ -110,14 +107,14 @@ async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
     return report
 
 
-def _depth(department_id: int, parents: dict[int, int | None]) -> int:
+def department_depth(department_id: int, parents: dict[int, int | None]) -> int:
     depth, current = 0, parents[department_id]
     while current is not None:
         depth, current = depth + 1, parents[current]
     return depth
 
 
-async def _ensure_department_channels(uow: UnitOfWork, now: datetime) -> int:
+async def ensure_department_channels(uow: UnitOfWork, now: datetime) -> int:
     """One channel per department, named after it (renames follow)."""
     channels = await uow.channels.department_channels()
     created = 0
@@ -334,193 +331,3 @@ async def sync_org_memberships(ctx: AppContext, uow: UnitOfWork, users: Sequence
             join(ctx, uow, channel, user.id, source=source, now=now, by=by)
             joined += 1
     return joined, left
-
-
-# --- the console's edits: one department, one person's role -------------------------------
-
-MAX_NAME_CHARS = 100
-
-
-def _clean(value: str, what: str, *, limit: int = MAX_NAME_CHARS, required: bool = True
-           ) -> str:
-    value = " ".join(value.split())
-    if required and not value:
-        raise BadRequest(f"{what} is required")
-    if len(value) > limit:
-        raise BadRequest(f"{what} may have at most {limit} characters")
-    return value
-
-
-async def save_department(ctx: AppContext, *, code: str, name: str, kana: str = "",
-                          parent_code: str | None, by: str, actor_user_id: int | None = None,
-                          create: bool = False) -> ImportReport:
-    """Create a department (``create=True``) or rename and move an existing one in the
-    tree. Its channel follows (created, renamed); a move changes the memberships of the
-    people under it, exactly as an import of the whole tree would. Audited as
-    ``orgchart.department_created`` / ``orgchart.department_changed`` with before and
-    after. Raises BadRequest (a cycle, an unknown parent, a code in use), NotFound."""
-    code = _clean(code, "code", limit=32)
-    name, kana = _clean(name, "name"), _clean(kana, "kana", limit=200, required=False)
-    parent_code = _clean(parent_code or "", "parent", limit=32, required=False) or None
-    report = ImportReport()
-    now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
-        departments = {d.code: d for d in await uow.departments.all()}
-        parent = departments.get(parent_code) if parent_code else None
-        if parent_code and parent is None:
-            raise BadRequest(f"department {parent_code} does not exist")
-        dept = departments.get(code)
-        if create:
-            if dept is not None:
-                raise BadRequest(f"department {code} already exists")
-            dept = Department(code=code, name=name, kana=kana, level="bu",
-                              sort_order=max((d.sort_order for d in departments.values()),
-                                             default=0) + 1,
-                              parent_id=None, created_at=now)
-            uow.departments.add(dept)
-            await uow.flush()
-            departments[code] = dept
-            report.created = 1
-        elif dept is None:
-            raise NotFound(f"department {code} does not exist")
-        before = {"name": dept.name, "kana": dept.kana,
-                  "parent_id": dept.parent_id, "level": dept.level}
-        parents = {d.id: d.parent_id for d in departments.values()}
-        parents[dept.id] = parent.id if parent else None
-        try:
-            check_tree(parents)
-        except OrgChartError:
-            raise BadRequest(f"department {code} cannot sit under {parent_code}: "
-                             "that would make a cycle") from None
-        moved = not create and dept.parent_id != parents[dept.id]
-        dept.name, dept.kana, dept.parent_id = name, kana, parents[dept.id]
-        dept.level = infer_level(_depth(dept.id, parents))
-        if moved:
-            # Levels below a moved department follow its new depth.
-            for other in departments.values():
-                other.level = infer_level(_depth(other.id, parents))
-        after = {"name": dept.name, "kana": dept.kana,
-                 "parent_id": dept.parent_id, "level": dept.level}
-        if not create and before == after:
-            report.unchanged = 1
-            return report
-        await uow.flush()
-        report.channels_created = await _ensure_department_channels(uow, now)
-        if moved:
-            report.updated = 1
-            report.joined, report.left = await sync_org_memberships(
-                ctx, uow, await uow.users.all(), now=now, by=by)
-        elif not create:
-            report.updated = 1
-        audit_within(ctx, uow, "orgchart.department_created" if create
-                     else "orgchart.department_changed", actor_user_id=actor_user_id,
-                     by=by, code=code, name=name, parent_id=dept.parent_id,
-                     before_name=None if create else str(before["name"]),
-                     before_parent_id=None if create else _int_or_none(before["parent_id"]))
-    return report
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) else None
-
-
-async def change_role(ctx: AppContext, *, staff_number: str, role: str, by: str,
-                      actor_user_id: int | None = None) -> bool:
-    """Give a person another role (audited as ``user.role_changed`` with before and
-    after). Returns False when it was already theirs. The role is read on every request,
-    so the change takes effect at the person's next one."""
-    try:
-        new_role = parse_role(role).value
-    except ValueError as error:
-        raise BadRequest(str(error)) from None
-    async with unit_of_work(ctx.db, write=True) as uow:
-        user = await uow.users.by_staff_number(staff_number)
-        if user is None:
-            raise UserNotFound(f"No staff member has the number {staff_number!r}")
-        if user.role == new_role:
-            return False
-        audit_within(ctx, uow, "user.role_changed", actor_user_id=actor_user_id,
-                     subject_user_id=user.id, by=by, before=user.role, after=new_role)
-        user.role, user.updated_at = new_role, ctx.clock.now()
-    return True
-
-
-# --- reading the org chart (lists for the console; no message content) --------------------
-
-@dataclass(frozen=True)
-class DepartmentView:
-    id: int
-    code: str
-    name: str
-    kana: str
-    level: str
-    parent_code: str | None
-    depth: int
-    members: int
-
-
-async def department_tree(ctx: AppContext) -> list[DepartmentView]:
-    """Every department, parents before children (depth first, in sort order), with
-    how many active people sit in it."""
-    async with unit_of_work(ctx.db, write=False) as uow:
-        departments = list(await uow.departments.all())
-        counts: dict[int | None, int] = {}
-        for user in await uow.users.all():
-            if user.is_active:
-                counts[user.department_id] = counts.get(user.department_id, 0) + 1
-    by_id = {d.id: d for d in departments}
-    children: dict[int | None, list[Department]] = {}
-    for dept in departments:
-        children.setdefault(dept.parent_id if dept.parent_id in by_id else None,
-                            []).append(dept)
-    ordered: list[DepartmentView] = []
-
-    def walk(parent: int | None, depth: int) -> None:
-        for dept in children.get(parent, []):
-            parent_dept = by_id.get(dept.parent_id) if dept.parent_id else None
-            ordered.append(DepartmentView(
-                id=dept.id, code=dept.code, name=dept.name, kana=dept.kana, level=dept.level,
-                parent_code=parent_dept.code if parent_dept else None, depth=depth,
-                members=counts.get(dept.id, 0)))
-            walk(dept.id, depth + 1)
-
-    walk(None, 0)
-    return ordered
-
-
-@dataclass(frozen=True)
-class StaffFilter:
-    department_code: str | None = None
-    role: str | None = None
-    active: bool | None = None
-    query: str = ""
-
-
-async def list_staff(ctx: AppContext, filters: StaffFilter, *, limit: int = 500
-                     ) -> list[tuple[User, Department | None]]:
-    """Staff matching every given filter, by staff number; a department includes the
-    departments below it."""
-    async with unit_of_work(ctx.db, write=False) as uow:
-        department_ids: set[int] | None = None
-        if filters.department_code:
-            dept = await uow.departments.by_code(filters.department_code)
-            if dept is None:
-                raise NotFound(f"department {filters.department_code} does not exist")
-            parents = {d.id: d.parent_id for d in await uow.departments.all()}
-            department_ids = {d for d in parents if dept.id in lineage(d, parents)}
-        return list(await uow.users.listing(
-            department_ids=department_ids, role=filters.role, active=filters.active,
-            query=filters.query.strip(), limit=limit))
-
-
-async def staff_channels(ctx: AppContext, user_id: int) -> list[tuple[Channel, str]]:
-    """The channels a person is a member of, with why (``department``, ``all_staff``,
-    ``manual``): names only, never messages."""
-    async with unit_of_work(ctx.db, write=False) as uow:
-        memberships = await uow.channels.memberships_of(user_id)
-        result = []
-        for membership in memberships:
-            channel = await uow.channels.get(membership.channel_id)
-            if channel is not None:
-                result.append((channel, membership.source))
-    return sorted(result, key=lambda pair: (pair[0].kind, pair[0].name))

@@ -13,6 +13,7 @@ from chat.actions.messages import channel_topic, live_message, member_channel
 from chat.actions.wire import wire_message, wire_messages
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.dates import wire_time
 from chat.domain.messages import MAX_PINS, may_pin
 from chat.domain.roles import ChannelKind
 from chat.domain.stamps import is_stamp
@@ -124,6 +125,6 @@ async def readers(ctx: AppContext, *, actor: Principal, message_id: int) -> JSON
         "read": [{"user_id": u, "name": n} for u, n, p in others if p >= message.seq],
         "unread": [{"user_id": u, "name": n} for u, n, p in others if p < message.seq],
         "confirmed": [{"user_id": u, "name": names.get(u, ""),
-                       "at": at.isoformat().replace("+00:00", "Z")}
+                       "at": wire_time(at)}
                       for u, at in sorted(confirmed.items(), key=lambda item: item[1])],
     }

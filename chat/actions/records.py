@@ -29,6 +29,7 @@ from typing import IO, Any
 from chat.actions.audit import audit, audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.dates import wire_time, wire_time_or_none
 from chat.domain.export import (
     CSV_HEADER,
     FORMAT_FILES,
@@ -172,9 +173,8 @@ def job_json(job: ExportJob) -> JSON:
         "id": job.id, "state": job.state, "formats": formats,
         "filters": json.loads(job.filters),
         "requested_by": {"user_id": job.requested_by_user_id, "label": job.requested_by},
-        "created_at": job.created_at.isoformat().replace("+00:00", "Z"),
-        "finished_at": (job.finished_at.isoformat().replace("+00:00", "Z")
-                        if job.finished_at else None),
+        "created_at": wire_time(job.created_at),
+        "finished_at": wire_time_or_none(job.finished_at),
         "done": job.done, "total": job.total, "manifest": manifest, "error": job.error,
         "node_id": job.node_id,
         "files": ([{"name": n, "url": f"/api/audit/exports/{job.id}/files/{n}"}

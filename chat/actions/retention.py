@@ -13,10 +13,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from chat.actions.audit import audit_within
 from chat.context import AppContext
+from chat.domain.dates import wire_time, wire_time_or_none
 from chat.domain.retention import (
     Effective,
     HoldScope,
@@ -37,8 +38,7 @@ BATCH_SIZE = 500
 
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat() if moment else None
+_iso = wire_time_or_none
 
 
 # --- policies ---------------------------------------------------------------------------
@@ -410,5 +410,5 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
 
 def describe_plans(plans: Sequence[ChannelPlan]) -> list[JSON]:
     return [{"channel_id": p.channel_id, "kind": p.kind, "keep_years": p.policy.keep_years,
-             "policy": p.policy.source, "cutoff": p.cutoff.isoformat(), "expired": p.expired}
+             "policy": p.policy.source, "cutoff": wire_time(p.cutoff), "expired": p.expired}
             for p in plans]

@@ -39,29 +39,32 @@ pass ``now`` (timezone-aware).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import heapq
 import hmac
 import json
 import logging
 import math
 import re
-import secrets
-import string
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from chat.errors import Unauthenticated
+from chat.auth.dpop_base import (
+    DpopError,
+    DpopNonceRequired,
+    b64url,
+    b64url_decode_strict,
+    require_aware,
+)
+from chat.auth.dpop_htu import normalize_htu
+from chat.auth.dpop_nonces import NonceIssuer
+from chat.auth.replay import ReplayCache
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +88,6 @@ _THUMBPRINT_MEMBERS = {
 _P256_COORDINATE_BYTES = 32
 
 
-class DpopError(Unauthenticated):
-    """A DPoP proof was missing or invalid (RFC 9449 §7.1 ``invalid_dpop_proof``)."""
-
-    code = "invalid_dpop_proof"
-    http_status = 401
-    default_message = "The DPoP proof is invalid"
-
-
-class DpopNonceRequired(DpopError):
-    """The proof lacks a valid server nonce; answer with a fresh ``DPoP-Nonce`` (§8, §9)."""
-
-    code = "use_dpop_nonce"
-    default_message = "A fresh DPoP nonce is required"
-
-
 @dataclass(frozen=True)
 class VerifiedProof:
     """A proof that passed every check.
@@ -113,29 +101,6 @@ class VerifiedProof:
     jti: str
     iat: datetime
     public_jwk: dict[str, str]
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode_strict(text: str) -> bytes:
-    """Decode unpadded base64url, refusing anything that would not re-encode identically,
-    so one value has one spelling (a key cannot take two thumbprints)."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
-        raise ValueError("not unpadded base64url")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as error:
-        raise ValueError("not unpadded base64url") from error
-    if _b64url(data) != text:
-        raise ValueError("not canonical base64url")
-    return data
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -157,269 +122,13 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
             raise ValueError(f"JWK member {name!r} is missing or not a string")
         canonical[name] = value
     encoded = json.dumps(canonical, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return _b64url(hashlib.sha256(encoded.encode("utf-8")).digest())
+    return b64url(hashlib.sha256(encoded.encode("utf-8")).digest())
 
 
 def access_token_hash(token: str) -> str:
     """The ``ath`` claim for ``token``: base64url (no padding) of SHA-256 over its ASCII
     bytes (RFC 9449 §4.2). Raises ValueError (UnicodeEncodeError) for a non-ASCII token."""
-    return _b64url(hashlib.sha256(token.encode("ascii")).digest())
-
-
-# --- htu normalisation (RFC 9449 §4.3 step 9; RFC 3986 §6.2.2, §6.2.3) -----------------
-
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
-# Characters that may appear literally in a URI path (RFC 3986 §3.3) plus "%" of an escape.
-_PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@/%")
-_PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-
-
-def _normalize_percent_encoding(text: str) -> str:
-    # §6.2.2.1: hex digits of escapes are upper-case; §6.2.2.2: escapes of unreserved
-    # characters are decoded.
-    def fix(match: re.Match[str]) -> str:
-        char = chr(int(match.group(1), 16))
-        return char if char in _UNRESERVED else "%" + match.group(1).upper()
-
-    return _PERCENT_ESCAPE.sub(fix, text)
-
-
-def _encode_unsafe(text: str) -> str:
-    # Characters that cannot appear in a URI (a space, non-ASCII text) are percent-encoded as
-    # UTF-8, as a browser does (WHATWG URL), so "/a b" and "/a%20b" compare equal.
-    out = []
-    for char in text:
-        if char in _PATH_SAFE:
-            out.append(char)
-        else:
-            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
-    return "".join(out)
-
-
-def _remove_dot_segments(path: str) -> str:
-    # RFC 3986 §5.2.4, applied as syntax-based normalisation (§6.2.2.3).
-    output: list[str] = []
-    while path:
-        if path.startswith("../"):
-            path = path[3:]
-        elif path.startswith("./"):
-            path = path[2:]
-        elif path.startswith("/./"):
-            path = path[2:]
-        elif path == "/.":
-            path = "/"
-        elif path.startswith("/../"):
-            path = path[3:]
-            if output:
-                output.pop()
-        elif path == "/..":
-            path = "/"
-            if output:
-                output.pop()
-        elif path in {".", ".."}:
-            path = ""
-        else:
-            start = 1 if path.startswith("/") else 0
-            end = path.find("/", start)
-            if end == -1:
-                end = len(path)
-            output.append(path[:end])
-            path = path[end:]
-    return "".join(output)
-
-
-def normalize_htu(url: str) -> str:
-    """``url`` as compared for ``htu``: scheme and host lower-cased, the scheme's default
-    port dropped, an empty path made "/", dot segments removed, percent-encoding normalised
-    (RFC 3986 §6.2.2, §6.2.3), and query and fragment dropped (RFC 9449 §4.3).
-
-    Accepts absolute http, https, ws and wss URLs (ws/wss for the websocket handshake).
-    Raises ValueError for anything else, for userinfo (RFC 9110 §4.2.4) and for a bad port.
-    Servers must pass the URL as the client sent it: the public scheme and host (behind a
-    proxy) and the raw, still percent-encoded path.
-    """
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise ValueError("htu must be an absolute http(s) or ws(s) URL")
-    if "@" in parts.netloc:
-        raise ValueError("htu must not carry userinfo")
-    host = parts.hostname  # lower-cased, IPv6 brackets removed
-    if not host:
-        raise ValueError("htu has no host")
-    host = _normalize_percent_encoding(host).lower()
-    host = _PERCENT_ESCAPE.sub(lambda m: "%" + m.group(1).upper(), host)
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port  # raises ValueError when not a number in 0-65535
-    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = _remove_dot_segments(_normalize_percent_encoding(_encode_unsafe(parts.path))) or "/"
-    return f"{scheme}://{netloc}{path}"
-
-
-# --- nonces (RFC 9449 §8, §9, §11.1) ---------------------------------------------------
-
-_NONCE_VERSION = b"\x01"
-_NONCE_RANDOM_BYTES = 16
-_NONCE_TAG_BYTES = 32
-_NONCE_BYTES = len(_NONCE_VERSION) + 8 + _NONCE_RANDOM_BYTES + _NONCE_TAG_BYTES
-# Domain separation: the key may also key other MACs; a nonce tag is never one of theirs.
-_NONCE_LABEL = b"tsunagu/dpop-nonce/v1\x00"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _epoch_millis(now: datetime) -> int:
-    _require_aware(now)
-    return (now - _EPOCH) // timedelta(milliseconds=1)
-
-
-class NonceIssuer:
-    """Stateless server nonces: ``version | issued-at (ms) | 16 random bytes | HMAC-SHA256``,
-    base64url-encoded (so ``1*NQCHAR``, §8.1).
-
-    The random bytes and the MAC make nonces unpredictable (§8); the issue time is the
-    server's own, so the window no longer rests on the client's clock (§11.1). Any node
-    holding the same ``key`` can check a nonce without storage. A nonce may be used for
-    several proofs during its lifetime; the ``jti`` replay store stops proof replays.
-
-    ``key`` must be at least 16 bytes (32 random bytes recommended; rotating it invalidates
-    outstanding nonces, which clients recover from through ``use_dpop_nonce``).
-    ``node_skew_seconds`` tolerates a nonce "from the future" issued by a node whose clock
-    runs slightly ahead. ``token_bytes`` is the randomness source (injectable for tests).
-    """
-
-    def __init__(
-        self,
-        key: bytes,
-        *,
-        lifetime_seconds: float = 300,
-        node_skew_seconds: float = 5,
-        token_bytes: Callable[[int], bytes] = secrets.token_bytes,
-    ) -> None:
-        if len(key) < 16:
-            raise ValueError("the nonce key must be at least 16 bytes")
-        if lifetime_seconds <= 0 or node_skew_seconds < 0:
-            raise ValueError("lifetime must be positive and node skew non-negative")
-        self._key = key
-        self._lifetime_ms = lifetime_seconds * 1000
-        self._node_skew_ms = node_skew_seconds * 1000
-        self._token_bytes = token_bytes
-
-    @property
-    def lifetime_seconds(self) -> float:
-        return self._lifetime_ms / 1000
-
-    def _tag(self, body: bytes) -> bytes:
-        return hmac.new(self._key, _NONCE_LABEL + body, hashlib.sha256).digest()
-
-    def issue(self, now: datetime) -> str:
-        """A fresh nonce, valid from ``now`` for ``lifetime_seconds``."""
-        random_part = self._token_bytes(_NONCE_RANDOM_BYTES)
-        if len(random_part) != _NONCE_RANDOM_BYTES:
-            raise ValueError("token_bytes returned the wrong number of bytes")
-        body = _NONCE_VERSION + _epoch_millis(now).to_bytes(8, "big") + random_part
-        return _b64url(body + self._tag(body))
-
-    def check(self, nonce: str, now: datetime) -> None:
-        """Return if ``nonce`` was issued with this key and ``issued <= now <= issued +
-        lifetime`` (both bounds inclusive, up to ``node_skew_seconds`` before issue);
-        otherwise raise DpopNonceRequired."""
-        now_ms = _epoch_millis(now)
-        try:
-            raw = _b64url_decode_strict(nonce)
-        except ValueError:
-            raw = b""
-        if len(raw) != _NONCE_BYTES or raw[:1] != _NONCE_VERSION:
-            raise DpopNonceRequired("nonce was not issued by this server")
-        body, tag = raw[:-_NONCE_TAG_BYTES], raw[-_NONCE_TAG_BYTES:]
-        if not hmac.compare_digest(tag, self._tag(body)):
-            raise DpopNonceRequired("nonce was not issued by this server")
-        age_ms = now_ms - int.from_bytes(body[1:9], "big")
-        if age_ms > self._lifetime_ms:
-            raise DpopNonceRequired("nonce expired")
-        if age_ms < -self._node_skew_ms:
-            raise DpopNonceRequired("nonce issued in the future")
-
-
-# --- replay store (RFC 9449 §11.1) -----------------------------------------------------
-
-
-class ReplayCache(Protocol):
-    """Remembers proof identifiers for the window in which the proof would be accepted."""
-
-    async def first_use(self, key: str, *, ttl_seconds: float, now: datetime) -> bool:
-        """Record ``key`` for ``ttl_seconds``; True if it was not already recorded (and
-        unexpired), False otherwise. Implementations that cannot record it return False:
-        failing closed, since forgetting would re-open a replay window."""
-        ...
-
-
-class MemoryReplayCache:
-    """A replay store for one process (tests, single-node servers).
-
-    An entry recorded at ``t`` blocks the key while ``now < t + ttl``. Expired entries are
-    evicted on every call, oldest expiry first. When ``max_entries`` unexpired entries are
-    held, a new key is refused (False) rather than an older one forgotten: evicting an
-    unexpired ``jti`` would let that proof be replayed, whereas refusing only fails genuine
-    requests until entries expire (at most one acceptance window), a loud and bounded
-    denial of service instead of a silent security hole. Only fully verified proofs reach
-    the store, so filling it takes a signing key and a valid nonce; rate-limit before
-    verifying. A warning is logged each time the store becomes full.
-    """
-
-    def __init__(self, *, max_entries: int = 100_000) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be positive")
-        self._max_entries = max_entries
-        self._expiry: dict[str, float] = {}
-        self._by_expiry: list[tuple[float, str]] = []
-        self._full = False
-
-    def __len__(self) -> int:
-        return len(self._expiry)
-
-    def _evict_expired(self, now_ts: float) -> None:
-        while self._by_expiry and self._by_expiry[0][0] <= now_ts:
-            expires, key = heapq.heappop(self._by_expiry)
-            if self._expiry.get(key) == expires:
-                del self._expiry[key]
-
-    async def first_use(self, key: str, *, ttl_seconds: float, now: datetime) -> bool:
-        _require_aware(now)
-        now_ts = now.timestamp()
-        self._evict_expired(now_ts)
-        if key in self._expiry:
-            return False
-        if len(self._expiry) >= self._max_entries:
-            if not self._full:
-                log.warning("DPoP replay store full (%d entries): refusing new proofs",
-                            self._max_entries)
-                self._full = True
-            return False
-        self._full = False
-        expires = now_ts + ttl_seconds
-        self._expiry[key] = expires
-        heapq.heappush(self._by_expiry, (expires, key))
-        return True
-
-
-class RedisReplayCache:
-    """A replay store shared by every node: ``SET prefix+key 1 NX EX ttl``.
-
-    Redis expires entries by its own clock, so ``now`` is ignored here; the TTL is rounded
-    up to whole seconds (never shorter than asked). Redis errors propagate: the caller
-    must refuse the request rather than skip the replay check.
-    """
-
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "tsunagu:dpop:") -> None:
-        self._client = client
-        self._prefix = prefix
-
-    async def first_use(self, key: str, *, ttl_seconds: float, now: datetime) -> bool:
-        ttl = max(1, math.ceil(ttl_seconds))
-        stored = await self._client.set(self._prefix + key, 1, nx=True, ex=ttl)
-        return bool(stored)
+    return b64url(hashlib.sha256(token.encode("ascii")).digest())
 
 
 # --- the proof -------------------------------------------------------------------------
@@ -463,7 +172,7 @@ def _public_p256_jwk(candidate: object) -> dict[str, str]:
     if not isinstance(x, str) or not isinstance(y, str):
         raise DpopError("jwk must be an EC P-256 public key")
     try:
-        coordinates = (_b64url_decode_strict(x), _b64url_decode_strict(y))
+        coordinates = (b64url_decode_strict(x), b64url_decode_strict(y))
     except ValueError as error:
         raise DpopError("jwk coordinates are not canonical base64url") from error
     if any(len(c) != _P256_COORDINATE_BYTES for c in coordinates):
@@ -556,7 +265,7 @@ async def verify_proof(
     Raises DpopNonceRequired for a missing or stale nonce, DpopError for every other
     failure (including a replayed ``jti``).
     """
-    _require_aware(now)
+    require_aware(now)
     request_htu = normalize_htu(url)
 
     # Step 2: one well-formed JWT, bounded before any parsing (step 1 is the caller's,

@@ -25,7 +25,7 @@ from webauthn.helpers import exceptions as webauthn_errors
 from webauthn.helpers import structs
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 
-from chat.auth.dpop import ReplayCache
+from chat.auth.replay import ReplayCache
 from chat.errors import PasskeyInvalid, RegistrationInvalid
 
 ENROLL = b"E"

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chat.auth.dpop import (
-    NonceIssuer,
-    ReplayCache,
-    VerifiedProof,
-    verify_proof,
-)
+from chat.auth.dpop import VerifiedProof, verify_proof
+from chat.auth.dpop_nonces import NonceIssuer
 from chat.auth.passkeys import ChallengeIssuer
+from chat.auth.replay import ReplayCache
 from chat.config import Settings
 from chat.secrets import InstanceSecrets
 

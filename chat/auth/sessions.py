@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chat.actions.audit import audit
-from chat.auth.dpop import DpopError, DpopNonceRequired
+from chat.auth.dpop_base import DpopError, DpopNonceRequired
 from chat.context import AppContext
 from chat.errors import InvalidToken, Unauthenticated
 from chat.store.models import AuthSession

@@ -1,4 +1,5 @@
-"""Dates as people type them: a day in Japan time, or an exact RFC 3339 instant."""
+"""Dates as people type them (a day in Japan time, or an exact RFC 3339 instant), and the
+one time format every frame and HTTP answer uses (:func:`wire_time`)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,16 @@ def parse_moment(value: object, *, name: str, end_of_day: bool = False) -> datet
     if moment.tzinfo is None:
         raise ValueError(f"{name} needs a UTC offset (e.g. +09:00 or Z)")
     return moment.astimezone(UTC)
+
+
+def wire_time(moment: datetime) -> str:
+    """The one time format on the wire, in frames and HTTP JSON alike: RFC 3339 in UTC with
+    ``Z`` and microseconds when there are any (``2026-12-07T01:02:03.456789Z``).
+    ``moment`` must be aware (the store's ``UTCDateTime`` always is)."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def wire_time_or_none(moment: datetime | None) -> str | None:
+    return wire_time(moment) if moment is not None else None

@@ -7,10 +7,10 @@ have edited or deleted it since: auditors read what was written, not only what i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from chat.domain.dates import parse_moment
+from chat.domain.dates import parse_moment, wire_time_or_none
 from chat.domain.roles import RECORDS_KEEPERS
 
 MAX_WORDS = 5
@@ -114,8 +114,7 @@ def _optional_int(value: object, name: str) -> int | None:
     raise ValueError(f"{name} must be an integer")
 
 
-def _utc(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+_utc = wire_time_or_none
 
 
 # --- records ------------------------------------------------------------------------------

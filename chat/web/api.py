@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -13,6 +11,7 @@ from chat.actions import messages as message_actions
 from chat.actions import reactions as reaction_actions
 from chat.actions import sessions as session_actions
 from chat.auth.sessions import idle_deadline, record_use
+from chat.domain.dates import wire_time, wire_time_or_none
 from chat.errors import BadRequest, UserNotFound
 from chat.store.uow import unit_of_work
 from chat.web.auth import app_context, clear_session_cookie, require_principal
@@ -60,8 +59,7 @@ async def me(request: Request) -> JSONResponse:
                              "idle_expires_at": _iso(actor.idle_expires_at)}})
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+_iso = wire_time_or_none
 
 
 async def list_channels(request: Request) -> JSONResponse:
@@ -187,8 +185,8 @@ async def refresh(request: Request) -> JSONResponse:
     await record_use(ctx, session_id=actor.session_id, device_id=actor.device_id)
     assert actor.expires_at is not None
     return JSONResponse({
-        "expires_at": actor.expires_at.isoformat(),
-        "idle_expires_at": idle_deadline(ctx, ctx.clock.now()).isoformat(),
+        "expires_at": wire_time(actor.expires_at),
+        "idle_expires_at": wire_time(idle_deadline(ctx, ctx.clock.now())),
         "idle_timeout_seconds": ctx.settings.session_idle_seconds,
     })
 

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat.auth.dpop import DpopError
+from chat.auth.dpop_base import DpopError
 from chat.errors import BodyTooLarge, ChatError, MalformedJson
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from chat.actions import devices as device_actions
 from chat.auth.dpop import VerifiedProof, access_token_hash
+from chat.domain.dates import wire_time
 from chat.web.auth import app_context, client_host, proof_of, request_url, set_session_cookie
 from chat.web.errors import read_json_object
 from chat.web.ratelimit import ClientRateLimiter
@@ -77,8 +78,8 @@ async def signin(request: Request) -> JSONResponse:
         # The hash the proofs carry as ath: the page proves the token it cannot read.
         "ath": access_token_hash(signed_in.token),
         "user": signed_in.user, "device": signed_in.device,
-        "expires_at": signed_in.expires_at.isoformat(),
-        "idle_expires_at": signed_in.idle_expires_at.isoformat(),
+        "expires_at": wire_time(signed_in.expires_at),
+        "idle_expires_at": wire_time(signed_in.idle_expires_at),
         "idle_timeout_seconds": ctx.settings.session_idle_seconds,
     })
     set_session_cookie(response, ctx, signed_in.token)

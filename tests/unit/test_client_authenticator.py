@@ -31,16 +31,10 @@ from webauthn.helpers.structs import (
 )
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
-from chat.auth.dpop import (
-    DpopError,
-    DpopNonceRequired,
-    MemoryReplayCache,
-    NonceIssuer,
-    VerifiedProof,
-    access_token_hash,
-    jwk_thumbprint,
-    verify_proof,
-)
+from chat.auth.dpop import VerifiedProof, access_token_hash, jwk_thumbprint, verify_proof
+from chat.auth.dpop_base import DpopError, DpopNonceRequired
+from chat.auth.dpop_nonces import NonceIssuer
+from chat.auth.replay import MemoryReplayCache
 from chat.client.authenticator import AuthenticatorError, SoftwareAuthenticator
 from chat.client.device import DeviceKey
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chat.auth.dpop import MemoryReplayCache
 from chat.auth.passkeys import ENROLL, SIGN_IN, ChallengeIssuer, user_handle
 from chat.auth.policy import AccessPolicy
+from chat.auth.replay import MemoryReplayCache
 from chat.config import Settings, SettingsError
 from chat.secrets import KEY_NAMES, InstanceSecrets
 

@@ -24,18 +24,16 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from chat.auth.dpop import (
-    DpopError,
-    DpopNonceRequired,
-    MemoryReplayCache,
-    NonceIssuer,
-    RedisReplayCache,
     VerifiedProof,
     access_token_hash,
     jwk_thumbprint,
-    normalize_htu,
     parse_dpop_header,
     verify_proof,
 )
+from chat.auth.dpop_base import DpopError, DpopNonceRequired
+from chat.auth.dpop_htu import normalize_htu
+from chat.auth.dpop_nonces import NonceIssuer
+from chat.auth.replay import MemoryReplayCache, RedisReplayCache
 from chat.errors import Unauthenticated
 
 # Read here rather than from tests.support, which imports the whole application.

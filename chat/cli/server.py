@@ -1,0 +1,100 @@
+"""`tsunagu serve`, `migrate` and `seed-demo`: running a node and preparing its database."""
+
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+
+from chat.cli.common import (
+    Subcommands,
+    run_offline,
+)
+from chat.config import Settings
+from chat.context import AppContext
+from chat.store.migrations import upgrade
+from chat.store.uow import unit_of_work
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    upgrade(settings.database_url)
+    print(f"database migrated to the latest schema ({_redact(settings.database_url)})")
+    return 0
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.demo import seed_demo
+
+    async def job(ctx: AppContext) -> str:
+        async with unit_of_work(ctx.db, write=False) as uow:
+            if await uow.users.count() > 0:
+                return "database already has users: demo not seeded"
+        depts, staff = await seed_demo(ctx)
+        return (f"demo city seeded: {depts.created} departments, {staff.created} staff, "
+                f"{depts.channels_created} channels")
+
+    print(run_offline(settings, job))
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from chat.app import create_app
+    from chat.runtime import settle_garbage_collector
+    from chat.web.transport import WebSocketProtocol
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if args.dev_sessions:
+        overrides["dev_sessions"] = True
+    settings = settings.with_overrides(**overrides)
+    if settings.dev_sessions and not settings.dev_sessions_allowed:
+        print("refusing to start: dev sessions need a loopback bind", file=sys.stderr)
+        return 2
+    for line in _banner(settings):
+        print(line)
+    app = create_app(settings)
+    settle_garbage_collector()
+    uvicorn.run(app, host=settings.host, port=settings.port,
+                ws=WebSocketProtocol, ws_max_size=settings.transport_max_bytes,
+                ws_per_message_deflate=settings.ws_per_message_deflate, log_level="info",
+                proxy_headers=settings.forwarded_allow_ips is not None,
+                forwarded_allow_ips=settings.forwarded_allow_ips)
+    return 0
+
+
+def _banner(settings: Settings) -> Iterator[str]:
+    host = "localhost" if settings.host in {"127.0.0.1", "::1"} else settings.host
+    yield f"Tsunagu is serving on http://{host}:{settings.port}"
+    yield (f"Staff sign in with a passkey on an enrolled device: open the link printed by "
+           f"`tsunagu device enroll STAFF_NUMBER` (pages use {settings.public_origin})")
+    if settings.dev_sessions_allowed:
+        yield ("DEMO MODE (loopback only): open the page and pick a demo person to sign in "
+               "as; real device enrollment is not required here.")
+    if not settings.off_hours_policy:
+        yield "off-hours policy is OFF (CHAT_OFF_HOURS_POLICY=off): anyone may connect any time"
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def register(sub: Subcommands) -> None:
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="bind address (default CHAT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default CHAT_PORT or 8000)")
+    serve.add_argument("--dev-sessions", action="store_true",
+                       help="enable the demo sign-in (refused unless bound to loopback)")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
+        func=cmd_migrate)
+    sub.add_parser("seed-demo", help="seed a demo city into an empty database").set_defaults(
+        func=cmd_seed_demo)
