@@ -47,7 +47,9 @@ class UnknownEvent:
 
 
 def string_field(body: Mapping[str, Any], name: str, *, required: bool = True,
-            max_chars: int = 200) -> str | None:
+                 max_chars: int = 200) -> str | None:
+    """The string field ``name`` of a parsed body (None when absent and not required);
+    raises :class:`InvalidEventField` naming it."""
     value = body.get(name)
     if value is None:
         if required:
@@ -63,7 +65,9 @@ def string_field(body: Mapping[str, Any], name: str, *, required: bool = True,
 
 
 def number_field(body: Mapping[str, Any], name: str, country_code: str, *,
-            required: bool) -> Number | None:
+                 required: bool) -> Number | None:
+    """The field ``name`` as a normalised number; None for no number (absent, empty or
+    anonymous) unless ``required``. Raises :class:`InvalidEventField` naming it."""
     raw = string_field(body, name, required=False, max_chars=100)
     if raw is None:
         if required:
