@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_standard_webhooks_and_twilio_are_registered_standard_first() -> None:
-    assert format_names() == ["standard", "twilio"]
-    assert formats() == [STANDARD, TWILIO] and default_format() is STANDARD
-    assert [f.route for f in formats()] == ["/pbx/events", "/pbx/twilio/status"]
+    assert format_names()[:2] == ["standard", "twilio"]
+    assert formats()[:2] == [STANDARD, TWILIO] and default_format() is STANDARD
+    assert (STANDARD.route, TWILIO.route) == ("/pbx/events", "/pbx/twilio/status")
+    assert format_named("twilio") is TWILIO
     assert format_of_source("native") is STANDARD and format_of_source("twilio") is TWILIO
 
 
@@ -41,14 +42,24 @@ def test_names_routes_and_sources_are_unique() -> None:
 def test_a_second_format_claiming_a_name_route_or_source_is_refused(field: str) -> None:
     fresh = {"name": "other", "route": "/pbx/other", "source": "other"}
     clash = dataclasses.replace(TWILIO, **{**fresh, field: getattr(STANDARD, field)})
+    before = format_names()
     with pytest.raises(ValueError, match=f"reuses the {field} of 'standard'"):
         register(clash)
-    assert format_names() == ["standard", "twilio"]
+    assert format_names() == before
+
+
+@pytest.mark.parametrize("change", [{"name": "x" * 17}, {"source": ""}, {"route": "pbx/x"}])
+def test_a_format_that_does_not_fit_its_columns_or_has_no_path_is_refused(
+        change: dict[str, str]) -> None:
+    fresh = {"name": "other", "route": "/pbx/other", "source": "other"}
+    with pytest.raises(ValueError, match=r"characters|is a path"):
+        register(dataclasses.replace(TWILIO, **{**fresh, **change}))
+    assert "other" not in format_names()
 
 
 def test_an_unknown_kind_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(UnknownPbxFormat, match=r"unknown PBX format 'asterisk' "
-                                               r"\(known: standard, twilio\)"):
+                                               r"\(known: standard, twilio"):
         format_named("asterisk")
     with pytest.raises(UnknownPbxFormat):
         format_of_source("asterisk")

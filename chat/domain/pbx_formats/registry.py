@@ -102,12 +102,21 @@ class PbxFormat:
     logged_payload: Callable[[str], Any]
 
 
+# pbx_secrets.kind, pbx_events.source and pbx_calls.source are String(16).
+MAX_STORED_CHARS = 16
 _FORMATS: dict[str, PbxFormat] = {}
 
 
 def register(pbx_format: PbxFormat) -> PbxFormat:
     """Add a format (its module calls this on import). Names, routes and sources are each
-    unique: a second format claiming one is a programming error."""
+    unique, and name and source fit their columns: anything else is a programming error
+    (``ValueError``)."""
+    if not all(0 < len(value) <= MAX_STORED_CHARS
+               for value in (pbx_format.name, pbx_format.source)):
+        raise ValueError(f"PBX format {pbx_format.name!r}: name and source are 1 to "
+                         f"{MAX_STORED_CHARS} characters")
+    if not pbx_format.route.startswith("/"):
+        raise ValueError(f"PBX format {pbx_format.name!r}: the route is a path")
     for other in _FORMATS.values():
         clash = [field for field in ("name", "route", "source")
                  if getattr(other, field) == getattr(pbx_format, field)]
