@@ -10,13 +10,16 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from admin.views import ADMINS, Console, page
-from chat.actions import pbx as pbx_actions
+from chat.actions import pbx_directory as directory_actions
+from chat.actions import pbx_ingest as ingest_actions
+from chat.actions import pbx_secrets as secret_actions
 from chat.actions import policy as policy_actions
 from chat.actions.nodes import recent_nodes
 from chat.domain.hours import WEEKDAY_KEYS, WorkingHours
+from chat.domain.pbx_formats.registry import default_format, formats
 from chat.errors import BadRequest
 from chat.hub import Hub
-from chat.web.pbx import PbxRejections
+from chat.web.pbx_webhooks import PbxRejections
 
 INTERVALS_PER_DAY = 2
 
@@ -28,7 +31,7 @@ async def pbx_events(c: Console) -> Response:
     outcome = c.request.query_params.get("outcome") or None
     if outcome not in {None, "applied", "no_change", "ignored"}:
         raise BadRequest("unknown outcome")
-    events = await pbx_actions.recent_events(c.ctx, limit=200, outcome=outcome)
+    events = await ingest_actions.recent_events(c.ctx, limit=200, outcome=outcome)
     rejections: PbxRejections = c.request.state.pbx_rejections
     return c.render("pbx_events.html", events=events, outcome=outcome or "",
                     rejected=rejections.recent())
@@ -36,8 +39,9 @@ async def pbx_events(c: Console) -> Response:
 
 async def _secrets_page(c: Console, *, created: tuple[str, str] | None = None,
                         location: str | None = None) -> Response:
-    return c.render("pbx_secrets.html", secrets=await pbx_actions.list_secrets(c.ctx),
-                    created=created, location=location)
+    return c.render("pbx_secrets.html", secrets=await secret_actions.list_secrets(c.ctx),
+                    formats=formats(), created=created, location=location,
+                    supplied_kinds={f.name for f in formats() if f.operator_supplies_secret})
 
 
 @page(ADMINS, what="manage PBX secrets")
@@ -51,29 +55,29 @@ async def create_secret(c: Console) -> Response:
     shown once, in this answer only; the old secret stays valid until retired, so the
     PBX can switch without losing events."""
     rotate_from = c.request.path_params.get("name")
-    kind = c.field("kind", limit=16) or pbx_actions.KIND_STANDARD
+    kind = c.field("kind", limit=16) or default_format().name
     if rotate_from is not None:
-        current = {s["name"]: s for s in await pbx_actions.list_secrets(c.ctx)}
+        current = {s["name"]: s for s in await secret_actions.list_secrets(c.ctx)}
         old = current.get(str(rotate_from))
         if old is None or old["retired_at"] is not None:
             raise BadRequest(f"no active secret named {rotate_from}")
         kind = str(old["kind"])
     name = c.field("name", limit=64, required=True)
-    value = await pbx_actions.create_secret(c.ctx, name=name, by=c.by, kind=kind,
+    value = await secret_actions.create_secret(c.ctx, name=name, by=c.by, kind=kind,
                                             value=c.field("value") or None)
     return await _secrets_page(c, created=(name, value), location="/admin/pbx/secrets")
 
 
 @page(ADMINS, what="manage PBX secrets")
 async def retire_secret(c: Console) -> Response:
-    await pbx_actions.retire_secret(c.ctx, name=str(c.request.path_params["name"]), by=c.by)
+    await secret_actions.retire_secret(c.ctx, name=str(c.request.path_params["name"]), by=c.by)
     c.notices.append(c.t("pbx_secrets.retired_done"))
     return await _secrets_page(c, location="/admin/pbx/secrets")
 
 
 @page(ADMINS, what="see the extension directory")
 async def pbx_directory(c: Console) -> Response:
-    return c.render("pbx_directory.html", entries=await pbx_actions.directory_listing(c.ctx))
+    return c.render("pbx_directory.html", entries=await directory_actions.directory_listing(c.ctx))
 
 
 # --- working hours, holidays, disaster mode ---------------------------------------------------

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from admin.views import ADMINS, Console, page
 from chat.actions import devices as device_actions
 from chat.actions import orgchart, orgchart_edits, orgchart_reads
-from chat.actions import pbx as pbx_actions
+from chat.actions import pbx_directory as directory_actions
 from chat.domain.directory import parse_directory
 from chat.domain.imports import CsvProblems, parse_staff
 from chat.domain.roles import Role
@@ -152,11 +152,11 @@ async def import_directory(c: Console) -> Response:
         return c.render("imports.html", status=400, kind="directory",
                         problems=problems.problems)
     if c.field("step", limit=16) == "apply":
-        report = await pbx_actions.import_directory(c.ctx, rows, by=c.by,
+        report = await directory_actions.import_directory(c.ctx, rows, by=c.by,
                                                     actor_user_id=c.actor.user_id)
         c.notices.append(c.t("imports.applied_directory", **vars(report)))
         return c.render("imports.html", location="/admin/imports")
-    diff = await pbx_actions.preview_directory(c.ctx, rows)
+    diff = await directory_actions.preview_directory(c.ctx, rows)
     by_number = {row.number: row for row in rows}
     return c.render("import_directory_preview.html", diff=diff, rows=by_number,
                     csv_text=text)

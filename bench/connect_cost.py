@@ -24,8 +24,8 @@ from typing import Any
 
 from bench import population
 from bench.population import City
+from chat.actions.call_presence import call_presence
 from chat.actions.channels import list_channels
-from chat.actions.pbx import call_presence
 from chat.auth.policy import PolicySource
 from chat.auth.proofs import ProofService
 from chat.auth.replay import MemoryReplayCache

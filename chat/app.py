@@ -25,10 +25,10 @@ from starlette.routing import Route, WebSocketRoute
 from admin.routes import routes as console_routes
 from admin.tasks import ConsoleState
 from chat.actions.audit import make_checkpoint
+from chat.actions.call_presence import expire_call_presence
 from chat.actions.channels import current_memberships
 from chat.actions.messages import index_search_backlog
 from chat.actions.nodes import heartbeat
-from chat.actions.pbx import expire_call_presence
 from chat.actions.records import sweep_exports
 from chat.actions.retention import run_retention
 from chat.auth.policy import PolicySource
@@ -43,8 +43,9 @@ from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.uow import unit_of_work
 from chat.types import JSON, Clock, SystemClock
-from chat.web import admin, api, attachments, dev, pages, passkeys, records
-from chat.web import pbx as pbx_web
+from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks, records
+from chat.web import memos as memos_web
+from chat.web import notices as notices_web
 from chat.web import push as push_web
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
@@ -65,7 +66,7 @@ class State(TypedDict):
     auth_limiter: ClientRateLimiter
     export_tasks: records.ExportTasks
     console: ConsoleState
-    pbx_rejections: pbx_web.PbxRejections
+    pbx_rejections: pbx_webhooks.PbxRejections
 
 
 async def health(request: Request) -> JSONResponse:
@@ -204,7 +205,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         console = ConsoleState()
         try:
             yield {"ctx": ctx, "hub": hub, "export_tasks": export_tasks, "console": console,
-                   "pbx_rejections": pbx_web.PbxRejections(),
+                   "pbx_rejections": pbx_webhooks.PbxRejections(),
                    "auth_limiter": ClientRateLimiter(
                        the_clock, per_minute=settings.sign_in_attempts_per_minute,
                        burst=settings.sign_in_burst)}
@@ -232,7 +233,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *records.routes,
         *passkeys.routes,
         *dev.routes,
-        *pbx_web.routes,
+        *pbx_webhooks.routes,
+        *notices_web.routes,
+        *memos_web.routes,
         *console_routes,
         *pages.routes,
     ]

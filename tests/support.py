@@ -393,9 +393,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 async def run_tsunagu(server: RunningServer | None, *args: str,
-                      bus_url: str | None = None) -> subprocess.CompletedProcess[str]:
+                      bus_url: str | None = None,
+                      stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real ``tsunagu`` CLI in a subprocess against ``server``'s database and bus
-    (``bus_url`` overrides the bus), off the event loop."""
+    (``bus_url`` overrides the bus; ``stdin`` is piped in), off the event loop."""
     env = dict(os.environ)
     if server is not None:
         env.update(CHAT_DATABASE_URL=server.settings.database_url,
@@ -405,7 +406,7 @@ async def run_tsunagu(server: RunningServer | None, *args: str,
                    CHAT_PORT=str(server.port))
     return await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "chat.cli", *args], cwd=REPO_ROOT, env=env,
-        capture_output=True, text=True, timeout=120, check=False)
+        input=stdin, capture_output=True, text=True, timeout=120, check=False)
 
 
 # --- device-bound sessions -----------------------------------------------------------------

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chat.actions.audit import audit_within
+from chat.actions.missed_calls import notice_target
 from chat.actions.notices import phone_channel, post_notice
-from chat.actions.pbx import notice_target
 from chat.actions.wire import wire_message
 from chat.auth.sessions import Principal
 from chat.context import AppContext

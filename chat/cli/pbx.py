@@ -23,30 +23,30 @@ from chat.store.uow import unit_of_work
 
 
 def cmd_pbx_secret(settings: Settings, args: argparse.Namespace) -> int:
-    from chat.actions import pbx as pbx_actions
+    from chat.actions import pbx_secrets as secret_actions
+    from chat.domain.pbx_formats.registry import format_named
 
     if args.secret_command == "add":
-        kind, token = pbx_actions.KIND_STANDARD, None
-        if args.twilio:
-            kind = pbx_actions.KIND_TWILIO
-            token = (getpass.getpass("Twilio Auth Token: ") if sys.stdin.isatty()
+        pbx_format, token = format_named(args.kind), None
+        if pbx_format.operator_supplies_secret:
+            token = (getpass.getpass(f"{pbx_format.secret_label}: ") if sys.stdin.isatty()
                      else sys.stdin.readline()).strip()
-        value = run_offline(settings, lambda ctx: pbx_actions.create_secret(
-            ctx, name=args.name, by=operator(), kind=kind, value=token))
-        if kind == pbx_actions.KIND_TWILIO:
-            print(f"Twilio Auth Token {args.name!r} stored; status callbacks signed with it "
-                  "are accepted at /pbx/twilio/status")
+        value = run_offline(settings, lambda ctx: secret_actions.create_secret(
+            ctx, name=args.name, by=operator(), kind=pbx_format.name, value=token))
+        if pbx_format.operator_supplies_secret:
+            print(f"{pbx_format.secret_label} {args.name!r} stored; deliveries signed with "
+                  f"it are accepted at {pbx_format.route}")
             return 0
-        print(f"PBX secret {args.name!r} created. Configure the PBX with it now; it is not "
-              "shown again:")
+        print(f"{pbx_format.secret_label} {args.name!r} created. Configure the PBX with it "
+              "now; it is not shown again:")
         print(value)
         return 0
     if args.secret_command == "retire":
-        run_offline(settings, lambda ctx: pbx_actions.retire_secret(ctx, name=args.name,
-                                                             by=operator()))
+        run_offline(settings, lambda ctx: secret_actions.retire_secret(ctx, name=args.name,
+                                                                by=operator()))
         print(f"PBX secret {args.name!r} retired: webhooks signed with it are refused")
         return 0
-    rows = run_offline(settings, pbx_actions.list_secrets)
+    rows = run_offline(settings, secret_actions.list_secrets)
     if not rows:
         print("no PBX secrets; create one with `tsunagu pbx secret add NAME`")
         return 0
@@ -62,11 +62,11 @@ def cmd_pbx_secret(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_pbx_directory(settings: Settings, args: argparse.Namespace) -> int:
-    from chat.actions import pbx as pbx_actions
+    from chat.actions import pbx_directory as directory_actions
     from chat.domain.directory import parse_directory
 
     if args.directory_command == "list":
-        rows = run_offline(settings, pbx_actions.directory_listing)
+        rows = run_offline(settings, directory_actions.directory_listing)
         for row in rows:
             target = row["user_id"] or (f"#{row['channel_id']}" if row["channel_id"] else "")
             print(f"{row['number']:<16} {row['kind']:<8} {target!s:<8} {row['name']}")
@@ -83,24 +83,25 @@ def cmd_pbx_directory(settings: Settings, args: argparse.Namespace) -> int:
             departments = {d.code for d in await uow.departments.all()}
         rows = parse_directory(text, known_staff=staff, known_departments=departments,
                                country_code=settings.pbx_country_code)
-        report = await pbx_actions.import_directory(ctx, rows, by=operator())
+        report = await directory_actions.import_directory(ctx, rows, by=operator())
         return f"PBX directory imported from {path}: {report.summary()}"
 
     return import_report(settings, path, job)
 
 
 def cmd_pbx_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from chat.actions import pbx as pbx_actions
+    from chat.actions.pbx_secrets import unseal
     from chat.client.pbx import CallSpec, PbxSimulator, scenario
+    from chat.domain.pbx_formats.standard import STANDARD
 
     secret = args.secret
     if secret is None:
         async def load(ctx: AppContext) -> str:
             async with unit_of_work(ctx.db, write=False) as uow:
                 row = await uow.pbx.secret(args.secret_name)
-            if row is None or row.retired_at is not None or row.kind != "standard":
+            if row is None or row.retired_at is not None or row.kind != STANDARD.name:
                 raise BadRequest(f"no active PBX secret named {args.secret_name!r}")
-            return pbx_actions.unseal(ctx, row.sealed)
+            return unseal(ctx, row.sealed)
         secret = run_offline(settings, load)
     spec = CallSpec(from_number=args.from_number, to_number=args.to_number,
                     extension=args.extension, caller_name=args.caller_name,
@@ -121,15 +122,22 @@ def cmd_pbx_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def register(sub: Subcommands) -> None:
+    from chat.domain.pbx_formats.registry import default_format, format_names, formats
+
     pbx = sub.add_parser("pbx", help="PBX webhooks: secrets, the extension directory, a "
                                      "simulator (docs/pbx.md)")
     pbsub = pbx.add_subparsers(dest="pbx_command", required=True, metavar="ACTION")
     secret = pbsub.add_parser("secret", help="webhook secrets (several may be active)")
     ssub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
-    sadd = ssub.add_parser("add", help="create a secret and print it once (whsec_…)")
+    sadd = ssub.add_parser("add", help="create a secret and print it once (whsec_…), or "
+                                       "store one the PBX issued (read from stdin)")
     sadd.add_argument("name", help="e.g. pbx-2026 (letters, digits, . _ -)")
-    sadd.add_argument("--twilio", action="store_true",
-                      help="store a Twilio Auth Token (read from stdin) instead")
+    sadd.add_argument("--kind", choices=format_names(), default=default_format().name,
+                      help="the PBX format the secret signs: " + "; ".join(
+                          f"{f.name}: {f.label} at {f.route}"
+                          + (f", {f.secret_label} read from stdin"
+                             if f.operator_supplies_secret else "")
+                          for f in formats()) + " (default: %(default)s)")
     sadd.set_defaults(func=cmd_pbx_secret)
     ssub.add_parser("list", help="names, kinds and states (never the secrets)").set_defaults(
         func=cmd_pbx_secret)

@@ -414,7 +414,7 @@ class PbxSecret(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    # "standard" (Standard Webhooks, POST /pbx/events) or "twilio" (an Auth Token).
+    # The name of the PBX format it signs (chat.domain.pbx_formats: "standard", "twilio").
     kind: Mapped[str] = mapped_column(String(16))
     sealed: Mapped[str] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -434,7 +434,7 @@ class PbxEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    source: Mapped[str] = mapped_column(String(16))  # "native" | "twilio"
+    source: Mapped[str] = mapped_column(String(16))  # a PBX format's source (registry)
     delivery_id: Mapped[str] = mapped_column(String(200))
     secret_name: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(64))

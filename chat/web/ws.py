@@ -21,9 +21,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chat.actions import messages as message_actions
 from chat.actions import reactions as reaction_actions
 from chat.actions import reads as read_actions
+from chat.actions.call_presence import call_presence
 from chat.actions.channels import list_channels
 from chat.actions.messages import channel_topic
-from chat.actions.pbx import call_presence
 from chat.auth.sessions import (
     SESSION_COOKIE,
     Presented,

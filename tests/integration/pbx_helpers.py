@@ -16,7 +16,7 @@ import httpx
 from standardwebhooks import Webhook
 from twilio.request_validator import RequestValidator
 
-from chat.actions.pbx import create_secret
+from chat.actions.pbx_secrets import create_secret
 from chat.context import AppContext, open_context
 from chat.store.uow import unit_of_work
 from tests.support import (

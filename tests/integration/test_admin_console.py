@@ -15,6 +15,7 @@ import re
 import httpx
 
 from chat.client import TsunaguClient
+from chat.domain.pbx_formats.registry import format_names
 from tests.conftest import ServerFactory
 from tests.integration.test_device_sessions import signed_in
 from tests.integration.test_duties import events, user_id
@@ -279,6 +280,8 @@ async def test_the_admins_operations_and_the_auditors_holds_and_verify_round_tri
         assert "シークレットを廃止しました" in retired.text
         listed = await admin.request("GET", "/admin/pbx/secrets")
         assert "whsec_" not in listed.text
+        # The kinds offered are the registered PBX formats.
+        assert re.findall(r'<option value="([a-z_]+)">', listed.text) == format_names()
 
         # The directory: a preview, then the import.
         directory = "number,kind,target,name\n2101,職員,1002,\n2900,窓口,121,防災係 窓口\n"

@@ -119,3 +119,24 @@ async def test_behind_a_reverse_proxy_the_public_url_is_what_twilio_signed(
     params = callback("CA" + uuid.uuid4().hex, "ringing", 0)
     internal = await post_twilio(server, TOKEN, params)
     assert internal.status_code == 401
+
+
+async def test_the_cli_stores_an_auth_token_by_kind_and_lists_the_kind(
+        server: RunningServer) -> None:
+    from tests.support import run_tsunagu
+
+    added = await run_tsunagu(server, "pbx", "secret", "add", "twilio-cli", "--kind", "twilio",
+                              stdin=TOKEN + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "Twilio Auth Token 'twilio-cli' stored" in added.stdout
+    assert "/pbx/twilio/status" in added.stdout and TOKEN not in added.stdout
+    listed = await run_tsunagu(server, "pbx", "secret", "list")
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("twilio-cli"))
+    assert row.split()[1] == "twilio" and row.endswith("active")
+    accepted = await post_twilio(server, TOKEN, callback("CA" + uuid.uuid4().hex, "queued", 0))
+    assert accepted.status_code == 202, accepted.text
+    # An unregistered kind, and the old --twilio flag, are usage errors.
+    unknown = await run_tsunagu(server, "pbx", "secret", "add", "x", "--kind", "asterisk")
+    assert unknown.returncode == 2 and "invalid choice: 'asterisk'" in unknown.stderr
+    old_flag = await run_tsunagu(server, "pbx", "secret", "add", "x", "--twilio")
+    assert old_flag.returncode == 2 and "unrecognized arguments: --twilio" in old_flag.stderr

@@ -12,7 +12,7 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from chat.domain.webhooks import new_secret
+from chat.domain.pbx_formats.standard import new_secret
 from tests.conftest import ServerFactory
 from tests.integration.pbx_helpers import (
     SUZUKI,
@@ -216,7 +216,7 @@ async def test_the_retention_run_blanks_the_numbers_of_an_old_event_log(
     and the calls' numbers (callers' personal data), audited by id range; the delivery
     ids stay, so a late retry is still a duplicate. Younger entries keep theirs."""
     from chat.actions import retention as retention_actions
-    from chat.actions.pbx import recent_events
+    from chat.actions.pbx_ingest import recent_events
     from chat.context import open_context
     from tests.support import ManualClock, beside, in_own_thread, sql
 
