@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chat.actions.audit import audit_within
 from chat.actions.notices import follow_up_of, phone_channel, post_notice, revise_notice
+from chat.bus.topics import CALL_PRESENCE_TOPIC
 from chat.context import AppContext
 from chat.domain import calls as call_rules
 from chat.domain.calls import CallPresence, CallState, Direction
@@ -43,7 +44,6 @@ from chat.types import JSON
 
 log = logging.getLogger(__name__)
 
-CALL_PRESENCE_TOPIC = "call.presence"   # chat.hub.CALL_PRESENCE_TOPIC
 SOURCE_NATIVE = "native"
 SOURCE_TWILIO = "twilio"
 KIND_STANDARD = "standard"
