@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from chat.actions.audit import audit_within
 from chat.actions.wire import wire_messages
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import joined_topic, left_topic
 from chat.context import AppContext

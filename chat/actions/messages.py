@@ -12,9 +12,9 @@ from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 
-from chat.actions.audit import Detail, audit_or_fail, audit_within
 from chat.actions.push import NewMessagePush, push_new_messages
 from chat.actions.wire import quote_of, wire_message, wire_messages
+from chat.audit.record import Detail, audit_or_fail, audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic, user_topic
 from chat.context import AppContext

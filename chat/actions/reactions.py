@@ -8,9 +8,9 @@ applied one after the other and the later event carries both.
 
 from __future__ import annotations
 
-from chat.actions.audit import audit_within
 from chat.actions.messages import live_message, member_channel
 from chat.actions.wire import wire_message, wire_messages
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic
 from chat.context import AppContext

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chat.actions.audit import audit_within
+from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.retention import (
     Effective,
