@@ -364,6 +364,7 @@ async def test_unknown_topics_are_ignored(hub: Hub) -> None:
     conn = connection(1, 1, max_backlog=10)
     await hub.register(conn, [7])
     hub.dispatch("weather:tokyo", "{}")
+    hub.dispatch("channel:seven", message_frame(7, 1))  # malformed: not channel 7
     hub.dispatch(user_topic(999), message_frame(7, 1))  # nobody here
     assert drain(conn) == []
 
@@ -419,6 +420,26 @@ async def test_leaving_the_last_subscriber_of_a_channel_then_rejoining_works(
     await hub.register(conn, [9])
     hub.dispatch(left_topic(5, 9), left_frame(9))
     hub.dispatch(joined_topic(5, 9), joined_frame(9))
+    hub.dispatch(channel_topic(9), message_frame(9, 1))
+    assert seqs(drain(conn)) == [1]
+
+
+async def test_membership_follows_its_topic_never_a_frame_on_a_user_topic(hub: Hub) -> None:
+    """The hub routes by topic alone: a channel.joined frame sent to a person's topic is
+    written as it is, and subscribes them to nothing."""
+    conn = connection(5, 1, max_backlog=10)
+    await hub.register(conn, [1])
+    hub.dispatch(user_topic(5), joined_frame(9))
+    hub.dispatch(channel_topic(9), message_frame(9, 1))
+    assert [f["type"] for f in drain(conn)] == ["channel.joined"]
+    assert conn.channel_ids == {1}
+
+
+async def test_a_membership_change_for_someone_not_here_changes_nothing(hub: Hub) -> None:
+    conn = connection(5, 1, max_backlog=10)
+    await hub.register(conn, [9])
+    hub.dispatch(joined_topic(6, 9), joined_frame(9))
+    hub.dispatch(left_topic(6, 9), left_frame(9))
     hub.dispatch(channel_topic(9), message_frame(9, 1))
     assert seqs(drain(conn)) == [1]
 
