@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from chat.bus import Bus, BusEvent, Subscription
-from chat.bus.topics import Topic, TopicKind, parse_topic
+from chat.bus.topics import Topic, TopicKind, channel_id_of, parse_topic
 from chat.frames import encode
 from chat.hub.call_presence import CallPresenceCache, CallPresenceLoader
 from chat.hub.connection import Connection, Outgoing
@@ -151,7 +151,15 @@ class Hub:
 
     def dispatch(self, topic: str, data: str) -> None:
         """Route one bus event (:mod:`chat.bus.topics`); the frame is never parsed."""
-        self._route(parse_topic(topic), topic, data)
+        channel_id = channel_id_of(topic)  # most events: no Topic built for them
+        if channel_id is not None:
+            members = self._local.in_channel(channel_id)
+            if members:
+                frame = Outgoing(data)
+                for conn in tuple(members):
+                    conn.offer(frame)
+        else:
+            self._route(parse_topic(topic), topic, data)
 
     def dispatch_batch(self, events: Sequence[BusEvent]) -> None:
         """:meth:`dispatch` ``events`` in order, writing each connection's share of a run
@@ -164,13 +172,14 @@ class Hub:
             self.dispatch(events[0].topic, events[0].data)
             return
         staged: dict[Connection, list[Outgoing]] = {}
+        in_channel = self._local.in_channel
         for event in events:
-            topic = parse_topic(event.topic)
-            if topic is None or topic.kind is not TopicKind.CHANNEL:
+            channel_id = channel_id_of(event.topic)
+            if channel_id is None:
                 _write_staged(staged)
-                self._route(topic, event.topic, event.data)
+                self._route(parse_topic(event.topic), event.topic, event.data)
                 continue
-            members = self._local.in_channel(topic.channel_id)
+            members = in_channel(channel_id)
             if not members:
                 continue
             frame = Outgoing(event.data)
@@ -183,17 +192,12 @@ class Hub:
         _write_staged(staged)
 
     def _route(self, topic: Topic | None, name: str, data: str) -> None:
+        """Any event but a channel's."""
         if topic is None:
             log.debug("ignoring bus topic %s", name)
             return
         kind = topic.kind
-        if kind is TopicKind.CHANNEL:
-            members = self._local.in_channel(topic.channel_id)
-            if members:
-                frame = Outgoing(data)
-                for conn in tuple(members):
-                    conn.offer(frame)
-        elif kind is TopicKind.USER:
+        if kind is TopicKind.USER:
             self._local.offer_to_user(topic.user_id, data)
         elif kind is TopicKind.JOINED:
             self._local.join(topic.user_id, topic.channel_id, data)

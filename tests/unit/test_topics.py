@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.bus import GAP as BUS_GAP
+from chat.bus import topics
 from chat.bus.topics import (
     CALL_PRESENCE_TOPIC,
     GAP,
@@ -12,6 +13,7 @@ from chat.bus.topics import (
     SESSIONS_REVOKED_TOPIC,
     Topic,
     TopicKind,
+    channel_id_of,
     channel_topic,
     joined_topic,
     left_topic,
@@ -32,8 +34,11 @@ MADE = {
 }
 
 
-def test_every_kind_of_topic_can_be_made() -> None:
+def test_every_kind_of_topic_can_be_made_and_is_in_the_modules_table() -> None:
     assert set(MADE) == set(TopicKind)
+    table = topics.__doc__ or ""
+    for kind in TopicKind:
+        assert f"``{kind.value}" in table, kind
 
 
 @pytest.mark.parametrize("kind", list(TopicKind))
@@ -41,6 +46,14 @@ def test_a_topic_reads_back_as_what_made_it(kind: TopicKind) -> None:
     name, parsed = MADE[kind]
     assert name.partition(":")[0] == kind
     assert parse_topic(name) == parsed
+
+
+@pytest.mark.parametrize("name", [
+    *(made for made, _ in MADE.values()), "channel:seven", "channel:", "channels:7"])
+def test_the_channel_fast_path_agrees_with_parsing(name: str) -> None:
+    parsed = parse_topic(name)
+    expected = parsed.channel_id if parsed and parsed.kind is TopicKind.CHANNEL else None
+    assert channel_id_of(name) == expected
 
 
 def test_the_names_on_the_bus_are_those_every_node_already_uses() -> None:
