@@ -11,7 +11,8 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from chat.actions.audit import VerifyReport, audit, verify_log
+from chat.actions.audit import VerifyReport, verify_log
+from chat.audit.record import audit
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 

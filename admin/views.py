@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from admin.i18n import LANG_COOKIE, Translator, pick_language, translator
-from chat.actions.audit import audit
+from chat.audit.record import audit
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.roles import PEOPLE_ADMINS, RECORDS_KEEPERS

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypedDict
 
 from sqlalchemy import text
@@ -55,10 +55,6 @@ from chat.web.ws import websocket_endpoint
 from chat.webpush import WebPush
 
 log = logging.getLogger(__name__)
-
-# How far back each revocation sweep looks: commit delay and clock skew between writers.
-REVOCATION_LOOKBACK = timedelta(seconds=5)
-
 
 class State(TypedDict):
     ctx: AppContext
@@ -184,14 +180,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         async def memberships(user_ids: Sequence[int]) -> dict[int, dict[int, JSON] | None]:
             return await current_memberships(ctx, user_ids)
 
-        async def revocations(since: datetime | None
-                              ) -> tuple[list[tuple[int, str | None]], datetime]:
-            now = the_clock.now()
-            start = (since or now) - REVOCATION_LOOKBACK
+        async def revocations(start: datetime) -> list[tuple[int, str | None]]:
             async with unit_of_work(db, write=False) as uow:
-                return await uow.sessions.revoked_since(start), now
+                return await uow.sessions.revoked_since(start)
 
-        hub = Hub(bus, node_id=settings.node_id, memberships=memberships,
+        hub = Hub(bus, node_id=settings.node_id, clock=the_clock, memberships=memberships,
                   reconcile_seconds=settings.membership_reconcile_seconds,
                   revocations=revocations)
         await hub.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -20,12 +21,25 @@ UserId = int
 ChannelId = int
 
 
+class Timer(Protocol):
+    """A pending :meth:`Clock.call_later`."""
+
+    def cancel(self) -> None:
+        """Do not call it after all (harmless once it ran)."""
+        ...
+
+
 class Clock(Protocol):
     """Injected time, so policies and expiries are tested without sleeping."""
 
     def now(self) -> datetime: ...
 
     def monotonic(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Call ``callback`` on the running event loop once ``delay`` seconds of this
+        clock have passed (raises RuntimeError outside a running loop)."""
+        ...
 
 
 class SystemClock:
@@ -34,6 +48,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        return asyncio.get_running_loop().call_later(delay, callback)
 
 
 TokenSource = Callable[[], str]

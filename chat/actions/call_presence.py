@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from chat.bus.topics import CALL_PRESENCE_TOPIC
 from chat.context import AppContext
 from chat.domain import calls as call_rules
 from chat.domain.calls import CallPresence, CallState, Direction
@@ -17,7 +18,6 @@ from chat.store.models import PbxCall
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import JSON
 
-CALL_PRESENCE_TOPIC = "call.presence"   # chat.hub.CALL_PRESENCE_TOPIC
 SWEEP_BATCH = 200
 
 

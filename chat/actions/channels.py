@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from chat.actions.audit import audit_within
 from chat.actions.wire import wire_messages
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
+from chat.bus.topics import joined_topic, left_topic
 from chat.context import AppContext
 from chat.domain.roles import ChannelKind
 from chat.errors import BadRequest, ChannelNotFound, NotAMember, UserNotFound
@@ -17,10 +18,6 @@ from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import JSON
 
 MAX_GROUP_MEMBERS = 1000
-
-
-def user_topic(user_id: int) -> str:
-    return f"user:{user_id}"
 
 
 def join(ctx: AppContext, uow: UnitOfWork, channel: Channel, user_id: int, *,
@@ -37,7 +34,7 @@ def join(ctx: AppContext, uow: UnitOfWork, channel: Channel, user_id: int, *,
     async def announce() -> None:
         frame = {"type": "channel.joined",
                  "channel": {**channel_json(channel), "last_read_seq": 0, **(as_seen or {})}}
-        await ctx.bus.publish(user_topic(user_id), encode(frame))
+        await ctx.bus.publish(joined_topic(user_id, channel.id), encode(frame))
 
     uow.on_commit(announce)
 
@@ -50,7 +47,7 @@ async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int,
     audit_within(ctx, uow, "membership.removed", actor_user_id=actor_user_id,
                  subject_user_id=user_id, channel_id=channel_id, by=by)
     frame = encode({"type": "channel.left", "channel_id": channel_id})
-    uow.on_commit(lambda: ctx.bus.publish(user_topic(user_id), frame))
+    uow.on_commit(lambda: ctx.bus.publish(left_topic(user_id, channel_id), frame))
 
 
 async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from chat.actions.audit import audit, audit_within
 from chat.actions.sessions import revoke_within
+from chat.audit.record import audit, audit_within
 from chat.auth import passkeys
 from chat.auth.dpop import VerifiedProof
 from chat.auth.passkeys import ENROLL, SIGN_IN

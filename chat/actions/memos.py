@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chat.actions.audit import audit_within
 from chat.actions.missed_calls import notice_target
 from chat.actions.notices import phone_channel, post_notice
 from chat.actions.wire import wire_message
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.notices import Caller, FollowUp, Memo, MemoAction, NoticeKind, Person

@@ -12,11 +12,11 @@ from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 
-from chat.actions.audit import Detail, audit_or_fail, audit_within
-from chat.actions.channels import user_topic
 from chat.actions.push import NewMessagePush, push_new_messages
 from chat.actions.wire import quote_of, wire_message, wire_messages
+from chat.audit.record import Detail, audit_or_fail, audit_within
 from chat.auth.sessions import Principal
+from chat.bus.topics import channel_topic, user_topic
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
 from chat.domain.dates import wire_time
@@ -50,10 +50,6 @@ MAX_CLIENT_ID_CHARS = 64
 # Sends written per transaction at most (chat.groupcommit); a lone send is not delayed.
 MAX_SEND_BATCH = 256
 SEND_QUEUE = "messages.send"
-
-
-def channel_topic(channel_id: int) -> str:
-    return f"channel:{channel_id}"
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from chat.actions.audit import audit_within
 from chat.actions.channels import join
-from chat.actions.messages import channel_topic, member_channel
+from chat.actions.messages import member_channel
 from chat.actions.push import push_notice
 from chat.actions.wire import wire_message
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
+from chat.bus.topics import channel_topic
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
 from chat.domain.notices import SYSTEM_SENDER_NAME, FollowUp, NoticeKind, NoticeState, Person

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chat.actions.audit import audit_within
 from chat.actions.channels import join, leave
 from chat.actions.sessions import revoke_within
+from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.imports import (
     DepartmentRow,

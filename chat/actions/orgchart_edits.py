@@ -3,13 +3,13 @@ Each is audited, and a department's channel and memberships follow it at once.""
 
 from __future__ import annotations
 
-from chat.actions.audit import audit_within
 from chat.actions.orgchart import (
     ImportReport,
     department_depth,
     ensure_department_channels,
     sync_org_memberships,
 )
+from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.imports import (
     infer_level,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chat.actions.audit import audit_within
+from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.directory import DirectoryDiff, DirectoryRow, DirectoryTarget, diff_directory
 from chat.domain.numbers import Number

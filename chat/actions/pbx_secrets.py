@@ -15,7 +15,7 @@ import re
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from chat.actions.audit import audit_within
+from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.pbx_formats.registry import SigningKey, default_format, format_named
 from chat.errors import BadRequest, PbxSecretExists, PbxSecretNotFound

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from chat.actions.audit import audit_within
+from chat.audit.record import audit_within
 from chat.auth.policy import (
     DISASTER_MODE_KEY,
     KEYS,

@@ -8,10 +8,11 @@ applied one after the other and the later event carries both.
 
 from __future__ import annotations
 
-from chat.actions.audit import audit_within
-from chat.actions.messages import channel_topic, live_message, member_channel
+from chat.actions.messages import live_message, member_channel
 from chat.actions.wire import wire_message, wire_messages
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
+from chat.bus.topics import channel_topic
 from chat.context import AppContext
 from chat.domain.dates import wire_time
 from chat.domain.messages import MAX_PINS, may_pin

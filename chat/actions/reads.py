@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from chat.actions.messages import channel_topic, member_channel
+from chat.actions.messages import member_channel
 from chat.auth.sessions import Principal
+from chat.bus.topics import channel_topic
 from chat.context import AppContext
 from chat.errors import SeqOutOfRange
 from chat.frames import encode

@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from chat.actions.audit import audit, audit_within
+from chat.audit.record import audit, audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.dates import wire_time, wire_time_or_none

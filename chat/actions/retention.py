@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chat.actions.audit import audit_within
+from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.dates import wire_time, wire_time_or_none
 from chat.domain.retention import (

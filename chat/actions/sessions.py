@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from chat.actions.audit import audit_within
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
+from chat.bus.topics import SESSIONS_REVOKED_TOPIC
 from chat.context import AppContext
-from chat.hub import SESSIONS_REVOKED_TOPIC
 from chat.store.uow import UnitOfWork, unit_of_work
 
 

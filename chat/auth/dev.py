@@ -9,7 +9,7 @@ protocol tests.
 
 from __future__ import annotations
 
-from chat.actions.audit import audit_within
+from chat.audit.record import audit_within
 from chat.auth.sessions import DEV_SESSION_KIND, new_session
 from chat.config import is_loopback_host
 from chat.context import AppContext

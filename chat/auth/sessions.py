@@ -16,7 +16,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chat.actions.audit import audit
+from chat.audit.record import audit
 from chat.auth.dpop_base import DpopError, DpopNonceRequired
 from chat.context import AppContext
 from chat.errors import InvalidToken, Unauthenticated

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-GAP = "bus.gap"
+from chat.bus.topics import GAP as GAP
+
 # At most this many events in one of :meth:`Subscription.batches`' lists: a consumer's
 # step stays short, and what it stages per list stays small.
 BATCH_LIMIT = 256

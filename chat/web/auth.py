@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat.actions.audit import audit
+from chat.audit.record import audit
 from chat.auth.dpop import parse_dpop_header
 from chat.auth.sessions import SESSION_COOKIE, Presented, Principal, authenticate
 from chat.context import AppContext

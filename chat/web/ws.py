@@ -23,7 +23,6 @@ from chat.actions import reactions as reaction_actions
 from chat.actions import reads as read_actions
 from chat.actions.call_presence import call_presence
 from chat.actions.channels import list_channels
-from chat.actions.messages import channel_topic
 from chat.auth.sessions import (
     SESSION_COOKIE,
     Presented,
@@ -32,6 +31,7 @@ from chat.auth.sessions import (
     idle_deadline,
     record_use,
 )
+from chat.bus.topics import channel_topic
 from chat.context import AppContext
 from chat.errors import ChatError, NotAMember
 from chat.frames import encode, error_frame

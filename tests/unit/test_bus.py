@@ -14,6 +14,7 @@ import pytest
 
 from chat.bus import BATCH_LIMIT, GAP, Bus, BusEvent, Subscription, open_bus
 from chat.bus.memory import MemoryBus
+from chat.bus.topics import channel_topic
 
 WAIT = 2.0
 
@@ -56,7 +57,7 @@ async def subscribe(bus: Bus) -> Reader:
 
 
 def event(n: int) -> BusEvent:
-    return BusEvent(f"channel:{n % 3}", f'{{"n": {n}}}')
+    return BusEvent(channel_topic(n % 3), f'{{"n": {n}}}')
 
 
 async def test_a_subscriber_receives_events_in_publish_order(bus: Bus) -> None:
@@ -76,26 +77,26 @@ async def test_every_subscriber_receives_every_event(bus: Bus) -> None:
 
 
 async def test_events_published_before_subscribing_are_not_delivered(bus: Bus) -> None:
-    await bus.publish("channel:1", "early")
+    await bus.publish(channel_topic(1), "early")
     reader = await subscribe(bus)
-    await bus.publish("channel:1", "late")
-    assert await reader.take(1) == [BusEvent("channel:1", "late")]
+    await bus.publish(channel_topic(1), "late")
+    assert await reader.take(1) == [BusEvent(channel_topic(1), "late")]
 
 
 async def test_japanese_payloads_arrive_unchanged(bus: Bus) -> None:
     reader = await subscribe(bus)
-    await bus.publish("channel:1", '{"body":"本日の窓口は17時までです"}')
+    await bus.publish(channel_topic(1), '{"body":"本日の窓口は17時までです"}')
     [received] = await reader.take(1)
     assert received.data == '{"body":"本日の窓口は17時までです"}'
 
 
 async def test_closing_the_bus_ends_iteration(bus: Bus) -> None:
     reader = await subscribe(bus)
-    await bus.publish("channel:1", "before close")
+    await bus.publish(channel_topic(1), "before close")
     everything = asyncio.create_task(reader.rest())
     await asyncio.sleep(0)
     await bus.close()
-    assert await everything == [BusEvent("channel:1", "before close")]
+    assert await everything == [BusEvent(channel_topic(1), "before close")]
 
 
 async def test_closing_a_subscription_ends_its_iteration_only(bus: Bus) -> None:
@@ -103,8 +104,8 @@ async def test_closing_a_subscription_ends_its_iteration_only(bus: Bus) -> None:
     await closing.subscription.close()
     await closing.subscription.close()  # twice is harmless
     assert await closing.rest() == []
-    await bus.publish("channel:1", "after close")
-    assert await staying.take(1) == [BusEvent("channel:1", "after close")]
+    await bus.publish(channel_topic(1), "after close")
+    assert await staying.take(1) == [BusEvent(channel_topic(1), "after close")]
 
 
 async def test_events_already_waiting_come_in_one_batch_in_publish_order(bus: Bus) -> None:
@@ -150,29 +151,29 @@ async def test_overflow_yields_one_gap_then_delivery_continues() -> None:
 async def test_a_gap_is_reported_before_any_event_published_after_the_loss() -> None:
     bus = MemoryBus(queue_size=1)
     reader = await subscribe(bus)
-    await bus.publish("channel:1", "kept")
-    await bus.publish("channel:1", "lost")
+    await bus.publish(channel_topic(1), "kept")
+    await bus.publish(channel_topic(1), "lost")
     received = await reader.take(2)
-    await bus.publish("channel:1", "later")
+    await bus.publish(channel_topic(1), "later")
     received += await reader.take(1)
-    assert received == [BusEvent("channel:1", "kept"), BusEvent(GAP, ""),
-                        BusEvent("channel:1", "later")]
+    assert received == [BusEvent(channel_topic(1), "kept"), BusEvent(GAP, ""),
+                        BusEvent(channel_topic(1), "later")]
     await bus.close()
 
 
 async def test_events_after_a_loss_are_dropped_until_the_gap_is_delivered() -> None:
     bus = MemoryBus(queue_size=1)
     reader = await subscribe(bus)
-    await bus.publish("channel:1", "kept")
-    await bus.publish("channel:1", "lost")
-    assert await reader.take(1) == [BusEvent("channel:1", "kept")]
+    await bus.publish(channel_topic(1), "kept")
+    await bus.publish(channel_topic(1), "lost")
+    assert await reader.take(1) == [BusEvent(channel_topic(1), "kept")]
     # The queue has room again, but the subscriber has not yet been told of the loss:
     # delivering this would put it on the wrong side of the GAP.
-    await bus.publish("channel:1", "also lost")
-    await bus.publish("channel:1", "after the gap")  # still before the GAP is taken
+    await bus.publish(channel_topic(1), "also lost")
+    await bus.publish(channel_topic(1), "after the gap")  # still before the GAP is taken
     assert await reader.take(1) == [BusEvent(GAP, "")]
-    await bus.publish("channel:1", "delivered")
-    assert await reader.take(1) == [BusEvent("channel:1", "delivered")]
+    await bus.publish(channel_topic(1), "delivered")
+    assert await reader.take(1) == [BusEvent(channel_topic(1), "delivered")]
     await bus.close()
 
 
@@ -195,7 +196,7 @@ async def test_in_batches_the_gap_comes_alone_after_what_was_kept() -> None:
 async def test_closing_a_full_subscription_still_ends_iteration() -> None:
     bus = MemoryBus(queue_size=1)
     reader = await subscribe(bus)
-    await bus.publish("channel:1", "fills the queue")
+    await bus.publish(channel_topic(1), "fills the queue")
     await bus.close()
     # The queued event makes room for the end-of-stream marker rather than blocking close.
     assert await reader.rest() == []

@@ -1,10 +1,10 @@
-"""Connection registry and fanout (chat/hub.py) over the in-process bus.
+"""Connection registry and fanout (chat/hub/) over the in-process bus.
 
 Most tests drive ``Hub.dispatch`` directly, as the listener does; the ``live_hub`` tests
 start the listener so events make the full trip hub -> bus -> listener -> connections.
 Each connection writes to a :class:`RecordingSocket`, which a test can jam (congested,
 as a phone that stopped reading). Every frame a socket receives is validated against
-the server frame schema.
+the server frame schema. Time is a :class:`ManualClock`: a test moves it, never waits.
 """
 
 from __future__ import annotations
@@ -18,20 +18,24 @@ from typing import Any
 
 import pytest
 
-from chat.bus import GAP, BusEvent
+from chat.bus import BusEvent
 from chat.bus.memory import MemoryBus, MemorySubscription
-from chat.frames import encode, validate_server_frame
-from chat.hub import (
+from chat.bus.topics import (
     CALL_PRESENCE_TOPIC,
-    FRAMES_PER_WRITE,
+    GAP,
     PRESENCE_TOPIC,
-    RESYNC_REQUIRED,
-    Connection,
-    Hub,
-    Outgoing,
+    channel_topic,
+    joined_topic,
+    left_topic,
+    user_topic,
 )
+from chat.frames import encode, validate_server_frame
+from chat.hub import Connection, Hub, Outgoing
+from chat.hub.connection import FRAMES_PER_WRITE
+from chat.hub.fanout import RESYNC_REQUIRED
 from chat.protocol import CLOSE_RESYNC
 from chat.types import JSON
+from tests.support import ManualClock
 
 WAIT = 2.0  # upper bound on any wait for the listener; tests normally finish in ms
 
@@ -135,7 +139,7 @@ async def settle(hub: Hub, observer: Connection, channel_id: int) -> list[dict[s
     bus keeps publish order, so everything before the marker has been dispatched. Returns
     the observer's frames before the marker.
     """
-    await hub.bus.publish(f"channel:{channel_id}", encode({"type": "pong", "ref": "marker"}))
+    await hub.bus.publish(channel_topic(channel_id), encode({"type": "pong", "ref": "marker"}))
     frames: list[dict[str, Any]] = []
     async with asyncio.timeout(WAIT):
         while True:
@@ -156,12 +160,12 @@ async def bus() -> AsyncIterator[MemoryBus]:
 def hub(bus: MemoryBus) -> Hub:
     """A hub whose listener is not running: the test calls ``dispatch`` itself.
     Presence is not coalesced here (see the test of the window)."""
-    return Hub(bus, node_id="node-a", presence_window_seconds=0)
+    return Hub(bus, clock=ManualClock(), node_id="node-a", presence_window_seconds=0)
 
 
 @pytest.fixture
 async def live_hub(bus: MemoryBus) -> AsyncIterator[Hub]:
-    hub = Hub(bus, node_id="node-a", presence_window_seconds=0)
+    hub = Hub(bus, clock=ManualClock(), node_id="node-a", presence_window_seconds=0)
     await hub.start()
     yield hub
     await hub.stop()
@@ -246,7 +250,7 @@ async def test_a_stalled_connection_is_closed_for_resync_while_others_get_every_
     await hub.register(stalled, [7])
     await hub.register(fast, [7])
     for seq in range(1, 11):
-        hub.dispatch("channel:7", message_frame(7, seq))
+        hub.dispatch(channel_topic(7), message_frame(7, seq))
     assert stalled.close_requested is not None
     assert stalled.close_requested[0] == CLOSE_RESYNC
     assert drain(stalled) == []
@@ -261,9 +265,9 @@ async def test_channel_frames_reach_only_connections_in_that_channel(hub: Hub) -
     await hub.register(in_7, [7])
     await hub.register(in_7_and_8, [7, 8])
     await hub.register(in_8, [8])
-    hub.dispatch("channel:7", message_frame(7, 1))
-    hub.dispatch("channel:8", message_frame(8, 2))
-    hub.dispatch("channel:9", message_frame(9, 3))
+    hub.dispatch(channel_topic(7), message_frame(7, 1))
+    hub.dispatch(channel_topic(8), message_frame(8, 2))
+    hub.dispatch(channel_topic(9), message_frame(9, 3))
     assert seqs(drain(in_7)) == [1]
     assert seqs(drain(in_7_and_8)) == [1, 2]
     assert seqs(drain(in_8)) == [2]
@@ -274,7 +278,7 @@ async def test_one_frame_is_made_per_event_and_written_to_every_recipient(hub: H
     await hub.register(a, [7])
     await hub.register(b, [7])
     text = message_frame(7, 1, "全員へ")
-    hub.dispatch("channel:7", text)
+    hub.dispatch(channel_topic(7), text)
     to_a, to_b = socket_of(a).written.get_nowait(), socket_of(b).written.get_nowait()
     assert to_a is to_b  # so the socket serialises it once (Outgoing.wire)
     assert to_a.text is text
@@ -284,10 +288,10 @@ async def test_a_bus_batch_reaches_each_socket_in_one_write_in_bus_order(hub: Hu
     in_7_and_8, in_8 = connection(1, 1), connection(2, 2)
     await hub.register(in_7_and_8, [7, 8])
     await hub.register(in_8, [8])
-    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, 1)),
-                        BusEvent("channel:8", message_frame(8, 2)),
-                        BusEvent("channel:9", message_frame(9, 3)),  # nobody here
-                        BusEvent("channel:7", message_frame(7, 4))])
+    hub.dispatch_batch([BusEvent(channel_topic(7), message_frame(7, 1)),
+                        BusEvent(channel_topic(8), message_frame(8, 2)),
+                        BusEvent(channel_topic(9), message_frame(9, 3)),  # nobody here
+                        BusEvent(channel_topic(7), message_frame(7, 4))])
     assert seqs(drain(in_7_and_8)) == [1, 2, 4]
     assert socket_of(in_7_and_8).writes == [3]
     assert seqs(drain(in_8)) == [2]
@@ -301,7 +305,7 @@ async def test_a_long_run_is_written_a_bounded_number_of_frames_at_a_time(hub: H
     filled = socket_of(filling)
     filled.jam_after_a_write = True  # its buffer passes the high-water mark at once
     count = FRAMES_PER_WRITE + 4
-    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, seq))
+    hub.dispatch_batch([BusEvent(channel_topic(7), message_frame(7, seq))
                         for seq in range(1, count + 1)])
     assert socket_of(keeping_up).writes == [FRAMES_PER_WRITE, 4]
     assert seqs(drain(keeping_up)) == list(range(1, count + 1))
@@ -315,12 +319,12 @@ async def test_any_other_event_in_a_batch_keeps_its_place(hub: Hub) -> None:
     conn = connection(5, 1)
     await hub.register(conn, [7])
     read = encode({"type": "read", "channel_id": 7, "user_id": 5, "seq": 1})
-    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, 1)),
-                        BusEvent("channel:7", message_frame(7, 2)),
-                        BusEvent("user:5", read),
-                        BusEvent("channel:7", message_frame(7, 3)),
+    hub.dispatch_batch([BusEvent(channel_topic(7), message_frame(7, 1)),
+                        BusEvent(channel_topic(7), message_frame(7, 2)),
+                        BusEvent(user_topic(5), read),
+                        BusEvent(channel_topic(7), message_frame(7, 3)),
                         BusEvent(GAP, ""),
-                        BusEvent("channel:7", message_frame(7, 4))])
+                        BusEvent(channel_topic(7), message_frame(7, 4))])
     assert [f["type"] for f in drain(conn)] == [
         "message", "message", "read", "message", "resync.required", "message"]
     assert socket_of(conn).writes == [2, 1, 1, 1, 1]
@@ -334,7 +338,7 @@ async def test_a_batch_waits_in_a_congested_sockets_backlog_and_overflow_closes_
                                  connection(3, 3))
     for conn in (jammed, small, keeping_up):
         await hub.register(conn, [7])
-    hub.dispatch_batch([BusEvent("channel:7", message_frame(7, seq)) for seq in (1, 2, 3)])
+    hub.dispatch_batch([BusEvent(channel_topic(7), message_frame(7, seq)) for seq in (1, 2, 3)])
     assert drain(jammed) == drain(small) == []
     assert small.close_requested == (CLOSE_RESYNC, "too slow: reconnect and resync")
     assert jammed.close_requested is None
@@ -350,7 +354,7 @@ async def test_an_unregistered_connection_gets_no_more_channel_frames(hub: Hub) 
     await hub.register(staying, [7])
     await hub.unregister(gone)
     await hub.unregister(gone)  # twice is harmless
-    hub.dispatch("channel:7", message_frame(7, 1))
+    hub.dispatch(channel_topic(7), message_frame(7, 1))
     assert drain(gone) == []
     assert seqs(drain(staying)) == [1]
     assert hub.connections == {staying}
@@ -360,7 +364,8 @@ async def test_unknown_topics_are_ignored(hub: Hub) -> None:
     conn = connection(1, 1, max_backlog=10)
     await hub.register(conn, [7])
     hub.dispatch("weather:tokyo", "{}")
-    hub.dispatch("user:999", message_frame(7, 1))  # nobody here
+    hub.dispatch("channel:seven", message_frame(7, 1))  # malformed: not channel 7
+    hub.dispatch(user_topic(999), message_frame(7, 1))  # nobody here
     assert drain(conn) == []
 
 
@@ -372,7 +377,7 @@ async def test_user_frames_reach_every_connection_of_that_user_only(hub: Hub) ->
     other = connection(6, 3, max_backlog=10)
     for conn in (phone, desk, other):
         await hub.register(conn, [])
-    hub.dispatch("user:5", encode({"type": "read", "channel_id": 7, "user_id": 5, "seq": 3}))
+    hub.dispatch(user_topic(5), encode({"type": "read", "channel_id": 7, "user_id": 5, "seq": 3}))
     assert [f["type"] for f in drain(phone)] == ["read"]
     assert [f["type"] for f in drain(desk)] == ["read"]
     assert drain(other) == []
@@ -384,9 +389,9 @@ async def test_channel_joined_subscribes_the_user_so_later_channel_frames_arrive
     phone, desk = connection(5, 1, max_backlog=10), connection(5, 2, max_backlog=10)
     await hub.register(phone, [1])
     await hub.register(desk, [1])
-    hub.dispatch("channel:9", message_frame(9, 1))  # before joining: not delivered
-    hub.dispatch("user:5", joined_frame(9))
-    hub.dispatch("channel:9", message_frame(9, 2))
+    hub.dispatch(channel_topic(9), message_frame(9, 1))  # before joining: not delivered
+    hub.dispatch(joined_topic(5, 9), joined_frame(9))
+    hub.dispatch(channel_topic(9), message_frame(9, 2))
     for conn in (phone, desk):
         frames = drain(conn)
         assert [f["type"] for f in frames] == ["channel.joined", "message"]
@@ -398,9 +403,9 @@ async def test_channel_left_unsubscribes_the_user(hub: Hub) -> None:
     leaver, stayer = connection(5, 1, max_backlog=10), connection(6, 2, max_backlog=10)
     await hub.register(leaver, [9, 10])
     await hub.register(stayer, [9])
-    hub.dispatch("user:5", left_frame(9))
-    hub.dispatch("channel:9", message_frame(9, 1))
-    hub.dispatch("channel:10", message_frame(10, 2))
+    hub.dispatch(left_topic(5, 9), left_frame(9))
+    hub.dispatch(channel_topic(9), message_frame(9, 1))
+    hub.dispatch(channel_topic(10), message_frame(10, 2))
     frames = drain(leaver)
     assert [f["type"] for f in frames] == ["channel.left", "message"]
     assert seqs(frames) == [2]
@@ -413,9 +418,29 @@ async def test_leaving_the_last_subscriber_of_a_channel_then_rejoining_works(
 ) -> None:
     conn = connection(5, 1, max_backlog=10)
     await hub.register(conn, [9])
-    hub.dispatch("user:5", left_frame(9))
-    hub.dispatch("user:5", joined_frame(9))
-    hub.dispatch("channel:9", message_frame(9, 1))
+    hub.dispatch(left_topic(5, 9), left_frame(9))
+    hub.dispatch(joined_topic(5, 9), joined_frame(9))
+    hub.dispatch(channel_topic(9), message_frame(9, 1))
+    assert seqs(drain(conn)) == [1]
+
+
+async def test_membership_follows_its_topic_never_a_frame_on_a_user_topic(hub: Hub) -> None:
+    """The hub routes by topic alone: a channel.joined frame sent to a person's topic is
+    written as it is, and subscribes them to nothing."""
+    conn = connection(5, 1, max_backlog=10)
+    await hub.register(conn, [1])
+    hub.dispatch(user_topic(5), joined_frame(9))
+    hub.dispatch(channel_topic(9), message_frame(9, 1))
+    assert [f["type"] for f in drain(conn)] == ["channel.joined"]
+    assert conn.channel_ids == {1}
+
+
+async def test_a_membership_change_for_someone_not_here_changes_nothing(hub: Hub) -> None:
+    conn = connection(5, 1, max_backlog=10)
+    await hub.register(conn, [9])
+    hub.dispatch(joined_topic(6, 9), joined_frame(9))
+    hub.dispatch(left_topic(6, 9), left_frame(9))
+    hub.dispatch(channel_topic(9), message_frame(9, 1))
     assert seqs(drain(conn)) == [1]
 
 
@@ -434,18 +459,18 @@ async def test_a_bus_gap_tells_every_connection_to_resync(hub: Hub) -> None:
 
 async def test_events_lost_on_the_bus_make_every_connection_resync() -> None:
     bus = MemoryBus(queue_size=2)
-    hub = Hub(bus, node_id="node-a")
+    hub = Hub(bus, clock=ManualClock(), node_id="node-a")
     conn = connection(1, 1, max_backlog=100)
     await hub.register(conn, [7])  # before start: its presence event is not heard
     await hub.start()
     try:
         for seq in range(1, 6):  # publish does not yield: the hub's queue overflows
-            await bus.publish("channel:7", message_frame(7, seq))
+            await bus.publish(channel_topic(7), message_frame(7, seq))
         frames = await receive(conn, 3)
         assert [f["type"] for f in frames] == ["message", "message", "resync.required"]
         assert seqs(frames) == [1, 2]
         # The listener carries on after the gap.
-        await bus.publish("channel:7", message_frame(7, 6))
+        await bus.publish(channel_topic(7), message_frame(7, 6))
         assert seqs(await receive(conn, 1)) == [6]
         assert drain(conn) == []
     finally:
@@ -489,7 +514,8 @@ async def test_presence_goes_online_with_the_first_connection_and_offline_with_t
 async def test_a_burst_of_presence_changes_goes_out_as_one_frame(bus: MemoryBus) -> None:
     """8:30 on a Monday: the first change goes out at once, the rest of the window's
     changes together at its end (last state wins), not one frame per person."""
-    hub = Hub(bus, node_id="node-a", presence_window_seconds=0.05)
+    clock = ManualClock()
+    hub = Hub(bus, clock=clock, node_id="node-a", presence_window_seconds=0.05)
     watcher = connection(100, 100, max_backlog=100)
     await hub.register(watcher, [])
     hub.dispatch(PRESENCE_TOPIC, presence_event(1, "online", "node-b"))
@@ -498,15 +524,17 @@ async def test_a_burst_of_presence_changes_goes_out_as_one_frame(bus: MemoryBus)
         hub.dispatch(PRESENCE_TOPIC, presence_event(user_id, "online", "node-b"))
     hub.dispatch(PRESENCE_TOPIC, presence_event(7, "offline", "node-b"))
     hub.dispatch(PRESENCE_TOPIC, presence_event(1, "offline", "node-b"))
+    clock.advance(0.04)
     assert drain(watcher) == []
-    await asyncio.sleep(0.1)
+    clock.advance(0.02)
     batch = drain(watcher)
     assert batch == [{"type": "presence.batch",
                       "online": [u for u in range(2, 50) if u != 7], "offline": [1, 7]}]
     validate_server_frame(batch[0])
     # A lone change in the next window still travels alone.
     hub.dispatch(PRESENCE_TOPIC, presence_event(60, "online", "node-b"))
-    await asyncio.sleep(0.1)
+    assert drain(watcher) == []
+    clock.advance(0.06)
     assert drain(watcher) == [{"type": "presence", "user_id": 60, "status": "online"}]
     assert 60 in hub.online_user_ids() and 7 not in hub.online_user_ids()
     await hub.stop()
@@ -566,7 +594,7 @@ async def test_channel_frames_published_on_the_bus_reach_local_connections(
     conn = connection(1, 1, max_backlog=100)
     await live_hub.register(conn, [7])
     for seq in (1, 2, 3):
-        await live_hub.bus.publish("channel:7", message_frame(7, seq))
+        await live_hub.bus.publish(channel_topic(7), message_frame(7, seq))
     frames = await settle(live_hub, conn, 7)
     assert frames[0] == {"type": "presence", "user_id": 1, "status": "online"}
     assert seqs(frames) == [1, 2, 3]
@@ -603,7 +631,8 @@ async def test_the_listener_writes_what_arrived_together_with_one_write(
     await live_hub.register(conn, [7])
     await settle(live_hub, conn, 7)  # its presence frame
     socket_of(conn).writes.clear()
-    await live_hub.bus.publish_many([("channel:7", message_frame(7, seq)) for seq in (1, 2, 3)])
+    await live_hub.bus.publish_many([(channel_topic(7), message_frame(7, seq))
+                                     for seq in (1, 2, 3)])
     assert seqs(await settle(live_hub, conn, 7)) == [1, 2, 3]
     # Published without the listener running in between: one list, one write (with the
     # settle marker behind them).
@@ -614,7 +643,7 @@ async def test_a_failed_bus_listener_resubscribes_loudly_and_tells_clients_to_re
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     bus = _BusThatFailsOnce()
-    hub = Hub(bus, node_id="node-a")
+    hub = Hub(bus, clock=ManualClock(), node_id="node-a")
     conn = connection(1, 1, max_backlog=100)
     await hub.register(conn, [7])
     caplog.set_level(logging.CRITICAL, logger="chat.hub")
@@ -623,7 +652,7 @@ async def test_a_failed_bus_listener_resubscribes_loudly_and_tells_clients_to_re
         assert await receive(conn, 1) == [json.loads(RESYNC_REQUIRED)]
         assert hub.healthy
         assert any(r.levelno == logging.CRITICAL for r in caplog.records)
-        await bus.publish("channel:7", message_frame(7, 1))
+        await bus.publish(channel_topic(7), message_frame(7, 1))
         assert seqs(await receive(conn, 1)) == [1]
     finally:
         await hub.stop()
@@ -691,24 +720,29 @@ async def test_a_read_that_an_event_overtook_is_used_once_not_kept(live_hub: Hub
 
 
 async def test_a_snapshot_is_not_kept_past_its_first_lapse_or_its_age(bus: MemoryBus) -> None:
-    hub = Hub(bus, node_id="node-a", call_presence_max_age_seconds=60)
+    clock = ManualClock()
+    hub = Hub(bus, clock=clock, node_id="node-a", call_presence_max_age_seconds=60)
     await hub.start()
     try:
         ringing = PresenceTable(lapses_in=0.05)  # the ringing times out with no event
         await hub.call_presence(ringing.load)
+        clock.advance(0.04)
         await hub.call_presence(ringing.load)
         assert ringing.reads == 1
-        await asyncio.sleep(0.1)
+        clock.advance(0.02)
         await hub.call_presence(ringing.load)
         assert ringing.reads == 2
     finally:
         await hub.stop()
-    aged = Hub(bus, node_id="node-b", call_presence_max_age_seconds=0.05)
+    aged = Hub(bus, clock=clock, node_id="node-b", call_presence_max_age_seconds=0.05)
     await aged.start()
     try:
         quiet = PresenceTable()  # nothing lapses, nothing happens
         await aged.call_presence(quiet.load)
-        await asyncio.sleep(0.1)
+        clock.advance(0.04)
+        await aged.call_presence(quiet.load)
+        assert quiet.reads == 1
+        clock.advance(0.02)
         await aged.call_presence(quiet.load)
         assert quiet.reads == 2
     finally:

@@ -1,0 +1,1 @@
+"""The audit log as every layer above the store writes to it (``record``)."""
