@@ -28,6 +28,7 @@ from tests.support import (
     dev_token,
     in_own_thread,
 )
+
 # The PBX tests import the demo people they ring from here (hence the re-exports).
 from tests.support.people import KATO as KATO
 from tests.support.people import SUZUKI as SUZUKI
