@@ -12,7 +12,6 @@ Tests import helpers from here, never from another test module.
 
 from tests.support.audit import events, user_id, verify
 from tests.support.clients import (
-    FRAME_TIMEOUT,
     OPEN_CLIENTS,
     ChatClient,
     ProtocolError,
@@ -23,6 +22,7 @@ from tests.support.clients import (
 )
 from tests.support.clock import ManualClock
 from tests.support.servers import (
+    FRAME_TIMEOUT,
     POSTGRES_URL,
     REDIS_URL,
     REPO_ROOT,

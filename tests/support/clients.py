@@ -16,12 +16,9 @@ from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from chat.frames import validate_server_frame
-from tests.support.servers import RunningServer
+from tests.support.servers import FRAME_TIMEOUT, RunningServer
+from tests.support.sessions import dev_token
 
-FRAME_TIMEOUT = 5.0
-
-
-# --- clients -----------------------------------------------------------------------------
 
 class ProtocolError(AssertionError):
     pass
@@ -198,8 +195,6 @@ async def post(server: RunningServer, staff: str, bodies: list[str],
                channel: int | None = None) -> tuple[int, list[int]]:
     """Send ``bodies`` as ``staff`` (to their department channel unless ``channel``);
     returns the channel and the message ids."""
-    from tests.support.sessions import dev_token
-
     client = await ChatClient.connect(server, await dev_token(server, staff))
     channel_id = channel or await department_channel(client)
     ids = [(await client.send_message(channel_id, body))["message"]["id"] for body in bodies]

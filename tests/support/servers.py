@@ -30,6 +30,8 @@ from chat.web.transport import WebSocketProtocol
 
 POSTGRES_URL = os.environ.get("CHAT_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL")
+# How long a test waits for a frame, a connect or an HTTP answer.
+FRAME_TIMEOUT = 5.0
 
 
 # --- databases ---------------------------------------------------------------------------

@@ -12,10 +12,9 @@ import pytest
 import websockets
 
 from chat.context import open_context
-from tests.support.clients import FRAME_TIMEOUT
 from tests.support.clock import ManualClock
 from tests.support.people import SUZUKI
-from tests.support.servers import RunningServer, beside, in_own_thread
+from tests.support.servers import FRAME_TIMEOUT, RunningServer, beside, in_own_thread
 
 if TYPE_CHECKING:
     from chat.client import TsunaguClient
