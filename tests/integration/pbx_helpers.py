@@ -29,9 +29,16 @@ from tests.support import (
     in_own_thread,
 )
 
+# The PBX tests import the demo people they ring from here (hence the re-exports).
+from tests.support.people import KATO as KATO
+from tests.support.people import SUZUKI as SUZUKI
+from tests.support.people import TANAKA as TANAKA
+from tests.support.people import WATANABE as WATANABE
+from tests.support.people import YOSHIDA as YOSHIDA
+from tests.support.people import extension_of
+
 T = TypeVar("T")
-SUZUKI, TANAKA, WATANABE, KATO, YOSHIDA = "1002", "1004", "1006", "1010", "1011"
-SUZUKI_EXT, TANAKA_EXT = "2101", "2201"
+SUZUKI_EXT, TANAKA_EXT = extension_of(SUZUKI), extension_of(TANAKA)
 OUTSIDE = "03-1234-5678"          # +81312345678
 
 
@@ -79,6 +86,21 @@ async def post_event(server: RunningServer, secret: str, event: dict[str, Any] |
                                                               at=at)
     async with httpx.AsyncClient(base_url=server.http_url, timeout=FRAME_TIMEOUT) as http:
         return await http.post("/pbx/events", content=body.encode(), headers=sent)
+
+
+async def missed_call(server: RunningServer, secret: str, *, extension: str = SUZUKI_EXT,
+                      from_: str = OUTSIDE, reason: str = "no_answer",
+                      direction: str = "inbound") -> str:
+    """A missed call rung on ``extension``: its ringing then its missed event, each
+    accepted; returns the call id."""
+    call_id = f"c-{uuid.uuid4().hex[:10]}"
+    for event in (call_event("call.ringing", call_id, extension=extension, from_=from_,
+                             direction=direction),
+                  call_event("call.missed", call_id, extension=extension, from_=from_,
+                             reason=reason, direction=direction)):
+        response = await post_event(server, secret, event)
+        assert response.status_code == 200, response.text
+    return call_id
 
 
 async def post_twilio(server: RunningServer, token: str, params: dict[str, str], *,

@@ -17,11 +17,16 @@ import httpx
 from chat.client import TsunaguClient
 from chat.domain.pbx_formats.registry import format_names
 from tests.conftest import ServerFactory
-from tests.integration.test_device_sessions import signed_in
-from tests.integration.test_duties import events, user_id
-from tests.support import RunningServer, sql
+from tests.support import (
+    RunningServer,
+    events,
+    signed_in,
+    sql,
+    user_id,
+)
+from tests.support.people import SUZUKI, YAMADA, YOSHIDA
 
-ADMIN, AUDITOR, STAFF = "1012", "1011", "1002"
+ADMIN, AUDITOR, STAFF = YAMADA, YOSHIDA, SUZUKI
 
 # (method, path, who may) for every console route: "admin", "auditor" or "both".
 ROUTES = [
@@ -30,9 +35,9 @@ ROUTES = [
     ("POST", "/admin/departments", "admin"),
     ("POST", "/admin/departments/111", "admin"),
     ("GET", "/admin/staff", "admin"),
-    ("GET", "/admin/staff/1002", "admin"),
-    ("POST", "/admin/staff/1002/role", "admin"),
-    ("POST", "/admin/staff/1002/active", "admin"),
+    ("GET", f"/admin/staff/{SUZUKI}", "admin"),
+    ("POST", f"/admin/staff/{SUZUKI}/role", "admin"),
+    ("POST", f"/admin/staff/{SUZUKI}/active", "admin"),
     ("GET", "/admin/imports", "admin"),
     ("POST", "/admin/imports/staff", "admin"),
     ("POST", "/admin/imports/directory", "admin"),
@@ -100,14 +105,14 @@ async def test_without_a_valid_proof_every_console_request_is_401(server: Runnin
         assert token
         # A session presented without a proof: refused like the JSON API refuses it.
         for method, path in (("GET", "/admin/devices"), ("POST", "/admin/devices/1/revoke"),
-                             ("POST", "/admin/staff/1002/role")):
+                             ("POST", f"/admin/staff/{SUZUKI}/role")):
             response = await http.request(method, path,
                                           headers={"Authorization": f"DPoP {token}"})
             assert response.status_code == 401, (method, path)
             assert response.headers["www-authenticate"].startswith("DPoP")
             assert response.headers["dpop-nonce"]
         # A POST carrying only the cookie (a cross-site form would at most do this).
-        cookie = await http.post("/admin/staff/1002/role", data={"role": "admin"},
+        cookie = await http.post(f"/admin/staff/{SUZUKI}/role", data={"role": "admin"},
                                  headers={"Cookie": f"tsunagu_session={token}"})
         assert cookie.status_code == 401
         # A proof from another key is refused too.
@@ -115,7 +120,7 @@ async def test_without_a_valid_proof_every_console_request_is_401(server: Runnin
             "Authorization": f"DPoP {token}", "DPoP": "not.a.proof"})
         assert forged.status_code == 401
         assert "invalid_dpop_proof" in forged.headers["www-authenticate"]
-    assert sql(server, "SELECT role FROM users WHERE staff_number = '1002'")[0][0] == "staff"
+    assert sql(server, "SELECT role FROM users WHERE staff_number = :s", s=SUZUKI)[0][0] == "staff"
 
 
 async def test_every_console_route_refuses_the_wrong_role_with_403_and_audits_it(
@@ -162,25 +167,26 @@ async def test_a_form_without_the_sessions_csrf_token_is_refused_and_audited(
     admin = await signed_in(server, ADMIN)
     other = await signed_in(server, ADMIN)
     async with admin, other:
-        missing = await admin.request("POST", "/admin/staff/1002/role",
+        missing = await admin.request("POST", f"/admin/staff/{SUZUKI}/role",
                                       data={"role": "manager"})
         assert missing.status_code == 403
         assert "csrf_failed" in missing.text
         # Another session's token (the same person on another PC) is not this one's.
-        foreign = await admin.request("POST", "/admin/staff/1002/role",
+        foreign = await admin.request("POST", f"/admin/staff/{SUZUKI}/role",
                                       data={"role": "manager",
                                             "csrf_token": await csrf_of(other)})
         assert foreign.status_code == 403 and "csrf_failed" in foreign.text
-        assert sql(server, "SELECT role FROM users WHERE staff_number = '1002'")[0][0] \
+        assert sql(server, "SELECT role FROM users WHERE staff_number = :s", s=SUZUKI)[0][0] \
             == "staff"
 
-        token = await csrf_of(admin, "/admin/staff/1002")
-        changed = await admin.request("POST", "/admin/staff/1002/role",
+        token = await csrf_of(admin, f"/admin/staff/{SUZUKI}")
+        changed = await admin.request("POST", f"/admin/staff/{SUZUKI}/role",
                                       data={"role": "manager", "csrf_token": token})
         assert changed.status_code == 200, changed.text
-        assert changed.headers["x-console-location"] == "/admin/staff/1002"
+        assert changed.headers["x-console-location"] == f"/admin/staff/{SUZUKI}"
         assert "役割を変更しました" in changed.text
-    assert sql(server, "SELECT role FROM users WHERE staff_number = '1002'")[0][0] == "manager"
+    assert sql(server, "SELECT role FROM users WHERE staff_number = :s",
+               s=SUZUKI)[0][0] == "manager"
     refusals = [e for e in events(server, "access.refused") if e.get("reason") == "csrf_failed"]
     assert len(refusals) == 2
     role_changes = events(server, "user.role_changed")
@@ -222,7 +228,7 @@ async def test_a_staff_csv_preview_writes_nothing_and_apply_does_what_it_showed(
                                       files={"file": ("staff.csv", csv_text.encode(),
                                                       "text/csv")})
         assert preview.status_code == 200, preview.text
-        assert re.search(r'data-staff="1002" data-kind="moved"', preview.text)
+        assert re.search(rf'data-staff="{SUZUKI}" data-kind="moved"', preview.text)
         assert re.search(r'data-staff="1099" data-kind="created"', preview.text)
         assert "危機管理課" in preview.text and "庶務係" in preview.text
         assert sql(server, "SELECT count(*) FROM users WHERE staff_number = '1099'")[0][0] == 0
@@ -241,8 +247,8 @@ async def test_a_staff_csv_preview_writes_nothing_and_apply_does_what_it_showed(
     assert moved[-1]["actor"] == user_id(server, ADMIN)
     channels = {row[0] for row in sql(
         server, "SELECT c.name FROM memberships m JOIN channels c ON c.id = m.channel_id "
-                "JOIN users u ON u.id = m.user_id WHERE u.staff_number = '1002' "
-                "AND m.source = 'department'")}
+                "JOIN users u ON u.id = m.user_id WHERE u.staff_number = :s "
+                "AND m.source = 'department'", s=SUZUKI)}
     assert channels == {"総務部", "危機管理課", "防災係"}
 
 
@@ -313,7 +319,7 @@ async def test_the_admins_operations_and_the_auditors_holds_and_verify_round_tri
         # The auditor: a legal hold placed and released, and the log verified.
         audit_token = await csrf_of(auditor, "/admin/records/holds")
         placed = await post(auditor, "/admin/records/holds", audit_token,
-                            reason="情報公開請求", staff_number="1002", since="2026-04-01")
+                            reason="情報公開請求", staff_number=SUZUKI, since="2026-04-01")
         hold_id = re.search(r'data-hold="(\d+)"', placed.text)
         assert hold_id
         await post(auditor, f"/admin/records/holds/{hold_id.group(1)}/release", audit_token)

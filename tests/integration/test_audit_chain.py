@@ -18,12 +18,14 @@ from tests.support import (
     in_own_thread,
     run_tsunagu,
     sql,
+    verify,
 )
+from tests.support.people import NAKAMURA, SUZUKI, TAKAHASHI, TANAKA, WATANABE, YAMAMOTO
 
 
 async def some_history(server: RunningServer) -> int:
     """Messages sent, one edited, one deleted; returns the department channel used."""
-    client = await ChatClient.connect(server, await dev_token(server, "1002"))
+    client = await ChatClient.connect(server, await dev_token(server, SUZUKI))
     assert client.ready is not None
     channel_id = next(c["id"] for c in client.ready["channels"] if c["kind"] == "department")
     acks = [await client.send_message(channel_id, f"防災訓練の連絡 {i}") for i in range(5)]
@@ -33,11 +35,6 @@ async def some_history(server: RunningServer) -> int:
     await client.send({"type": "delete", "message_id": acks[2]["message"]["id"]})
     await client.expect("ok")
     return channel_id
-
-
-async def verify(server: RunningServer, *extra: str) -> tuple[int, str]:
-    result = await run_tsunagu(server, "audit", "verify", *extra)
-    return result.returncode, result.stdout + result.stderr
 
 
 async def test_an_untouched_log_verifies_and_covers_every_revision(server: RunningServer
@@ -166,7 +163,7 @@ async def test_concurrent_writers_on_every_node_extend_one_chain(
     """Many connections on two nodes (one database) post at once: one gapless chain."""
     nodes = [make_server(), make_server()]
     clients = []
-    for index, staff in enumerate(["1002", "1003", "1004", "1006", "1007", "1008"]):
+    for index, staff in enumerate([SUZUKI, TAKAHASHI, TANAKA, WATANABE, YAMAMOTO, NAKAMURA]):
         node = nodes[index % 2]
         clients.append(await ChatClient.connect(node, await dev_token(node, staff)))
     # Everyone is in 全庁連絡 (read-only for staff); post in each person's department.
@@ -199,7 +196,7 @@ async def test_verify_sees_one_consistent_state_while_others_write(server: Runni
 
     async def write(count: int, tag: str) -> None:
         async with open_context(beside(server.settings)) as ctx:
-            suzuki = (await _principals(ctx))["1002"]
+            suzuki = (await _principals(ctx))[SUZUKI]
             channel = await first_channel(ctx, suzuki.user_id)
             for i in range(count):
                 await send_message(ctx, actor=suzuki, channel_id=channel,

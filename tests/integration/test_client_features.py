@@ -14,7 +14,6 @@ import httpx
 from PIL import ExifTags, Image
 
 from tests.conftest import ServerFactory
-from tests.integration.test_audit_chain import verify
 from tests.support import (
     FRAME_TIMEOUT,
     ChatClient,
@@ -22,10 +21,11 @@ from tests.support import (
     auth_headers,
     dev_token,
     sql,
+    verify,
 )
+from tests.support.people import ITO, SATO, SUZUKI, TANAKA, WATANABE
 
-SATO, SUZUKI, TANAKA, ITO, WATANABE = "1001", "1002", "1004", "1005", "1006"
-GROUP = "忘年会幹事"  # 1002, 1004, 1006
+GROUP = "忘年会幹事"  # SUZUKI, TANAKA, WATANABE
 ALL_STAFF = "全庁連絡"
 
 

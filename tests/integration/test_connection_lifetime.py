@@ -11,13 +11,14 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, ManualClock, RunningServer, dev_token, run_tsunagu
+from tests.support.people import SUZUKI, TAKAHASHI, TANAKA
 
 
 async def test_a_connection_closes_with_4002_when_its_session_expires(
         make_server: ServerFactory) -> None:
     clock = ManualClock()
     server = make_server(session_ttl_seconds=3600, app_kwargs={"clock": clock})
-    token = await dev_token(server, "1002")
+    token = await dev_token(server, SUZUKI)
     client = await ChatClient.connect(server, token)
     clock.advance(3599)
     await client.send({"type": "ping"})
@@ -30,7 +31,7 @@ async def test_a_connection_closes_with_4002_when_its_session_expires(
     again = await ChatClient.connect(server)
     await again.send({"type": "auth", "token": token})
     assert (await again.expect("error"))["code"] == "unauthenticated"
-    fresh = await ChatClient.connect(server, await dev_token(server, "1002"))
+    fresh = await ChatClient.connect(server, await dev_token(server, SUZUKI))
     assert fresh.ready is not None and fresh.ready["user"]["name"] == "鈴木 花子"
 
 
@@ -39,8 +40,8 @@ async def test_changes_the_bus_could_not_carry_are_reconciled(
     # A CLI import beside a node whose bus is in-process: no event reaches the node, so
     # the periodic reconciliation must move the connections.
     server = make_server(membership_reconcile_seconds=0.2)
-    moved = await ChatClient.connect(server, await dev_token(server, "1002"))
-    leaver = await ChatClient.connect(server, await dev_token(server, "1003"))
+    moved = await ChatClient.connect(server, await dev_token(server, SUZUKI))
+    leaver = await ChatClient.connect(server, await dev_token(server, TAKAHASHI))
     csv_file = tmp_path / "staff.csv"
     csv_file.write_text(
         "staff_number,name,kana,department_code,role,extension,active\n"
@@ -59,7 +60,7 @@ async def test_changes_the_bus_could_not_carry_are_reconciled(
     await leaver.ws.wait_closed()
     assert leaver.ws.close_code == 4002
     # Messages of the new section now arrive; the old section's no longer do.
-    sender = await ChatClient.connect(server, await dev_token(server, "1004"))
+    sender = await ChatClient.connect(server, await dev_token(server, TANAKA))
     await sender.send_message(joined["channel"]["id"], "防災係へようこそ")
     assert (await moved.expect("message"))["message"]["body"] == "防災係へようこそ"
 
@@ -68,7 +69,7 @@ async def test_an_unexpected_server_failure_sends_internal_error_and_closes_1011
         backend: str, server: RunningServer) -> None:
     if backend != "sqlite":
         pytest.skip("breaks the schema of an embedded database file")
-    client = await ChatClient.connect(server, await dev_token(server, "1002"))
+    client = await ChatClient.connect(server, await dev_token(server, SUZUKI))
     assert client.ready is not None
     group = next(c for c in client.ready["channels"] if c["name"] == "忘年会幹事")["id"]
     path = make_url(server.settings.database_url).database

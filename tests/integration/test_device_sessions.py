@@ -25,16 +25,11 @@ from tests.support import (
     RunningServer,
     device_client,
     enrollment_code,
+    read_until_closed,
     run_tsunagu,
+    signed_in,
 )
-
-
-async def signed_in(server: RunningServer, staff_number: str = "1002", *,
-                    clock: ManualClock | None = None) -> TsunaguClient:
-    client = device_client(server, clock=clock)
-    await client.enroll(enrollment_code(server, staff_number))
-    await client.sign_in()
-    return client
+from tests.support.people import SUZUKI, TAKAHASHI, TANAKA
 
 
 async def fresh_nonce(server: RunningServer) -> str:
@@ -90,7 +85,7 @@ async def test_enroll_sign_in_and_chat_with_every_request_proven(server: Running
     async with client:
         me = await client.request("GET", "/api/me")
         assert me.status_code == 200
-        assert me.json()["staff_number"] == "1002"
+        assert me.json()["staff_number"] == SUZUKI
         assert me.json()["session"]["bound"] is True
         assert me.headers["cache-control"] == "no-store"
         ws, ready = await client.connect()
@@ -113,7 +108,7 @@ async def test_enroll_sign_in_and_chat_with_every_request_proven(server: Running
 
 
 async def test_the_cli_prints_a_one_time_link_and_qr_code(server: RunningServer) -> None:
-    result = await run_tsunagu(server, "device", "enroll", "1004", "--label", "防災係 iPhone")
+    result = await run_tsunagu(server, "device", "enroll", TANAKA, "--label", "防災係 iPhone")
     assert result.returncode == 0, result.stderr
     assert "田中" in result.stdout and "防災係 iPhone" in result.stdout
     link = next(word for word in result.stdout.split() if "/enroll#code=" in word)
@@ -124,14 +119,14 @@ async def test_the_cli_prints_a_one_time_link_and_qr_code(server: RunningServer)
         enrolled = await client.enroll(code)
         assert enrolled["device"]["label"] == "防災係 iPhone"
         await client.sign_in()
-    listing = await run_tsunagu(server, "device", "list", "1004")
+    listing = await run_tsunagu(server, "device", "list", TANAKA)
     assert listing.returncode == 0 and "防災係 iPhone" in listing.stdout
     assert "active" in listing.stdout
 
 
 async def test_a_code_works_once_and_unknown_codes_are_refused(server: RunningServer
                                                                ) -> None:
-    code = enrollment_code(server, "1002")
+    code = enrollment_code(server, SUZUKI)
     async with device_client(server) as first:
         await first.enroll(code)
     async with device_client(server) as second:
@@ -149,7 +144,7 @@ async def test_a_code_works_once_and_unknown_codes_are_refused(server: RunningSe
 async def test_an_expired_code_is_refused(make_server: ServerFactory) -> None:
     clock = ManualClock()
     server = make_server(app_kwargs={"clock": clock})
-    code = enrollment_code(server, "1002", ttl_seconds=60)
+    code = enrollment_code(server, SUZUKI, ttl_seconds=60)
     # The code was made on the wall clock, after the server's start (seconds, on a busy
     # machine): the server's clock moves to a minute past that, not past its own start.
     clock.set(datetime.now(UTC) + timedelta(seconds=61))
@@ -163,13 +158,13 @@ async def test_enrollment_needs_a_proof_and_one_key_enrolls_once(server: Running
                                                                  ) -> None:
     client = device_client(server)
     async with client:
-        await client.enroll(enrollment_code(server, "1002"))
+        await client.enroll(enrollment_code(server, SUZUKI))
     # The same device key again, with another code and a new passkey: refused.
     async with device_client(server, client.device_key) as again_client:
         with pytest.raises(ClientError) as again:
-            await again_client.enroll(enrollment_code(server, "1002"))
+            await again_client.enroll(enrollment_code(server, SUZUKI))
         assert (again.value.status, again.value.code) == (409, "device_key_in_use")
-    code = enrollment_code(server, "1003")
+    code = enrollment_code(server, TAKAHASHI)
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         options = (await http.post("/auth/enroll/options", json={"code": code})).json()
         assert options["user"]["name"] == "高橋 健"
@@ -186,7 +181,7 @@ async def test_a_passkey_without_user_verification_is_refused(server: RunningSer
     client.authenticator.user_verified = False
     async with client:
         with pytest.raises(ClientError) as refused:
-            await client.enroll(enrollment_code(server, "1002"))
+            await client.enroll(enrollment_code(server, SUZUKI))
     assert (refused.value.status, refused.value.code) == (400, "passkey_invalid")
 
 
@@ -196,7 +191,7 @@ async def test_a_passkey_without_user_verification_is_refused(server: RunningSer
 async def test_the_passkey_signs_in_only_from_its_own_device(server: RunningServer) -> None:
     client = device_client(server)
     async with client:
-        await client.enroll(enrollment_code(server, "1002"))
+        await client.enroll(enrollment_code(server, SUZUKI))
     # The passkey synced to another phone (same authenticator), another device key.
     thief = TsunaguClient(server.http_url, DeviceKey.generate(),
                           authenticator=client.authenticator, origin=client.origin)
@@ -213,7 +208,7 @@ async def test_an_unknown_passkey_and_a_replayed_assertion_are_refused(
         server: RunningServer) -> None:
     client = device_client(server)
     async with client:
-        await client.enroll(enrollment_code(server, "1002"))
+        await client.enroll(enrollment_code(server, SUZUKI))
         options = (await client.request("POST", "/auth/signin/options", json={})).json()
         assert options["publicKey"]["userVerification"] == "required"
         assert client.authenticator is not None
@@ -242,7 +237,7 @@ async def test_the_session_cookie_is_httponly_strict_and_not_secure_on_loopback(
         server: RunningServer) -> None:
     client = device_client(server)
     async with client:
-        await client.enroll(enrollment_code(server, "1002"))
+        await client.enroll(enrollment_code(server, SUZUKI))
         options = (await client.request("POST", "/auth/signin/options", json={})).json()
         assert client.authenticator is not None
         assertion = client.authenticator.get_assertion(options["publicKey"],
@@ -490,21 +485,12 @@ async def test_refresh_slides_the_idle_deadline_and_sign_out_ends_the_session(
 # --- revocation --------------------------------------------------------------------------
 
 
-async def read_until_closed(ws: Any, timeout: float) -> float:
-    """Seconds until the server closed ``ws`` (frames on the way are dropped)."""
-    started = time.monotonic()
-    with pytest.raises(websockets.ConnectionClosed):
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    return time.monotonic() - started
-
-
 async def test_revoking_a_device_closes_its_connections_within_a_second(
         server: RunningServer) -> None:
     """Through the real CLI, beside the server: with the in-process bus the CLI cannot
     reach the node, so this is the database sweep's job; with Redis, the bus's."""
     client = await signed_in(server)
-    other = await signed_in(server, "1003")
+    other = await signed_in(server, TAKAHASHI)
     ws, _ = await client.connect()
     bystander, _ = await other.connect()
     me = (await client.request("GET", "/api/me")).json()
@@ -526,7 +512,7 @@ async def test_revoking_a_device_closes_its_connections_within_a_second(
     # The same phone (same passkey authenticator), enrolled again with a new code.
     again = device_client(server, authenticator=client.authenticator)
     async with again:
-        enrolled = await again.enroll(enrollment_code(server, "1002"))
+        enrolled = await again.enroll(enrollment_code(server, SUZUKI))
         await again.sign_in(credential_id=enrolled["credential_id"])
     # Other people's connections are untouched.
     await bystander.send(json.dumps({"type": "ping"}))
@@ -550,7 +536,7 @@ async def test_disabling_a_user_ends_every_session_on_every_node(
     client.ws_url = second.ws_url
     ws_two, _ = await client.connect()
     closed = [asyncio.create_task(read_until_closed(w, 10)) for w in (ws_one, ws_two)]
-    result = await run_tsunagu(first, "user", "disable", "1002")
+    result = await run_tsunagu(first, "user", "disable", SUZUKI)
     assert result.returncode == 0, result.stderr
     done = time.monotonic()
     await asyncio.gather(*closed)
@@ -560,7 +546,7 @@ async def test_disabling_a_user_ends_every_session_on_every_node(
     with pytest.raises(ClientError) as refused:
         await client.sign_in()
     assert (refused.value.status, refused.value.code) == (403, "account_disabled")
-    enabled = await run_tsunagu(first, "user", "enable", "1002")
+    enabled = await run_tsunagu(first, "user", "enable", SUZUKI)
     assert enabled.returncode == 0
     await client.sign_in()
     await client.aclose()

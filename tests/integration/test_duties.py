@@ -9,40 +9,33 @@ from typing import Any
 
 import httpx
 
-from tests.integration.test_audit_chain import verify
-from tests.integration.test_device_sessions import read_until_closed, signed_in
-from tests.integration.test_retention import department_channel, post
 from tests.support import (
     ChatClient,
     RunningServer,
     auth_headers,
+    department_channel,
     dev_token,
+    events,
+    post,
+    read_until_closed,
     run_tsunagu,
+    signed_in,
     sql,
+    user_id,
+    verify,
 )
-
-
-def events(server: RunningServer, action: str) -> list[dict[str, Any]]:
-    rows = sql(server, "SELECT actor_user_id, subject_user_id, outcome, detail FROM "
-                       "audit_events WHERE action = :a ORDER BY seq", a=action)
-    return [{"actor": r[0], "subject": r[1], "outcome": r[2], **json.loads(r[3])}
-            for r in rows]
-
-
-def user_id(server: RunningServer, staff_number: str) -> int:
-    return int(sql(server, "SELECT id FROM users WHERE staff_number = :s",
-                   s=staff_number)[0][0])
+from tests.support.people import SUZUKI, TANAKA, WATANABE, YAMADA, YOSHIDA
 
 
 async def test_an_admin_revokes_a_device_in_one_call_and_its_connection_drops(
         server: RunningServer) -> None:
-    user = await signed_in(server, "1002")
-    admin = await signed_in(server, "1012")
+    user = await signed_in(server, SUZUKI)
+    admin = await signed_in(server, YAMADA)
     async with user, admin:
         ws, _ = await user.connect()
         listed = await admin.request("GET", "/api/admin/devices")
         assert listed.status_code == 200, listed.text
-        device = next(d for d in listed.json()["devices"] if d["staff_number"] == "1002")
+        device = next(d for d in listed.json()["devices"] if d["staff_number"] == SUZUKI)
         revoked = await admin.request("POST", f"/api/admin/devices/{device['id']}/revoke",
                                       json={"reason": "紛失届 2026-11-26"})
         assert revoked.status_code == 200, revoked.text
@@ -51,12 +44,12 @@ async def test_an_admin_revokes_a_device_in_one_call_and_its_connection_drops(
         assert ws.close_code == 4002
         assert (await user.request("GET", "/api/me")).status_code == 401
     recorded = events(server, "device.revoked")
-    assert recorded[-1]["actor"] == user_id(server, "1012")
+    assert recorded[-1]["actor"] == user_id(server, YAMADA)
 
 
 async def test_each_role_is_refused_what_is_not_its_duty_and_the_refusal_is_audited(
         server: RunningServer) -> None:
-    staff, admin, auditor = [await dev_token(server, n) for n in ("1002", "1012", "1011")]
+    staff, admin, auditor = [await dev_token(server, n) for n in (SUZUKI, YAMADA, YOSHIDA)]
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         async def call(token: str, method: str, path: str, **kw: Any) -> httpx.Response:
             return await http.request(method, path, headers=auth_headers(token), **kw)
@@ -64,11 +57,11 @@ async def test_each_role_is_refused_what_is_not_its_duty_and_the_refusal_is_audi
         refused = [
             (staff, "GET", "/api/admin/devices", {}),
             (auditor, "POST", "/api/admin/devices/1/revoke", {"json": {}}),
-            (auditor, "POST", "/api/admin/users/1002/disable", {}),
+            (auditor, "POST", f"/api/admin/users/{SUZUKI}/disable", {}),
             (auditor, "PUT", "/api/admin/retention",
              {"json": {"channel_kind": "direct", "keep_years": 1}}),
             (admin, "POST", "/api/records/holds",
-             {"json": {"reason": "x", "staff_number": "1002"}}),
+             {"json": {"reason": "x", "staff_number": SUZUKI}}),
             (admin, "POST", "/api/records/holds/1/release", {}),
             (staff, "GET", "/api/records/holds", {}),
         ]
@@ -88,7 +81,7 @@ async def test_each_role_is_refused_what_is_not_its_duty_and_the_refusal_is_audi
                          json={"channel_kind": "direct", "keep_years": 0})
         assert bad.status_code == 400 and "1 to 100" in bad.json()["error"]["message"]
         hold = await call(auditor, "POST", "/api/records/holds",
-                          json={"reason": "監査請求", "staff_number": "1002",
+                          json={"reason": "監査請求", "staff_number": SUZUKI,
                                 "since": "2026-04-01", "until": "2026-09-30"})
         assert hold.status_code == 201, hold.text
         assert hold.json()["starts_at"].startswith("2026-03-31T15:00")
@@ -117,10 +110,10 @@ async def test_each_role_is_refused_what_is_not_its_duty_and_the_refusal_is_audi
 
 async def test_every_message_an_admin_or_auditor_reads_is_logged_and_staff_reads_are_not(
         server: RunningServer) -> None:
-    channel, ids = await post(server, "1002", ["防災倉庫の点検は金曜です", "了解です"])
+    channel, ids = await post(server, SUZUKI, ["防災倉庫の点検は金曜です", "了解です"])
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         # Staff, auditor and admin, all members of the channel (総務部).
-        for staff_number in ("1002", "1011", "1012"):
+        for staff_number in (SUZUKI, YOSHIDA, YAMADA):
             token = await dev_token(server, staff_number)
             history = await http.get(f"/api/channels/{channel}/messages",
                                      headers=auth_headers(token))
@@ -128,14 +121,14 @@ async def test_every_message_an_admin_or_auditor_reads_is_logged_and_staff_reads
             found = await http.get("/api/search/messages", params={"q": "防災"},
                                    headers=auth_headers(token))
             assert found.status_code == 200
-    admin = await ChatClient.connect(server, await dev_token(server, "1012"))
+    admin = await ChatClient.connect(server, await dev_token(server, YAMADA))
     await admin.send({"type": "resync", "channel_id": channel, "after_seq": 0})
     await admin.expect("resync.result")
     await admin.close()
 
     reads = events(server, "messages.read")
-    admin_id = user_id(server, "1012")
-    assert {r["actor"] for r in reads} == {admin_id, user_id(server, "1011")}
+    admin_id = user_id(server, YAMADA)
+    assert {r["actor"] for r in reads} == {admin_id, user_id(server, YOSHIDA)}
     by_via = {r["via"]: r for r in reads if r["actor"] == admin_id}
     assert set(by_via) == {"history", "search", "resync"}
     assert set(ids) <= set(by_via["history"]["message_ids"])
@@ -146,27 +139,28 @@ async def test_every_message_an_admin_or_auditor_reads_is_logged_and_staff_reads
 
 async def test_membership_and_role_changes_are_audited(server: RunningServer,
                                                        tmp_path: Any) -> None:
-    token = await dev_token(server, "1002")
+    token = await dev_token(server, SUZUKI)
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         group = await http.post("/api/channels/group", headers=auth_headers(token),
                                 json={"name": "防災訓練ワーキング",
-                                      "member_ids": [user_id(server, "1004")]})
+                                      "member_ids": [user_id(server, TANAKA)]})
         assert group.status_code == 201
     added = [e for e in events(server, "membership.added")
              if e["channel_id"] == group.json()["id"]]
-    assert {e["subject"] for e in added} == {user_id(server, "1002"), user_id(server, "1004")}
-    assert {e["actor"] for e in added} == {user_id(server, "1002")}
+    assert {e["subject"] for e in added} == {user_id(server, SUZUKI), user_id(server, TANAKA)}
+    assert {e["actor"] for e in added} == {user_id(server, SUZUKI)}
 
-    # An import promotes 1002 to manager, moves 1004 to another section, disables 1006.
+    # An import promotes SUZUKI to manager, moves TANAKA to another section, disables
+    # WATANABE.
     current = sql(server, "SELECT staff_number, u.name, u.kana, d.code, role, extension "
                           "FROM users u JOIN departments d ON d.id = u.department_id "
-                          "WHERE staff_number IN ('1002', '1004', '1006')")
+                          "WHERE staff_number IN (:a, :b, :c)", a=SUZUKI, b=TANAKA, c=WATANABE)
     rows = {r[0]: list(r) for r in current}
-    rows["1002"][4] = "manager"
-    rows["1004"][3] = "112"
+    rows[SUZUKI][4] = "manager"
+    rows[TANAKA][3] = "112"
     lines = ["staff_number,name,kana,department_code,role,extension,active"]
     for number, row in sorted(rows.items()):
-        lines.append(",".join(str(v or "") for v in row) + (",0" if number == "1006" else ",1"))
+        lines.append(",".join(str(v or "") for v in row) + (",0" if number == WATANABE else ",1"))
     path = tmp_path / "staff.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = await run_tsunagu(server, "import", "staff", str(path))
@@ -174,17 +168,17 @@ async def test_membership_and_role_changes_are_audited(server: RunningServer,
 
     role = events(server, "user.role_changed")
     assert [(e["subject"], e["before"], e["after"]) for e in role] == [
-        (user_id(server, "1002"), "staff", "manager")]
+        (user_id(server, SUZUKI), "staff", "manager")]
     assert role[0]["by"].startswith("cli")
-    assert [e["subject"] for e in events(server, "user.moved")] == [user_id(server, "1004")]
+    assert [e["subject"] for e in events(server, "user.moved")] == [user_id(server, TANAKA)]
     assert [e["subject"] for e in events(server, "user.disabled")] == [
-        user_id(server, "1006")]
-    moved_id = user_id(server, "1004")
+        user_id(server, WATANABE)]
+    moved_id = user_id(server, TANAKA)
     assert any(e["subject"] == moved_id for e in events(server, "membership.removed"))
     assert any(e["subject"] == moved_id and e["source"] == "department"
                for e in events(server, "membership.added") if e["by"] and
                e["by"].startswith("cli"))
-    client = await ChatClient.connect(server, await dev_token(server, "1004"))
+    client = await ChatClient.connect(server, await dev_token(server, TANAKA))
     assert await department_channel(client)
     await client.close()
     code, output = await verify(server)

@@ -20,8 +20,9 @@ from chat.store.search import sqlite_gram_match
 from chat.store.uow import unit_of_work
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, RunningServer, beside, dev_token, run_tsunagu, sql
+from tests.support.people import ITO, NAKAMURA, SUZUKI, TAKAHASHI, TANAKA, WATANABE, YAMAMOTO
 
-SENDERS = ["1002", "1003", "1004", "1006", "1007", "1008"]
+SENDERS = [SUZUKI, TAKAHASHI, TANAKA, WATANABE, YAMAMOTO, NAKAMURA]
 
 
 async def verified(server: RunningServer) -> None:
@@ -99,7 +100,7 @@ async def test_each_send_of_one_batch_is_answered_on_its_own(server: RunningServ
     the others are stored, and the batch is one transaction."""
     async with open_context(beside(server.settings)) as ctx:
         people = await _principals(ctx)
-        suzuki, tanaka, ito = people["1002"], people["1004"], people["1005"]
+        suzuki, tanaka, ito = people[SUZUKI], people[TANAKA], people[ITO]
         group = await channel_id_named(ctx, suzuki.user_id, "忘年会幹事")
         section = await channel_id_named(ctx, suzuki.user_id, "庶務係")
         picture = io.BytesIO()
@@ -160,7 +161,7 @@ async def test_the_same_send_racing_on_two_nodes_is_stored_once(
     """Two nodes batch on their own: the unique key decides, the loser answers with the
     stored message, and its batch mates are written regardless."""
     nodes = [make_server(), make_server()]
-    token = await dev_token(nodes[0], "1002")
+    token = await dev_token(nodes[0], SUZUKI)
     a = await ChatClient.connect(nodes[0], token)
     b = await ChatClient.connect(nodes[1], token)
     group = next(c["id"] for c in a.ready["channels"]  # type: ignore[index]

@@ -9,8 +9,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, RunningServer, auth_headers, dev_token
-
-SUZUKI, TANAKA, ITO = "1002", "1004", "1005"
+from tests.support.people import ITO, NAKAMURA, SUZUKI, TANAKA, WATANABE
 
 
 async def get(server: RunningServer, token: str | None, path: str,
@@ -111,7 +110,7 @@ async def test_search_finds_japanese_substrings_of_any_length(
 
 
 async def test_search_covers_only_the_users_own_channels(server: RunningServer) -> None:
-    token = await dev_token(server, "1008")   # 道路課: not in 危機管理課
+    token = await dev_token(server, NAKAMURA)   # 道路課: not in 危機管理課
     bodies = [r["body"] for r in
               (await get(server, token, "/api/search/messages", q="防災")).json()["results"]]
     assert "来週の防災訓練の資料を共有フォルダに置きました。" not in bodies
@@ -206,7 +205,7 @@ async def test_bad_query_parameters_are_400(server: RunningServer) -> None:
 
 async def test_dev_sessions_are_refused_unless_enabled(make_server: ServerFactory) -> None:
     server = make_server(dev_sessions=False)
-    r = await post(server, None, "/dev/session", content='{"staff_number": "1002"}')
+    r = await post(server, None, "/dev/session", content=f'{{"staff_number": "{SUZUKI}"}}')
     assert_error(r, 403, "dev_sessions_disabled")
     assert_error(await get(server, None, "/dev/users"), 403, "dev_sessions_disabled")
 
@@ -215,7 +214,7 @@ async def test_dev_sessions_are_refused_on_a_non_loopback_bind(
         make_server: ServerFactory) -> None:
     # The setting is on, but the node claims a LAN bind: the dev path must stay shut.
     server = make_server(host="0.0.0.0")
-    r = await post(server, None, "/dev/session", content='{"staff_number": "1002"}')
+    r = await post(server, None, "/dev/session", content=f'{{"staff_number": "{SUZUKI}"}}')
     assert_error(r, 403, "dev_sessions_disabled")
 
 
@@ -236,7 +235,7 @@ async def test_pages_carry_a_strict_content_security_policy(server: RunningServe
 async def test_a_new_direct_chat_is_announced_under_the_other_persons_name(
         server: RunningServer) -> None:
     ito_token = await dev_token(server, ITO)
-    sakura = await ChatClient.connect(server, await dev_token(server, "1006"))
+    sakura = await ChatClient.connect(server, await dev_token(server, WATANABE))
     assert sakura.ready is not None
     r = await post(server, ito_token, "/api/channels/direct",
                    content=f'{{"user_id": {sakura.ready["user"]["id"]}}}')

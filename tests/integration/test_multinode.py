@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, dev_token
+from tests.support.people import SUZUKI, TANAKA
 
 
 async def test_messages_presence_and_receipts_cross_nodes(
@@ -14,8 +15,8 @@ async def test_messages_presence_and_receipts_cross_nodes(
         pytest.skip("several nodes need a shared bus (Redis)")
     node_a, node_b = make_server(), make_server()
     assert node_a.settings.node_id != node_b.settings.node_id
-    suzuki = await ChatClient.connect(node_a, await dev_token(node_a, "1002"))
-    tanaka = await ChatClient.connect(node_b, await dev_token(node_b, "1004"))
+    suzuki = await ChatClient.connect(node_a, await dev_token(node_a, SUZUKI))
+    tanaka = await ChatClient.connect(node_b, await dev_token(node_b, TANAKA))
     assert suzuki.ready is not None and tanaka.ready is not None
     tanaka_id = tanaka.ready["user"]["id"]
     await suzuki.expect("presence", lambda f: f["user_id"] == tanaka_id

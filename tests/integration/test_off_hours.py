@@ -24,6 +24,7 @@ from tests.support import (
     enrollment_code,
     run_tsunagu,
 )
+from tests.support.people import KATO, SATO, SUZUKI, TANAKA
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # Wednesday 25 November 2026, an ordinary working day.
@@ -61,8 +62,8 @@ def later(clock: ManualClock, moment: datetime) -> None:
 
 async def test_staff_are_refused_after_hours_with_a_reason_in_both_languages(
         policy_server: RunningServer, clock: ManualClock) -> None:
-    staff = await enrolled(policy_server, clock, "1002")     # 鈴木, staff
-    manager = await enrolled(policy_server, clock, "1001")   # 佐藤, manager
+    staff = await enrolled(policy_server, clock, SUZUKI)     # 鈴木, staff
+    manager = await enrolled(policy_server, clock, SATO)   # 佐藤, manager
     later(clock, at(20))
     with pytest.raises(ClientError) as refused:
         await staff.sign_in()
@@ -79,7 +80,7 @@ async def test_staff_are_refused_after_hours_with_a_reason_in_both_languages(
 async def test_the_refusal_carries_japanese_and_english_messages(
         policy_server: RunningServer, clock: ManualClock) -> None:
     clock.set(at(16, 50))
-    staff = await enrolled(policy_server, clock, "1002")
+    staff = await enrolled(policy_server, clock, SUZUKI)
     await staff.sign_in()
     later(clock, at(17, 20))  # the session is still fresh; the office has closed
     response = await staff.request("GET", "/api/channels")
@@ -96,7 +97,7 @@ async def test_the_refusal_carries_japanese_and_english_messages(
 
 async def test_weekends_and_configured_holidays_are_closed(
         policy_server: RunningServer, clock: ManualClock, tmp_path: Path) -> None:
-    staff = await enrolled(policy_server, clock, "1002")
+    staff = await enrolled(policy_server, clock, SUZUKI)
     later(clock, at(11, day=datetime(2026, 11, 29, tzinfo=TOKYO)))  # a Sunday
     with pytest.raises(ClientError) as sunday:
         await staff.sign_in()
@@ -117,7 +118,7 @@ async def test_weekends_and_configured_holidays_are_closed(
 
 async def test_disaster_mode_lets_everyone_in_until_it_is_lifted(
         policy_server: RunningServer, clock: ManualClock) -> None:
-    staff = await enrolled(policy_server, clock, "1004")
+    staff = await enrolled(policy_server, clock, TANAKA)
     declared = await run_tsunagu(policy_server, "policy", "disaster", "on")
     assert declared.returncode == 0 and "ON" in declared.stdout
     later(clock, at(23))
@@ -144,8 +145,8 @@ async def test_connections_close_with_4003_when_working_hours_end(
     policy_server = make_server(app_kwargs={"clock": clock}, off_hours_policy=True,
                                 idle_timeout_seconds=3600)
     clock.set(at(17, 10))
-    staff = await enrolled(policy_server, clock, "1002")
-    manager = await enrolled(policy_server, clock, "1001")
+    staff = await enrolled(policy_server, clock, SUZUKI)
+    manager = await enrolled(policy_server, clock, SATO)
     await staff.sign_in()
     await manager.sign_in()
     staff_ws, _ = await staff.connect()
@@ -164,7 +165,7 @@ async def test_connections_close_with_4003_when_working_hours_end(
 
 async def test_an_admin_may_allow_more_roles_off_hours(
         policy_server: RunningServer, clock: ManualClock) -> None:
-    operator = await enrolled(policy_server, clock, "1010")  # 加藤, operator
+    operator = await enrolled(policy_server, clock, KATO)  # 加藤, operator
     later(clock, at(21))
     with pytest.raises(ClientError):
         await operator.sign_in()
@@ -180,7 +181,7 @@ async def test_an_admin_may_allow_more_roles_off_hours(
 async def test_an_open_connection_ends_with_its_idle_session(
         make_server: ServerFactory, clock: ManualClock) -> None:
     server = make_server(app_kwargs={"clock": clock}, session_idle_seconds=600)
-    client = await enrolled(server, clock, "1002")
+    client = await enrolled(server, clock, SUZUKI)
     await client.sign_in()
     ws, ready = await client.connect()
     channel_id = next(c["id"] for c in ready["channels"] if c["kind"] == "department")

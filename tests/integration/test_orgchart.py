@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support import ChatClient, RunningServer, dev_token, run_tsunagu
+from tests.support.people import SUZUKI, TANAKA
 
 # The April reshuffle: 鈴木 (庶務係) moves to 防災係; 高橋 leaves; a new hire arrives.
 RESHUFFLE = """staff_number,name,kana,department_code,role,extension,active
@@ -25,7 +26,7 @@ def channel_names(client: ChatClient) -> set[str]:
 
 async def test_reshuffle_moves_department_channels_and_is_idempotent(
         server: RunningServer, tmp_path: Path) -> None:
-    token = await dev_token(server, "1002")
+    token = await dev_token(server, SUZUKI)
     before = await ChatClient.connect(server, token)
     assert {"庶務係", "総務課", "総務部", "忘年会幹事", "全庁連絡"} <= channel_names(before)
     csv_file = tmp_path / "staff.csv"
@@ -56,14 +57,14 @@ async def test_a_connected_user_is_moved_live_when_the_bus_crosses_processes(
         server: RunningServer, tmp_path: Path) -> None:
     if server.settings.bus_url.startswith("memory"):
         pytest.skip("the in-process bus cannot reach a CLI process (see reconciliation)")
-    client = await ChatClient.connect(server, await dev_token(server, "1002"))
+    client = await ChatClient.connect(server, await dev_token(server, SUZUKI))
     csv_file = tmp_path / "staff.csv"
     csv_file.write_text(RESHUFFLE, encoding="utf-8")
     result = await run_tsunagu(server, "import", "staff", str(csv_file))
     assert result.returncode == 0, result.stderr
     joined = await client.expect("channel.joined", lambda f: f["channel"]["name"] == "防災係")
     await client.expect("channel.left")
-    sender = await ChatClient.connect(server, await dev_token(server, "1004"))
+    sender = await ChatClient.connect(server, await dev_token(server, TANAKA))
     await sender.send_message(joined["channel"]["id"], "ようこそ防災係へ")
     assert (await client.expect("message"))["message"]["body"] == "ようこそ防災係へ"
 
@@ -98,7 +99,7 @@ async def test_department_import_creates_channels_and_a_reparented_section_moves
     assert result.returncode == 0, result.stderr
     assert "1 created, 1 updated" in result.stdout
     assert "1 joined, 1 left" in result.stdout   # 田中: 危機管理課 -> 防災課
-    tanaka = await ChatClient.connect(server, await dev_token(server, "1004"))
+    tanaka = await ChatClient.connect(server, await dev_token(server, TANAKA))
     names = channel_names(tanaka)
     assert {"防災係", "防災課", "総務部"} <= names
     assert "危機管理課" not in names

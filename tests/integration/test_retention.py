@@ -18,24 +18,22 @@ from chat.context import open_context
 from chat.domain.dates import JST, parse_moment
 from chat.store.db import Database
 from tests.conftest import ServerFactory
-from tests.integration.test_audit_chain import verify
 from tests.support import (
     ChatClient,
     ManualClock,
     RunningServer,
     auth_headers,
     beside,
+    department_channel,
     dev_token,
+    post,
     run_tsunagu,
     sql,
+    verify,
 )
+from tests.support.people import SUZUKI, TAKAHASHI, WATANABE
 
 YEAR = 365 * 24 * 3600.0
-
-
-async def department_channel(client: ChatClient) -> int:
-    assert client.ready is not None
-    return int(next(c["id"] for c in client.ready["channels"] if c["kind"] == "department"))
 
 
 async def open_direct(server: RunningServer, token: str, other_staff: str) -> int:
@@ -47,17 +45,6 @@ async def open_direct(server: RunningServer, token: str, other_staff: str) -> in
                                    headers=auth_headers(token))
         assert response.status_code == 200, response.text
         return int(response.json()["id"])
-
-
-async def post(server: RunningServer, staff: str, bodies: list[str],
-               channel: int | None = None) -> tuple[int, list[int]]:
-    """Send ``bodies`` as ``staff`` (to their department channel unless ``channel``);
-    returns the channel and the message ids."""
-    client = await ChatClient.connect(server, await dev_token(server, staff))
-    channel_id = channel or await department_channel(client)
-    ids = [(await client.send_message(channel_id, body))["message"]["id"] for body in bodies]
-    await client.close()
-    return channel_id, ids
 
 
 def bodies_of(server: RunningServer, ids: list[int]) -> dict[int, tuple[str, Any, int]]:
@@ -101,25 +88,25 @@ async def test_the_purge_takes_exactly_what_expired_and_nothing_under_hold(
         make_server: ServerFactory) -> None:
     clock = ManualClock()
     server = make_server(app_kwargs={"clock": clock})
-    # Four years ago: 総務部 (kept forever), 1003's direct chat with 1002 (held),
+    # Four years ago: 総務部 (kept forever), TAKAHASHI's direct chat with SUZUKI (held),
     # 市民部 (three years), and a day there covered by a date-range hold.
     start = clock.now()
     clock.set(start - timedelta(days=4 * 365))
-    dept, old_dept = await post(server, "1002", ["古い連絡 1", "古い連絡 2", "古い連絡 3"])
-    other_dept, old_other = await post(server, "1006", ["旧年度の予算メモ"])
-    token = await dev_token(server, "1003")
+    dept, old_dept = await post(server, SUZUKI, ["古い連絡 1", "古い連絡 2", "古い連絡 3"])
+    other_dept, old_other = await post(server, WATANABE, ["旧年度の予算メモ"])
+    token = await dev_token(server, TAKAHASHI)
     direct = await open_direct(server, token, "鈴木")
-    _, old_direct_from_1003 = await post(server, "1003", ["直接の相談"], channel=direct)
+    _, old_direct_from_takahashi = await post(server, TAKAHASHI, ["直接の相談"], channel=direct)
     clock.advance(24 * 3600)
-    _, old_held_by_date = await post(server, "1006", ["保全期間中の発言"])
+    _, old_held_by_date = await post(server, WATANABE, ["保全期間中の発言"])
     # An old message edited twice: all its revisions must go together.
-    client = await ChatClient.connect(server, await dev_token(server, "1006"))
+    client = await ChatClient.connect(server, await dev_token(server, WATANABE))
     await client.send({"type": "edit", "message_id": old_other[0], "body": "予算メモ（改）"})
     await client.expect("ok")
     await client.close()
     # Two years ago: not expired under a three-year period.
     clock.set(start - timedelta(days=2 * 365))
-    _, recent = await post(server, "1006", ["最近の連絡"])
+    _, recent = await post(server, WATANABE, ["最近の連絡"])
     clock.set(start)
 
     # Holds name Japan days: the day of the second old post, as Japan counts it.
@@ -133,7 +120,7 @@ async def test_the_purge_takes_exactly_what_expired_and_nothing_under_hold(
         # One department keeps everything forever: its channel's policy wins.
         await retention_actions.set_policy(ctx, channel_id=dept, keep_years=None, by="test")
         await retention_actions.place_hold(ctx, reason="情報公開請求 R8-12", by="test",
-                                           staff_number="1002")
+                                           staff_number=SUZUKI)
         await retention_actions.place_hold(
             ctx, reason="監査対象期間", by="test", channel_id=other_dept,
             starts_at=parse_moment(day_of_hold, name="since"),
@@ -148,16 +135,16 @@ async def test_the_purge_takes_exactly_what_expired_and_nothing_under_hold(
     report = run_in_process(server, clock, lambda ctx: retention_actions.run_retention(
         ctx, by="test", batch_size=1))
     # Expired: the other department's two old messages and the direct message. Kept: the
-    # forever channel (not even expired), the direct message (1002's conversation is held)
+    # forever channel (not even expired), the direct message (SUZUKI's conversation is held)
     # and the message on the held day.
     assert (report.expired, report.purged_messages, report.held) == (3, 1, 2)
     assert report.purged_revisions == 2  # the create and the edit
-    after = bodies_of(server, old_dept + old_other + old_direct_from_1003 + old_held_by_date
+    after = bodies_of(server, old_dept + old_other + old_direct_from_takahashi + old_held_by_date
                       + recent)
     purged = {mid for mid, (_, purged_at, _) in after.items() if purged_at is not None}
     assert purged == {old_other[0]}
     assert after[old_other[0]][0] == "" and after[old_other[0]][2] == 0
-    for kept in old_dept + old_direct_from_1003 + old_held_by_date + recent:
+    for kept in old_dept + old_direct_from_takahashi + old_held_by_date + recent:
         body, purged_at, revisions = after[kept]
         assert body and purged_at is None and revisions >= 1
 
@@ -175,7 +162,7 @@ async def test_the_purge_takes_exactly_what_expired_and_nothing_under_hold(
     assert code == 0, output
 
     # Clients see a purged message without text, and cannot edit it back to life.
-    client = await ChatClient.connect(server, await dev_token(server, "1006"))
+    client = await ChatClient.connect(server, await dev_token(server, WATANABE))
     await client.send({"type": "resync", "channel_id": other_dept, "after_seq": 0})
     result = await client.expect("resync.result")
     wire = next(m for m in result["messages"] if m["id"] == old_other[0])
@@ -206,8 +193,8 @@ async def test_cli_policies_holds_and_runs(make_server: ServerFactory) -> None:
     server = make_server(app_kwargs={"clock": clock})
     start = clock.now()
     clock.set(start - timedelta(days=6 * 365))
-    _, mine = await post(server, "1002", ["六年前の記録"])
-    _, theirs = await post(server, "1006", ["六年前の別の記録"])
+    _, mine = await post(server, SUZUKI, ["六年前の記録"])
+    _, theirs = await post(server, WATANABE, ["六年前の別の記録"])
     clock.set(start)
 
     result = await run_tsunagu(server, "retention", "set", "--kind", "department", "5年")
@@ -221,9 +208,9 @@ async def test_cli_policies_holds_and_runs(make_server: ServerFactory) -> None:
     shown = await run_tsunagu(server, "retention", "show")
     assert "department channels" in shown.stdout and "expired now: 2 message(s)" in shown.stdout
 
-    placed = await run_tsunagu(server, "hold", "place", "--user", "1002", "--reason", "係争中")
+    placed = await run_tsunagu(server, "hold", "place", "--user", SUZUKI, "--reason", "係争中")
     assert placed.returncode == 0, placed.stderr
-    assert "legal hold 1 placed: person 1002" in placed.stdout
+    assert f"legal hold 1 placed: person {SUZUKI}" in placed.stdout
     empty = await run_tsunagu(server, "hold", "place", "--reason", "何も指定しない")
     assert empty.returncode == 1 and "must name a person" in empty.stderr
     listed = await run_tsunagu(server, "hold", "list")
@@ -254,7 +241,7 @@ async def test_cli_policies_holds_and_runs(make_server: ServerFactory) -> None:
 async def test_each_node_runs_the_purge_on_schedule(make_server: ServerFactory) -> None:
     clock = ManualClock()
     server = make_server(app_kwargs={"clock": clock}, retention_interval_seconds=0.2)
-    _, ids = await post(server, "1002", ["すぐ期限切れになる連絡"])
+    _, ids = await post(server, SUZUKI, ["すぐ期限切れになる連絡"])
 
     async def configure(ctx: Any) -> None:
         await retention_actions.set_policy(ctx, channel_kind="department", keep_years=1,
@@ -282,7 +269,7 @@ async def test_each_node_runs_the_purge_on_schedule(make_server: ServerFactory) 
 
 
 async def test_verify_tells_a_deletion_from_a_purge(server: RunningServer) -> None:
-    _, ids = await post(server, "1002", ["消される記録", "偽装される記録", "そのまま"])
+    _, ids = await post(server, SUZUKI, ["消される記録", "偽装される記録", "そのまま"])
     sql(server, "DELETE FROM message_revisions WHERE message_id = :m", m=ids[0])
     sql(server, "UPDATE messages SET body = '' WHERE id = :m", m=ids[0])
     code, output = await verify(server)
@@ -299,8 +286,7 @@ async def test_verify_tells_a_deletion_from_a_purge(server: RunningServer) -> No
 
 
 async def test_a_purged_call_notice_keeps_no_caller_number(server: RunningServer) -> None:
-    from tests.integration.pbx_helpers import make_secret
-    from tests.integration.test_pbx_notices import missed_call
+    from tests.integration.pbx_helpers import make_secret, missed_call
 
     await missed_call(server, make_secret(server))
     notice_id = sql(server, "SELECT message_id FROM notices")[0][0]
@@ -322,9 +308,9 @@ async def test_a_purge_takes_the_photo_with_the_text_and_leaves_the_stamps(
 
     from PIL import Image
 
-    client = await ChatClient.connect(server, await dev_token(server, "1006"))
+    client = await ChatClient.connect(server, await dev_token(server, WATANABE))
     channel = await department_channel(client)
-    token = await dev_token(server, "1006")
+    token = await dev_token(server, WATANABE)
     picture = io.BytesIO()
     Image.new("RGB", (640, 480), (10, 200, 30)).save(picture, "JPEG")
     async with httpx.AsyncClient(base_url=server.http_url) as http:
@@ -351,7 +337,7 @@ async def test_a_purge_takes_the_photo_with_the_text_and_leaves_the_stamps(
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         gone = await http.get(attachment["url"], headers=auth_headers(token))
     assert gone.status_code == 404
-    viewer = await ChatClient.connect(server, await dev_token(server, "1006"))
+    viewer = await ChatClient.connect(server, await dev_token(server, WATANABE))
     await viewer.send({"type": "resync", "channel_id": channel,
                        "after_seq": message["seq"] - 1})
     wire = (await viewer.expect("resync.result"))["messages"][0]
@@ -387,7 +373,7 @@ async def test_a_purge_meeting_an_edit_locks_as_edits_do(
     server = make_server(app_kwargs={"clock": clock})
     start = clock.now()
     clock.set(start - timedelta(days=4 * 365))
-    channel, old = await post(server, "1006", ["旧年度の連絡"])
+    channel, old = await post(server, WATANABE, ["旧年度の連絡"])
     clock.set(start)
 
     async def keep_three_years(ctx: Any) -> Any:
@@ -407,7 +393,7 @@ async def test_a_purge_meeting_an_edit_locks_as_edits_do(
             await _wait_for_a_lock_wait(db)
             # The purge waits for the message; the channel is free for a send...
             _, sent = await asyncio.wait_for(
-                post(server, "1006", ["本日の連絡"], channel=channel), timeout=10)
+                post(server, WATANABE, ["本日の連絡"], channel=channel), timeout=10)
             # ... and for the edit's next lock: a version of the channel.
             version = await editing.scalar(text(
                 "UPDATE channels SET last_version = last_version + 1 WHERE id = :c "
@@ -448,7 +434,7 @@ async def test_a_photo_uploaded_and_never_sent_goes_after_a_week(
     counted by a dry run, and never one that was sent or is younger."""
     clock = ManualClock()
     server = make_server(app_kwargs={"clock": clock})
-    token = await dev_token(server, "1006")
+    token = await dev_token(server, WATANABE)
     client = await ChatClient.connect(server, token)
     channel = await department_channel(client)
     forgotten = await _upload(server, token, channel)
@@ -458,7 +444,7 @@ async def test_a_photo_uploaded_and_never_sent_goes_after_a_week(
     await client.expect("ack")
     await client.close()
     clock.advance(6 * 24 * 3600)
-    token = await dev_token(server, "1006")
+    token = await dev_token(server, WATANABE)
     recent = await _upload(server, token, channel)
     clock.advance(2 * 24 * 3600)  # the first two are 8 days old, the last 2
 
@@ -485,7 +471,7 @@ async def test_a_photo_uploaded_and_never_sent_goes_after_a_week(
     assert audit_details(server, "retention.run")[-1]["unsent_uploads_removed"] == 1
 
     # Its uploader can neither fetch nor send it any more; the next run finds nothing.
-    token = await dev_token(server, "1006")
+    token = await dev_token(server, WATANABE)
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         gone = await http.get(forgotten["url"], headers=auth_headers(token))
     assert gone.status_code == 404

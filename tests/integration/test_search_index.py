@@ -36,6 +36,7 @@ from chat.store.records import RecordQuery
 from chat.store.search import like_pattern, sqlite_gram_match
 from chat.store.uow import unit_of_work
 from tests.support import ManualClock, base_settings, prepare_database
+from tests.support.people import ITO, SUZUKI, TANAKA
 
 # Pieces of message text: two-character words, single characters, Latin letters in
 # both cases (fullwidth too), LIKE wildcards and the escape character, a character
@@ -93,7 +94,7 @@ async def tell_story(settings: Settings) -> Story:
     three_years_ago.advance(-3 * YEAR.total_seconds())
     async with open_context(settings, clock=three_years_ago) as old:
         people = await _principals(old)
-        suzuki, tanaka, ito = people["1002"], people["1004"], people["1005"]
+        suzuki, tanaka, ito = people[SUZUKI], people[TANAKA], people[ITO]
         group = (await _channels(old, suzuki.user_id))["忘年会幹事"]
         purged = []
         for i in range(12):
@@ -243,7 +244,7 @@ async def test_a_search_in_one_channel_finds_only_that_channels_messages(
 
 async def test_a_long_message_is_indexed_to_its_last_characters(ctx: AppContext) -> None:
     people = await _principals(ctx)
-    suzuki = people["1002"]
+    suzuki = people[SUZUKI]
     channel = (await _channels(ctx, suzuki.user_id))["department"]
     body = "あ" * (ctx.settings.max_message_chars - 2) + "雹害"
     sent = await send_message(ctx, actor=suzuki, channel_id=channel, client_id="long",
@@ -257,7 +258,7 @@ async def test_a_long_message_is_indexed_to_its_last_characters(ctx: AppContext)
 async def test_a_notice_is_indexed_in_its_own_transaction(ctx: AppContext) -> None:
     """A PBX notice or memo is written through the ORM, not the send path: it is
     indexed before its transaction commits too (no note left, alembic 0009)."""
-    suzuki = (await _principals(ctx))["1002"]
+    suzuki = (await _principals(ctx))[SUZUKI]
     channel = (await _channels(ctx, suzuki.user_id))["department"]
     async with unit_of_work(ctx.db, write=True) as uow:
         message, _ = await post_notice(
@@ -277,7 +278,7 @@ async def test_bulk_inserts_updates_and_deletes_keep_the_index_exact(ctx: AppCon
     UPDATE of the text (what a purge does) and a DELETE cascading to revisions: the
     index follows each row, on every backend."""
     people = await _principals(ctx)
-    suzuki = people["1002"]
+    suzuki = people[SUZUKI]
     channel = (await _channels(ctx, suzuki.user_id))["department"]
     rng = random.Random(7)
     async with unit_of_work(ctx.db, write=False) as uow:
@@ -498,7 +499,7 @@ async def fill_channel(ctx: AppContext, person: Principal, channel: int, count: 
 ])
 async def test_a_persons_search_is_answered_from_the_index(
         ctx: AppContext, word: str, sqlite_index: str, postgres_index: str) -> None:
-    suzuki = (await _principals(ctx))["1002"]
+    suzuki = (await _principals(ctx))[SUZUKI]
     channel = (await _channels(ctx, suzuki.user_id))["department"]
     await fill_channel(ctx, suzuki, channel, 20_000, {"雹害対策": 5})
     plan = await plan_of(ctx, lambda: searched_visible(ctx, suzuki.user_id, word))
@@ -528,7 +529,7 @@ async def test_a_persons_search_is_answered_from_the_index(
 ])
 async def test_an_auditors_search_is_answered_from_the_index(
         ctx: AppContext, word: str, postgres_indexes: tuple[str, str]) -> None:
-    suzuki = (await _principals(ctx))["1002"]
+    suzuki = (await _principals(ctx))[SUZUKI]
     channel = (await _channels(ctx, suzuki.user_id))["department"]
     await fill_channel(ctx, suzuki, channel, 20_000, {"雹害対策": 5})
     plan = await plan_of(ctx, lambda: searched_records(ctx, (word,)))

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, RunningServer, auth_headers, dev_token
+from tests.support.people import SUZUKI, TANAKA
 
 # Revocation must close live connections within one second.
 CLOSE_WITHIN = 1.0
@@ -20,8 +21,8 @@ async def sign_out(server: RunningServer, token: str) -> httpx.Response:
 
 
 async def test_sign_out_closes_that_sessions_connections_only(server: RunningServer) -> None:
-    phone_token = await dev_token(server, "1002")
-    pc_token = await dev_token(server, "1002")
+    phone_token = await dev_token(server, SUZUKI)
+    pc_token = await dev_token(server, SUZUKI)
     phone = await ChatClient.connect(server, phone_token)
     pc = await ChatClient.connect(server, pc_token)
     r = await sign_out(server, phone_token)
@@ -42,7 +43,7 @@ async def test_revocation_closes_connections_on_another_node(
     if backend != "postgres":
         pytest.skip("several nodes need a shared bus (Redis)")
     node_a, node_b = make_server(), make_server()
-    token = await dev_token(node_a, "1004")
+    token = await dev_token(node_a, TANAKA)
     on_b = await ChatClient.connect(node_b, token)
     assert (await sign_out(node_a, token)).status_code == 200
     await asyncio.wait_for(on_b.ws.wait_closed(), CLOSE_WITHIN)

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support import ChatClient, RunningServer, auth_headers, dev_token
+from tests.support.people import SUZUKI, TAKAHASHI
 
 
 @pytest.fixture
@@ -36,8 +37,8 @@ def department_channel(client: ChatClient) -> int:
 
 async def test_a_send_waits_for_another_process_lock_while_the_server_serves_others(
         server: RunningServer) -> None:
-    sender = await ChatClient.connect(server, await dev_token(server, "1002"))
-    reader_token = await dev_token(server, "1003")
+    sender = await ChatClient.connect(server, await dev_token(server, SUZUKI))
+    reader_token = await dev_token(server, TAKAHASHI)
     reader = await ChatClient.connect(server, reader_token)
     channel_id = department_channel(sender)
     # Another process (a CLI command, say) holds SQLite's write lock.
@@ -67,7 +68,7 @@ async def test_a_send_waits_for_another_process_lock_while_the_server_serves_oth
 
 async def test_the_write_ahead_log_is_copied_back_into_the_database_file(
         server: RunningServer, tmp_path: Path) -> None:
-    client = await ChatClient.connect(server, await dev_token(server, "1002"))
+    client = await ChatClient.connect(server, await dev_token(server, SUZUKI))
     channel_id = department_channel(client)
     for n in range(20):
         await client.send_message(channel_id, f"チェックポイント {n}", f"checkpoint-{n}")

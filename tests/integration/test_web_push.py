@@ -31,9 +31,9 @@ from starlette.routing import Route
 
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, RunningServer, auth_headers, dev_token, sql
+from tests.support.people import ITO, KATO, SUZUKI, TANAKA, WATANABE
 
-SUZUKI, TANAKA, ITO, WATANABE, KATO = "1002", "1004", "1005", "1006", "1010"
-GROUP = "忘年会幹事"  # 1002, 1004, 1006
+GROUP = "忘年会幹事"  # SUZUKI, TANAKA, WATANABE
 
 
 def b64url(data: bytes) -> str:

@@ -21,9 +21,9 @@ from tests.support import (
     auth_headers,
     dev_token,
 )
+from tests.support.people import ITO, SATO, SUZUKI, TANAKA, WATANABE
 
-SUZUKI, TANAKA, SAKURA = "1002", "1004", "1006"   # the three members of 忘年会幹事
-ITO = "1005"                                       # 危機管理課, not in 忘年会幹事
+SAKURA = WATANABE  # SUZUKI, TANAKA and 渡辺 さくら: the members of 忘年会幹事 (ITO is not)
 
 
 def channel_named(client: ChatClient, name: str) -> dict[str, Any]:
@@ -343,7 +343,7 @@ async def test_announcement_channel_is_read_only_for_staff(server: RunningServer
     await staff.send({"type": "send", "channel_id": all_staff["id"], "client_id": "a",
                       "body": "全員へ"})
     assert (await staff.expect("error"))["code"] == "read_only_channel"
-    manager = await connect(server, "1001")
+    manager = await connect(server, SATO)
     ack = await manager.send_message(all_staff["id"], "本日は定時退庁日です")
     assert ack["message"]["seq"] == all_staff["last_seq"] + 1
 
