@@ -28,7 +28,7 @@ from chat.actions.wire import wire_message
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
-from chat.domain.cards import CardAction, Stored, card_of, find_card
+from chat.domain.cards import CardAction, card_of, find_card
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import SYSTEM_SENDER_NAME, FollowUp, NoticeState, Person
 from chat.domain.roles import ChannelKind
@@ -74,7 +74,7 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
     """Post a new notice of ``kind`` into ``channel_id`` (as ``_store_new_message`` does
     a person's message) with its follow-up row; the ``message`` frame goes out after
     commit. Raises ValueError for a kind whose card keeps no ``notices`` row."""
-    if Stored.NOTICE not in card_of(kind).stores:
+    if not card_of(kind).has_follow_up:
         raise ValueError(f"{kind!r} is not a notice kind")
     seq, version = await uow.channels.allocate_seq(channel_id)
     message = Message(channel_id=channel_id, seq=seq, version=version, sender_id=None,

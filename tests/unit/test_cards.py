@@ -103,3 +103,8 @@ def test_the_bare_kind_check_sees_the_old_spellings() -> None:
            'q = select(Notice).where(Notice.kind == "call.missed")\n'
            'row = Message(kind="memo")\n')
     assert _bare_kinds(ast.parse(old)) == [1, 2, 3, 4]
+
+
+def test_the_protocol_reference_names_every_kind() -> None:
+    protocol = (CHAT.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    assert [kind.value for kind in MessageKind if f'"{kind.value}"' not in protocol] == []
