@@ -78,7 +78,7 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
         raise ValueError(f"{kind!r} is not a notice kind")
     seq, version = await uow.channels.allocate_seq(channel_id)
     message = Message(channel_id=channel_id, seq=seq, version=version, sender_id=None,
-                      client_id=None, kind=kind, body=body, revision=1,
+                      client_id=None, kind=kind.value, body=body, revision=1,
                       created_at=now, data=json.dumps(card, ensure_ascii=False))
     await uow.messages.insert(message)
     uow.messages.add_revision(MessageRevision(
@@ -87,9 +87,9 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
     audit_within(ctx, uow, "message.created", actor_user_id=actor_user_id,
                  message_id=message.id, channel_id=channel_id, revision=1,
                  body_sha256=body_digest(body))
-    notice = Notice(message_id=message.id, channel_id=channel_id, kind=kind,
+    notice = Notice(message_id=message.id, channel_id=channel_id, kind=kind.value,
                     caller_number=caller_number, target_key=target_key, count=1,
-                    first_at=now, last_at=now, state=NoticeState.OPEN)
+                    first_at=now, last_at=now, state=NoticeState.OPEN.value)
     uow.notices.add_notice(notice)
     # A new notice has no stamps, quote or photo yet.
     frame = encode({"type": "message", "message": message_json(message)})

@@ -51,10 +51,10 @@ class NoticeRepository:
                            or_(Notice.state == NoticeState.OPEN,
                                and_(Notice.state == NoticeState.CLAIMED,
                                     Notice.claimed_by == user_id)))
-                    .values(state=NoticeState.DONE, done_by=user_id, done_at=now))
+                    .values(state=NoticeState.DONE.value, done_by=user_id, done_at=now))
         else:
             stmt = (update(Notice)
                     .where(Notice.id == notice_id, Notice.state == NoticeState.OPEN)
-                    .values(state=NoticeState.CLAIMED, claimed_by=user_id, claimed_at=now))
+                    .values(state=NoticeState.CLAIMED.value, claimed_by=user_id, claimed_at=now))
         result = await self.session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
