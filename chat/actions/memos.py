@@ -12,7 +12,9 @@ from chat.actions.wire import wire_message
 from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
-from chat.domain.notices import Caller, FollowUp, Memo, MemoAction, NoticeKind, Person
+from chat.domain.cards.memo import Memo, MemoAction
+from chat.domain.kinds import MessageKind
+from chat.domain.notices import Caller, FollowUp, Person
 from chat.domain.numbers import InvalidNumber, normalise
 from chat.domain.roles import Role
 from chat.errors import BadRequest, OperatorOnly, UserNotFound
@@ -88,7 +90,7 @@ async def record_memo(ctx: AppContext, *, actor: Principal, memo: MemoIn) -> JSO
         note = Memo(Caller(number, caller_name or None), company or None, action, text,
                     for_name, taker, now)
         message, _ = await post_notice(
-            ctx, uow, channel_id=channel_id, kind=NoticeKind.MEMO,
+            ctx, uow, channel_id=channel_id, kind=MessageKind.MEMO,
             body=note.body(country), card=note.card(country, FollowUp()), now=now,
             caller_number=number.value if number else None, target_key=None,
             actor_user_id=actor.user_id)

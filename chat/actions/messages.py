@@ -20,6 +20,7 @@ from chat.bus.topics import channel_topic, user_topic
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
 from chat.domain.dates import wire_time
+from chat.domain.kinds import MessageKind
 from chat.domain.messages import MAX_MENTIONS, MessageExtras, mentioned_members
 from chat.domain.roles import PRIVILEGED_READERS, may_post
 from chat.errors import (
@@ -190,7 +191,7 @@ class _NewRow:
     version: int
     sender_id: int
     client_id: str
-    kind: str
+    kind: MessageKind
     body: str
     created_at: datetime
     reply_to_id: int | None
@@ -318,7 +319,8 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
         messages.append(_NewRow(
             channel_id=request.channel_id, seq=seq, version=version,
             sender_id=request.actor.user_id, client_id=request.client_id,
-            kind="photo" if a.photo else "text", body=request.body, created_at=now,
+            kind=MessageKind.PHOTO if a.photo else MessageKind.TEXT, body=request.body,
+            created_at=now,
             reply_to_id=a.quoted.id if a.quoted else None,
             mentions=json.dumps(a.mentioned) if a.mentioned else None))
     id_of = await uow.messages.insert_many([
@@ -358,7 +360,7 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
         pushes.append(NewMessagePush(
             channel_id=channel_id, channel_kind=a.channel.kind,
             channel_name=a.channel.name, message_id=message_id, sender_id=actor.user_id,
-            sender_name=actor.name, body=body, has_photo=a.photo is not None,
+            sender_name=actor.name, body=body, kind=message.kind,
             mentioned=a.mentioned))
         outcomes.append((a.index, SendOutcome(payload, duplicate=False)))
     await uow.messages.insert_revisions(revisions)

@@ -13,7 +13,9 @@ from chat.actions.notices import follow_up_of, phone_channel, post_notice, revis
 from chat.context import AppContext
 from chat.domain import calls as call_rules
 from chat.domain.calls import CallState
-from chat.domain.notices import Caller, FollowUp, MissedCall, NoticeKind
+from chat.domain.cards.missed_call import MissedCall
+from chat.domain.kinds import MessageKind
+from chat.domain.notices import Caller, FollowUp
 from chat.domain.numbers import Number
 from chat.domain.pbx_formats.events import PbxEventIn
 from chat.store.models import PbxCall, User
@@ -80,8 +82,8 @@ async def _missed_call_notice(ctx: AppContext, uow: UnitOfWork, call: PbxCall,
         after.reason.value if after.reason else "no_answer")
     at = after.ended_at or event.occurred_at
     country = ctx.settings.pbx_country_code
-    await uow.pbx.lock_channel(target.channel_id)
-    existing = (await uow.pbx.open_missed_call_notice(target.channel_id, number.value,
+    await uow.channels.lock(target.channel_id)
+    existing = (await uow.notices.open_missed_call_notice(target.channel_id, number.value,
                                                       call.extension)
                 if number is not None else None)
     if existing is not None:
@@ -98,7 +100,7 @@ async def _missed_call_notice(ctx: AppContext, uow: UnitOfWork, call: PbxCall,
             return
     missed = MissedCall(caller, target.kind, target.name, call.extension, reason, 1, at, at)
     message, _ = await post_notice(
-        ctx, uow, channel_id=target.channel_id, kind=NoticeKind.MISSED_CALL,
+        ctx, uow, channel_id=target.channel_id, kind=MessageKind.MISSED_CALL,
         body=missed.body(country), card=missed.card(country, FollowUp()),
         now=now, caller_number=number.value if number else None,
         target_key=call.extension, actor_user_id=None)

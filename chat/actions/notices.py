@@ -1,8 +1,9 @@
 """System notices (missed calls, phone memos): posting them, collapsing repeats, and the
 claim-and-done flow.
 
-A notice is a message with ``sender_id`` NULL and a ``kind`` of its own (``call.missed``,
-``memo``); clients show it as from 「電話」. It is written exactly like a person's message
+A notice is a message with ``sender_id`` NULL and a card kind of its own whose card keeps
+a ``notices`` row (``Stored.NOTICE`` in chat.domain.cards: ``call.missed``, ``memo``);
+clients show it as from 「電話」. It is written exactly like a person's message
 (seq, revision 1, ``message.created`` in the audit log with the body's digest) so
 ``tsunagu audit verify`` covers it. Its follow-up state lives in the ``notices`` row;
 claiming and finishing lock the message row and update the notice conditionally, so of
@@ -28,7 +29,9 @@ from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic
 from chat.context import AppContext
 from chat.domain.auditchain import body_digest
-from chat.domain.notices import SYSTEM_SENDER_NAME, FollowUp, NoticeKind, NoticeState, Person
+from chat.domain.cards import CardAction, card_of, find_card
+from chat.domain.kinds import MessageKind
+from chat.domain.notices import SYSTEM_SENDER_NAME, FollowUp, NoticeState, Person
 from chat.domain.roles import ChannelKind
 from chat.errors import AlreadyClaimed, AlreadyDone, NoticeNotFound
 from chat.frames import encode, message_json
@@ -36,7 +39,6 @@ from chat.store.models import Channel, Message, MessageRevision, Notice, User
 from chat.store.uow import UnitOfWork, unit_of_work
 from chat.types import JSON
 
-NOTICE_KINDS = frozenset(k.value for k in NoticeKind)
 PHONE_CHANNEL_PREFIX = "phone:"
 
 
@@ -67,11 +69,14 @@ async def phone_channel(ctx: AppContext, uow: UnitOfWork, user: User,
 
 
 async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
-                      kind: NoticeKind, body: str, card: dict[str, Any], now: datetime,
+                      kind: MessageKind, body: str, card: dict[str, Any], now: datetime,
                       caller_number: str | None, target_key: str | None,
                       actor_user_id: int | None) -> tuple[Message, Notice]:
-    """Post a new notice into ``channel_id`` (as ``_store_new_message`` does a person's
-    message) with its follow-up row; the ``message`` frame goes out after commit."""
+    """Post a new notice of ``kind`` into ``channel_id`` (as ``_store_new_message`` does
+    a person's message) with its follow-up row; the ``message`` frame goes out after
+    commit. Raises ValueError for a kind whose card keeps no ``notices`` row."""
+    if not card_of(kind).has_follow_up:
+        raise ValueError(f"{kind!r} is not a notice kind")
     seq, version = await uow.channels.allocate_seq(channel_id)
     message = Message(channel_id=channel_id, seq=seq, version=version, sender_id=None,
                       client_id=None, kind=kind.value, body=body, revision=1,
@@ -86,11 +91,11 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
     notice = Notice(message_id=message.id, channel_id=channel_id, kind=kind.value,
                     caller_number=caller_number, target_key=target_key, count=1,
                     first_at=now, last_at=now, state=NoticeState.OPEN.value)
-    uow.pbx.add_notice(notice)
+    uow.notices.add_notice(notice)
     # A new notice has no stamps, quote or photo yet.
     frame = encode({"type": "message", "message": message_json(message)})
     uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
-    push_notice(ctx, uow, channel_id=channel_id, kind=kind.value, message_id=message.id,
+    push_notice(ctx, uow, channel_id=channel_id, kind=kind, message_id=message.id,
                 body=body)
     return message, notice
 
@@ -130,30 +135,34 @@ async def claim_notice(ctx: AppContext, *, actor: Principal, message_id: int) ->
     """Take the callback: everyone in the channel sees who did. Claiming again what you
     already claimed returns the notice unchanged. Raises NoticeNotFound, NotAMember,
     AlreadyClaimed (someone else holds it) or AlreadyDone."""
-    return await _take(ctx, actor=actor, message_id=message_id, finish=False)
+    return await _take(ctx, actor=actor, message_id=message_id, action=CardAction.CLAIM)
 
 
 async def finish_notice(ctx: AppContext, *, actor: Principal, message_id: int) -> JSON:
     """Mark the callback done ("done"): allowed while the notice is open (it is then
     yours) or claimed by you. Finishing twice returns it unchanged. Raises
     NoticeNotFound, NotAMember, AlreadyClaimed or AlreadyDone."""
-    return await _take(ctx, actor=actor, message_id=message_id, finish=True)
+    return await _take(ctx, actor=actor, message_id=message_id, action=CardAction.DONE)
 
 
-async def _take(ctx: AppContext, *, actor: Principal, message_id: int, finish: bool) -> JSON:
+async def _take(ctx: AppContext, *, actor: Principal, message_id: int,
+                action: CardAction) -> JSON:
+    finish = action is CardAction.DONE
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, write=True) as uow:
         # The message row lock serialises every claim and finish of this notice (SQLite
         # serialises writers anyway); the conditional update below is the rule itself.
         message = await uow.messages.get(message_id, for_update=True)
-        if message is None or message.kind not in NOTICE_KINDS:
+        card = find_card(message.kind) if message is not None else None
+        if message is None or card is None or not card.may(action):
             raise NoticeNotFound()
+        # Who may act on a card: the members of its channel.
         await member_channel(uow, message.channel_id, actor.user_id)
-        notice = await uow.pbx.notice_of_message(message_id)
+        notice = await uow.notices.notice_of_message(message_id)
         if notice is None or message.deleted_at is not None:
             raise NoticeNotFound()
-        if not await uow.pbx.take_notice(notice.id, user_id=actor.user_id, now=now,
-                                         finish=finish):
+        if not await uow.notices.take_notice(notice.id, user_id=actor.user_id, now=now,
+                                             finish=finish):
             _refusal(notice, actor.user_id, finish=finish, holder=await _holder(uow, notice))
             # Already in the state asked for: idempotent.
             return await wire_message(uow, message)

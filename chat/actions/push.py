@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.kinds import MessageKind
 from chat.domain.push import PushNote, message_notes, notice_note, recipients
 from chat.errors import BadRequest
 from chat.store.uow import UnitOfWork, unit_of_work
@@ -100,7 +101,7 @@ class NewMessagePush:
     sender_id: int
     sender_name: str
     body: str
-    has_photo: bool
+    kind: MessageKind
     mentioned: Sequence[int]
 
 
@@ -126,7 +127,7 @@ async def push_new_messages(ctx: AppContext, uow: UnitOfWork,
             notes = {mention: message_notes(
                 channel_id=m.channel_id, channel_kind=m.channel_kind,
                 channel_name=m.channel_name, message_id=m.message_id,
-                sender_name=m.sender_name, body=m.body, has_photo=m.has_photo,
+                sender_name=m.sender_name, body=m.body, kind=m.kind,
                 mentioned=mention) for mention in (False, True)}
             await _send(ctx, [(plain, notes[False]), (mentions, notes[True])])
 
@@ -136,10 +137,10 @@ async def push_new_messages(ctx: AppContext, uow: UnitOfWork,
     uow.on_commit(start)
 
 
-def push_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, kind: str,
+def push_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, kind: MessageKind,
                 message_id: int, body: str) -> None:
-    """After commit: push a missed-call notice or a phone memo to the channel's members
-    who did not mute it."""
+    """After commit: push a system notice (a missed call, a phone memo…) to the
+    channel's members who did not mute it."""
     push = ctx.push
     if push is None:
         return

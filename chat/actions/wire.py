@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chat.domain.cards import Stored, kinds_with
 from chat.domain.messages import MessageExtras, Quote, excerpt
 from chat.domain.stamps import group_reactions
 from chat.frames import attachment_json, message_json
@@ -27,7 +28,10 @@ async def wire_messages(uow: UnitOfWork, messages: Sequence[Message]) -> list[JS
         return []
     quoted = await uow.messages.many([m.reply_to_id for m in messages if m.reply_to_id])
     reactions = await uow.reactions.of_messages([m.id for m in messages])
-    photos = await uow.attachments.of_messages([m.id for m in messages if m.kind == "photo"])
+    # A card's wire form: ``data`` as stored (chat.frames), the photo of a kind whose
+    # card keeps one.
+    with_photo = kinds_with(Stored.PHOTO)
+    photos = await uow.attachments.of_messages([m.id for m in messages if m.kind in with_photo])
     return [message_json(m, MessageExtras(
         reply_to=quote_of(quoted.get(m.reply_to_id)) if m.reply_to_id else None,
         reactions=group_reactions(reactions.get(m.id, [])),

@@ -3,6 +3,9 @@
 Every side names a kind through this enum (the store's ``messages.kind``, the wire's
 ``message.kind``, the push texts, the client's card views through the constants the page
 is served). A new card kind starts here; ``docs/extending.md`` lists the other files.
+What each kind stores, how it goes on the wire, what its push says and what members may
+do to it is its card's, in ``chat/domain/cards/`` (every member here must have one:
+``tests/unit/test_cards.py``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""System notices (a missed call, a phone memo 伝言メモ): their Japanese text and card.
+"""What every system notice shares (a missed call, a phone memo 伝言メモ): the caller,
+the people, the follow-up state, Japan time.
 
-A notice is a message of a distinct ``kind`` (``call.missed``, ``memo``) with no human
-sender (the client shows it as from 「電話」), a readable Japanese body (searchable) and
-a card in ``data`` for the client to render: who called, a ``tel:`` link, how many calls
-collapsed into it, and who claimed or finished the callback. Pure: the caller supplies
-the names and the times.
+A notice is a message of a card kind of its own (``chat/domain/cards/missed_call.py``,
+``memo.py``) with no human sender (the client shows it as from 「電話」), a readable
+Japanese body (searchable) and a card in ``data`` for the client to render: who called, a
+``tel:`` link, how many calls collapsed into it, and who claimed or finished the callback
+(:class:`FollowUp`, the ``notices`` row). Pure: the caller supplies the names and the
+times.
 """
 
 from __future__ import annotations
@@ -22,30 +24,10 @@ LOCAL_ZONE = ZoneInfo("Asia/Tokyo")
 SYSTEM_SENDER_NAME = "電話"
 
 
-class NoticeKind(StrEnum):
-    MISSED_CALL = "call.missed"
-    MEMO = "memo"
-
-
 class NoticeState(StrEnum):
     OPEN = "open"
     CLAIMED = "claimed"
     DONE = "done"
-
-
-class MemoAction(StrEnum):
-    CALL_BACK = "call_back"
-    WILL_CALL_AGAIN = "will_call_again"
-    MESSAGE = "message"
-
-
-MEMO_ACTION_JA = {
-    MemoAction.CALL_BACK: "折り返しお電話ください",
-    MemoAction.WILL_CALL_AGAIN: "また掛け直します",
-    MemoAction.MESSAGE: "伝言があります",
-}
-REASON_JA = {"no_answer": "応答なし", "busy": "話し中", "caller_cancelled": "発信者が切断",
-             "voicemail": "留守番電話"}
 
 
 def local_time(moment: datetime) -> str:
@@ -53,7 +35,7 @@ def local_time(moment: datetime) -> str:
     return f"{t.month}月{t.day}日 {t:%H:%M}"
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_time(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
@@ -102,64 +84,6 @@ class FollowUp:
     def card(self) -> dict[str, Any]:
         return {"state": self.state.value,
                 "claimed_by": self.claimed_by.card() if self.claimed_by else None,
-                "claimed_at": _iso(self.claimed_at),
+                "claimed_at": iso_time(self.claimed_at),
                 "done_by": self.done_by.card() if self.done_by else None,
-                "done_at": _iso(self.done_at)}
-
-
-@dataclass(frozen=True)
-class MissedCall:
-    caller: Caller
-    target_kind: str          # "user" | "desk"
-    target_name: str
-    extension: str
-    reason: str               # a MissedReason value or "voicemail"
-    count: int
-    first_at: datetime
-    last_at: datetime
-
-    def body(self, country_code: str) -> str:
-        head = "留守番電話" if self.reason == "voicemail" else "不在着信"
-        where = f"【{self.target_name}（{self.extension}）】" if self.target_kind == "desk" else ""
-        who = self.caller.label(country_code)
-        if self.count == 1:
-            return (f"{where}{head}：{who} から {local_time(self.last_at)}"
-                    f"（{REASON_JA.get(self.reason, self.reason)}）")
-        return (f"{where}{head} {self.count}件：{who} から "
-                f"{local_time(self.first_at)}〜{local_time(self.last_at)}")
-
-    def card(self, country_code: str, follow_up: FollowUp) -> dict[str, Any]:
-        return {"notice": NoticeKind.MISSED_CALL.value, "sender": SYSTEM_SENDER_NAME,
-                "caller": self.caller.card(country_code),
-                "target": {"kind": self.target_kind, "name": self.target_name,
-                           "extension": self.extension},
-                "reason": self.reason, "count": self.count,
-                "first_at": _iso(self.first_at), "last_at": _iso(self.last_at),
-                **follow_up.card()}
-
-
-@dataclass(frozen=True)
-class Memo:
-    caller: Caller
-    company: str | None
-    action: MemoAction
-    text: str
-    for_name: str
-    taken_by: Person
-    taken_at: datetime
-
-    def body(self, country_code: str) -> str:
-        who = self.caller.label(country_code)
-        if self.company:
-            who = f"{self.company} {who}"
-        note = f"「{self.text}」" if self.text else ""
-        return (f"伝言メモ（{self.for_name} さんへ）：{who} より。{MEMO_ACTION_JA[self.action]}。"
-                f"{note}（受付 {self.taken_by.name} {local_time(self.taken_at)}）")
-
-    def card(self, country_code: str, follow_up: FollowUp) -> dict[str, Any]:
-        return {"notice": NoticeKind.MEMO.value, "sender": SYSTEM_SENDER_NAME,
-                "caller": self.caller.card(country_code), "company": self.company,
-                "action": self.action.value, "action_label": MEMO_ACTION_JA[self.action],
-                "text": self.text, "for": self.for_name,
-                "taken_by": self.taken_by.card(), "taken_at": _iso(self.taken_at),
-                "count": 1, **follow_up.card()}
+                "done_at": iso_time(self.done_at)}

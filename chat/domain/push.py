@@ -2,7 +2,8 @@
 
 The payload is JSON the service worker shows: ``title``, ``body`` (at most
 ``MAX_BODY_CHARS``), ``channel_id``, ``message_id``, ``url`` (the page to open) and
-``kind``. Texts are Japanese: they are shown to staff as they are.
+``kind``. Texts are Japanese: they are shown to staff as they are. What a message of
+each kind says is its card's (``chat.domain.cards``: ``push_text``, ``push_label``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from chat.domain.cards import card_of
+from chat.domain.kinds import MessageKind
 from chat.domain.notices import SYSTEM_SENDER_NAME
 from chat.domain.roles import ChannelKind
 
@@ -22,7 +25,7 @@ NOTICE_TTL_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class PushNote:
-    kind: str  # message | mention | call.missed | memo
+    kind: str  # message | mention | a system notice's MessageKind
     title: str
     body: str
     channel_id: int
@@ -43,27 +46,28 @@ def shorten(text: str, limit: int = MAX_BODY_CHARS) -> str:
 
 
 def message_notes(*, channel_id: int, channel_kind: str, channel_name: str,
-                  message_id: int, sender_name: str, body: str, has_photo: bool,
+                  message_id: int, sender_name: str, body: str, kind: MessageKind,
                   mentioned: bool) -> PushNote:
     """A person's new message: in a direct chat titled with the sender, elsewhere
-    「チャンネル名：送信者」; a mention says so and is urgent."""
+    「チャンネル名：送信者」; a mention says so and is urgent. The body is the text as
+    the message's card words it (a photo: 「📷 …」). Raises UnknownKind."""
     if channel_kind == ChannelKind.DIRECT:
         title = sender_name
     else:
         title = f"{channel_name}：{sender_name}"
     if mentioned:
         title = f"{title}（あなた宛て）"
-    text = body.strip()
-    if has_photo:
-        text = f"📷 {text}" if text else "📷 写真を送信しました"
+    text = card_of(kind).push_text(body.strip())
     return PushNote(kind="mention" if mentioned else "message", title=title,
                     body=shorten(text), channel_id=channel_id, message_id=message_id,
                     urgency="high" if mentioned else "normal", ttl=MESSAGE_TTL_SECONDS)
 
 
-def notice_note(*, kind: str, channel_id: int, message_id: int, body: str) -> PushNote:
-    """A missed-call notice or a phone memo, from 「電話」."""
-    label = "不在着信" if kind == "call.missed" else "伝言メモ"
+def notice_note(*, kind: MessageKind, channel_id: int, message_id: int,
+                body: str) -> PushNote:
+    """A system notice (a missed call, a phone memo…), from 「電話」 and titled with its
+    card's label (a card without one: the neutral 「お知らせ」). Raises UnknownKind."""
+    label = card_of(kind).push_title_label()
     return PushNote(kind=kind, title=f"{SYSTEM_SENDER_NAME}：{label}", body=shorten(body),
                     channel_id=channel_id, message_id=message_id, urgency="high",
                     ttl=NOTICE_TTL_SECONDS)

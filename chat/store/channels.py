@@ -81,7 +81,9 @@ class ChannelRepository:
     async def lock(self, channel_id: int) -> None:
         """Row-lock the channel now (PostgreSQL; SQLite has one writer): for a writer
         that must also lock the audit head, so it takes the two in the order sends do
-        (channels, then the head at seal) and the two cannot deadlock."""
+        (channels, then the head at seal) and the two cannot deadlock; and for two missed
+        calls from one number racing into one channel, so the second sees the first's
+        notice and collapses into it rather than posting its own."""
         await self.session.execute(
             select(_CHANNELS.c.id).where(_CHANNELS.c.id == channel_id).with_for_update())
 

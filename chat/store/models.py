@@ -22,6 +22,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from chat.domain.kinds import MessageKind
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -298,7 +300,8 @@ class Message(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     client_id: Mapped[str | None] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16), default="text")
+    # A MessageKind value: what the row is (chat.domain.cards says what each kind keeps).
+    kind: Mapped[str] = mapped_column(String(16), default=MessageKind.TEXT.value)
     body: Mapped[str] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -518,7 +521,7 @@ class Notice(Base):
     message_id: Mapped[int] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # call.missed | memo
+    kind: Mapped[str] = mapped_column(String(16))  # its message's kind (a notice kind)
     caller_number: Mapped[str | None] = mapped_column(String(32))
     # The extension that rang (missed calls): calls collapse per number *and* target.
     target_key: Mapped[str | None] = mapped_column(String(32))

@@ -1,5 +1,5 @@
-"""Queries on the PBX integration: secrets, the event log, calls, the directory, and the
-follow-up state of notices."""
+"""Queries on the PBX integration: secrets, the event log, calls and the directory.
+(Notices' follow-up state is ``chat.store.notices``.)"""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import (
-    Channel,
-    Notice,
     PbxCall,
     PbxDirectoryEntry,
     PbxEvent,
@@ -167,52 +165,6 @@ class PbxRepository:
         return await self.session.scalar(
             select(User).where(User.extension == extension, User.is_active)
             .order_by(User.id).limit(1))
-
-    # --- notices -------------------------------------------------------------------------
-
-    def add_notice(self, notice: Notice) -> None:
-        self.session.add(notice)
-
-    async def notice_of_message(self, message_id: int) -> Notice | None:
-        return await self.session.scalar(select(Notice).where(Notice.message_id == message_id))
-
-    async def open_missed_call_notice(self, channel_id: int, number: str,
-                                      target_key: str) -> Notice | None:
-        """The newest notice in ``channel_id`` for missed calls from ``number`` to the
-        same target that nobody has finished yet: a new call collapses into it."""
-        return await self.session.scalar(
-            select(Notice).where(Notice.channel_id == channel_id,
-                                 Notice.kind == "call.missed",
-                                 Notice.caller_number == number,
-                                 Notice.target_key == target_key,
-                                 Notice.state != "done")
-            .order_by(Notice.id.desc()).limit(1))
-
-    async def take_notice(self, notice_id: int, *, user_id: int, now: datetime,
-                          finish: bool) -> bool:
-        """Claim (``finish=False``) or finish (``finish=True``) a notice, if no one else
-        holds it: one conditional UPDATE, so of several racing members exactly one
-        succeeds. Claiming needs the notice open; finishing needs it open or claimed by
-        ``user_id``. Returns whether this call changed it."""
-        if finish:
-            stmt = (update(Notice)
-                    .where(Notice.id == notice_id,
-                           or_(Notice.state == "open",
-                               and_(Notice.state == "claimed",
-                                    Notice.claimed_by == user_id)))
-                    .values(state="done", done_by=user_id, done_at=now))
-        else:
-            stmt = (update(Notice).where(Notice.id == notice_id, Notice.state == "open")
-                    .values(state="claimed", claimed_by=user_id, claimed_at=now))
-        result = await self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
-
-    async def lock_channel(self, channel_id: int) -> None:
-        """Row-lock the channel for the rest of the transaction: two missed calls from
-        one number racing into one channel must see each other's notice (collapse)
-        rather than both post one."""
-        await self.session.execute(
-            select(Channel.id).where(Channel.id == channel_id).with_for_update())
 
 
 def _events_with_bodies(received_before: datetime) -> tuple[Any, ...]:

@@ -21,6 +21,7 @@ from chat.store.departments import DepartmentRepository
 from chat.store.devices import DeviceRepository
 from chat.store.exports import ExportRepository
 from chat.store.messages import MessageRepository
+from chat.store.notices import NoticeRepository
 from chat.store.pbx import PbxRepository
 from chat.store.push import PushRepository
 from chat.store.reactions import ReactionRepository
@@ -48,6 +49,7 @@ class UnitOfWork:
         self.audit = AuditRepository(session)
         self.system_settings = SystemSettingsRepository(session)
         self.pbx = PbxRepository(session)
+        self.notices = NoticeRepository(session)
         self.retention = RetentionRepository(session)
         self.records = RecordRepository(session, dialect)
         self.exports = ExportRepository(session)

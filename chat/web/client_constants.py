@@ -17,8 +17,9 @@ from typing import Any
 from chat import protocol
 from chat.actions.memos import MEMO_TAKERS
 from chat.domain.calls import CallPresence
+from chat.domain.cards.memo import MemoAction
 from chat.domain.kinds import MessageKind
-from chat.domain.notices import MemoAction, NoticeState
+from chat.domain.notices import NoticeState
 from chat.domain.roles import ChannelKind
 from chat.domain.stamps import STAMPS
 

@@ -30,7 +30,7 @@ from chat.auth.sessions import Principal
 from chat.config import Settings
 from chat.context import AppContext, open_context
 from chat.demo import _principals
-from chat.domain.notices import NoticeKind
+from chat.domain.kinds import MessageKind
 from chat.store.models import Channel, Membership, Message, MessageRevision
 from chat.store.records import RecordQuery
 from chat.store.search import like_pattern, sqlite_gram_match
@@ -262,7 +262,7 @@ async def test_a_notice_is_indexed_in_its_own_transaction(ctx: AppContext) -> No
     channel = (await _channels(ctx, suzuki.user_id))["department"]
     async with unit_of_work(ctx.db, write=True) as uow:
         message, _ = await post_notice(
-            ctx, uow, channel_id=channel, kind=NoticeKind.MEMO, body="伝言: 雹害の件で折り返し",
+            ctx, uow, channel_id=channel, kind=MessageKind.MEMO, body="伝言: 雹害の件で折り返し",
             card={}, now=ctx.clock.now(), caller_number=None, target_key=None,
             actor_user_id=None)
     assert not await noted_ids(ctx)

@@ -18,9 +18,11 @@ from chat.domain.calls import (
     parse_seen,
     state_of,
 )
+from chat.domain.cards.memo import Memo, MemoAction
+from chat.domain.cards.missed_call import MissedCall
 from chat.domain.directory import parse_directory
 from chat.domain.imports import CsvProblems
-from chat.domain.notices import Caller, FollowUp, Memo, MemoAction, MissedCall, Person
+from chat.domain.notices import Caller, FollowUp, Person
 from chat.domain.numbers import InvalidNumber, Number, normalise
 
 T0 = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from chat.domain.kinds import MessageKind
 from chat.domain.messages import excerpt, may_pin, mentioned_members
 from chat.domain.push import message_notes, notice_note, recipients, shorten
 from chat.domain.stamps import STAMPS, group_reactions, is_stamp
@@ -48,15 +49,15 @@ def test_pushes_go_to_unmuted_members_but_the_sender_and_mentions_pass_mute() ->
 def test_a_push_note_names_the_channel_and_sender_and_stays_short() -> None:
     note = message_notes(channel_id=3, channel_kind="group", channel_name="幹事",
                          message_id=8, sender_name="鈴木 花子", body="あ" * 200,
-                         has_photo=False, mentioned=False)
+                         kind=MessageKind.TEXT, mentioned=False)
     payload = json.loads(note.payload())
     assert payload["title"] == "幹事：鈴木 花子" and len(payload["body"]) == 120
     assert payload["url"] == "/?channel=3&message=8" and note.urgency == "normal"
     direct = message_notes(channel_id=3, channel_kind="direct", channel_name="x",
                            message_id=8, sender_name="鈴木 花子", body="",
-                           has_photo=True, mentioned=True)
+                           kind=MessageKind.PHOTO, mentioned=True)
     assert direct.title == "鈴木 花子（あなた宛て）" and direct.body == "📷 写真を送信しました"
     assert direct.urgency == "high" and direct.kind == "mention"
-    memo = notice_note(kind="call.missed", channel_id=1, message_id=2, body="不在着信：…")
+    memo = notice_note(kind=MessageKind.MISSED_CALL, channel_id=1, message_id=2, body="不在着信：…")
     assert memo.title == "電話：不在着信" and memo.urgency == "high"
     assert shorten("a\n b") == "a b"
