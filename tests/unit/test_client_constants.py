@@ -18,8 +18,9 @@ from starlette.applications import Starlette
 from chat import protocol
 from chat.actions.memos import MEMO_TAKERS
 from chat.domain.calls import CallPresence
+from chat.domain.cards.memo import MemoAction
 from chat.domain.kinds import MessageKind
-from chat.domain.notices import MemoAction, NoticeState
+from chat.domain.notices import NoticeState
 from chat.domain.roles import ChannelKind
 from chat.domain.stamps import STAMPS
 from chat.frames import SERVER_FRAMES
