@@ -14,7 +14,7 @@ from chat.domain.directory import parse_directory
 from chat.domain.imports import CsvProblems, parse_staff
 from chat.domain.roles import Role
 from chat.errors import BadRequest, UserNotFound
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 ROLES = [role.value for role in Role]
 
@@ -66,7 +66,7 @@ async def staff(c: Console) -> Response:
 
 async def _person_page(c: Console, staff_number: str, *, location: str | None = None
                        ) -> Response:
-    async with unit_of_work(c.ctx.db, write=False) as uow:
+    async with unit_of_work(c.ctx.db, TxMode.READ) as uow:
         user = await uow.users.by_staff_number(staff_number)
         department = await uow.departments.get(user.department_id) \
             if user and user.department_id else None
@@ -113,7 +113,7 @@ async def imports(c: Console) -> Response:
 
 
 async def _known(c: Console) -> tuple[set[str], set[str]]:
-    async with unit_of_work(c.ctx.db, write=False) as uow:
+    async with unit_of_work(c.ctx.db, TxMode.READ) as uow:
         return ({d.code for d in await uow.departments.all()},
                 {u.staff_number for u in await uow.users.all()})
 

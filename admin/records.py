@@ -20,7 +20,7 @@ from chat.domain.export import parse_formats
 from chat.domain.records import RecordFilters, parse_filters
 from chat.domain.roles import ChannelKind
 from chat.errors import BadRequest
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.web.records import ExportTasks
 
 FILTER_FIELDS = ("q", "user", "channel_id", "from", "to")
@@ -176,7 +176,7 @@ def _console_state(request: Request) -> ConsoleState:
 
 
 async def _verify_page(c: Console, *, location: str | None = None) -> Response:
-    async with unit_of_work(c.ctx.db, write=False) as uow:
+    async with unit_of_work(c.ctx.db, TxMode.READ) as uow:
         checkpoint = await uow.audit.last_checkpoint()
         head = await uow.audit.head()
     return c.render("verify.html", run=_console_state(c.request).verify, checkpoint=checkpoint,

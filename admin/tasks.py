@@ -15,6 +15,7 @@ from chat.actions.audit import VerifyReport, verify_log
 from chat.audit.record import audit
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class ConsoleState:
         else:
             run.state, run.report = "done", report
         run.finished_at = ctx.clock.now().isoformat()
-        await audit(ctx, "audit.verified", outcome="ok" if run.state == "done" else "failed",
+        await audit(ctx, AuditAction.AUDIT_VERIFIED,
+                    outcome="ok" if run.state == "done" else "failed",
                     actor_user_id=actor.user_id, session_id=actor.session_id,
                     device_id=actor.device_id, by=run.started_by,
                     ok=bool(run.report and run.report.ok),

@@ -38,6 +38,7 @@ from admin.i18n import LANG_COOKIE, Translator, pick_language, translator
 from chat.audit.record import audit
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.roles import PEOPLE_ADMINS, RECORDS_KEEPERS
 from chat.errors import BadRequest, ChatError, CsrfFailed
 from chat.web.auth import app_context, client_host, require_role
@@ -97,7 +98,7 @@ async def check_csrf(request: Request, actor: Principal, form: FormData) -> None
     sent = form.get(CSRF_FIELD)
     if isinstance(sent, str) and hmac.compare_digest(sent, csrf_token(ctx, actor.session_id)):
         return
-    await audit(ctx, "access.refused", outcome="refused", actor_user_id=actor.user_id,
+    await audit(ctx, AuditAction.ACCESS_REFUSED, outcome="refused", actor_user_id=actor.user_id,
                 session_id=actor.session_id, device_id=actor.device_id,
                 remote=client_host(request), role=actor.role, reason="csrf_failed",
                 method=request.method, path=request.url.path)

@@ -32,7 +32,7 @@ from chat.auth.replay import MemoryReplayCache
 from chat.auth.sessions import Presented, authenticate
 from chat.client.device import DeviceKey
 from chat.context import open_context
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 WS_URL = "ws://127.0.0.1:8000/ws"
 
@@ -72,7 +72,7 @@ async def _measure(city: City, connects: int) -> dict[str, dict[str, float]]:
                                method="GET", url=WS_URL, remote="127.0.0.1")))
 
             async def channel_ids() -> Any:
-                async with unit_of_work(ctx.db, write=False, short=True) as uow:
+                async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
                     return await uow.channels.channel_ids_of(principal.user_id)
 
             await timings.timed("channel_ids_of", channel_ids)

@@ -26,6 +26,7 @@ from chat.domain.imports import DepartmentRow, StaffRow
 from chat.domain.roles import Role
 from chat.runtime import settle_garbage_collector
 from chat.store.migrations import upgrade
+from chat.store.uow import TxMode
 
 POSTGRES_BASE = os.environ.get("BENCH_POSTGRES_URL",
                                "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -253,7 +254,7 @@ async def mint_sessions(city: City, people: list[Person]) -> float:
     async with open_context(city.settings()) as ctx:
         for start in range(0, len(people), 1000):
             batch = people[start:start + 1000]
-            async with unit_of_work(ctx.db, write=True) as uow:
+            async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
                 for person in batch:
                     key = DeviceKey.generate()
                     token, _ = new_session(ctx, uow, user_id=person.user_id,

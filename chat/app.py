@@ -41,7 +41,7 @@ from chat.errors import ChatError
 from chat.hub import Hub
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
 from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks, records
 from chat.web import memos as memos_web
@@ -181,7 +181,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             return await current_memberships(ctx, user_ids)
 
         async def revocations(start: datetime) -> list[tuple[int, str | None]]:
-            async with unit_of_work(db, write=False) as uow:
+            async with unit_of_work(db, TxMode.READ) as uow:
                 return await uow.sessions.revoked_since(start)
 
         hub = Hub(bus, node_id=settings.node_id, clock=the_clock, memberships=memberships,

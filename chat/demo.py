@@ -11,7 +11,7 @@ from chat.actions.orgchart import ImportReport, import_departments, import_staff
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.imports import StaffRow, parse_departments, parse_staff
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 DEPARTMENTS_CSV = """code,name,kana,parent_code,level
 100,総務部,そうむぶ,,部
@@ -57,7 +57,7 @@ async def seed_demo(ctx: AppContext) -> tuple[ImportReport, ImportReport]:
     staff = await import_staff(ctx, demo_staff(), by="demo seed")
     people = await _principals(ctx)
     sato, suzuki, tanaka, ito = (people[n] for n in ("1001", "1002", "1004", "1005"))
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         bousai = await uow.departments.by_code("120")
         assert bousai is not None
         crisis = await uow.channels.for_department(bousai.id)
@@ -80,7 +80,7 @@ async def seed_demo(ctx: AppContext) -> tuple[ImportReport, ImportReport]:
 
 
 async def _principals(ctx: AppContext) -> dict[str, Principal]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return {u.staff_number: Principal(user_id=u.id, session_id=0, role=u.role,
                                           name=u.name, department_id=u.department_id)
                 for u in await uow.users.all()}

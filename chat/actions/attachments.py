@@ -14,7 +14,7 @@ from chat.domain.roles import may_post
 from chat.errors import AttachmentNotFound, InvalidImage, ReadOnlyChannel, UnsupportedMediaType
 from chat.frames import attachment_json
 from chat.store.models import Attachment
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 
 
@@ -35,7 +35,7 @@ async def upload_photo(ctx: AppContext, *, actor: Principal, channel_id: int, da
     UnsupportedMediaType, InvalidImage, ChannelNotFound, NotAMember, ReadOnlyChannel."""
     if content_type not in ACCEPTED_TYPES:
         raise UnsupportedMediaType()
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         channel = await member_channel(uow, channel_id, actor.user_id)
     if not may_post(actor.role, channel.kind):
         raise ReadOnlyChannel()
@@ -45,7 +45,7 @@ async def upload_photo(ctx: AppContext, *, actor: Principal, channel_id: int, da
     except ImageRejected as exc:
         raise InvalidImage(f"The image was refused: {exc}") from None
     location = (photo.location or device_location) if share_location else None
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await member_channel(uow, channel_id, actor.user_id)
         attachment = Attachment(
             channel_id=channel_id, uploader_id=actor.user_id, message_id=None,
@@ -65,7 +65,7 @@ async def photo_bytes(ctx: AppContext, *, actor: Principal, attachment_id: int,
                       thumb: bool) -> PhotoBytes:
     """The image (or its thumbnail) for a member of its channel. Before it is sent only
     its uploader sees it; once its message is deleted or purged nobody does."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         attachment = await uow.attachments.get(attachment_id)
         if attachment is None:
             raise AttachmentNotFound()

@@ -26,7 +26,7 @@ from chat.domain.auditchain import (
 )
 from chat.store.audit import content_of
 from chat.store.models import AuditCheckpoint
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import Progress
 
 # --- checkpoints and verification -------------------------------------------------------
@@ -44,7 +44,7 @@ async def make_checkpoint(ctx: AppContext) -> AuditCheckpoint | None:
     the same head; the unique seq keeps one."""
     key = signing_key_of(ctx)
     try:
-        async with unit_of_work(ctx.db, write=True) as uow:
+        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
             head = await uow.audit.head()
             last = await uow.audit.last_checkpoint()
             if head is None or head.seq == 0 or (last is not None and last.seq >= head.seq):
@@ -89,7 +89,7 @@ async def verify_log(ctx: AppContext, *, public_key: Ed25519PublicKey | None = N
     purged: set[int] = set()
     # One snapshot: entries and messages written while verify runs are simply not seen
     # (they would otherwise look like a log that ends past its head).
-    async with unit_of_work(ctx.db, write=False, snapshot=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.SNAPSHOT_READ) as uow:
         total = await uow.audit.count() + await uow.messages.revision_count()
         checkpoints = {c.seq: c for c in await uow.audit.checkpoints()}
         head = await uow.audit.head()

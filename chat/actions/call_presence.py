@@ -15,7 +15,7 @@ from chat.domain import calls as call_rules
 from chat.domain.calls import CallPresence, CallState, Direction
 from chat.frames import encode
 from chat.store.models import PbxCall
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
 SWEEP_BATCH = 200
@@ -87,7 +87,7 @@ async def call_presence(ctx: AppContext) -> tuple[list[JSON], float]:
     """Everyone whose extension rings or who is on a call now (the ready snapshot), and
     the seconds until the first of those calls lapses by time (inf: none showing)."""
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=False, short=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
         calls = await uow.pbx.presence_calls(now)
     statuses = aggregate_presence(calls)
     lapses_in = min(((c.presence_until - now).total_seconds() for c in calls
@@ -101,10 +101,10 @@ async def expire_call_presence(ctx: AppContext) -> int:
     ``pbx_max_call_seconds``. Every node may run this; the conditional update lets one
     of them clear (and announce) each call. Returns how many this node cleared."""
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         if not await uow.pbx.lapsed_presence(now, limit=1):
             return 0
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         cleared: list[PbxCall] = []
         for call in await uow.pbx.lapsed_presence(now, limit=SWEEP_BATCH):
             if await uow.pbx.clear_lapsed_presence(call.id, now):

@@ -10,11 +10,12 @@ from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import joined_topic, left_topic
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.roles import ChannelKind
 from chat.errors import BadRequest, ChannelNotFound, NotAMember, UserNotFound
 from chat.frames import channel_json, encode
 from chat.store.models import Channel, Membership
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
 MAX_GROUP_MEMBERS = 1000
@@ -28,7 +29,7 @@ def join(ctx: AppContext, uow: UnitOfWork, channel: Channel, user_id: int, *,
     direct chat is named after the other person)."""
     uow.channels.add_membership(Membership(channel_id=channel.id, user_id=user_id,
                                            source=source, joined_at=now, last_read_seq=0))
-    audit_within(ctx, uow, "membership.added", actor_user_id=actor_user_id,
+    audit_within(ctx, uow, AuditAction.MEMBERSHIP_ADDED, actor_user_id=actor_user_id,
                  subject_user_id=user_id, channel_id=channel.id, source=source, by=by)
 
     async def announce() -> None:
@@ -44,7 +45,7 @@ async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int,
     """Remove a membership (audited); after commit the user's connections stop
     receiving it."""
     await uow.channels.remove_membership(channel_id, user_id)
-    audit_within(ctx, uow, "membership.removed", actor_user_id=actor_user_id,
+    audit_within(ctx, uow, AuditAction.MEMBERSHIP_REMOVED, actor_user_id=actor_user_id,
                  subject_user_id=user_id, channel_id=channel_id, by=by)
     frame = encode({"type": "channel.left", "channel_id": channel_id})
     uow.on_commit(lambda: ctx.bus.publish(left_topic(user_id, channel_id), frame))
@@ -52,7 +53,7 @@ async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int,
 
 async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
     """The actor's channels with unread counts and the last message."""
-    async with unit_of_work(ctx.db, write=False, short=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
         summaries = await uow.channels.summaries_for(actor.user_id)
         partners = await uow.channels.direct_partners(actor.user_id)
         partner_users = {u.id: u for u in await uow.users.many(list(partners.values()))}
@@ -74,7 +75,7 @@ async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
 async def set_muted(ctx: AppContext, *, actor: Principal, channel_id: int,
                     muted: bool) -> JSON:
     """Mute or unmute the channel's Web Push for the actor (a mention still pushes)."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         if await uow.channels.get(channel_id) is None:
             raise ChannelNotFound()
         if not await uow.channels.set_muted(channel_id, actor.user_id, muted):
@@ -89,7 +90,7 @@ async def open_direct(ctx: AppContext, *, actor: Principal, other_user_id: int) 
     low, high = sorted((actor.user_id, other_user_id))
     key = f"{low}:{high}"
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         other = await uow.users.get(other_user_id)
         if other is None or not other.is_active:
             raise UserNotFound()
@@ -120,7 +121,7 @@ async def create_group(ctx: AppContext, *, actor: Principal, name: str,
     if len(wanted) > MAX_GROUP_MEMBERS:
         raise BadRequest(f"A group may have at most {MAX_GROUP_MEMBERS} members")
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         users = await uow.users.many(sorted(wanted))
         active = {u.id for u in users if u.is_active}
         missing = wanted - active
@@ -140,7 +141,7 @@ async def current_memberships(ctx: AppContext,
                               user_ids: Sequence[int]) -> dict[int, dict[int, JSON] | None]:
     """What the hub reconciles its subscriptions against: for each user, their channels
     (as in the ready frame), or None when the user is inactive or gone."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         found = await uow.channels.memberships_by_user(user_ids)
     return {user_id: ({c.id: {**channel_json(c), "last_read_seq": r}
                        for c, r in found[user_id]} if user_id in found else None)

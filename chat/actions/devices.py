@@ -25,6 +25,7 @@ from chat.auth.dpop import VerifiedProof
 from chat.auth.passkeys import ENROLL, SIGN_IN
 from chat.auth.sessions import PASSKEY_SESSION_KIND, idle_deadline, new_session
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.dates import wire_time, wire_time_or_none
 from chat.errors import (
     AccountDisabled,
@@ -42,7 +43,7 @@ from chat.errors import (
     UserNotFound,
 )
 from chat.store.models import Device, EnrollmentCode, Passkey, User
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 MAX_LABEL_CHARS = 100
 DEFAULT_LABEL = "スマートフォン"
@@ -84,7 +85,7 @@ async def create_enrollment(ctx: AppContext, *, staff_number: str, label: str | 
     code = secrets.token_urlsafe(16)
     now = ctx.clock.now()
     clean_label = _clean_label(label)
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         user = await uow.users.by_staff_number(staff_number)
         if user is None:
             raise UserNotFound(f"No staff member has the number {staff_number!r}")
@@ -95,7 +96,7 @@ async def create_enrollment(ctx: AppContext, *, staff_number: str, label: str | 
                                 expires_at=now + timedelta(seconds=ttl))
         uow.devices.add_code(record)
         await uow.flush()
-        audit_within(ctx, uow, "device.enrollment_code_created", subject_user_id=user.id,
+        audit_within(ctx, uow, AuditAction.DEVICE_ENROLLMENT_CODE_CREATED, subject_user_id=user.id,
                      by=created_by, code_id=record.id, label=clean_label,
                      expires_at=record.expires_at.isoformat())
         name = user.name
@@ -108,7 +109,7 @@ async def _usable_code(ctx: AppContext, code: object, *, remote: str | None
                        ) -> tuple[EnrollmentCode, User]:
     if not isinstance(code, str) or not code or len(code) > MAX_CODE_CHARS:
         raise EnrollmentCodeInvalid()
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         record = await uow.devices.code_by_digest(_code_digest(ctx, code))
         user = await uow.users.get(record.user_id) if record else None
     error: ChatError | None = None
@@ -121,7 +122,7 @@ async def _usable_code(ctx: AppContext, code: object, *, remote: str | None
     elif not user.is_active:
         error = AccountDisabled()
     if error is not None:
-        await audit(ctx, "device.enroll_failed", outcome="refused",
+        await audit(ctx, AuditAction.DEVICE_ENROLL_FAILED, outcome="refused",
                     subject_user_id=user.id if user else None, remote=remote,
                     reason=error.code, code_id=record.id if record else None)
         raise error
@@ -134,7 +135,7 @@ async def enrollment_options(ctx: AppContext, *, code: object,
     """WebAuthn creation options for the person the code enrolls (the code is not used
     up: the ceremony may be cancelled and retried until it expires)."""
     record, user = await _usable_code(ctx, code, remote=remote)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         existing = list(await uow.devices.active_passkey_ids_of_user(user.id))
     challenge = ctx.require_proofs().challenges.issue(
         ENROLL, ctx.clock.now(), binding=record.code_digest.encode())
@@ -167,11 +168,12 @@ async def complete_enrollment(ctx: AppContext, *, code: object, credential: obje
         if not await service.challenges.redeem(challenge, now):
             raise RegistrationInvalid("This passkey response was already used")
     except ChatError as error:
-        await audit(ctx, "device.enroll_failed", outcome="refused", subject_user_id=user.id,
-                    remote=remote, reason=error.code, detail=error.message[:200])
+        await audit(ctx, AuditAction.DEVICE_ENROLL_FAILED, outcome="refused",
+                    subject_user_id=user.id, remote=remote, reason=error.code,
+                    detail=error.message[:200])
         raise RegistrationInvalid(error.message) from None
     try:
-        async with unit_of_work(ctx.db, write=True) as uow:
+        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
             if await uow.devices.by_jkt(proof.jkt) is not None:
                 raise DeviceKeyInUse()
             old = await uow.devices.passkey(new.credential_id)
@@ -194,7 +196,7 @@ async def complete_enrollment(ctx: AppContext, *, code: object, credential: obje
                 public_key=new.public_key, sign_count=new.sign_count, aaguid=new.aaguid,
                 backed_up=new.backed_up, created_at=now))
             await uow.devices.attach_code_device(record.id, device.id)
-            audit_within(ctx, uow, "device.enrolled", subject_user_id=user.id,
+            audit_within(ctx, uow, AuditAction.DEVICE_ENROLLED, subject_user_id=user.id,
                          device_id=device.id, remote=remote, code_id=record.id,
                          label=record.label, jkt=proof.jkt, aaguid=new.aaguid)
             result = {"device": {"id": device.id, "label": device.label,
@@ -207,7 +209,7 @@ async def complete_enrollment(ctx: AppContext, *, code: object, credential: obje
         refusal = refused
     else:
         return result
-    await audit(ctx, "device.enroll_failed", outcome="refused", subject_user_id=user.id,
+    await audit(ctx, AuditAction.DEVICE_ENROLL_FAILED, outcome="refused", subject_user_id=user.id,
                 remote=remote, reason=refusal.code)
     raise refusal
 
@@ -251,13 +253,13 @@ async def sign_in(ctx: AppContext, *, credential: object, proof: VerifiedProof,
     now = ctx.clock.now()
     service = ctx.require_proofs()
     credential_id = passkeys.credential_id_of(credential)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         passkey = await uow.devices.passkey(credential_id)
         device = await uow.devices.get(passkey.device_id) if passkey else None
         user = await uow.users.get(passkey.user_id) if passkey else None
 
     async def refuse(error: ChatError) -> ChatError:
-        await audit(ctx, "session.sign_in_failed", outcome="refused",
+        await audit(ctx, AuditAction.SESSION_SIGN_IN_FAILED, outcome="refused",
                     subject_user_id=user.id if user else None,
                     device_id=device.id if device else None, remote=remote,
                     reason=error.code, detail=error.message[:200])
@@ -288,13 +290,13 @@ async def sign_in(ctx: AppContext, *, credential: object, proof: VerifiedProof,
             await ctx.policy.check(user.role)
         except ChatError as error:
             raise await refuse(error) from None
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await uow.devices.record_passkey_use(passkey.id, sign_count=new_count, at=now)
         await uow.devices.touch(device.id, at=now)
         token, session = new_session(ctx, uow, user_id=user.id, kind=PASSKEY_SESSION_KIND,
                                      device_id=device.id, jkt=device.jkt)
         await uow.flush()
-        audit_within(ctx, uow, "session.signed_in", subject_user_id=user.id,
+        audit_within(ctx, uow, AuditAction.SESSION_SIGNED_IN, subject_user_id=user.id,
                      device_id=device.id, session_id=session.id, remote=remote,
                      method="passkey")
         session_id = session.id
@@ -312,7 +314,7 @@ async def revoke_device(ctx: AppContext, *, device_id: int, reason: str, by: str
                         actor_user_id: int | None = None) -> list[int]:
     """Revoke a device for good; its sessions end and their connections close on every
     node (through the bus). Returns the sessions that were live."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         device = await uow.devices.get(device_id)
         if device is None:
             raise NotFound(f"No device has the id {device_id}")
@@ -320,7 +322,7 @@ async def revoke_device(ctx: AppContext, *, device_id: int, reason: str, by: str
             raise BadRequest(f"Device {device_id} is already revoked")
         live = await uow.sessions.live_ids_of_device(device_id)
         revoked = await revoke_within(ctx, uow, live, reason="device revoked")
-        audit_within(ctx, uow, "device.revoked", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.DEVICE_REVOKED, actor_user_id=actor_user_id,
                      subject_user_id=device.user_id, device_id=device_id, by=by,
                      reason=reason, sessions=revoked)
     return revoked
@@ -328,7 +330,7 @@ async def revoke_device(ctx: AppContext, *, device_id: int, reason: str, by: str
 
 async def list_devices(ctx: AppContext, *, staff_number: str | None = None
                        ) -> list[dict[str, Any]]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         user_id = None
         if staff_number is not None:
             user = await uow.users.by_staff_number(staff_number)
@@ -344,14 +346,14 @@ async def list_devices(ctx: AppContext, *, staff_number: str | None = None
 
 async def live_sessions_by_device(ctx: AppContext) -> dict[int, int]:
     """How many live sessions each device holds (what a revocation would end)."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return await uow.sessions.live_counts_by_device(now=ctx.clock.now())
 
 
 async def set_user_active(ctx: AppContext, *, staff_number: str, active: bool, by: str,
                           actor_user_id: int | None = None) -> list[int]:
     """Disable (or re-enable) an account. Disabling ends every session at once."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         user = await uow.users.by_staff_number(staff_number)
         if user is None:
             raise UserNotFound(f"No staff member has the number {staff_number!r}")
@@ -362,7 +364,7 @@ async def set_user_active(ctx: AppContext, *, staff_number: str, active: bool, b
         if not active:
             live = await uow.sessions.live_ids_of_user(user.id, now=ctx.clock.now())
             revoked = await revoke_within(ctx, uow, live, reason="account disabled")
-        audit_within(ctx, uow, "user.enabled" if active else "user.disabled",
+        audit_within(ctx, uow, AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED,
                      actor_user_id=actor_user_id, subject_user_id=user.id, by=by,
                      sessions=revoked)
     return revoked

@@ -12,13 +12,14 @@ from chat.actions.wire import wire_message
 from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.cards.memo import Memo, MemoAction
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import Caller, FollowUp, Person
 from chat.domain.numbers import InvalidNumber, normalise
 from chat.domain.roles import Role
 from chat.errors import BadRequest, OperatorOnly, UserNotFound
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 
 MEMO_TAKERS = frozenset({Role.OPERATOR, Role.ADMIN})
@@ -68,7 +69,7 @@ async def record_memo(ctx: AppContext, *, actor: Principal, memo: MemoIn) -> JSO
     if (memo.for_user_id is None) == (memo.extension is None):
         raise BadRequest("Give exactly one of for_user_id and extension")
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         subject: int | None = None
         if memo.for_user_id is not None:
             user = await uow.users.get(memo.for_user_id)
@@ -94,7 +95,7 @@ async def record_memo(ctx: AppContext, *, actor: Principal, memo: MemoIn) -> JSO
             body=note.body(country), card=note.card(country, FollowUp()), now=now,
             caller_number=number.value if number else None, target_key=None,
             actor_user_id=actor.user_id)
-        audit_within(ctx, uow, "memo.created", actor_user_id=actor.user_id,
+        audit_within(ctx, uow, AuditAction.MEMO_CREATED, actor_user_id=actor.user_id,
                      session_id=actor.session_id, subject_user_id=subject,
                      message_id=message.id, channel_id=channel_id)
         return await wire_message(uow, message)

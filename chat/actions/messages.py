@@ -18,6 +18,7 @@ from chat.audit.record import Detail, audit_or_fail, audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic, user_topic
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.auditchain import body_digest
 from chat.domain.dates import wire_time
 from chat.domain.kinds import MessageKind
@@ -44,7 +45,7 @@ from chat.groupcommit import GroupCommit
 from chat.store.channels import PostingChannel
 from chat.store.messages import INSERTED_COLUMNS
 from chat.store.models import Attachment, Channel, Message, MessageRevision
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
 MAX_CLIENT_ID_CHARS = 64
@@ -138,7 +139,7 @@ async def send_message(ctx: AppContext, *, actor: Principal, channel_id: int,
         return await _send_queue(ctx).submit(request)
     except IntegrityError:
         # Another node stored the same client id between our look-up and our insert.
-        async with unit_of_work(ctx.db, write=False) as uow:
+        async with unit_of_work(ctx.db, TxMode.READ) as uow:
             existing = await uow.messages.by_client_id(actor.user_id, client_id)
             if existing is None:
                 raise
@@ -266,7 +267,7 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
     now = ctx.clock.now()
     results: list[SendOutcome | Exception | None] = [None] * len(requests)
     repeats: list[tuple[int, int]] = []      # (index, index of the same key earlier)
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         # Resends: stored before (the ack was lost), or twice in this batch.
         stored = await uow.messages.by_client_ids(r.key for r in requests)
         first_of: dict[tuple[int, str], int] = {}
@@ -336,13 +337,13 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
         revisions.append({"message_id": message_id, "revision": 1, "action": "create",
                           "body": body, "actor_id": actor.user_id, "created_at": now})
         if a.photo is None:
-            audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
+            audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message_id,
                          channel_id=channel_id, revision=1, body_sha256=body_digest(body))
         else:
             a.photo.message_id = message_id
             # The photo's digest beside the text's, so the stored image can be checked.
-            audit_within(ctx, uow, "message.created", actor_user_id=actor.user_id,
+            audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message_id,
                          channel_id=channel_id, revision=1, body_sha256=body_digest(body),
                          attachment_sha256=a.photo.sha256)
@@ -386,7 +387,7 @@ async def delete_message(ctx: AppContext, *, actor: Principal, message_id: int) 
 async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action: str,
                   body: str) -> JSON:
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         message = await uow.messages.get(message_id, for_update=True)
         if message is None:
             raise MessageNotFound()
@@ -411,7 +412,8 @@ async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action:
         uow.messages.add_revision(MessageRevision(
             message_id=message.id, revision=message.revision, action=action, body=body,
             actor_id=actor.user_id, created_at=now))
-        audit_within(ctx, uow, "message.edited" if action == "edit" else "message.deleted",
+        audit_within(ctx, uow, (AuditAction.MESSAGE_EDITED if action == "edit"
+                                else AuditAction.MESSAGE_DELETED),
                      actor_user_id=actor.user_id, session_id=actor.session_id,
                      message_id=message.id, channel_id=message.channel_id,
                      revision=message.revision, body_sha256=body_digest(body))
@@ -429,7 +431,7 @@ async def audit_privileged_read(ctx: AppContext, actor: Principal, via: str,
     if the log cannot be written, the read fails."""
     if actor.role not in PRIVILEGED_READERS:
         return
-    await audit_or_fail(ctx, "messages.read", actor_user_id=actor.user_id,
+    await audit_or_fail(ctx, AuditAction.MESSAGES_READ, actor_user_id=actor.user_id,
                         session_id=actor.session_id, device_id=actor.device_id, via=via,
                         message_ids=[int(m["id"]) for m in messages], **detail)
 
@@ -443,7 +445,7 @@ async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_se
     Both lists are paged by ``limit``; ``limited`` says more remain. The client resumes
     with ``after_seq=next_seq`` and ``after_version=next_version``.
     """
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         channel = await member_channel(uow, channel_id, actor.user_id)
         if after_seq < 0 or after_seq > channel.last_seq:
             raise SeqOutOfRange(
@@ -492,7 +494,7 @@ def read_counts(messages: list[JSON], positions: dict[int, int]) -> list[int]:
 async def history(ctx: AppContext, *, actor: Principal, channel_id: int,
                   before_seq: int | None, limit: int) -> JSON:
     """A page of the newest messages below ``before_seq`` with their 既読 counts."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         channel = await member_channel(uow, channel_id, actor.user_id)
         rows, has_more = await uow.messages.before_seq(channel_id, before_seq, limit=limit)
         positions = await uow.channels.read_positions(channel_id)
@@ -511,7 +513,7 @@ async def history(ctx: AppContext, *, actor: Principal, channel_id: int,
 
 async def revisions(ctx: AppContext, *, actor: Principal, message_id: int) -> list[JSON]:
     """The history of the actor's own message (auditors get theirs with the audit trail)."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         message = await uow.messages.get(message_id)
         if message is None:
             raise MessageNotFound()
@@ -534,7 +536,7 @@ async def search(ctx: AppContext, *, actor: Principal, query: str, limit: int,
         raise BadRequest("The search query is empty")
     if len(query) > 100:
         raise BadRequest("The search query is longer than 100 characters")
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         hits = await uow.messages.search_visible(actor.user_id, query, limit=limit,
                                                  channel_id=channel_id)
         wired = await wire_messages(uow, [m for m, _ in hits])
@@ -554,12 +556,12 @@ async def index_search_backlog(ctx: AppContext) -> int:
     between; returns how many. A batch of sends indexes its own messages and 64 of
     these; this catches up on a quiet node (a periodic job of every node). With none
     noted (nearly always) it only reads: no write transaction every 30 s."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         if not await uow.messages.has_search_backlog():
             return 0
     total = 0
     while True:
-        async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
+        async with unit_of_work(ctx.db, TxMode.BULK_WRITE) as uow:
             done = await uow.messages.index_backlog(SEARCH_BACKLOG_BATCH)
         total += done
         if done < SEARCH_BACKLOG_BATCH:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from chat.context import AppContext
 from chat.domain.dates import wire_time
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 
 PREFIX = "node:"
@@ -18,7 +18,7 @@ STALE_AFTER_BEATS = 3
 
 async def heartbeat(ctx: AppContext, *, connections: int, bus_ok: bool,
                     started_at: datetime) -> None:
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await uow.system_settings.put(
             PREFIX + ctx.settings.node_id,
             {"connections": connections, "bus": bus_ok, "started_at": wire_time(started_at)},
@@ -31,7 +31,7 @@ async def recent_nodes(ctx: AppContext, *, within: timedelta = timedelta(minutes
     heartbeats were missed (stopped, or cut off from the database)."""
     now = ctx.clock.now()
     stale_after = timedelta(seconds=ctx.settings.node_heartbeat_seconds * STALE_AFTER_BEATS)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         rows = await uow.system_settings.with_prefix(PREFIX)
     nodes = []
     for key, value, seen in rows:

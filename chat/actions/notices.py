@@ -28,6 +28,7 @@ from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.auditchain import body_digest
 from chat.domain.cards import CardAction, card_of, find_card
 from chat.domain.kinds import MessageKind
@@ -36,7 +37,7 @@ from chat.domain.roles import ChannelKind
 from chat.errors import AlreadyClaimed, AlreadyDone, NoticeNotFound
 from chat.frames import encode, message_json
 from chat.store.models import Channel, Message, MessageRevision, Notice, User
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
 PHONE_CHANNEL_PREFIX = "phone:"
@@ -85,7 +86,7 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
     uow.messages.add_revision(MessageRevision(
         message_id=message.id, revision=1, action="create", body=body,
         actor_id=actor_user_id, created_at=now))
-    audit_within(ctx, uow, "message.created", actor_user_id=actor_user_id,
+    audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor_user_id,
                  message_id=message.id, channel_id=channel_id, revision=1,
                  body_sha256=body_digest(body))
     notice = Notice(message_id=message.id, channel_id=channel_id, kind=kind.value,
@@ -113,7 +114,7 @@ async def revise_notice(ctx: AppContext, uow: UnitOfWork, message: Message, *,
         uow.messages.add_revision(MessageRevision(
             message_id=message.id, revision=message.revision, action="edit", body=body,
             actor_id=None, created_at=now))
-        audit_within(ctx, uow, "message.edited", message_id=message.id,
+        audit_within(ctx, uow, AuditAction.MESSAGE_EDITED, message_id=message.id,
                      channel_id=message.channel_id, revision=message.revision,
                      body_sha256=body_digest(body))
     message.data = json.dumps(card, ensure_ascii=False)
@@ -149,7 +150,7 @@ async def _take(ctx: AppContext, *, actor: Principal, message_id: int,
                 action: CardAction) -> JSON:
     finish = action is CardAction.DONE
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         # The message row lock serialises every claim and finish of this notice (SQLite
         # serialises writers anyway); the conditional update below is the rule itself.
         message = await uow.messages.get(message_id, for_update=True)
@@ -170,7 +171,7 @@ async def _take(ctx: AppContext, *, actor: Principal, message_id: int,
         card = json.loads(message.data or "{}")
         card.update((await follow_up_of(uow, notice)).card())
         await revise_notice(ctx, uow, message, card=card, now=now)
-        audit_within(ctx, uow, "notice.done" if finish else "notice.claimed",
+        audit_within(ctx, uow, AuditAction.NOTICE_DONE if finish else AuditAction.NOTICE_CLAIMED,
                      actor_user_id=actor.user_id, session_id=actor.session_id,
                      message_id=message.id, channel_id=message.channel_id)
         return await wire_message(uow, message)

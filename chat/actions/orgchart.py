@@ -11,6 +11,7 @@ from chat.actions.channels import join, leave
 from chat.actions.sessions import revoke_within
 from chat.audit.record import audit_within
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.imports import (
     DepartmentRow,
     StaffChange,
@@ -26,7 +27,7 @@ from chat.domain.orgchart import (
 )
 from chat.domain.roles import ChannelKind
 from chat.store.models import Channel, Department, User
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import Progress, no_progress
 
 ALL_STAFF_SLUG = "all-staff"
@@ -62,7 +63,7 @@ async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
     Departments missing from the file are left as they are."""
     report = ImportReport()
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.BULK_WRITE) as uow:
         existing = {d.code: d for d in await uow.departments.all()}
         created: set[str] = set()
         for row in rows:
@@ -102,7 +103,7 @@ async def import_departments(ctx: AppContext, rows: Sequence[DepartmentRow], *,
             report.joined, report.left = await sync_org_memberships(
                 ctx, uow, await uow.users.all(), now=now, by=by)
         if report.created or report.updated:
-            audit_within(ctx, uow, "orgchart.departments_imported", by=by,
+            audit_within(ctx, uow, AuditAction.ORGCHART_DEPARTMENTS_IMPORTED, by=by,
                          created=report.created, updated=report.updated)
     return report
 
@@ -167,7 +168,7 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
     (``by`` says who ran the import), as is every membership that follows."""
     report = ImportReport()
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.BULK_WRITE) as uow:
         changes, users = await _plan(uow, rows)
         touched: list[User] = []
         created: list[User] = []
@@ -198,7 +199,7 @@ async def import_staff(ctx: AppContext, rows: Sequence[StaffRow], *,
             progress(i, len(changes))
         await uow.flush()
         for user in created:
-            audit_within(ctx, uow, "user.created", actor_user_id=actor_user_id,
+            audit_within(ctx, uow, AuditAction.USER_CREATED, actor_user_id=actor_user_id,
                          subject_user_id=user.id, by=by, staff_number=user.staff_number,
                          role=user.role, department_id=user.department_id,
                          active=user.is_active)
@@ -230,7 +231,7 @@ async def preview_staff_import(ctx: AppContext, rows: Sequence[StaffRow]
                                ) -> list[StaffPreview]:
     """What :func:`import_staff` would do with ``rows``, computed by the same rule and
     written nowhere (a read-only transaction)."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         changes, users = await _plan(uow, rows)
         org = await _OrgChannels.load(uow)
         names = {d.id: d.name for d in await uow.departments.all()}
@@ -262,14 +263,14 @@ def _audit_staff_change(ctx: AppContext, uow: UnitOfWork, user: User, *, role: s
                         actor_user_id: int | None = None) -> None:
     """Audit what an import changes about a person that matters to records and access."""
     if user.role != role:
-        audit_within(ctx, uow, "user.role_changed", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.USER_ROLE_CHANGED, actor_user_id=actor_user_id,
                      subject_user_id=user.id, by=by, before=user.role, after=role)
     if user.department_id != department_id:
-        audit_within(ctx, uow, "user.moved", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.USER_MOVED, actor_user_id=actor_user_id,
                      subject_user_id=user.id, by=by, before=user.department_id,
                      after=department_id)
     if user.is_active != active:
-        audit_within(ctx, uow, "user.enabled" if active else "user.disabled",
+        audit_within(ctx, uow, AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED,
                      actor_user_id=actor_user_id, subject_user_id=user.id, by=by,
                      reason="staff import")
 

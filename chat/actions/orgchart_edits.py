@@ -11,6 +11,7 @@ from chat.actions.orgchart import (
 )
 from chat.audit.record import audit_within
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.imports import (
     infer_level,
 )
@@ -21,7 +22,7 @@ from chat.domain.orgchart import (
 from chat.domain.roles import parse_role
 from chat.errors import BadRequest, NotFound, UserNotFound
 from chat.store.models import Department
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 # --- the console's edits: one department, one person's role -------------------------------
 
@@ -51,7 +52,7 @@ async def save_department(ctx: AppContext, *, code: str, name: str, kana: str = 
     parent_code = _clean(parent_code or "", "parent", limit=32, required=False) or None
     report = ImportReport()
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         departments = {d.code: d for d in await uow.departments.all()}
         parent = departments.get(parent_code) if parent_code else None
         if parent_code and parent is None:
@@ -99,8 +100,8 @@ async def save_department(ctx: AppContext, *, code: str, name: str, kana: str = 
                 ctx, uow, await uow.users.all(), now=now, by=by)
         elif not create:
             report.updated = 1
-        audit_within(ctx, uow, "orgchart.department_created" if create
-                     else "orgchart.department_changed", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.ORGCHART_DEPARTMENT_CREATED if create
+                     else AuditAction.ORGCHART_DEPARTMENT_CHANGED, actor_user_id=actor_user_id,
                      by=by, code=code, name=name, parent_id=dept.parent_id,
                      before_name=None if create else str(before["name"]),
                      before_parent_id=None if create else _int_or_none(before["parent_id"]))
@@ -120,13 +121,13 @@ async def change_role(ctx: AppContext, *, staff_number: str, role: str, by: str,
         new_role = parse_role(role).value
     except ValueError as error:
         raise BadRequest(str(error)) from None
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         user = await uow.users.by_staff_number(staff_number)
         if user is None:
             raise UserNotFound(f"No staff member has the number {staff_number!r}")
         if user.role == new_role:
             return False
-        audit_within(ctx, uow, "user.role_changed", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.USER_ROLE_CHANGED, actor_user_id=actor_user_id,
                      subject_user_id=user.id, by=by, before=user.role, after=new_role)
         user.role, user.updated_at = new_role, ctx.clock.now()
     return True

@@ -11,7 +11,7 @@ from chat.domain.orgchart import (
 )
 from chat.errors import NotFound
 from chat.store.models import Channel, Department, User
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 # --- reading the org chart (lists for the console; no message content) --------------------
 
@@ -30,7 +30,7 @@ class DepartmentView:
 async def department_tree(ctx: AppContext) -> list[DepartmentView]:
     """Every department, parents before children (depth first, in sort order), with
     how many active people sit in it."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         departments = list(await uow.departments.all())
         counts: dict[int | None, int] = {}
         for user in await uow.users.all():
@@ -68,7 +68,7 @@ async def list_staff(ctx: AppContext, filters: StaffFilter, *, limit: int = 500
                      ) -> list[tuple[User, Department | None]]:
     """Staff matching every given filter, by staff number; a department includes the
     departments below it."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         department_ids: set[int] | None = None
         if filters.department_code:
             dept = await uow.departments.by_code(filters.department_code)
@@ -84,7 +84,7 @@ async def list_staff(ctx: AppContext, filters: StaffFilter, *, limit: int = 500
 async def staff_channels(ctx: AppContext, user_id: int) -> list[tuple[Channel, str]]:
     """The channels a person is a member of, with why (``department``, ``all_staff``,
     ``manual``): names only, never messages."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         memberships = await uow.channels.memberships_of(user_id)
         result = []
         for membership in memberships:

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from chat.audit.record import audit_within
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.directory import DirectoryDiff, DirectoryRow, DirectoryTarget, diff_directory
 from chat.domain.numbers import Number
 from chat.errors import BadRequest, ChannelNotFound
 from chat.store.models import PbxDirectoryEntry
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
 
@@ -67,7 +68,7 @@ def _stored(entry: PbxDirectoryEntry) -> DirectoryTarget:
 
 async def preview_directory(ctx: AppContext, rows: Sequence[DirectoryRow]) -> DirectoryDiff:
     """What :func:`import_directory` would change, by the same rule, writing nothing."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         desired = await _resolve_directory(uow, rows)
         current = {e.number: _stored(e) for e in await uow.pbx.directory()}
     return diff_directory(desired, current)
@@ -81,7 +82,7 @@ async def import_directory(ctx: AppContext, rows: Sequence[DirectoryRow], *,
     Idempotent. Raises BadRequest or ChannelNotFound when a staff number, department or
     channel vanished since validation."""
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         desired = await _resolve_directory(uow, rows)
         entries = {e.number: e for e in await uow.pbx.directory()}
         diff = diff_directory(desired, {n: _stored(e) for n, e in entries.items()})
@@ -98,7 +99,7 @@ async def import_directory(ctx: AppContext, rows: Sequence[DirectoryRow], *,
         await uow.pbx.remove_directory_entries(list(diff.removed))
         report = DirectoryReport(created=len(diff.added), updated=len(diff.updated),
                                  removed=len(diff.removed))
-        audit_within(ctx, uow, "pbx.directory_imported", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.PBX_DIRECTORY_IMPORTED, actor_user_id=actor_user_id,
                      by=by, created=report.created, updated=report.updated,
                      removed=report.removed)
     return report
@@ -119,7 +120,7 @@ async def _desk_channel(uow: UnitOfWork, target: str) -> int:
 
 
 async def directory_listing(ctx: AppContext) -> list[JSON]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return [{"number": e.number, "kind": e.kind, "user_id": e.user_id,
                  "channel_id": e.channel_id, "name": e.name}
                 for e in await uow.pbx.directory()]

@@ -24,7 +24,7 @@ from chat.domain.calls import CallState, Direction
 from chat.domain.pbx_formats.events import PbxEventIn, UnknownEvent
 from chat.domain.pbx_formats.registry import UnknownPbxFormat, format_of_source
 from chat.store.models import PbxCall, PbxEvent
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
 
@@ -58,7 +58,7 @@ async def ingest_event(ctx: AppContext, *, source: str, delivery_id: str, secret
 async def _ingest_once(ctx: AppContext, *, source: str, delivery_id: str, secret_name: str,
                        event: PbxEventIn | UnknownEvent, payload: str) -> IngestOutcome:
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         seen = await uow.pbx.event_by_delivery(source, delivery_id)
         if seen is not None:
             return IngestOutcome("duplicate", seen.id)
@@ -124,7 +124,7 @@ async def _new_call(uow: UnitOfWork, source: str, event: PbxEventIn, now: dateti
 async def recent_events(ctx: AppContext, *, limit: int = 100, outcome: str | None = None
                         ) -> list[JSON]:
     """The newest accepted webhook deliveries (the event log), newest first."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         events = await uow.pbx.recent_events(limit=limit, outcome=outcome)
     return [{**event_log_json(e), "secret_name": e.secret_name,
              "received_at": e.received_at, "occurred_at": e.occurred_at} for e in events]

@@ -17,10 +17,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chat.audit.record import audit_within
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.pbx_formats.registry import SigningKey, default_format, format_named
 from chat.errors import BadRequest, PbxSecretExists, PbxSecretNotFound
 from chat.store.models import PbxSecret
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ async def create_secret(ctx: AppContext, *, name: str, by: str, kind: str | None
     except ValueError as error:         # UnknownPbxFormat, or the value is unusable
         raise BadRequest(str(error)) from None
     kind = pbx_format.name
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         if await uow.pbx.secret(name) is not None:
             raise PbxSecretExists()
         secret = PbxSecret(name=name, kind=kind, sealed=seal(ctx, value),
@@ -68,13 +69,13 @@ async def create_secret(ctx: AppContext, *, name: str, by: str, kind: str | None
         uow.pbx.add_secret(secret)
         await uow.flush()
         # The audit log names the secret, never its value.
-        audit_within(ctx, uow, "pbx.secret_created", secret_id=secret.id, name=name,
+        audit_within(ctx, uow, AuditAction.PBX_SECRET_CREATED, secret_id=secret.id, name=name,
                      kind=kind, by=by)
     return value
 
 
 async def list_secrets(ctx: AppContext) -> list[JSON]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return [{"id": s.id, "name": s.name, "kind": s.kind, "created_at": s.created_at,
                  "created_by": s.created_by, "retired_at": s.retired_at}
                 for s in await uow.pbx.secrets()]
@@ -82,12 +83,12 @@ async def list_secrets(ctx: AppContext) -> list[JSON]:
 
 async def retire_secret(ctx: AppContext, *, name: str, by: str) -> None:
     """Stop accepting a secret (after the PBX switched to a newer one)."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         secret = await uow.pbx.secret(name)
         if secret is None or secret.retired_at is not None:
             raise PbxSecretNotFound()
         secret.retired_at, secret.retired_by = ctx.clock.now(), by
-        audit_within(ctx, uow, "pbx.secret_retired", secret_id=secret.id, name=name,
+        audit_within(ctx, uow, AuditAction.PBX_SECRET_RETIRED, secret_id=secret.id, name=name,
                      kind=secret.kind, by=by)
 
 
@@ -95,7 +96,7 @@ async def signing_keys(ctx: AppContext, kind: str) -> list[SigningKey]:
     """The active secrets of the PBX format ``kind`` as its verifier's keys (a secret
     sealed under other instance secrets is skipped and logged)."""
     pbx_format = format_named(kind)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         rows = await uow.pbx.active_secrets(kind)
     keys = []
     for row in rows:

@@ -18,15 +18,16 @@ from chat.auth.policy import (
     AccessPolicy,
 )
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.hours import WorkingHours
 from chat.domain.roles import Role
 from chat.errors import BadRequest
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 
 async def current_policy(ctx: AppContext) -> tuple[AccessPolicy, dict[str, Any]]:
     """The policy in force and the raw stored values (absent keys use the defaults)."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         values = await uow.system_settings.values(KEYS)
     return AccessPolicy.from_values(values), values
 
@@ -38,14 +39,15 @@ async def set_working_hours(ctx: AppContext, config: Mapping[str, Any], *, by: s
     except ValueError as error:
         raise BadRequest(f"working hours: {error}") from None
     await _put(ctx, WORKING_HOURS_KEY, dict(config), by=by, actor_user_id=actor_user_id,
-               action="policy.working_hours_set", holidays=len(hours.holidays))
+               action=AuditAction.POLICY_WORKING_HOURS_SET, holidays=len(hours.holidays))
     return hours
 
 
 async def set_disaster_mode(ctx: AppContext, on: bool, *, by: str,
                             actor_user_id: int | None = None) -> None:
     await _put(ctx, DISASTER_MODE_KEY, on, by=by, actor_user_id=actor_user_id,
-               action="policy.disaster_mode_on" if on else "policy.disaster_mode_off")
+               action=(AuditAction.POLICY_DISASTER_MODE_ON if on
+                       else AuditAction.POLICY_DISASTER_MODE_OFF))
 
 
 async def set_off_hours_roles(ctx: AppContext, roles: Iterable[str], *, by: str,
@@ -57,13 +59,13 @@ async def set_off_hours_roles(ctx: AppContext, roles: Iterable[str], *, by: str,
         raise BadRequest(f"unknown roles: {', '.join(unknown)} "
                          f"(known: {', '.join(sorted(known))})")
     await _put(ctx, OFF_HOURS_ROLES_KEY, chosen, by=by, actor_user_id=actor_user_id,
-               action="policy.off_hours_roles_set", roles=chosen)
+               action=AuditAction.POLICY_OFF_HOURS_ROLES_SET, roles=chosen)
     return chosen
 
 
 async def _put(ctx: AppContext, key: str, value: Any, *, by: str, actor_user_id: int | None,
-               action: str, **detail: Any) -> None:
-    async with unit_of_work(ctx.db, write=True) as uow:
+               action: AuditAction, **detail: Any) -> None:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await uow.system_settings.put(key, value, at=ctx.clock.now(), by=by)
         audit_within(ctx, uow, action, actor_user_id=actor_user_id, by=by, **detail)
     if ctx.policy is not None:

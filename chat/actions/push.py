@@ -22,7 +22,7 @@ from chat.context import AppContext
 from chat.domain.kinds import MessageKind
 from chat.domain.push import PushNote, message_notes, notice_note, recipients
 from chat.errors import BadRequest
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 from chat.webpush import Delivery
 
@@ -74,7 +74,7 @@ async def subscribe(ctx: AppContext, *, actor: Principal, endpoint: object,
     # RFC 8291 §3.2: an uncompressed P-256 point and a 16-byte authentication secret.
     p256dh = _b64url_bytes(keys.get("p256dh"), "p256dh", 65)
     auth = _b64url_bytes(keys.get("auth"), "auth", 16)
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await uow.push.save(user_id=actor.user_id, device_id=actor.device_id, endpoint=url,
                             p256dh=p256dh, auth=auth, now=ctx.clock.now())
     return {"subscribed": True}
@@ -83,7 +83,7 @@ async def subscribe(ctx: AppContext, *, actor: Principal, endpoint: object,
 async def unsubscribe(ctx: AppContext, *, actor: Principal, endpoint: object) -> JSON:
     if not isinstance(endpoint, str) or not endpoint:
         raise BadRequest("endpoint must be a string")
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         removed = await uow.push.remove(endpoint, user_id=actor.user_id)
     return {"unsubscribed": removed}
 
@@ -146,7 +146,7 @@ def push_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, kind: Mess
         return
 
     async def job() -> None:
-        async with unit_of_work(ctx.db, write=False) as reader:
+        async with unit_of_work(ctx.db, TxMode.READ) as reader:
             flags = (await reader.channels.subscriber_mute_flags([channel_id])).get(channel_id)
         if not flags:
             return
@@ -166,7 +166,7 @@ async def _send(ctx: AppContext, batches: list[tuple[list[int], PushNote]]) -> N
     for user_ids, note in batches:
         if not user_ids:
             continue
-        async with unit_of_work(ctx.db, write=False) as reader:
+        async with unit_of_work(ctx.db, TxMode.READ) as reader:
             targets = [Delivery(s.endpoint, s.p256dh, s.auth)
                        for s in await reader.push.deliverable(user_ids)]
         payload = note.payload()
@@ -177,7 +177,7 @@ async def _send(ctx: AppContext, batches: list[tuple[list[int], PushNote]]) -> N
         gone += [t.endpoint for t, status in zip(targets, statuses, strict=True)
                  if status in GONE]
     if gone:
-        async with unit_of_work(ctx.db, write=True) as uow:
+        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
             for endpoint in gone:
                 await uow.push.remove(endpoint)
         log.info("forgot %d push subscription(s) the push service no longer knows",

@@ -14,6 +14,7 @@ from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.dates import wire_time
 from chat.domain.messages import MAX_PINS, may_pin
 from chat.domain.roles import ChannelKind
@@ -26,7 +27,7 @@ from chat.errors import (
     UnknownStamp,
 )
 from chat.frames import encode
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 
 
@@ -36,7 +37,7 @@ async def set_reaction(ctx: AppContext, *, actor: Principal, message_id: int, em
     members get ``reaction.updated`` with every stamp of it when something changed."""
     if not is_stamp(emoji):
         raise UnknownStamp()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         message, _ = await live_message(uow, message_id, actor.user_id, for_update=True)
         if on:
             changed = await uow.reactions.add(message.id, actor.user_id, emoji,
@@ -56,7 +57,7 @@ async def set_pin(ctx: AppContext, *, actor: Principal, message_id: int,
                   pinned: bool) -> JSON:
     """Pin or unpin a message (members; in announcement channels only announcers);
     idempotent. At most ``MAX_PINS`` pinned messages per channel."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         message, channel = await live_message(uow, message_id, actor.user_id,
                                               for_update=True)
         if not may_pin(actor.role, channel.kind):
@@ -82,7 +83,7 @@ async def set_pin(ctx: AppContext, *, actor: Principal, message_id: int,
 async def pinned_messages(ctx: AppContext, *, actor: Principal, channel_id: int
                           ) -> list[JSON]:
     """The channel's pinned messages, newest pin first."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         await member_channel(uow, channel_id, actor.user_id)
         return await wire_messages(uow, await uow.messages.pinned(channel_id))
 
@@ -90,7 +91,7 @@ async def pinned_messages(ctx: AppContext, *, actor: Principal, channel_id: int
 async def confirm(ctx: AppContext, *, actor: Principal, message_id: int) -> tuple[JSON, int]:
     """The actor's 確認しました on an announcement (idempotent, audited once). Returns
     the message and how many have confirmed it."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         message, channel = await live_message(uow, message_id, actor.user_id,
                                               for_update=True)
         if channel.kind != ChannelKind.ANNOUNCEMENT:
@@ -99,7 +100,7 @@ async def confirm(ctx: AppContext, *, actor: Principal, message_id: int) -> tupl
         count = await uow.reactions.confirmed_count(message.id)
         payload = await wire_message(uow, message)
         if added:
-            audit_within(ctx, uow, "announcement.confirmed", actor_user_id=actor.user_id,
+            audit_within(ctx, uow, AuditAction.ANNOUNCEMENT_CONFIRMED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message.id,
                          channel_id=channel.id)
             frame = encode({"type": "confirm.updated", "channel_id": channel.id,
@@ -112,7 +113,7 @@ async def confirm(ctx: AppContext, *, actor: Principal, message_id: int) -> tupl
 async def readers(ctx: AppContext, *, actor: Principal, message_id: int) -> JSON:
     """Who among the channel's members (the sender aside) has read the message (their
     read position is at or past its seq) and who has not, and who confirmed it."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         message = await uow.messages.get(message_id)
         if message is None:
             raise MessageNotFound()

@@ -29,6 +29,7 @@ from typing import IO, Any
 from chat.audit.record import audit, audit_within
 from chat.auth.sessions import Principal
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.dates import wire_time, wire_time_or_none
 from chat.domain.export import (
     CSV_HEADER,
@@ -54,7 +55,7 @@ from chat.errors import (
 )
 from chat.store.models import ExportJob
 from chat.store.records import RecordQuery
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON, Progress
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def _label(actor: Actor) -> str:
     return actor if isinstance(actor, str) else f"{actor.name} (user {actor.user_id})"[:100]
 
 
-async def _require_reader(ctx: AppContext, actor: Actor, action: str, *,
+async def _require_reader(ctx: AppContext, actor: Actor, action: AuditAction, *,
                           remote: str | None, **detail: Any) -> None:
     """Let auditors (and the CLI operator) through; refuse anyone else, on the record."""
     if isinstance(actor, str) or may_read_records(actor.role):
@@ -95,11 +96,11 @@ async def _require_reader(ctx: AppContext, actor: Actor, action: str, *,
     raise RoleRequired("Only auditors may search, read and export messages")
 
 
-async def _record_read(ctx: AppContext, action: str, actor: Actor, *, remote: str | None,
+async def _record_read(ctx: AppContext, action: AuditAction, actor: Actor, *, remote: str | None,
                        **detail: Any) -> None:
     """Record a successful read in a transaction of its own; failures propagate, so a
     read that is not on the record is not returned."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         audit_within(ctx, uow, action, remote=remote, **_who(actor), **detail)
 
 
@@ -124,7 +125,7 @@ async def search_messages(ctx: AppContext, *, actor: Actor, filters: RecordFilte
     and every revision. ``cursor`` is the previous page's ``next_cursor`` (None: from the
     newest); ``next_cursor`` is None on the last page. Audited as ``records.searched``
     with the filters and the ids returned."""
-    await _require_reader(ctx, actor, "records.searched", remote=remote,
+    await _require_reader(ctx, actor, AuditAction.RECORDS_SEARCHED, remote=remote,
                           **filters.to_json())
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
@@ -133,11 +134,11 @@ async def search_messages(ctx: AppContext, *, actor: Actor, filters: RecordFilte
         if not cursor.isdigit():
             raise BadRequest("cursor is not one this server gave")
         before_id = int(cursor)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         query = await _query(uow, filters)
         records, more = await uow.records.page(query, before_id=before_id, limit=limit)
     ids = [r.id for r in records]
-    await _record_read(ctx, "records.searched", actor, remote=remote, cursor=cursor,
+    await _record_read(ctx, AuditAction.RECORDS_SEARCHED, actor, remote=remote, cursor=cursor,
                        limit=limit, count=len(ids), message_ids=ids, **filters.to_json())
     return {"messages": [record_json(r) for r in records],
             "next_cursor": str(ids[-1]) if more and ids else None,
@@ -148,12 +149,13 @@ async def message_history(ctx: AppContext, *, actor: Actor, message_id: int,
                           remote: str | None = None) -> JSON:
     """One message with every revision (purged: metadata only). Audited as
     ``records.viewed``."""
-    await _require_reader(ctx, actor, "records.viewed", remote=remote, message_id=message_id)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    await _require_reader(ctx, actor, AuditAction.RECORDS_VIEWED, remote=remote,
+                          message_id=message_id)
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         record = await uow.records.get(message_id)
     if record is None:
         raise MessageNotFound()
-    await _record_read(ctx, "records.viewed", actor, remote=remote, message_id=record.id,
+    await _record_read(ctx, AuditAction.RECORDS_VIEWED, actor, remote=remote, message_id=record.id,
                        channel_id=record.channel_id, revisions=len(record.revisions))
     return {"message": record_json(record)}
 
@@ -186,11 +188,11 @@ async def start_export(ctx: AppContext, *, actor: Actor, filters: RecordFilters,
                        formats: tuple[str, ...], remote: str | None = None) -> JSON:
     """Create a running export job (audited as ``records.export_started``); the caller
     then runs :func:`run_export`, in the background or inline."""
-    await _require_reader(ctx, actor, "records.export_started", remote=remote,
+    await _require_reader(ctx, actor, AuditAction.RECORDS_EXPORT_STARTED, remote=remote,
                           formats=list(formats), **filters.to_json())
     if not formats or any(f not in FORMAT_FILES for f in formats):
         raise BadRequest(f"formats must be among: {', '.join(FORMAT_FILES)}")
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await _query(uow, filters)  # an unknown person or channel is refused now
         job = ExportJob(state="running", formats=",".join(formats),
                         filters=json.dumps(filters.to_json(), ensure_ascii=False),
@@ -200,7 +202,7 @@ async def start_export(ctx: AppContext, *, actor: Actor, filters: RecordFilters,
                         alive_at=ctx.clock.now())
         uow.exports.add(job)
         await uow.flush()
-        audit_within(ctx, uow, "records.export_started", remote=remote, **_who(actor),
+        audit_within(ctx, uow, AuditAction.RECORDS_EXPORT_STARTED, remote=remote, **_who(actor),
                      export_id=job.id, formats=list(formats), **filters.to_json())
         return job_json(job)
 
@@ -209,9 +211,9 @@ async def export_status(ctx: AppContext, *, actor: Actor, job_id: int,
                         remote: str | None = None) -> JSON:
     """A job's state, progress and (when done) manifest. Not a read of messages, so
     polling is not audited; a refused look is."""
-    await _require_reader(ctx, actor, "records.export_status", remote=remote,
+    await _require_reader(ctx, actor, AuditAction.RECORDS_EXPORT_STATUS, remote=remote,
                           export_id=job_id)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         job = await uow.exports.get(job_id)
         if job is None:
             raise ExportNotFound()
@@ -222,8 +224,8 @@ async def list_exports(ctx: AppContext, *, actor: Actor, limit: int = 20,
                        remote: str | None = None) -> list[JSON]:
     """The newest export jobs, newest first (auditors only; like a job's status, not a
     read of messages, so only a refusal is audited)."""
-    await _require_reader(ctx, actor, "records.export_status", remote=remote)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    await _require_reader(ctx, actor, AuditAction.RECORDS_EXPORT_STATUS, remote=remote)
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return [job_json(job) for job in await uow.exports.recent(limit=limit)]
 
 
@@ -234,9 +236,9 @@ async def export_file(ctx: AppContext, *, actor: Actor, job_id: int, name: str,
     (``messages.jsonl``, ``messages.csv``, ``manifest.json``) are served: ``name`` is
     matched against that list, never joined as given; anything else is refused and
     audited (a path-traversal attempt looks like this)."""
-    await _require_reader(ctx, actor, "records.export_downloaded", remote=remote,
+    await _require_reader(ctx, actor, AuditAction.RECORDS_EXPORT_DOWNLOADED, remote=remote,
                           export_id=job_id, file=name[:100])
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         job = await uow.exports.get(job_id)
         if job is None:
             raise ExportNotFound()
@@ -244,7 +246,7 @@ async def export_file(ctx: AppContext, *, actor: Actor, job_id: int, name: str,
         state, manifest = job.state, json.loads(job.manifest or "{}")
         node_id = job.node_id
     if name not in allowed:
-        await audit(ctx, "records.export_downloaded", outcome="refused", remote=remote,
+        await audit(ctx, AuditAction.RECORDS_EXPORT_DOWNLOADED, outcome="refused", remote=remote,
                     reason="not_a_file_of_this_export", export_id=job_id, file=name[:100],
                     **_who(actor))
         raise ExportNotFound()
@@ -256,7 +258,7 @@ async def export_file(ctx: AppContext, *, actor: Actor, job_id: int, name: str,
                              + (f" (they are on node {node_id})" if node_id else ""))
     digest = next((f["sha256"] for f in manifest.get("files", []) if f["name"] == name),
                   None)
-    await _record_read(ctx, "records.export_downloaded", actor, remote=remote,
+    await _record_read(ctx, AuditAction.RECORDS_EXPORT_DOWNLOADED, actor, remote=remote,
                        export_id=job_id, file=name, sha256=digest)
     return path
 
@@ -327,7 +329,7 @@ async def run_export(ctx: AppContext, *, job_id: int, directory: Path | None = N
     On failure or cancellation the partial files are removed, the job is marked
     ``failed`` and ``records.export_failed`` is audited; the error propagates.
     """
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         job = await uow.exports.get(job_id)
         if job is None:
             raise ExportNotFound()
@@ -355,7 +357,7 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
         await asyncio.to_thread(csv_out.write, UTF8_BOM + csv_text([CSV_HEADER]).encode(), 0)
     messages = revisions = purged = 0
     # One snapshot for the whole export: what the manifest counts is one consistent state.
-    async with unit_of_work(ctx.db, write=False, snapshot=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.SNAPSHOT_READ) as uow:
         query = await _query(uow, filters)
         query = replace(query, up_to_message_id=await uow.records.last_message_id())
         total = await uow.records.count(query)
@@ -375,7 +377,7 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
     for output in outputs.values():
         await asyncio.to_thread(output.close)
     files = [o.summary() for o in outputs.values()]
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         head = await uow.audit.head()
         stored = await uow.exports.get(job.id, for_update=True)
         assert stored is not None
@@ -394,7 +396,7 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
         stored.state, stored.finished_at = "done", now
         stored.done = stored.total = messages
         stored.manifest = json.dumps(manifest, ensure_ascii=False)
-        audit_within(ctx, uow, "records.exported", actor_user_id=job.requested_by_user_id,
+        audit_within(ctx, uow, AuditAction.RECORDS_EXPORTED, actor_user_id=job.requested_by_user_id,
                      export_id=job.id, by=job.requested_by, messages=messages,
                      revisions=revisions, files=[f.name for f in files],
                      sha256=[f.sha256 for f in files], rows=[f.rows for f in files],
@@ -411,7 +413,7 @@ def _write_manifest(path: Path, data: bytes) -> None:
 
 async def _save_progress(ctx: AppContext, job_id: int, done: int, total: int,
                          progress: Progress | None) -> None:
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await uow.exports.set_progress(job_id, done=done, total=total)
     if progress:
         progress(done, total)
@@ -420,12 +422,12 @@ async def _save_progress(ctx: AppContext, job_id: int, done: int, total: int,
 async def fail_export(ctx: AppContext, job_id: int, reason: str) -> None:
     """Mark a job failed and audit it (``records.export_failed``); never raises."""
     try:
-        async with unit_of_work(ctx.db, write=True) as uow:
+        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
             job = await uow.exports.get(job_id, for_update=True)
             if job is None or job.state != "running":
                 return
             job.state, job.error, job.finished_at = "failed", reason[:500], ctx.clock.now()
-            audit_within(ctx, uow, "records.export_failed", outcome="failed",
+            audit_within(ctx, uow, AuditAction.RECORDS_EXPORT_FAILED, outcome="failed",
                          actor_user_id=job.requested_by_user_id, export_id=job_id,
                          by=job.requested_by, reason=reason[:200])
     except Exception:
@@ -441,7 +443,7 @@ async def keep_alive(ctx: AppContext, job_id: int, *,
         while True:
             await asyncio.sleep(every)
             try:
-                async with unit_of_work(ctx.db, write=True) as uow:
+                async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
                     await uow.exports.mark_alive(job_id, ctx.clock.now())
             except Exception:
                 log.exception("export %s: could not say it is alive", job_id)
@@ -460,14 +462,14 @@ async def sweep_exports(ctx: AppContext) -> tuple[int, int]:
     has been silent for :data:`EXPORT_ABANDONED_AFTER` (its node stopped without
     shutting down), then remove this node's files of jobs that are not running or
     done (failed, or gone). Returns (jobs failed, directories removed)."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         silent = await uow.exports.silent_since(ctx.clock.now() - EXPORT_ABANDONED_AFTER)
     for job in silent:
         await fail_export(ctx, job.id, "interrupted: the node running it stopped"
                           + (f" ({job.node_id})" if job.node_id else ""))
     root = ctx.settings.var_dir / EXPORTS_DIR
     found = await asyncio.to_thread(_job_directories, root)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         states = await uow.exports.states(sorted(found))
     leftovers = [found[job_id] for job_id in sorted(found)
                  if states.get(job_id) not in {"running", "done"}]

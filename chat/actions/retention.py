@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from chat.audit.record import audit_within
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.dates import wire_time, wire_time_or_none
 from chat.domain.retention import (
     Effective,
@@ -30,7 +31,7 @@ from chat.domain.retention import (
 )
 from chat.errors import BadRequest, ChannelNotFound, HoldNotFound, HoldReleased, UserNotFound
 from chat.store.models import LegalHold, RetentionPolicy
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON, Progress, no_progress
 
 BATCH_SIZE = 500
@@ -63,7 +64,7 @@ async def set_policy(ctx: AppContext, *, keep_years: int | None, by: str,
         check_keep_years(keep_years)
     except ValueError as error:
         raise BadRequest(str(error)) from None
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         if channel is not None and await uow.channels.get(channel) is None:
             raise ChannelNotFound()
         policy = await uow.retention.policy_for(channel_kind=kind, channel_id=channel)
@@ -72,7 +73,7 @@ async def set_policy(ctx: AppContext, *, keep_years: int | None, by: str,
             policy = RetentionPolicy(channel_kind=kind, channel_id=channel)
             uow.retention.add_policy(policy)
         policy.keep_years, policy.updated_at, policy.updated_by = keep_years, ctx.clock.now(), by
-        audit_within(ctx, uow, "retention.policy_set", actor_user_id=actor_user_id, by=by,
+        audit_within(ctx, uow, AuditAction.RETENTION_POLICY_SET, actor_user_id=actor_user_id, by=by,
                      channel_kind=kind, channel_id=channel, keep_years=keep_years,
                      before=before)
     return _policy_json(policy)
@@ -83,11 +84,11 @@ async def clear_policy(ctx: AppContext, *, by: str, channel_kind: str | None = N
                        actor_user_id: int | None = None) -> bool:
     """Remove a policy (the kind's, or the default "forever", applies again)."""
     kind, channel = _scope(channel_kind, channel_id)
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         policy = await uow.retention.policy_for(channel_kind=kind, channel_id=channel)
         if policy is None:
             return False
-        audit_within(ctx, uow, "retention.policy_cleared", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.RETENTION_POLICY_CLEARED, actor_user_id=actor_user_id,
                      by=by, channel_kind=kind, channel_id=channel,
                      before=policy.keep_years)
         await uow.retention.delete_policy(policy)
@@ -101,7 +102,7 @@ def _policy_json(policy: RetentionPolicy) -> JSON:
 
 
 async def list_policies(ctx: AppContext) -> list[JSON]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return [_policy_json(p) for p in await uow.retention.policies()]
 
 
@@ -114,7 +115,7 @@ async def place_hold(ctx: AppContext, *, reason: str, by: str,
     reason = reason.strip()
     if not reason or len(reason) > 200:
         raise BadRequest("a legal hold needs a reason of 1 to 200 characters")
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         user_id = None
         if staff_number is not None:
             user = await uow.users.by_staff_number(staff_number)
@@ -133,7 +134,7 @@ async def place_hold(ctx: AppContext, *, reason: str, by: str,
                          placed_by=by)
         uow.retention.add_hold(hold)
         await uow.flush()
-        audit_within(ctx, uow, "legal_hold.placed", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.LEGAL_HOLD_PLACED, actor_user_id=actor_user_id,
                      subject_user_id=user_id, by=by, hold_id=hold.id, channel_id=channel_id,
                      starts_at=_iso(starts_at), ends_at=_iso(ends_at), reason=reason)
     return _hold_json(hold, staff_number)
@@ -141,14 +142,14 @@ async def place_hold(ctx: AppContext, *, reason: str, by: str,
 
 async def release_hold(ctx: AppContext, hold_id: int, *, by: str,
                        actor_user_id: int | None = None) -> JSON:
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         hold = await uow.retention.hold(hold_id, for_update=True)
         if hold is None:
             raise HoldNotFound()
         if hold.released_at is not None:
             raise HoldReleased()
         hold.released_at, hold.released_by = ctx.clock.now(), by
-        audit_within(ctx, uow, "legal_hold.released", actor_user_id=actor_user_id,
+        audit_within(ctx, uow, AuditAction.LEGAL_HOLD_RELEASED, actor_user_id=actor_user_id,
                      subject_user_id=hold.user_id, by=by, hold_id=hold.id)
     return _hold_json(hold, None)
 
@@ -162,7 +163,7 @@ def _hold_json(hold: LegalHold, staff_number: str | None) -> JSON:
 
 
 async def list_holds(ctx: AppContext, *, include_released: bool = False) -> list[JSON]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         holds = await uow.retention.holds(include_released=include_released)
         numbers: dict[int, str] = {}
         for hold in holds:
@@ -228,7 +229,7 @@ class RetentionReport:
 
 async def plan_retention(ctx: AppContext, now: datetime) -> list[ChannelPlan]:
     """Which channels have expired messages, and how many (before holds)."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         policies = [PolicyRow(p.channel_kind, p.channel_id, p.keep_years)
                     for p in await uow.retention.policies()]
         if not policies:
@@ -276,7 +277,7 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
     uploaded_before = now - timedelta(seconds=ctx.settings.unsent_upload_seconds)
     pbx_before = now - timedelta(seconds=ctx.settings.pbx_log_seconds)
     if dry_run:
-        async with unit_of_work(ctx.db, write=False) as uow:
+        async with unit_of_work(ctx.db, TxMode.READ) as uow:
             report.unsent_uploads, report.unsent_upload_bytes = (
                 await uow.attachments.count_unsent(uploaded_before))
             report.pbx_events_blanked, report.pbx_calls_blanked = (
@@ -284,8 +285,8 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
     else:
         await _remove_unsent_uploads(ctx, report, uploaded_before, limit=batch_size, by=by)
         await _blank_pbx_log(ctx, report, pbx_before, limit=batch_size, by=by)
-    async with unit_of_work(ctx.db, write=True) as uow:
-        audit_within(ctx, uow, "retention.run", actor_user_id=actor_user_id, by=by,
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
+        audit_within(ctx, uow, AuditAction.RETENTION_RUN, actor_user_id=actor_user_id, by=by,
                      run_id=report.run_id, dry_run=dry_run, channels=report.channels,
                      expired=report.expired, purged_messages=report.purged_messages,
                      purged_revisions=report.purged_revisions,
@@ -305,12 +306,12 @@ async def _blank_pbx_log(ctx: AppContext, report: RetentionReport, before: datet
     names are personal data, kept as long as the log is useful to trace a call. A
     purged call notice already keeps none (``forget_notice_callers``); this takes the
     same numbers out of the log."""
-    blanked = {"pbx.events_blanked": 0, "pbx.calls_blanked": 0}
+    blanked = {AuditAction.PBX_EVENTS_BLANKED: 0, AuditAction.PBX_CALLS_BLANKED: 0}
     for action in blanked:
         after_id = 0
         while True:
-            async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
-                blank = (uow.pbx.blank_old_events if action == "pbx.events_blanked"
+            async with unit_of_work(ctx.db, TxMode.BULK_WRITE) as uow:
+                blank = (uow.pbx.blank_old_events if action is AuditAction.PBX_EVENTS_BLANKED
                          else uow.pbx.forget_old_call_numbers)
                 ids = await blank(before, after_id=after_id, limit=limit)
                 if not ids:
@@ -320,8 +321,8 @@ async def _blank_pbx_log(ctx: AppContext, report: RetentionReport, before: datet
                 audit_within(ctx, uow, action, by=by, run_id=report.run_id,
                              before=before.isoformat(), first_id=ids[0], last_id=ids[-1],
                              count=len(ids))
-    report.pbx_events_blanked = blanked["pbx.events_blanked"]
-    report.pbx_calls_blanked = blanked["pbx.calls_blanked"]
+    report.pbx_events_blanked = blanked[AuditAction.PBX_EVENTS_BLANKED]
+    report.pbx_calls_blanked = blanked[AuditAction.PBX_CALLS_BLANKED]
 
 
 async def _remove_unsent_uploads(ctx: AppContext, report: RetentionReport,
@@ -330,7 +331,7 @@ async def _remove_unsent_uploads(ctx: AppContext, report: RetentionReport,
     ``uploaded_before`` (a photo's bytes and any place it was taken)."""
     after_id = 0
     while True:
-        async with unit_of_work(ctx.db, write=True, bulk=True) as uow:
+        async with unit_of_work(ctx.db, TxMode.BULK_WRITE) as uow:
             ids = await uow.attachments.unsent_ids(uploaded_before, after_id=after_id,
                                                    limit=limit)
             if not ids:
@@ -342,7 +343,7 @@ async def _remove_unsent_uploads(ctx: AppContext, report: RetentionReport,
                 report.unsent_uploads += len(removed)
                 report.unsent_upload_bytes += size
                 # Ids and counts, never content (as retention.purged).
-                audit_within(ctx, uow, "attachment.unsent_removed", by=by,
+                audit_within(ctx, uow, AuditAction.ATTACHMENT_UNSENT_REMOVED, by=by,
                              run_id=report.run_id, uploaded_before=uploaded_before.isoformat(),
                              attachment_ids=[row[0] for row in removed],
                              uploader_ids=sorted({row[1] for row in removed}),
@@ -355,7 +356,7 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
     their channel and the audit head, read the holds and purge. Returns (messages
     looked at, last id)."""
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=not dry_run, bulk=True) as uow:
+    async with unit_of_work(ctx.db, (TxMode.BULK_WRITE if not dry_run else TxMode.READ)) as uow:
         # Locks in the order every writer takes them (PostgreSQL; SQLite has one
         # writer): messages, then their channel, then the head. An edit locks its
         # message, then takes a version of the channel; a batch of sends locks channels,
@@ -400,7 +401,7 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
             photos = await uow.attachments.delete_of_messages(purge_ids)
             report.purged_revisions += revisions
             report.purged_attachments += photos
-            audit_within(ctx, uow, "retention.purged", by=by, run_id=report.run_id,
+            audit_within(ctx, uow, AuditAction.RETENTION_PURGED, by=by, run_id=report.run_id,
                          channel_id=plan.channel_id, keep_years=plan.policy.keep_years,
                          policy=plan.policy.source, cutoff=plan.cutoff.isoformat(),
                          message_ids=purge_ids, messages=len(purge_ids),

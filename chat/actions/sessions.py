@@ -12,13 +12,14 @@ from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import SESSIONS_REVOKED_TOPIC
 from chat.context import AppContext
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.domain.audit_actions import AuditAction
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 
 
 async def revoke_sessions(ctx: AppContext, session_ids: list[int], *, reason: str) -> list[int]:
     """Revoke the given sessions and close their connections everywhere.
     Returns the ids that were still live."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         return await revoke_within(ctx, uow, session_ids, reason=reason)
 
 
@@ -34,15 +35,15 @@ async def revoke_within(ctx: AppContext, uow: UnitOfWork, session_ids: list[int]
 
 async def sign_out(ctx: AppContext, *, actor: Principal) -> None:
     """End the actor's own session (this device only)."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await revoke_within(ctx, uow, [actor.session_id], reason="signed out")
-        audit_within(ctx, uow, "session.signed_out", actor_user_id=actor.user_id,
+        audit_within(ctx, uow, AuditAction.SESSION_SIGNED_OUT, actor_user_id=actor.user_id,
                      subject_user_id=actor.user_id, device_id=actor.device_id,
                      session_id=actor.session_id)
 
 
 async def revoke_user_sessions(ctx: AppContext, *, user_id: int, reason: str) -> list[int]:
     """End every live session of a user (a disabled account, a lost phone)."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         live = await uow.sessions.live_ids_of_user(user_id, now=ctx.clock.now())
     return await revoke_sessions(ctx, live, reason=reason)

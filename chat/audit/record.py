@@ -15,8 +15,9 @@ import json
 import logging
 
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.domain.auditchain import EntryContent
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ Detail = str | int | float | bool | None | list[str] | list[int]
 _DETAIL_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
-def _event(ctx: AppContext, action: str, outcome: str, *, actor_user_id: int | None,
+def _event(ctx: AppContext, action: AuditAction, outcome: str, *, actor_user_id: int | None,
            subject_user_id: int | None, device_id: int | None, session_id: int | None,
            remote: str | None, detail: dict[str, Detail]) -> EntryContent:
     """The entry without its place in the chain (``seq`` 0; the seal gives it one)."""
@@ -36,7 +37,7 @@ def _event(ctx: AppContext, action: str, outcome: str, *, actor_user_id: int | N
         detail=_DETAIL_ENCODER.encode(detail))
 
 
-def audit_within(ctx: AppContext, uow: UnitOfWork, action: str, *, outcome: str = "ok",
+def audit_within(ctx: AppContext, uow: UnitOfWork, action: AuditAction, *, outcome: str = "ok",
                  actor_user_id: int | None = None, subject_user_id: int | None = None,
                  device_id: int | None = None, session_id: int | None = None,
                  remote: str | None = None, **detail: Detail) -> None:
@@ -45,13 +46,13 @@ def audit_within(ctx: AppContext, uow: UnitOfWork, action: str, *, outcome: str 
                             session_id=session_id, remote=remote, detail=detail))
 
 
-async def audit(ctx: AppContext, action: str, *, outcome: str = "ok",
+async def audit(ctx: AppContext, action: AuditAction, *, outcome: str = "ok",
                 actor_user_id: int | None = None, subject_user_id: int | None = None,
                 device_id: int | None = None, session_id: int | None = None,
                 remote: str | None = None, **detail: Detail) -> None:
     """Record an event in a transaction of its own (refusals, which write nothing else)."""
     try:
-        async with unit_of_work(ctx.db, write=True) as uow:
+        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
             audit_within(ctx, uow, action, outcome=outcome, actor_user_id=actor_user_id,
                          subject_user_id=subject_user_id, device_id=device_id,
                          session_id=session_id, remote=remote, **detail)
@@ -60,12 +61,12 @@ async def audit(ctx: AppContext, action: str, *, outcome: str = "ok",
         log.exception("could not record audit event %s", action)
 
 
-async def audit_or_fail(ctx: AppContext, action: str, *, actor_user_id: int | None = None,
+async def audit_or_fail(ctx: AppContext, action: AuditAction, *, actor_user_id: int | None = None,
                         session_id: int | None = None, device_id: int | None = None,
                         **detail: Detail) -> None:
     """Record an event in its own transaction, raising if it cannot be recorded: for
     reads that must not happen unlogged (an admin's or auditor's read of messages)."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         uow.audit.append(_event(ctx, action, "ok", actor_user_id=actor_user_id,
                                 subject_user_id=None, device_id=device_id,
                                 session_id=session_id, remote=None, detail=detail))

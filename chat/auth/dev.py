@@ -13,8 +13,9 @@ from chat.audit.record import audit_within
 from chat.auth.sessions import DEV_SESSION_KIND, new_session
 from chat.config import is_loopback_host
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.errors import DevSessionsDisabled, UserNotFound
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 
 def ensure_dev_sessions_allowed(ctx: AppContext, client_host: str | None) -> None:
@@ -28,14 +29,14 @@ async def mint_dev_session(ctx: AppContext, *, staff_number: str, client_host: s
                            jkt: str | None = None) -> tuple[str, int]:
     """Return ``(token, user_id)`` for the active user with ``staff_number``."""
     ensure_dev_sessions_allowed(ctx, client_host)
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         user = await uow.users.by_staff_number(staff_number)
         if user is None or not user.is_active:
             raise UserNotFound()
         token, session = new_session(ctx, uow, user_id=user.id, kind=DEV_SESSION_KIND,
                                      jkt=jkt)
         await uow.flush()
-        audit_within(ctx, uow, "session.signed_in", subject_user_id=user.id,
+        audit_within(ctx, uow, AuditAction.SESSION_SIGNED_IN, subject_user_id=user.id,
                      session_id=session.id, remote=client_host, method="dev",
                      bound=jkt is not None)
         return token, user.id

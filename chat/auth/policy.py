@@ -21,7 +21,7 @@ from chat.domain.hours import (
 )
 from chat.errors import OffHours
 from chat.store.db import Database
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import Clock
 
 WORKING_HOURS_KEY = "working_hours"
@@ -75,7 +75,7 @@ class AccessPolicy:
 
 
 async def load_policy(db: Database) -> AccessPolicy:
-    async with unit_of_work(db, write=False) as uow:
+    async with unit_of_work(db, TxMode.READ) as uow:
         values = await uow.system_settings.values(KEYS)
     return AccessPolicy.from_values(values)
 

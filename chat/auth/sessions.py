@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from chat.audit.record import audit
 from chat.auth.dpop_base import DpopError, DpopNonceRequired
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.errors import InvalidToken, Unauthenticated
 from chat.store.models import AuthSession
-from chat.store.uow import UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import random_token
 
 MAX_TOKEN_CHARS = 256
@@ -87,7 +88,7 @@ def new_session(ctx: AppContext, uow: UnitOfWork, *, user_id: int, kind: str,
 async def mint_session(ctx: AppContext, *, user_id: int, kind: str,
                        device_id: int | None = None, jkt: str | None = None) -> str:
     """Create a session and return its token (shown once, stored as a digest)."""
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         token, _ = new_session(ctx, uow, user_id=user_id, kind=kind, device_id=device_id,
                                jkt=jkt)
     return token
@@ -113,7 +114,7 @@ async def authenticate(ctx: AppContext, presented: Presented, *,
         raise Unauthenticated()
     now = ctx.clock.now()
     digest = token_digest(ctx.secrets.session_key, token)
-    async with unit_of_work(ctx.db, write=False, short=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
         found = await uow.sessions.with_user_by_digest(digest)
     if found is None:
         raise Unauthenticated()
@@ -139,7 +140,7 @@ async def authenticate(ctx: AppContext, presented: Presented, *,
         except DpopNonceRequired:
             raise
         except DpopError as error:
-            await audit(ctx, "session.proof_refused", outcome="refused",
+            await audit(ctx, AuditAction.SESSION_PROOF_REFUSED, outcome="refused",
                         subject_user_id=user.id, device_id=session.device_id,
                         session_id=session.id, remote=presented.remote,
                         reason=error.message, via=presented.scheme)
@@ -159,7 +160,7 @@ async def authenticate(ctx: AppContext, presented: Presented, *,
 async def record_use(ctx: AppContext, *, session_id: int, device_id: int | None) -> None:
     """Slide the session's idle deadline (and the device's last-seen) to now."""
     now = ctx.clock.now()
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await uow.sessions.touch(session_id, at=now)
         if device_id is not None:
             await uow.devices.touch(device_id, at=now)

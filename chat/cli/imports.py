@@ -16,7 +16,7 @@ from chat.cli.common import (
 from chat.config import Settings
 from chat.context import AppContext
 from chat.domain.imports import parse_departments, parse_staff
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             report = await import_departments(ctx, rows, progress=progress("departments"),
                                               by=operator())
         else:
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 codes = {d.code for d in await uow.departments.all()}
             staff_rows = parse_staff(text, known_departments=codes)
             report = await import_staff(ctx, staff_rows, progress=progress("staff"),

@@ -19,7 +19,7 @@ from chat.cli.common import (
 from chat.config import Settings
 from chat.context import AppContext
 from chat.errors import BadRequest
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 
 def cmd_pbx_secret(settings: Settings, args: argparse.Namespace) -> int:
@@ -78,7 +78,7 @@ def cmd_pbx_directory(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     async def job(ctx: AppContext) -> str:
-        async with unit_of_work(ctx.db, write=False) as uow:
+        async with unit_of_work(ctx.db, TxMode.READ) as uow:
             staff = {u.staff_number for u in await uow.users.all()}
             departments = {d.code for d in await uow.departments.all()}
         rows = parse_directory(text, known_staff=staff, known_departments=departments,
@@ -97,7 +97,7 @@ def cmd_pbx_simulate(settings: Settings, args: argparse.Namespace) -> int:
     secret = args.secret
     if secret is None:
         async def load(ctx: AppContext) -> str:
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 row = await uow.pbx.secret(args.secret_name)
             if row is None or row.retired_at is not None or row.kind != STANDARD.name:
                 raise BadRequest(f"no active PBX secret named {args.secret_name!r}")

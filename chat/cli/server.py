@@ -14,7 +14,7 @@ from chat.cli.common import (
 from chat.config import Settings
 from chat.context import AppContext
 from chat.store.migrations import upgrade
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from chat.demo import seed_demo
 
     async def job(ctx: AppContext) -> str:
-        async with unit_of_work(ctx.db, write=False) as uow:
+        async with unit_of_work(ctx.db, TxMode.READ) as uow:
             if await uow.users.count() > 0:
                 return "database already has users: demo not seeded"
         depts, staff = await seed_demo(ctx)

@@ -43,6 +43,8 @@ class AuditAction(StrEnum):
     PBX_SECRET_CREATED = "pbx.secret_created"
     PBX_SECRET_RETIRED = "pbx.secret_retired"
     PBX_DIRECTORY_IMPORTED = "pbx.directory_imported"
+    PBX_EVENTS_BLANKED = "pbx.events_blanked"
+    PBX_CALLS_BLANKED = "pbx.calls_blanked"
     NOTICE_CLAIMED = "notice.claimed"
     NOTICE_DONE = "notice.done"
     MEMO_CREATED = "memo.created"

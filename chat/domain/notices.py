@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chat.domain.dates import wire_time_or_none
 from chat.domain.numbers import Number
 
 # City halls in Japan: what staff read is Japan time, whatever the server's zone.
@@ -33,10 +34,6 @@ class NoticeState(StrEnum):
 def local_time(moment: datetime) -> str:
     t = moment.astimezone(LOCAL_ZONE)
     return f"{t.month}月{t.day}日 {t:%H:%M}"
-
-
-def iso_time(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,6 @@ class FollowUp:
     def card(self) -> dict[str, Any]:
         return {"state": self.state.value,
                 "claimed_by": self.claimed_by.card() if self.claimed_by else None,
-                "claimed_at": iso_time(self.claimed_at),
+                "claimed_at": wire_time_or_none(self.claimed_at),
                 "done_by": self.done_by.card() if self.done_by else None,
-                "done_at": iso_time(self.done_at)}
+                "done_at": wire_time_or_none(self.done_at)}

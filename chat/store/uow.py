@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from enum import Enum
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,32 +67,47 @@ class UnitOfWork:
         await self.session.flush()
 
 
+class TxMode(Enum):
+    """How a unit of work uses the database: the valid mixes of write, bulk, snapshot
+    and short, named, so an invalid one (a short write, a bulk snapshot) cannot be asked.
+    """
+
+    #: A read that may scan (search, history, listings): on SQLite on aiosqlite's threads.
+    READ = "read"
+    #: A few indexed look-ups (the session check of every request and connect, a
+    #: connect's snapshot): on SQLite on the event loop's thread
+    #: (:meth:`chat.store.db.Database.session`). Never for a read that may scan.
+    SHORT_READ = "short_read"
+    #: A long read that must be consistent while others write (``audit verify``,
+    #: exports): every statement sees the database as of the first. PostgreSQL needs
+    #: REPEATABLE READ for that; a SQLite read transaction in WAL mode is one already.
+    SNAPSHOT_READ = "snapshot_read"
+    #: A short write, committed on exit.
+    WRITE = "write"
+    #: A long write (hundreds of rows: a purge batch, an import) that on SQLite runs on
+    #: a database thread rather than the event loop's, so it never holds up the others.
+    BULK_WRITE = "bulk_write"
+
+    @property
+    def writes(self) -> bool:
+        return self in (TxMode.WRITE, TxMode.BULK_WRITE)
+
+
 @asynccontextmanager
-async def unit_of_work(db: Database, *, write: bool, snapshot: bool = False,
-                       bulk: bool = False, short: bool = False
-                       ) -> AsyncIterator[UnitOfWork]:
-    """Open a transaction. Commits on normal exit (write only), rolls back on error.
-
-    ``bulk`` (writes only): a long write — hundreds of rows — that on SQLite runs on a
-    database thread rather than the event loop's, so it never holds up the others
-    (:class:`chat.store.db.Database`).
-
-    ``snapshot`` (reads only): every statement sees the database as of the first one —
-    for long reads that must be consistent while others write (``audit verify``,
-    exports). PostgreSQL needs REPEATABLE READ for that; a SQLite read transaction in WAL
-    mode is a snapshot already.
-
-    ``short`` (reads only): a few indexed look-ups, run on the event loop's thread on
-    SQLite (:meth:`chat.store.db.Database.session`). Never for a read that may scan.
+async def unit_of_work(db: Database, mode: TxMode) -> AsyncIterator[UnitOfWork]:
+    """Open a transaction in ``mode``. Commits on normal exit (writes only), rolls back
+    on error.
 
     After-commit hooks run in registration order; one failing hook is logged and does not
     stop the others (the write is already durable; clients resync from the database).
     """
-    session = db.session(write=write, bulk=bulk, short=short)
+    write = mode.writes
+    session = db.session(write=write, bulk=mode is TxMode.BULK_WRITE,
+                         short=mode is TxMode.SHORT_READ)
     try:
         uow = UnitOfWork(session, db.dialect)
         async with db.write_turn(write=write), session.begin():
-            if snapshot and db.dialect == "postgresql":
+            if mode is TxMode.SNAPSHOT_READ and db.dialect == "postgresql":
                 await session.execute(
                     text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
             yield uow

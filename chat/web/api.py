@@ -13,7 +13,7 @@ from chat.actions import sessions as session_actions
 from chat.auth.sessions import idle_deadline, record_use
 from chat.domain.dates import wire_time, wire_time_or_none
 from chat.errors import BadRequest, UserNotFound
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.web.auth import app_context, clear_session_cookie, require_principal
 from chat.web.errors import read_json_object
 
@@ -44,7 +44,7 @@ def _int_field(body: dict[str, object], name: str) -> int:
 
 async def me(request: Request) -> JSONResponse:
     actor = await require_principal(request)
-    async with unit_of_work(app_context(request).db, write=False) as uow:
+    async with unit_of_work(app_context(request).db, TxMode.READ) as uow:
         user = await uow.users.get(actor.user_id)
         if user is None:
             raise UserNotFound()
@@ -124,7 +124,7 @@ async def search_users(request: Request) -> JSONResponse:
         raise BadRequest("The search query is longer than 100 characters")
     # The whole city (about 700 people) fits in one page: phones load it once.
     limit = _int_param(request, "limit", default=50, low=1, high=DIRECTORY_MAX) or 50
-    async with unit_of_work(app_context(request).db, write=False) as uow:
+    async with unit_of_work(app_context(request).db, TxMode.READ) as uow:
         rows = await uow.users.search_directory(query, limit=limit)
     return JSONResponse({"users": [
         {"id": u.id, "name": u.name, "kana": u.kana, "extension": u.extension,
@@ -135,7 +135,7 @@ async def search_users(request: Request) -> JSONResponse:
 async def departments(request: Request) -> JSONResponse:
     """The org chart (部 → 課 → 係), so a client can group department channels."""
     await require_principal(request)
-    async with unit_of_work(app_context(request).db, write=False) as uow:
+    async with unit_of_work(app_context(request).db, TxMode.READ) as uow:
         rows = await uow.departments.all()
     return JSONResponse({"departments": [
         {"id": d.id, "code": d.code, "name": d.name, "kana": d.kana, "level": d.level,

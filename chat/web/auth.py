@@ -18,6 +18,7 @@ from chat.audit.record import audit
 from chat.auth.dpop import parse_dpop_header
 from chat.auth.sessions import SESSION_COOKIE, Presented, Principal, authenticate
 from chat.context import AppContext
+from chat.domain.audit_actions import AuditAction
 from chat.errors import RoleRequired, Unauthenticated
 
 
@@ -82,7 +83,7 @@ async def require_role(request: Request, allowed: Collection[str], *,
     actor = await require_principal(request)
     if actor.role in allowed:
         return actor
-    await audit(app_context(request), "access.refused", outcome="refused",
+    await audit(app_context(request), AuditAction.ACCESS_REFUSED, outcome="refused",
                 actor_user_id=actor.user_id, session_id=actor.session_id,
                 device_id=actor.device_id, remote=client_host(request), role=actor.role,
                 what=what, method=request.method, path=request.url.path)

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from chat.auth.dev import ensure_dev_sessions_allowed, mint_dev_session
 from chat.auth.dpop import access_token_hash
 from chat.errors import BadRequest
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.web.auth import app_context, proof_of, request_url, set_session_cookie
 from chat.web.errors import read_json_object
 
@@ -47,7 +47,7 @@ async def dev_users(request: Request) -> JSONResponse:
     """The people one may sign in as in the demo."""
     ctx = app_context(request)
     ensure_dev_sessions_allowed(ctx, _client_host(request))
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         rows = await uow.users.search_directory("", limit=100)
     return JSONResponse({"users": [
         {"staff_number": u.staff_number, "name": u.name, "role": u.role,

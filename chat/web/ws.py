@@ -57,7 +57,7 @@ from chat.protocol import (
     SendMessage,
     Typing,
 )
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 from chat.web.auth import client_host, request_url
 from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
@@ -272,7 +272,7 @@ class ClientSession:
         self.conn.user_id, self.conn.session_id = principal.user_id, principal.session_id
         # Register before the snapshot: an event racing with it is queued (and sent after
         # the ready frame) rather than lost; clients drop what they already have by seq.
-        async with unit_of_work(self.ctx.db, write=False, short=True) as uow:
+        async with unit_of_work(self.ctx.db, TxMode.SHORT_READ) as uow:
             channel_ids = await uow.channels.channel_ids_of(principal.user_id)
         await self.hub.register(self.conn, channel_ids)
         channels = await list_channels(self.ctx, actor=principal)
@@ -308,7 +308,7 @@ class ClientSession:
         """At the idle deadline: the session may have been used elsewhere meanwhile (an
         HTTP refresh, another tab); otherwise it has ended, and so does the connection."""
         assert self.principal is not None
-        async with unit_of_work(self.ctx.db, write=False, short=True) as uow:
+        async with unit_of_work(self.ctx.db, TxMode.SHORT_READ) as uow:
             session = await uow.sessions.by_id(self.principal.session_id)
         if session is not None and session.revoked_at is None:
             remaining = (idle_deadline(self.ctx, session.last_active_at)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from chat.store.uow import TxMode
 from tests.browser.conftest import WAIT_MS, PhoneFactory, page_factory
 from tests.browser.test_device_sessions import add_platform_authenticator
 from tests.browser.test_minimal_page import expect_connected_as, page_url, sign_in
@@ -150,7 +151,7 @@ def edit_seeded_message(server: RunningServer) -> None:
 
     async def run() -> None:
         async with open_context(beside(server.settings)) as ctx:
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 tanaka = await uow.users.by_staff_number("1004")
                 assert tanaka is not None
                 message = await uow.messages.by_client_id(tanaka.id, "seed-2")

@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from chat.actions.pbx_secrets import create_secret
 from chat.context import AppContext, open_context
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.support import (
     FRAME_TIMEOUT,
     ChatClient,
@@ -140,7 +140,7 @@ async def history(server: RunningServer, token: str, channel_id: int) -> list[di
 def stored_call(server: RunningServer, call_id: str, source: str = "native"
                 ) -> dict[str, Any] | None:
     async def read(ctx: AppContext) -> dict[str, Any] | None:
-        async with unit_of_work(ctx.db, write=False) as uow:
+        async with unit_of_work(ctx.db, TxMode.READ) as uow:
             call = await uow.pbx.call(source, call_id)
             events = await uow.pbx.events_of_call(source, call_id)
             if call is None:
@@ -157,7 +157,7 @@ def event_log(server: RunningServer) -> list[tuple[str, str, str | None]]:
         from sqlalchemy import select
 
         from chat.store.models import PbxEvent
-        async with unit_of_work(ctx.db, write=False) as uow:
+        async with unit_of_work(ctx.db, TxMode.READ) as uow:
             rows = (await uow.session.scalars(select(PbxEvent).order_by(PbxEvent.id))).all()
             return [(r.delivery_id, r.outcome, r.call_id) for r in rows]
     return beside_server(server, read)

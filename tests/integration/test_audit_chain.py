@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chat.store.uow import TxMode
 from tests.conftest import ServerFactory
 from tests.support import (
     ChatClient,
@@ -225,5 +226,5 @@ async def test_verify_sees_one_consistent_state_while_others_write(server: Runni
 async def first_channel(ctx: Any, user_id: int) -> int:
     from chat.store.uow import unit_of_work
 
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return int(sorted(await uow.channels.channel_ids_of(user_id))[0])

@@ -18,6 +18,7 @@ import pytest
 import websockets
 
 from chat.client import ClientError, DeviceKey, TsunaguClient
+from chat.store.uow import TxMode
 from tests.conftest import ServerFactory
 from tests.support import (
     FRAME_TIMEOUT,
@@ -66,7 +67,7 @@ async def audit_actions(server: RunningServer) -> list[dict[str, Any]]:
 
     async def read() -> list[dict[str, Any]]:
         async with open_context(beside(server.settings)) as ctx, \
-                unit_of_work(ctx.db, write=False) as uow:
+                unit_of_work(ctx.db, TxMode.READ) as uow:
             events = await uow.audit.recent(limit=200)
             return [{"action": e.action, "outcome": e.outcome,
                      "subject": e.subject_user_id, "device": e.device_id,

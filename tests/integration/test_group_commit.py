@@ -17,7 +17,7 @@ from chat.context import AppContext, open_context
 from chat.demo import _principals
 from chat.errors import AttachmentInUse, ChannelNotFound, ClientIdReused, NotAMember
 from chat.store.search import sqlite_gram_match
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.conftest import ServerFactory
 from tests.support import ChatClient, RunningServer, beside, dev_token, run_tsunagu, sql
 from tests.support.people import ITO, NAKAMURA, SUZUKI, TAKAHASHI, TANAKA, WATANABE, YAMAMOTO
@@ -32,7 +32,7 @@ async def verified(server: RunningServer) -> None:
 
 
 async def channel_id_named(ctx: AppContext, user_id: int, name: str) -> int:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         for channel_id in await uow.channels.channel_ids_of(user_id):
             channel = await uow.channels.get(channel_id)
             if channel is not None and channel.name == name:

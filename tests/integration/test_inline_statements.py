@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from chat.store.db import Database
 from chat.store.models import AuditEvent, Base, Channel, Membership, User
 from chat.store.sqlite_inline import InlineConnection, InlineStatement, inline_connection
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 _EVENTS = AuditEvent.__table__
 _USERS = User.__table__
@@ -176,15 +176,15 @@ async def test_a_short_read_runs_on_the_loops_thread_and_cannot_write(database: 
                                                                        ) -> None:
     db = Database(f"sqlite+aiosqlite:///{database}")
     try:
-        async with unit_of_work(db, write=False) as uow:
+        async with unit_of_work(db, TxMode.READ) as uow:
             assert await inline_connection(uow.session) is None  # aiosqlite's thread
-        async with unit_of_work(db, write=False, short=True) as uow:
+        async with unit_of_work(db, TxMode.SHORT_READ) as uow:
             assert isinstance(await inline_connection(uow.session), InlineConnection)
             assert await uow.channels.channel_ids_of(1) == [7]
         with pytest.raises(OperationalError, match="readonly"):
-            async with unit_of_work(db, write=False, short=True) as uow:
+            async with unit_of_work(db, TxMode.SHORT_READ) as uow:
                 await uow.session.execute(update(_CHANNELS).values(name="書き換え"))
-        async with unit_of_work(db, write=False) as uow:
+        async with unit_of_work(db, TxMode.READ) as uow:
             channel = await uow.channels.get(7)
             assert channel is not None and channel.name == "係"
     finally:
@@ -196,7 +196,7 @@ async def test_a_short_read_sees_each_commit_and_never_waits_for_a_writer(databa
     db = Database(f"sqlite+aiosqlite:///{database}")
 
     async def name_now() -> str:
-        async with unit_of_work(db, write=False, short=True) as uow:
+        async with unit_of_work(db, TxMode.SHORT_READ) as uow:
             channel = await uow.channels.get(7)
             assert channel is not None
             return channel.name
@@ -204,7 +204,7 @@ async def test_a_short_read_sees_each_commit_and_never_waits_for_a_writer(databa
     other = sqlite3.connect(database, isolation_level=None)
     try:
         assert await name_now() == "係"
-        async with unit_of_work(db, write=True) as uow:
+        async with unit_of_work(db, TxMode.WRITE) as uow:
             await uow.session.execute(update(_CHANNELS).values(name="窓口係"))
         assert await name_now() == "窓口係"  # a pooled connection keeps no old snapshot
         # Another process in the middle of a write: the read answers at once, with what
@@ -237,12 +237,12 @@ async def test_an_inline_transaction_runs_in_its_callers_task_alone(database: Pa
     loop.set_task_factory(counting_factory)
     try:
         for n in range(3):
-            async with unit_of_work(db, write=False, short=True) as uow:
+            async with unit_of_work(db, TxMode.SHORT_READ) as uow:
                 assert await uow.channels.channel_ids_of(1) == [7]
-            async with unit_of_work(db, write=True) as uow:
+            async with unit_of_work(db, TxMode.WRITE) as uow:
                 await uow.session.execute(update(_CHANNELS).values(name=f"係{n}"))
         assert started == []
-        async with unit_of_work(db, write=False) as uow:
+        async with unit_of_work(db, TxMode.READ) as uow:
             channel = await uow.channels.get(7)
             assert channel is not None and channel.name == "係2"
         assert started != []  # SQLAlchemy's close, in a task of its own

@@ -15,7 +15,7 @@ from chat.store.db import Database
 from chat.store.migrations import upgrade
 from chat.store.models import AuditEvent
 from chat.store.sqlite_inline import InlineStatement, execute_each, insert_rows
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.support import in_own_thread
 
 _EVENTS = AuditEvent.__table__
@@ -45,7 +45,7 @@ async def test_every_way_stores_the_rows_and_returns_them_in_order(
         db = Database(database_url)
         first = 1000 if bulk else 1
         try:
-            async with unit_of_work(db, write=True, bulk=bulk) as uow:
+            async with unit_of_work(db, (TxMode.BULK_WRITE if bulk else TxMode.WRITE)) as uow:
                 returned = await insert_rows(uow.session, WITH_IDS,
                                              [_event(s) for s in range(first, first + 40)])
                 await execute_each(uow.session, PLAIN,
@@ -56,7 +56,7 @@ async def test_every_way_stores_the_rows_and_returns_them_in_order(
                     assert await _prepared_unnest_statements(uow.session) >= 2
             assert [int(seq) for _, seq in returned] == list(range(first, first + 40))
             assert len({int(id_) for id_, _ in returned}) == 40
-            async with unit_of_work(db, write=False) as uow:
+            async with unit_of_work(db, TxMode.READ) as uow:
                 stored = (await uow.session.execute(
                     select(_EVENTS.c.seq, _EVENTS.c.occurred_at, _EVENTS.c.detail)
                     .where(_EVENTS.c.seq >= first, _EVENTS.c.seq < first + 80)

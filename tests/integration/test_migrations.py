@@ -17,7 +17,7 @@ from chat.store.migrations import alembic_config, include_object, upgrade
 from chat.store.models import Base, Channel, Membership, Message, MessageRevision, User
 from chat.store.records import RecordQuery
 from chat.store.search import sqlite_gram_match
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.support import in_own_thread
 
 
@@ -114,7 +114,7 @@ async def test_upgrading_indexes_the_messages_already_written(database_url: str)
     in_own_thread(lambda: upgrade(database_url))
     db = Database(database_url)
     try:
-        async with unit_of_work(db, write=False) as uow:
+        async with unit_of_work(db, TxMode.READ) as uow:
             found = [m.id for m, _ in await uow.messages.search_visible(1, "窓口", limit=9)]
             assert found == [2]
             assert [m.id for m, _ in await uow.messages.search_visible(1, "所", limit=9)] == [1]
@@ -160,7 +160,7 @@ async def test_0008_keeps_only_superseded_revisions_in_the_index(database_url: s
     in_own_thread(lambda: upgrade(database_url))  # the searches of today's code
     db = Database(database_url)
     try:
-        async with unit_of_work(db, write=False) as uow:
+        async with unit_of_work(db, TxMode.READ) as uow:
             for word, found in [("雨", [1]), ("開設", [1]), ("窓口", [2]), ("は", [2])]:
                 records, _ = await uow.records.page(RecordQuery(words=(word,)),
                                                     before_id=None, limit=9)
@@ -190,7 +190,7 @@ async def test_0010_computes_the_same_grams_in_place(database_url: str) -> None:
     try:
         assert [await _grams_of(db, t) for t in texts] == before
         assert await _grams_of(db, "Ab雨") == ["a", "ab", "b", "b雨", "雨"]
-        async with unit_of_work(db, write=False) as uow:
+        async with unit_of_work(db, TxMode.READ) as uow:
             for word, found in [("開設", [1]), ("窓口", [2]), ("は", [2]), ("混", [2])]:
                 assert [m.id for m, _ in
                         await uow.messages.search_visible(1, word, limit=9)] == found
@@ -257,7 +257,7 @@ async def test_0011_flags_superseded_revisions_for_postgres_partial_indexes(
             assert await _flagged_in(conn) == {(1, 1), (1, 2)}
             await conn.execute(text("UPDATE messages SET body = '雨で延期' WHERE id = 1"))
             assert await _flagged_in(conn) == {(1, 2), (1, 3)}
-        async with unit_of_work(db, write=False) as uow:
+        async with unit_of_work(db, TxMode.READ) as uow:
             for word, found in [("雨", [1]), ("避難所", [1]), ("満員", [1]), ("開設", [1]),
                                 ("閑散", [2]), ("混雑", []), ("窓口", [2])]:
                 records, _ = await uow.records.page(RecordQuery(words=(word,)),
@@ -364,7 +364,7 @@ async def test_0009_notes_new_messages_and_its_downgrade_indexes_them(
                 await conn.execute(text("UPDATE messages SET id = 9 WHERE id = 1"))
 
         async def found(word: str) -> list[int]:
-            async with unit_of_work(db, write=False) as uow:
+            async with unit_of_work(db, TxMode.READ) as uow:
                 return [m.id for m, _ in
                         await uow.messages.search_visible(1, word, limit=9)]
 

@@ -16,7 +16,7 @@ from chat.demo import _principals
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import NoticeState
 from chat.store.models import Channel, Message
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.support import base_settings, prepare_database
 
 NUMBER = "+81312345678"
@@ -31,7 +31,7 @@ async def ctx(database_url: str, tmp_path: Path) -> AsyncIterator[AppContext]:
 
 
 async def _a_channel(ctx: AppContext) -> int:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         channel = await uow.session.scalar(
             select(Channel.id).where(Channel.kind == "department").limit(1))
         assert channel is not None
@@ -40,7 +40,7 @@ async def _a_channel(ctx: AppContext) -> int:
 
 async def _post(ctx: AppContext, channel: int, kind: MessageKind, *,
                 target: str | None) -> int:
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         message, notice = await post_notice(
             ctx, uow, channel_id=channel, kind=kind, body=f"{kind} から", card={},
             now=ctx.clock.now(), caller_number=NUMBER, target_key=target,
@@ -56,14 +56,14 @@ async def test_a_repeated_missed_call_finds_the_newest_open_call_notice(
     newer = await _post(ctx, channel, MessageKind.MISSED_CALL, target="2101")
     await _post(ctx, channel, MessageKind.MISSED_CALL, target="2150")
     await _post(ctx, channel, MessageKind.MEMO, target="2101")   # a memo never collapses
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         found = await uow.notices.open_missed_call_notice(channel, NUMBER, "2101")
         assert found is not None and found.message_id == newer
         people = await _principals(ctx)
         someone = next(iter(people.values())).user_id
         assert await uow.notices.take_notice(found.id, user_id=someone,
                                              now=ctx.clock.now(), finish=True)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         # Once the newer one is done, a call collapses into the older one still open.
         found = await uow.notices.open_missed_call_notice(channel, NUMBER, "2101")
         assert found is not None and found.message_id == older
@@ -75,7 +75,7 @@ async def test_a_notice_is_claimed_once(ctx: AppContext) -> None:
     channel = await _a_channel(ctx)
     message_id = await _post(ctx, channel, MessageKind.MEMO, target=None)
     first, second = [p.user_id for p in list((await _principals(ctx)).values())[:2]]
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         notice = await uow.notices.notice_of_message(message_id)
         assert notice is not None and notice.kind == MessageKind.MEMO
         now = ctx.clock.now()
@@ -94,7 +94,7 @@ async def test_only_a_kind_whose_card_keeps_a_notice_is_posted_as_one(
     channel = await _a_channel(ctx)
     with pytest.raises(ValueError, match="not a notice kind"):
         await _post(ctx, channel, MessageKind.TEXT, target=None)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         assert await uow.session.scalar(
             select(func.count()).select_from(Message).where(
                 Message.channel_id == channel, Message.sender_id.is_(None))) == 0

@@ -15,7 +15,7 @@ from chat.store.db import Database
 from chat.store.migrations import upgrade
 from chat.store.models import AuditEvent
 from chat.store.pg_arrays import ArrayInsert
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.support import in_own_thread
 
 _EVENTS = AuditEvent.__table__
@@ -42,7 +42,7 @@ def _event(seq: int, **changes: Any) -> dict[str, Any]:
 
 async def _stored(db: Database, seqs: range) -> list[dict[str, Any]]:
     """The stored entries with these seqs, by seq (every column but the id)."""
-    async with unit_of_work(db, write=False) as uow:
+    async with unit_of_work(db, TxMode.READ) as uow:
         rows = await uow.session.execute(
             select(*[_EVENTS.c[name] for name in _COLUMNS])
             .where(_EVENTS.c.seq.in_(list(seqs))).order_by(_EVENTS.c.seq))
@@ -63,7 +63,7 @@ async def test_rows_are_written_as_sqlalchemy_writes_them(database_url: str) -> 
                     {"detail": "", "session_id": None}]
         by_arrays = [_event(seq, **variants[seq % 4]) for seq in range(1, 201)]
         by_sqlalchemy = [_event(seq, **variants[seq % 4]) for seq in range(1001, 1201)]
-        async with unit_of_work(db, write=True) as uow:
+        async with unit_of_work(db, TxMode.WRITE) as uow:
             returned = await EVENTS.run(uow.session, by_arrays)
             await uow.session.execute(insert(_EVENTS), by_sqlalchemy)
         # One row back per row, in the rows' order.
@@ -76,7 +76,7 @@ async def test_rows_are_written_as_sqlalchemy_writes_them(database_url: str) -> 
         # The zone-aware time is stored as the same instant (UTC).
         assert arrays[1]["occurred_at"] == datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
         assert arrays[2]["session_id"] is None and arrays[0]["remote_addr"] == "192.0.2.1"
-        async with unit_of_work(db, write=True) as uow:
+        async with unit_of_work(db, TxMode.WRITE) as uow:
             assert await EVENTS.run(uow.session, []) == []
     finally:
         await db.dispose()
@@ -92,9 +92,9 @@ async def test_the_insert_is_part_of_the_sessions_transaction(database_url: str)
         # The first statement of its transaction: the transaction is begun for it, and
         # a rollback takes its rows away.
         with pytest.raises(Abandoned):
-            async with unit_of_work(db, write=True) as uow:
+            async with unit_of_work(db, TxMode.WRITE) as uow:
                 await EVENTS.run(uow.session, [_event(1), _event(2)])
-                async with unit_of_work(db, write=False) as other:
+                async with unit_of_work(db, TxMode.READ) as other:
                     unseen = await other.session.scalar(
                         text("SELECT count(*) FROM audit_events"))
                 assert unseen == 0
@@ -109,14 +109,14 @@ async def test_a_unique_violation_is_sqlalchemys_and_stores_nothing(
     in_own_thread(lambda: upgrade(database_url))
     db = Database(database_url)
     try:
-        async with unit_of_work(db, write=True) as uow:
+        async with unit_of_work(db, TxMode.WRITE) as uow:
             await EVENTS.run(uow.session, [_event(5)])
         with pytest.raises(IntegrityError, match="uq_audit_events_seq"):
-            async with unit_of_work(db, write=True) as uow:
+            async with unit_of_work(db, TxMode.WRITE) as uow:
                 await EVENTS.run(uow.session, [_event(4), _event(5), _event(6)])
         assert [row["seq"] for row in await _stored(db, range(1, 10))] == [5]
         # The pool's connection is fine for the next transaction.
-        async with unit_of_work(db, write=True) as uow:
+        async with unit_of_work(db, TxMode.WRITE) as uow:
             await EVENTS.run(uow.session, [_event(6)])
         assert [row["seq"] for row in await _stored(db, range(1, 10))] == [5, 6]
     finally:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from chat.store.db import Database
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def backend(backend: str) -> str:
 
 
 async def _backend_pid(db: Database, *, short: bool) -> int:
-    async with unit_of_work(db, write=False, short=short) as uow:
+    async with unit_of_work(db, (TxMode.SHORT_READ if short else TxMode.READ)) as uow:
         return int((await uow.session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
 
 
@@ -30,11 +30,11 @@ async def _cut(database_url: str, pid: int) -> None:
     """What a server restart or a firewall does to one connection: it is gone."""
     admin = Database(database_url)
     try:
-        async with unit_of_work(admin, write=False) as uow:
+        async with unit_of_work(admin, TxMode.READ) as uow:
             await uow.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         async with asyncio.timeout(5):
             while True:
-                async with unit_of_work(admin, write=False) as uow:
+                async with unit_of_work(admin, TxMode.READ) as uow:
                     alive = (await uow.session.execute(text(
                         "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
                         {"pid": pid})).scalar_one()

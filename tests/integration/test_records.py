@@ -20,7 +20,7 @@ import httpx
 from chat.client import TsunaguClient
 from chat.context import open_context
 from chat.domain.dates import JST
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.conftest import ServerFactory
 from tests.support import (
     ChatClient,
@@ -101,7 +101,7 @@ async def records_audit(server: RunningServer) -> list[dict[str, Any]]:
     """The records.* audit entries, newest first, as the database holds them."""
     async def read() -> list[dict[str, Any]]:
         async with open_context(beside(server.settings)) as ctx, \
-                unit_of_work(ctx.db, write=False) as uow:
+                unit_of_work(ctx.db, TxMode.READ) as uow:
             events = await uow.audit.recent(action_prefix="records.", limit=500)
             return [{"action": e.action, "outcome": e.outcome, "actor": e.actor_user_id,
                      "session": e.session_id, "device": e.device_id, "remote": e.remote_addr,
@@ -484,7 +484,7 @@ async def test_a_failed_or_cancelled_export_leaves_no_files_and_is_audited(
                                  batch=2)
             except RuntimeError:
                 pass
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 stored = await uow.exports.get(job["id"])
                 assert stored is not None
                 outcomes.append((stored.state, stored.error,
@@ -507,7 +507,7 @@ async def test_a_failed_or_cancelled_export_leaves_no_files_and_is_audited(
                 await task
             except asyncio.CancelledError:
                 pass
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 stored = await uow.exports.get(job["id"])
                 assert stored is not None
                 outcomes.append((stored.state, stored.error,
@@ -565,7 +565,7 @@ async def test_an_export_a_stopped_node_left_running_is_failed_and_its_files_go(
                 clock.advance(2 * EXPORT_ABANDONED_AFTER.total_seconds())
                 await asyncio.sleep(0.3)  # the kept job's runner speaks at the new time
                 seen["late"] = await sweep_exports(ctx)
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 for name, job in (("abandoned", abandoned), ("alive", alive), ("done", done)):
                     stored = await uow.exports.get(job["id"])
                     assert stored is not None
@@ -579,7 +579,7 @@ async def test_an_export_a_stopped_node_left_running_is_failed_and_its_files_go(
             except RuntimeError as error:
                 seen["late_error"] = str(error)
             seen["late_files"] = sorted(p.name for p in late.iterdir())
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 stored = await uow.exports.get(abandoned["id"])
                 assert stored is not None
                 seen["abandoned_after"] = stored.state

@@ -34,7 +34,7 @@ from chat.domain.kinds import MessageKind
 from chat.store.models import Channel, Membership, Message, MessageRevision
 from chat.store.records import RecordQuery
 from chat.store.search import like_pattern, sqlite_gram_match
-from chat.store.uow import unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from tests.support import ManualClock, base_settings, prepare_database
 from tests.support.people import ITO, SUZUKI, TANAKA
 
@@ -73,7 +73,7 @@ def _body(rng: random.Random) -> str:
 
 
 async def _channels(ctx: AppContext, user_id: int) -> dict[str, int]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         rows = await uow.session.execute(
             select(Channel.kind, Channel.name, Channel.id)
             .join(Membership, Membership.channel_id == Channel.id)
@@ -139,7 +139,7 @@ def words_of(texts: list[str]) -> list[str]:
 
 async def like_scan_visible(ctx: AppContext, user_id: int, word: str) -> list[int]:
     """What a person's search must return: the scan the index replaces."""
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return list((await uow.session.scalars(
             select(Message.id)
             .join(Membership, (Membership.channel_id == Message.channel_id)
@@ -156,20 +156,20 @@ async def like_scan_records(ctx: AppContext, words: tuple[str, ...]) -> list[int
         stmt = stmt.where(exists().where(
             MessageRevision.message_id == Message.id,
             MessageRevision.body.ilike(like_pattern(word), escape="\\")))
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return list((await uow.session.scalars(stmt)).all())
 
 
 async def searched_visible(ctx: AppContext, user_id: int, word: str,
                            channel_id: int | None = None) -> list[int]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         hits = await uow.messages.search_visible(user_id, word, limit=10_000,
                                                  channel_id=channel_id)
     return [message.id for message, _ in hits]
 
 
 async def searched_records(ctx: AppContext, words: tuple[str, ...]) -> tuple[list[int], int]:
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         records, more = await uow.records.page(RecordQuery(words=words), before_id=None,
                                                limit=10_000)
         count = await uow.records.count(RecordQuery(words=words))
@@ -202,7 +202,7 @@ async def test_every_short_word_finds_exactly_what_a_like_scan_finds(ctx: AppCon
 async def test_edited_deleted_and_purged_text_is_found_only_where_it_still_is(
         ctx: AppContext) -> None:
     story = await tell_story(ctx.settings)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         purged = (await uow.session.execute(
             select(Message.body, Message.purged_at).where(Message.id.in_(story.purged))
         )).all()
@@ -230,7 +230,7 @@ async def test_a_search_in_one_channel_finds_only_that_channels_messages(
     for channel_id in channels.values():
         for word in ("防災", "a", "の", "防災訓練"):
             everywhere = await like_scan_visible(ctx, story.suzuki.user_id, word)
-            async with unit_of_work(ctx.db, write=False) as uow:
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 in_channel = set((await uow.session.scalars(
                     select(Message.id).where(Message.channel_id == channel_id))).all())
             assert await searched_visible(ctx, story.suzuki.user_id, word, channel_id) == [
@@ -260,7 +260,7 @@ async def test_a_notice_is_indexed_in_its_own_transaction(ctx: AppContext) -> No
     indexed before its transaction commits too (no note left, alembic 0009)."""
     suzuki = (await _principals(ctx))[SUZUKI]
     channel = (await _channels(ctx, suzuki.user_id))["department"]
-    async with unit_of_work(ctx.db, write=True) as uow:
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         message, _ = await post_notice(
             ctx, uow, channel_id=channel, kind=MessageKind.MEMO, body="伝言: 雹害の件で折り返し",
             card={}, now=ctx.clock.now(), caller_number=None, target_key=None,
@@ -281,7 +281,7 @@ async def test_bulk_inserts_updates_and_deletes_keep_the_index_exact(ctx: AppCon
     suzuki = people[SUZUKI]
     channel = (await _channels(ctx, suzuki.user_id))["department"]
     rng = random.Random(7)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         seq = int(await uow.session.scalar(
             select(func.max(Message.seq)).where(Message.channel_id == channel)) or 0)
         first_id = int(await uow.session.scalar(select(func.max(Message.id))) or 0) + 1
@@ -334,7 +334,7 @@ async def noted_ids(ctx: AppContext) -> set[int]:
     """Messages noted as not indexed yet (SQLite, alembic 0009)."""
     if ctx.db.dialect != "sqlite":
         return set()
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return set((await uow.session.scalars(text("SELECT id FROM messages_unindexed"))).all())
 
 
@@ -352,7 +352,7 @@ async def assert_index_holds_exactly_the_rows(ctx: AppContext) -> None:
     every gram, the index's rows are the rows whose text has that gram (on SQLite,
     those of the messages not noted as unindexed)."""
     noted = await noted_ids(ctx)
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         messages = (await uow.session.execute(
             select(Message.id, Message.channel_id, Message.body))).all()
         revisions = (await uow.session.execute(
@@ -463,7 +463,7 @@ async def fill_channel(ctx: AppContext, person: Principal, channel: int, count: 
     (``index``), or left noted."""
     rng = random.Random(3)
     kanji = [chr(c) for c in range(0x4E00, 0x5000)]
-    async with unit_of_work(ctx.db, write=False) as uow:
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
         seq = int(await uow.session.scalar(
             select(func.max(Message.seq)).where(Message.channel_id == channel)) or 0)
         first_id = int(await uow.session.scalar(select(func.max(Message.id))) or 0) + 1

@@ -10,15 +10,9 @@ from enum import StrEnum
 from typing import Any
 
 from chat.domain.cards import Card, CardAction, Sender, Stored, register
+from chat.domain.dates import wire_time_or_none
 from chat.domain.kinds import MessageKind
-from chat.domain.notices import (
-    SYSTEM_SENDER_NAME,
-    Caller,
-    FollowUp,
-    Person,
-    iso_time,
-    local_time,
-)
+from chat.domain.notices import SYSTEM_SENDER_NAME, Caller, FollowUp, Person, local_time
 
 
 class MemoAction(StrEnum):
@@ -57,7 +51,7 @@ class Memo:
                 "caller": self.caller.card(country_code), "company": self.company,
                 "action": self.action.value, "action_label": MEMO_ACTION_JA[self.action],
                 "text": self.text, "for": self.for_name,
-                "taken_by": self.taken_by.card(), "taken_at": iso_time(self.taken_at),
+                "taken_by": self.taken_by.card(), "taken_at": wire_time_or_none(self.taken_at),
                 "count": 1, **follow_up.card()}
 
 

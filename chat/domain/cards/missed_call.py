@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from chat.domain.cards import Card, CardAction, Sender, Stored, register
+from chat.domain.dates import wire_time
 from chat.domain.kinds import MessageKind
-from chat.domain.notices import SYSTEM_SENDER_NAME, Caller, FollowUp, iso_time, local_time
+from chat.domain.notices import SYSTEM_SENDER_NAME, Caller, FollowUp, local_time
 
 REASON_JA = {"no_answer": "応答なし", "busy": "話し中", "caller_cancelled": "発信者が切断",
              "voicemail": "留守番電話"}
@@ -44,7 +45,7 @@ class MissedCall:
                 "target": {"kind": self.target_kind, "name": self.target_name,
                            "extension": self.extension},
                 "reason": self.reason, "count": self.count,
-                "first_at": iso_time(self.first_at), "last_at": iso_time(self.last_at),
+                "first_at": wire_time(self.first_at), "last_at": wire_time(self.last_at),
                 **follow_up.card()}
 
 
