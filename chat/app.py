@@ -27,7 +27,7 @@ from admin.tasks import ConsoleState
 from chat.actions.audit import make_checkpoint
 from chat.actions.call_presence import expire_call_presence
 from chat.actions.channels import current_memberships
-from chat.actions.messages import index_search_backlog
+from chat.actions.message_search import index_search_backlog
 from chat.actions.nodes import heartbeat
 from chat.actions.records import sweep_exports
 from chat.actions.retention import run_retention

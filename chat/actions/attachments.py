@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from chat.actions.messages import audit_privileged_read, member_channel
+from chat.actions.message_reads import audit_privileged_read
+from chat.actions.messages import member_channel
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.images import ACCEPTED_TYPES, ImageRejected, Location, process_photo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,17 +12,16 @@ from functools import partial
 from sqlalchemy.exc import IntegrityError
 
 from chat.actions.push import NewMessagePush, push_new_messages
-from chat.actions.wire import quote_of, wire_message, wire_messages
-from chat.audit.record import Detail, audit_or_fail, audit_within
+from chat.actions.wire import quote_of, wire_message
+from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic, user_topic
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
 from chat.domain.auditchain import body_digest
-from chat.domain.dates import wire_time
 from chat.domain.kinds import MessageKind
 from chat.domain.messages import MAX_MENTIONS, MessageExtras, mentioned_members
-from chat.domain.roles import PRIVILEGED_READERS, may_post
+from chat.domain.roles import may_post
 from chat.errors import (
     AttachmentInUse,
     AttachmentNotFound,
@@ -36,15 +34,13 @@ from chat.errors import (
     MessagePurged,
     MessageTooLong,
     NotAMember,
-    NotTheAuthor,
     ReadOnlyChannel,
-    SeqOutOfRange,
 )
 from chat.frames import attachment_json, encode, message_json
 from chat.groupcommit import GroupCommit
 from chat.store.channels import PostingChannel
 from chat.store.messages import INSERTED_COLUMNS
-from chat.store.models import Attachment, Channel, Message, MessageRevision
+from chat.store.models import Attachment, Channel, Message
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
@@ -60,7 +56,7 @@ class SendOutcome:
     duplicate: bool
 
 
-def _clean_body(ctx: AppContext, body: str, *, may_be_empty: bool = False) -> str:
+def clean_body(ctx: AppContext, body: str, *, may_be_empty: bool = False) -> str:
     if not body.strip() and not may_be_empty:
         raise BadRequest("The message is empty")
     if len(body) > ctx.settings.max_message_chars:
@@ -127,7 +123,7 @@ async def send_message(ctx: AppContext, *, actor: Principal, channel_id: int,
     Concurrent sends on this node are written together (:func:`_store_batch`, one
     transaction per batch); each is answered, accepted or refused, on its own.
     """
-    body = _clean_body(ctx, body, may_be_empty=attachment_id is not None)
+    body = clean_body(ctx, body, may_be_empty=attachment_id is not None)
     if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
         raise BadRequest(f"client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters")
     if len(mentions) > MAX_MENTIONS:
@@ -370,199 +366,3 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
     uow.on_commit(lambda: ctx.bus.publish_many(events))
     await push_new_messages(ctx, uow, pushes)
     return outcomes
-
-
-async def edit_message(ctx: AppContext, *, actor: Principal, message_id: int,
-                       body: str) -> JSON:
-    """Replace the text; the earlier text stays as a revision."""
-    body = _clean_body(ctx, body)
-    return await _revise(ctx, actor=actor, message_id=message_id, action="edit", body=body)
-
-
-async def delete_message(ctx: AppContext, *, actor: Principal, message_id: int) -> JSON:
-    """Hide the message from the conversation; every earlier text stays as a revision."""
-    return await _revise(ctx, actor=actor, message_id=message_id, action="delete", body="")
-
-
-async def _revise(ctx: AppContext, *, actor: Principal, message_id: int, action: str,
-                  body: str) -> JSON:
-    now = ctx.clock.now()
-    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
-        message = await uow.messages.get(message_id, for_update=True)
-        if message is None:
-            raise MessageNotFound()
-        await member_channel(uow, message.channel_id, actor.user_id)
-        if message.sender_id != actor.user_id:
-            raise NotTheAuthor()
-        if message.deleted_at is not None:
-            raise MessageDeleted()
-        if message.purged_at is not None:
-            raise MessagePurged()
-        message.version = await uow.channels.allocate_version(message.channel_id)
-        message.revision += 1
-        if action == "edit":
-            message.body = body
-            message.edited_at = now
-        else:
-            # The current row keeps no text; the revisions keep all of it. A deleted
-            # message is no longer pinned.
-            message.body = ""
-            message.deleted_at = now
-            message.pinned_at = message.pinned_by = None
-        uow.messages.add_revision(MessageRevision(
-            message_id=message.id, revision=message.revision, action=action, body=body,
-            actor_id=actor.user_id, created_at=now))
-        audit_within(ctx, uow, (AuditAction.MESSAGE_EDITED if action == "edit"
-                                else AuditAction.MESSAGE_DELETED),
-                     actor_user_id=actor.user_id, session_id=actor.session_id,
-                     message_id=message.id, channel_id=message.channel_id,
-                     revision=message.revision, body_sha256=body_digest(body))
-        await uow.flush()
-        payload = await wire_message(uow, message)
-        frame = encode({"type": "message.updated", "message": payload})
-        channel_id = message.channel_id
-        uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
-    return payload
-
-
-async def audit_privileged_read(ctx: AppContext, actor: Principal, via: str,
-                                messages: list[JSON], **detail: Detail) -> None:
-    """Log a read by an admin or auditor (ids, never text) before they get the result;
-    if the log cannot be written, the read fails."""
-    if actor.role not in PRIVILEGED_READERS:
-        return
-    await audit_or_fail(ctx, AuditAction.MESSAGES_READ, actor_user_id=actor.user_id,
-                        session_id=actor.session_id, device_id=actor.device_id, via=via,
-                        message_ids=[int(m["id"]) for m in messages], **detail)
-
-
-async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_seq: int,
-                 after_version: int | None, limit: int) -> JSON:
-    """Everything the client missed in one channel: new messages with ``seq > after_seq``
-    (gapless, ascending), and, when ``after_version`` is given, messages at or below
-    ``after_seq`` edited or deleted since that version (ascending by version).
-
-    Both lists are paged by ``limit``; ``limited`` says more remain. The client resumes
-    with ``after_seq=next_seq`` and ``after_version=next_version``.
-    """
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        channel = await member_channel(uow, channel_id, actor.user_id)
-        if after_seq < 0 or after_seq > channel.last_seq:
-            raise SeqOutOfRange(
-                f"after_seq must be between 0 and {channel.last_seq} in this channel")
-        if after_version is not None and not 0 <= after_version <= channel.last_version:
-            raise SeqOutOfRange(
-                f"after_version must be between 0 and {channel.last_version}")
-        rows, next_seq, limited = await uow.messages.after_seq(
-            channel_id, after_seq, limit=limit)
-        updated: list[JSON] = []
-        next_version = channel.last_version
-        if after_version is not None:
-            changed, more = await uow.messages.changed_since(
-                channel_id, after_version, up_to_seq=after_seq, limit=limit)
-            updated = await wire_messages(uow, changed)
-            if more:
-                # Resume the edits from here; new messages page separately by next_seq.
-                next_version = changed[-1].version
-                limited = True
-        messages = await wire_messages(uow, rows)
-    if messages or updated:
-        await audit_privileged_read(ctx, actor, "resync", messages + updated,
-                                    channel_id=channel_id)
-    return {
-        "type": "resync.result", "channel_id": channel_id,
-        "messages": messages, "updated": updated,
-        "next_seq": next_seq, "next_version": next_version,
-        "last_seq": channel.last_seq,
-        "last_version": channel.last_version, "limited": limited,
-    }
-
-
-def read_counts(messages: list[JSON], positions: dict[int, int]) -> list[int]:
-    """既読 count of each message: members other than the sender who have read it."""
-    ordered = sorted(positions.values())
-    counts = []
-    for m in messages:
-        readers = len(ordered) - bisect_left(ordered, m["seq"])
-        sender_pos = positions.get(m["sender_id"]) if m["sender_id"] is not None else None
-        if sender_pos is not None and sender_pos >= m["seq"]:
-            readers -= 1
-        counts.append(readers)
-    return counts
-
-
-async def history(ctx: AppContext, *, actor: Principal, channel_id: int,
-                  before_seq: int | None, limit: int) -> JSON:
-    """A page of the newest messages below ``before_seq`` with their 既読 counts."""
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        channel = await member_channel(uow, channel_id, actor.user_id)
-        rows, has_more = await uow.messages.before_seq(channel_id, before_seq, limit=limit)
-        positions = await uow.channels.read_positions(channel_id)
-        messages = await wire_messages(uow, rows)
-    if messages:
-        await audit_privileged_read(ctx, actor, "history", messages, channel_id=channel_id)
-    for message, count in zip(messages, read_counts(messages, positions), strict=True):
-        message["read_count"] = count
-    return {
-        "channel_id": channel_id, "messages": messages, "has_more": has_more,
-        "last_seq": channel.last_seq, "last_version": channel.last_version,
-        "member_count": len(positions),
-        "read_positions": {str(u): s for u, s in positions.items()},
-    }
-
-
-async def revisions(ctx: AppContext, *, actor: Principal, message_id: int) -> list[JSON]:
-    """The history of the actor's own message (auditors get theirs with the audit trail)."""
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        message = await uow.messages.get(message_id)
-        if message is None:
-            raise MessageNotFound()
-        await member_channel(uow, message.channel_id, actor.user_id)
-        if message.sender_id != actor.user_id:
-            raise NotTheAuthor("Only the author may see earlier versions")
-        items = [{"revision": r.revision, "action": r.action, "body": r.body,
-                  "created_at": wire_time(r.created_at)}
-                 for r in await uow.messages.revisions(message_id)]
-    await audit_privileged_read(ctx, actor, "revisions", [{"id": message_id}],
-                                channel_id=message.channel_id)
-    return items
-
-
-async def search(ctx: AppContext, *, actor: Principal, query: str, limit: int,
-                 channel_id: int | None = None) -> list[JSON]:
-    """Substring search over the live messages of the actor's channels, newest first."""
-    query = query.strip()
-    if not query:
-        raise BadRequest("The search query is empty")
-    if len(query) > 100:
-        raise BadRequest("The search query is longer than 100 characters")
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        hits = await uow.messages.search_visible(actor.user_id, query, limit=limit,
-                                                 channel_id=channel_id)
-        wired = await wire_messages(uow, [m for m, _ in hits])
-    results = [{**w, "channel_name": c.name} for w, (_, c) in zip(wired, hits, strict=True)]
-    await audit_privileged_read(ctx, actor, "search", results, query=query,
-                                channel_id=channel_id)
-    return results
-
-
-# Messages indexed per transaction when catching up on what other writers left noted.
-SEARCH_BACKLOG_BATCH = 500
-
-
-async def index_search_backlog(ctx: AppContext) -> int:
-    """Index the messages other writers (the sqlite3 shell, a restore) left noted for
-    search (SQLite, alembic 0009), one batch per bulk transaction so sends go on in
-    between; returns how many. A batch of sends indexes its own messages and 64 of
-    these; this catches up on a quiet node (a periodic job of every node). With none
-    noted (nearly always) it only reads: no write transaction every 30 s."""
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        if not await uow.messages.has_search_backlog():
-            return 0
-    total = 0
-    while True:
-        async with unit_of_work(ctx.db, TxMode.BULK_WRITE) as uow:
-            done = await uow.messages.index_backlog(SEARCH_BACKLOG_BATCH)
-        total += done
-        if done < SEARCH_BACKLOG_BATCH:
-            return total

@@ -19,7 +19,7 @@ worker thread (:func:`index_noted_messages`), so SQLite's indexing work for a bu
 node's batches stays off the event loop. A message written by anyone else (the sqlite3
 shell, a restore) stays noted until a batch of sends indexes it (each indexes up to
 :data:`BACKLOG_PER_BATCH` more) or a node's periodic job does
-(:func:`chat.actions.messages.index_search_backlog`), and the searches read noted
+(:func:`chat.actions.message_search.index_search_backlog`), and the searches read noted
 messages with a scan confirmed by ``LIKE``: a message is always indexed or noted.
 """
 

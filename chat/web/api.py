@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from chat.actions import channels as channel_actions
-from chat.actions import messages as message_actions
+from chat.actions import message_reads, message_search
 from chat.actions import reactions as reaction_actions
 from chat.actions import sessions as session_actions
 from chat.auth.sessions import idle_deadline, record_use
@@ -93,7 +93,7 @@ async def create_group(request: Request) -> JSONResponse:
 async def history(request: Request) -> JSONResponse:
     actor = await require_principal(request)
     ctx = app_context(request)
-    page = await message_actions.history(
+    page = await message_reads.history(
         ctx, actor=actor, channel_id=int(request.path_params["channel_id"]),
         before_seq=_int_param(request, "before_seq"),
         limit=_int_param(request, "limit", default=DEFAULT_PAGE, low=1,
@@ -103,14 +103,14 @@ async def history(request: Request) -> JSONResponse:
 
 async def revisions(request: Request) -> JSONResponse:
     actor = await require_principal(request)
-    items = await message_actions.revisions(
+    items = await message_reads.revisions(
         app_context(request), actor=actor, message_id=int(request.path_params["message_id"]))
     return JSONResponse({"revisions": items})
 
 
 async def search_messages(request: Request) -> JSONResponse:
     actor = await require_principal(request)
-    hits = await message_actions.search(
+    hits = await message_search.search(
         app_context(request), actor=actor, query=request.query_params.get("q", ""),
         limit=_int_param(request, "limit", default=50, low=1, high=200) or 50,
         channel_id=_int_param(request, "channel_id"))

@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chat.actions import message_edits, message_reads
 from chat.actions import messages as message_actions
 from chat.actions import reactions as reaction_actions
 from chat.actions import reads as read_actions
@@ -353,15 +354,15 @@ class ClientSession:
             return {"type": "ack", "client_id": command.client_id,
                     "message": outcome.message, "duplicate": outcome.duplicate}
         if isinstance(command, EditMessage):
-            message = await message_actions.edit_message(
+            message = await message_edits.edit_message(
                 ctx, actor=actor, message_id=command.message_id, body=command.body)
             return {"type": "ok", "message": message}
         if isinstance(command, DeleteMessage):
-            message = await message_actions.delete_message(
+            message = await message_edits.delete_message(
                 ctx, actor=actor, message_id=command.message_id)
             return {"type": "ok", "message": message}
         if isinstance(command, Resync):
-            return await message_actions.resync(
+            return await message_reads.resync(
                 ctx, actor=actor, channel_id=command.channel_id, after_seq=command.after_seq,
                 after_version=command.after_version, limit=command.limit)
         if isinstance(command, MarkRead):

@@ -144,7 +144,7 @@ async def test_an_admin_previews_and_applies_a_staff_csv_and_channels_follow(
 
 def edit_seeded_message(server: RunningServer) -> None:
     """田中 edits her seeded message, so it has two revisions."""
-    from chat.actions.messages import edit_message
+    from chat.actions.message_edits import edit_message
     from chat.auth.sessions import Principal
     from chat.context import open_context
     from chat.store.uow import unit_of_work

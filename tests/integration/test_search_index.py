@@ -19,12 +19,9 @@ from sqlalchemy import delete, exists, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from chat.actions import retention as retention_actions
-from chat.actions.messages import (
-    delete_message,
-    edit_message,
-    index_search_backlog,
-    send_message,
-)
+from chat.actions.message_edits import delete_message, edit_message
+from chat.actions.message_search import index_search_backlog
+from chat.actions.messages import send_message
 from chat.actions.notices import post_notice
 from chat.auth.sessions import Principal
 from chat.config import Settings
