@@ -1,7 +1,7 @@
 """A missed call (不在着信, or 留守番電話 when it went to voicemail) to a person's
 extension or a desk-group phone: a system notice in the person's 「電話」 channel or the
 desk's channel, with the claim-and-done flow. Repeats from one number to one target
-collapse into the open notice (``count``); ``chat.actions.pbx`` posts and collapses."""
+collapse into the open notice (``count``); ``chat.actions.missed_calls`` posts and collapses."""
 
 from __future__ import annotations
 
