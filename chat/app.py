@@ -44,7 +44,7 @@ from chat.store.db import Database
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
 from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks, records
-from chat.web import memos as memos_web
+from chat.web import cards as cards_web
 from chat.web import notices as notices_web
 from chat.web import push as push_web
 from chat.web.auth import DpopNonceHeaders
@@ -228,7 +228,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *dev.routes,
         *pbx_webhooks.routes,
         *notices_web.routes,
-        *memos_web.routes,
+        *cards_web.routes,
         *console_routes,
         *pages.routes,
     ]

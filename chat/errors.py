@@ -277,6 +277,11 @@ class NoticeNotFound(NotFound):
     default_message = "No such notice"
 
 
+class UnknownCardKind(NotFound):
+    code = "unknown_card_kind"
+    default_message = "No such card can be posted"
+
+
 class AlreadyClaimed(ChatError):
     code = "already_claimed"
     http_status = 409

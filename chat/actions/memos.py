@@ -4,8 +4,10 @@ the same claim-and-done flow as a missed call. It replaces the paper slip on the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chat.actions.card_entries import card_entry, optional_int, optional_text, text_field
 from chat.actions.missed_calls import notice_target
 from chat.actions.notices import phone_channel, post_notice
 from chat.actions.wire import wire_message
@@ -45,6 +47,16 @@ def _short(value: str, field: str, limit: int) -> str:
     if len(value) > limit:
         raise BadRequest(f"{field} is longer than {limit} characters")
     return value
+
+
+@card_entry(MessageKind.MEMO)
+async def post_memo_card(ctx: AppContext, actor: Principal, body: Mapping[str, object]) -> JSON:
+    """A memo as the phone's form sends it (``POST /api/cards/memo``, ``/api/memos``)."""
+    return await record_memo(ctx, actor=actor, memo=MemoIn(
+        caller_name=text_field(body, "caller_name"), company=text_field(body, "company"),
+        number=text_field(body, "number"), action=text_field(body, "action"),
+        text=text_field(body, "text"), for_user_id=optional_int(body, "for_user_id"),
+        extension=optional_text(body, "extension")))
 
 
 async def record_memo(ctx: AppContext, *, actor: Principal, memo: MemoIn) -> JSON:

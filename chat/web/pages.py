@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -51,10 +53,43 @@ async def manifest(request: Request) -> Response:
     return JSONResponse(MANIFEST, media_type="application/manifest+json")
 
 
+#: Files the page never needs from the shell cache: the worker itself, the enrollment page.
+_NOT_IN_SHELL = frozenset({"sw.js", "enroll.js"})
+_SHELL_SUFFIXES = frozenset({".js", ".css", ".svg", ".png"})
+
+
+def shell_files(static: Path) -> list[str]:
+    """Every file of the app shell under ``static`` (the page, its modules, styles and
+    icons), plus the constants module, which the server builds."""
+    found = sorted(f"/static/{path.relative_to(static).as_posix()}"
+                   for path in static.rglob("*")
+                   if path.is_file() and path.suffix in _SHELL_SUFFIXES
+                   and path.name not in _NOT_IN_SHELL)
+    return ["/", *found, MODULE_PATH]
+
+
+def service_worker_source(static: Path) -> str:
+    """``sw.js`` with its shell list and cache name written in front: the list is the
+    static folder as deployed, so a new module (a card view, a vendored library) needs no
+    hand-kept list; the cache name is a digest of those files, so a deploy that changes
+    any of them replaces the old cache on every phone."""
+    files = shell_files(static)
+    digest = hashlib.sha256()
+    for name in files[1:-1]:
+        digest.update(name.encode())
+        digest.update((static / name.removeprefix("/static/")).read_bytes())
+    head = (f"const SHELL = {json.dumps('tsunagu-shell-' + digest.hexdigest()[:16])};\n"
+            f"const SHELL_FILES = {json.dumps(files)};\n")
+    return head + (static / "sw.js").read_text(encoding="utf-8")
+
+
+SERVICE_WORKER = service_worker_source(CLIENT_DIR / "static")
+
+
 async def service_worker(request: Request) -> Response:
     """Served from the root so its scope is the whole app; never cached stale."""
-    return FileResponse(CLIENT_DIR / "static" / "sw.js", media_type="text/javascript",
-                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+    return Response(SERVICE_WORKER, media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
 # Built once per process: the enums it reads do not change while the server runs.

@@ -26,6 +26,7 @@ from chat.domain.stamps import STAMPS
 from chat.frames import SERVER_FRAMES
 from chat.web import pages
 from chat.web.client_constants import MODULE_PATH, client_constants
+from chat.web.pages import service_worker_source
 
 STATIC = Path(pages.CLIENT_DIR) / "static"
 EXPORT = re.compile(r"^export const (\w+) = Object\.freeze\((.*)\);$")
@@ -104,12 +105,28 @@ def test_no_client_module_exceeds_400_lines() -> None:
 
 
 def test_the_service_worker_keeps_every_module_of_the_chat_page() -> None:
-    shell = (STATIC / "sw.js").read_text(encoding="utf-8")
-    listed = set(re.findall(r'"(/static/[\w/.-]+)"', shell))
+    """The shell list is the static folder as served: a new card view or vendored library
+    is cached for offline use without anyone listing it."""
+    shell = service_worker_source(STATIC)
+    listed = set(json.loads(re.search(r"const SHELL_FILES = (\[.*\]);", shell).group(1)))
     page_modules = {f"/static/{p.relative_to(STATIC).as_posix()}" for p in client_modules()
                     if p.name not in {"sw.js", "enroll.js"}}
-    assert page_modules | {MODULE_PATH} <= listed
-    assert {path for path in listed if path.endswith(".js")} <= page_modules | {MODULE_PATH}
+    assert page_modules | {MODULE_PATH, "/", "/static/style.css"} <= listed
+    assert "/static/sw.js" not in listed and "/static/enroll.js" not in listed
+    assert shell.index("const SHELL_FILES") < shell.index('addEventListener("install"')
+
+
+def test_the_shell_cache_is_renamed_when_a_shell_file_changes(tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    (static / "cards").mkdir(parents=True)
+    (static / "sw.js").write_text("self.addEventListener('install', () => {});\n")
+    (static / "chat.js").write_text("export const a = 1;\n")
+    before = service_worker_source(static)
+    (static / "cards" / "new_kind.js").write_text("export function fill() {}\n")
+    after = service_worker_source(static)
+    assert '"/static/cards/new_kind.js"' in after and "new_kind" not in before
+    name = re.compile(r'const SHELL = "(tsunagu-shell-[0-9a-f]+)"')
+    assert name.search(before).group(1) != name.search(after).group(1)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node (make system-deps)")
