@@ -4,27 +4,25 @@ phone-sized context per person, and the demo city served on SQLite.
 Playwright's own browser downloads are never used (no ``playwright install``): the
 system Chromium is launched by path. The async API, not the sync one: the sync API
 keeps an event loop marked running on the main thread, which breaks every
-pytest-asyncio fixture (the suite has an autouse one).
+pytest-asyncio fixture (the suite has an autouse one). What the tests share besides
+fixtures (the bounded wait, ``page_factory``, sign-in and sending) is in
+``tests/support/browser.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, async_playwright
+
+from tests.support.browser import PhoneFactory, page_factory
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-# Every wait in a browser test is bounded by this (milliseconds).
-WAIT_MS = 10_000
-
-PhoneFactory = Callable[[], Awaitable[Page]]
 
 
 @pytest.fixture
@@ -49,28 +47,6 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
-
-
-@asynccontextmanager
-async def page_factory(browser: Browser, **options: Any) -> AsyncIterator[PhoneFactory]:
-    """Open pages, each in a fresh context made with ``options`` (its own cookies and
-    storage, like a second handset or PC). Uncaught page errors fail the test."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    async def factory() -> Page:
-        context = await browser.new_context(**options)
-        context.set_default_timeout(WAIT_MS)
-        context.set_default_navigation_timeout(WAIT_MS)
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        return page
-
-    yield factory
-    for context in contexts:
-        await context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
 
 
 @pytest.fixture

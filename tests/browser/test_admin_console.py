@@ -18,10 +18,17 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from chat.store.uow import TxMode
-from tests.browser.conftest import WAIT_MS, PhoneFactory, page_factory
-from tests.browser.test_device_sessions import add_platform_authenticator
-from tests.browser.test_minimal_page import expect_connected_as, page_url, sign_in
 from tests.support import RunningServer, beside, in_own_thread, run_tsunagu
+from tests.support.browser import (
+    WAIT_MS,
+    PhoneFactory,
+    add_platform_authenticator,
+    expect_connected_as,
+    page_factory,
+    page_url,
+    sign_in,
+)
+from tests.support.people import SUZUKI, TAKAHASHI, TANAKA, YAMADA, YOSHIDA
 
 pytestmark = pytest.mark.browser
 
@@ -72,13 +79,13 @@ async def open_console(page: Page, server: RunningServer, path: str, heading: st
 async def test_an_admin_revokes_a_phone_while_its_user_chats_and_the_phone_is_dropped(
         server: RunningServer, open_pc: PcFactory, open_phone: PhoneFactory,
         artifacts_dir: Path) -> None:
-    pc = await enrolled_pc(open_pc, server, "1012", "山田 太郎")
+    pc = await enrolled_pc(open_pc, server, YAMADA, "山田 太郎")
     await open_console(pc, server, "/admin/devices", "端末")
     await pc.screenshot(path=artifacts_dir / "admin-devices.png")
 
     # The admin issues the phone's enrollment link from the console (link and QR code).
     await pc.click("details.enroll summary")
-    await pc.fill("#enroll-form input[name=staff_number]", "1002")
+    await pc.fill("#enroll-form input[name=staff_number]", SUZUKI)
     await pc.fill("#enroll-form input[name=label]", "防災係 スマホ")
     await pc.click("#enroll-form button")
     link = (await pc.locator("#enrollment-link").text_content(timeout=WAIT_MS) or "").strip()
@@ -91,7 +98,7 @@ async def test_an_admin_revokes_a_phone_while_its_user_chats_and_the_phone_is_dr
 
     # The phone's device shows one live session; revoking it needs a second click.
     await pc.click('#console a[href="/admin/devices"]')
-    row = pc.locator('#devices-table tr[data-staff="1002"][data-state="active"]')
+    row = pc.locator(f'#devices-table tr[data-staff="{SUZUKI}"][data-state="active"]')
     await expect(row.locator("td.sessions")).to_have_text("1", timeout=WAIT_MS)
     await row.locator("summary").click()
     await row.locator("input[name=reason]").fill("紛失届")
@@ -99,7 +106,7 @@ async def test_an_admin_revokes_a_phone_while_its_user_chats_and_the_phone_is_dr
     await row.locator("button.danger").click()
     await expect(pc.locator(".notice")).to_have_text(
         "端末を取り消しました。終了したセッション: 1", timeout=WAIT_MS)
-    revoked = pc.locator('#devices-table tr[data-staff="1002"]')
+    revoked = pc.locator(f'#devices-table tr[data-staff="{SUZUKI}"]')
     await expect(revoked).to_have_attribute("data-state", "revoked")
     await expect(revoked.locator("td.sessions")).to_have_text("0")
     await pc.screenshot(path=artifacts_dir / "admin-revoked.png")
@@ -112,8 +119,8 @@ async def test_an_admin_revokes_a_phone_while_its_user_chats_and_the_phone_is_dr
 
 async def test_an_admin_previews_and_applies_a_staff_csv_and_channels_follow(
         server: RunningServer, open_pc: PcFactory, artifacts_dir: Path) -> None:
-    pc = await enrolled_pc(open_pc, server, "1012", "山田 太郎")
-    await open_console(pc, server, "/admin/staff/1002", "鈴木 花子")
+    pc = await enrolled_pc(open_pc, server, YAMADA, "山田 太郎")
+    await open_console(pc, server, f"/admin/staff/{SUZUKI}", "鈴木 花子")
     channels = pc.locator('#person-channels li[data-source="department"]')
     await expect(channels).to_have_count(3)
     await expect(pc.locator("#person-channels")).to_contain_text("庶務係")
@@ -125,16 +132,16 @@ async def test_an_admin_previews_and_applies_a_staff_csv_and_channels_follow(
                   "1002,鈴木 花子,すずき はなこ,121,staff,2101,1\n"
                   "1003,高橋 健,たかはし けん,112,staff,2102,1\n")
     await pc.click("#staff-import button")
-    moved = pc.locator('#staff-preview tr[data-staff="1002"]')
+    moved = pc.locator(f'#staff-preview tr[data-staff="{SUZUKI}"]')
     await expect(moved).to_have_attribute("data-kind", "moved", timeout=WAIT_MS)
     await expect(moved.locator("td.joins")).to_have_text("危機管理課、防災係")
     await expect(moved.locator("td.leaves")).to_have_text("庶務係、総務課")
-    await expect(pc.locator('#staff-preview tr[data-staff="1003"]')).to_have_count(0)
+    await expect(pc.locator(f'#staff-preview tr[data-staff="{TAKAHASHI}"]')).to_have_count(0)
     await pc.screenshot(path=artifacts_dir / "admin-import-preview.png")
 
     await pc.click("#staff-apply button")
     await expect(pc.locator(".notice")).to_contain_text("異動 1", timeout=WAIT_MS)
-    await open_console(pc, server, "/admin/staff/1002", "鈴木 花子")
+    await open_console(pc, server, f"/admin/staff/{SUZUKI}", "鈴木 花子")
     await expect(pc.locator("#person-department")).to_have_text("防災係")
     await expect(pc.locator("#person-channels")).to_contain_text("防災係")
     await expect(pc.locator("#person-channels")).not_to_contain_text("庶務係")
@@ -152,7 +159,7 @@ def edit_seeded_message(server: RunningServer) -> None:
     async def run() -> None:
         async with open_context(beside(server.settings)) as ctx:
             async with unit_of_work(ctx.db, TxMode.READ) as uow:
-                tanaka = await uow.users.by_staff_number("1004")
+                tanaka = await uow.users.by_staff_number(TANAKA)
                 assert tanaka is not None
                 message = await uow.messages.by_client_id(tanaka.id, "seed-2")
                 assert message is not None
@@ -167,7 +174,7 @@ def edit_seeded_message(server: RunningServer) -> None:
 async def test_an_auditor_searches_reads_revisions_exports_and_checks_the_manifest(
         server: RunningServer, open_pc: PcFactory, artifacts_dir: Path) -> None:
     edit_seeded_message(server)
-    pc = await enrolled_pc(open_pc, server, "1011", "吉田 修")
+    pc = await enrolled_pc(open_pc, server, YOSHIDA, "吉田 修")
     await open_console(pc, server, "/admin/records/search", "メッセージ検索")
     await pc.fill("#search-form input[name=q]", "防災倉庫")
     await pc.click("#search-form button")
@@ -217,9 +224,9 @@ async def test_an_auditor_searches_reads_revisions_exports_and_checks_the_manife
 
 
 @pytest.mark.parametrize(("staff_number", "name", "path", "allowed_path"), [
-    ("1002", "鈴木 花子", "/admin/records/search", None),
-    ("1012", "山田 太郎", "/admin/records/search", "/admin/devices"),
-    ("1011", "吉田 修", "/admin/devices", "/admin/records/search"),
+    (SUZUKI, "鈴木 花子", "/admin/records/search", None),
+    (YAMADA, "山田 太郎", "/admin/records/search", "/admin/devices"),
+    (YOSHIDA, "吉田 修", "/admin/devices", "/admin/records/search"),
 ])
 async def test_each_role_gets_403_on_the_others_pages(
         server: RunningServer, open_pc: PcFactory, artifacts_dir: Path, staff_number: str,

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, CDPSession, Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import WAIT_MS, PhoneFactory
-from tests.browser.test_minimal_page import (
+from tests.support import RunningServer
+from tests.support.browser import (
+    LABEL,
     MINE,
+    NAME,
+    WAIT_MS,
+    PhoneFactory,
+    add_platform_authenticator,
+    enrollment_link,
     expect_connected_as,
     expect_fits_the_phone,
     message,
@@ -24,13 +29,10 @@ from tests.browser.test_minimal_page import (
     page_url,
     send,
 )
-from tests.support import RunningServer, run_tsunagu
+from tests.support.people import SUZUKI
 
 pytestmark = pytest.mark.browser
 
-STAFF_NUMBER = "1002"
-NAME = "鈴木 花子"
-LABEL = "防災係 テスト端末"
 SESSION_COOKIE = "tsunagu_session"
 
 # Evaluated in the page: the module the page itself uses, so the same IndexedDB record.
@@ -49,28 +51,6 @@ TRY_TO_EXPORT_PRIVATE_KEY = """async () => {
   }
   return outcomes;
 }"""
-
-
-async def add_platform_authenticator(page: Page) -> tuple[CDPSession, str]:
-    """A virtual passkey authenticator built into the phone (CDP WebAuthn domain): it
-    holds discoverable credentials and verifies the user without a prompt."""
-    cdp = await page.context.new_cdp_session(page)
-    await cdp.send("WebAuthn.enable")
-    added = await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True}})
-    return cdp, added["authenticatorId"]
-
-
-async def enrollment_link(server: RunningServer) -> str:
-    """Run the real `tsunagu device enroll` beside the server and take the link it prints
-    (http://localhost:PORT/enroll#code=...)."""
-    result = await run_tsunagu(server, "device", "enroll", STAFF_NUMBER, "--label", LABEL,
-                               "--no-qr")
-    assert result.returncode == 0, result.stderr
-    found = re.search(rf"{re.escape(page_url(server))}enroll#code=\S+", result.stdout)
-    assert found, f"no enrollment link in: {result.stdout}"
-    return found.group(0)
 
 
 async def session_cookie(context: BrowserContext) -> dict[str, Any] | None:
@@ -114,7 +94,7 @@ async def test_enroll_a_phone_chat_reload_sign_out_and_sign_in_with_the_passkey(
     # The link shows whom it enrolls before anything is created.
     await page.goto(link)
     await expect(page.locator("#enroll-user")).to_have_text(NAME, timeout=WAIT_MS)
-    await expect(page.locator("#enroll-staff-number")).to_have_text(STAFF_NUMBER)
+    await expect(page.locator("#enroll-staff-number")).to_have_text(SUZUKI)
     await expect(page.locator("#enroll-label")).to_have_text(LABEL)
     await page.screenshot(path=artifacts_dir / "device-enroll-page.png")
 

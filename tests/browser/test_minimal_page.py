@@ -3,73 +3,28 @@ session that survives a reload, and message bodies rendered as text, never as HT
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Dialog, Locator, Page, expect
+from playwright.async_api import Dialog, expect
 
-from tests.browser.conftest import WAIT_MS, PhoneFactory
 from tests.conftest import ServerFactory
 from tests.support import RunningServer
+from tests.support.browser import (
+    MINE,
+    WAIT_MS,
+    PhoneFactory,
+    expect_connected_as,
+    expect_fits_the_phone,
+    message,
+    open_group,
+    page_url,
+    send,
+    sign_in,
+)
+from tests.support.people import SUZUKI, TANAKA
 
 pytestmark = pytest.mark.browser
-
-GROUP = "忘年会幹事"
-SEEDED = "会場の候補を3つ挙げました。ご意見ください。"
-MINE = re.compile(r"\bmine\b")
-
-
-def page_url(server: RunningServer) -> str:
-    # localhost, not 127.0.0.1: the origin people type, and one the websocket accepts.
-    return f"http://localhost:{server.port}/"
-
-
-async def sign_in(page: Page, server: RunningServer, staff_number: str, name: str) -> None:
-    await page.goto(page_url(server))
-    await expect(page.locator(f'#who option[value="{staff_number}"]')).to_be_attached(
-        timeout=WAIT_MS)
-    await expect(page.locator("#chat")).to_be_hidden()
-    await page.select_option("#who", staff_number)
-    await page.click("#signin-button")
-    await expect_connected_as(page, name)
-
-
-async def expect_connected_as(page: Page, name: str) -> None:
-    await expect(page.locator("#conn")).to_have_attribute("data-state", "online",
-                                                          timeout=WAIT_MS)
-    await expect(page.locator("#me")).to_have_text(name, timeout=WAIT_MS)
-    await expect(page.locator("#signin")).to_be_hidden(timeout=WAIT_MS)
-
-
-async def open_group(page: Page) -> None:
-    await page.locator("#channel-list button", has_text=GROUP).click()
-    await expect(page.locator("#channel-title")).to_have_text(GROUP, timeout=WAIT_MS)
-    await expect(page.locator('#channel-list button[aria-current="true"]')).to_contain_text(
-        GROUP, timeout=WAIT_MS)
-    await expect(message(page, SEEDED)).to_be_visible(timeout=WAIT_MS)
-
-
-async def expect_fits_the_phone(page: Page) -> None:
-    """Nothing pushes the page sideways, and the composer is on screen."""
-    # Against the phone's width, not innerWidth: on a mobile viewport the layout
-    # viewport grows to fit overflowing content.
-    assert page.viewport_size is not None
-    width = await page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], f"the page is {width}px wide"
-    await expect(page.locator("#composer button")).to_be_in_viewport(timeout=WAIT_MS)
-
-
-def message(page: Page, text: str) -> Locator:
-    """A delivered message (one with a seq), not the pending echo."""
-    return page.locator("#messages li[data-seq]", has_text=text)
-
-
-async def send(page: Page, text: str) -> None:
-    await page.fill("#body", text)
-    await page.press("#body", "Enter")
-    await expect(page.locator("#body")).to_have_value("", timeout=WAIT_MS)
-
 
 async def test_two_phones_chat_in_a_group(server: RunningServer, open_phone: PhoneFactory,
                                           artifacts_dir: Path) -> None:
@@ -83,9 +38,9 @@ async def test_two_phones_chat_in_a_group(server: RunningServer, open_phone: Pho
     for page in (suzuki, tanaka):
         page.on("dialog", refuse_dialog)
 
-    await sign_in(suzuki, server, "1002", "鈴木 花子")
+    await sign_in(suzuki, server, SUZUKI, "鈴木 花子")
     await open_group(suzuki)
-    await sign_in(tanaka, server, "1004", "田中 美咲")
+    await sign_in(tanaka, server, TANAKA, "田中 美咲")
     await open_group(tanaka)
 
     # The typing indicator reaches the other phone while the first one types.
@@ -121,8 +76,8 @@ async def test_two_phones_chat_in_a_group(server: RunningServer, open_phone: Pho
 
     for page in (suzuki, tanaka):
         await expect_fits_the_phone(page)
-    await suzuki.screenshot(path=artifacts_dir / "minimal-page-1002-suzuki.png")
-    await tanaka.screenshot(path=artifacts_dir / "minimal-page-1004-tanaka.png")
+    await suzuki.screenshot(path=artifacts_dir / f"minimal-page-{SUZUKI}-suzuki.png")
+    await tanaka.screenshot(path=artifacts_dir / f"minimal-page-{TANAKA}-tanaka.png")
 
     # The session lives in sessionStorage: a reload goes straight back to the chat.
     await suzuki.reload()
@@ -133,7 +88,7 @@ async def test_two_phones_chat_in_a_group(server: RunningServer, open_phone: Pho
     await expect(message(suzuki, greeting).locator(".read")).to_have_text("既読 1",
                                                                           timeout=WAIT_MS)
     await expect(suzuki.locator("#messages img")).to_have_count(0)
-    await suzuki.screenshot(path=artifacts_dir / "minimal-page-1002-suzuki-reloaded.png")
+    await suzuki.screenshot(path=artifacts_dir / f"minimal-page-{SUZUKI}-suzuki-reloaded.png")
 
     assert dialogs == [], "a message body ran script"
 
@@ -157,7 +112,7 @@ async def test_without_dev_sessions_the_page_offers_no_demo_sign_in(
     await page.screenshot(path=artifacts_dir / "minimal-page-no-dev-sessions.png")
 
     response = await page.request.post(f"{page_url(server)}dev/session",
-                                       data={"staff_number": "1002"}, timeout=WAIT_MS)
+                                       data={"staff_number": SUZUKI}, timeout=WAIT_MS)
     assert response.status == 403
     body = await response.json()
     assert body["error"]["code"] == "dev_sessions_disabled"

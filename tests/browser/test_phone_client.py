@@ -14,21 +14,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import WAIT_MS, PhoneFactory
-from tests.browser.test_device_sessions import (
-    NAME,
-    add_platform_authenticator,
-    enrollment_link,
-)
-from tests.browser.test_minimal_page import (
-    MINE,
-    expect_connected_as,
-    expect_fits_the_phone,
-    message,
-    page_url,
-    send,
-    sign_in,
-)
 from tests.integration.pbx_helpers import (
     OUTSIDE,
     SUZUKI_EXT,
@@ -37,6 +22,21 @@ from tests.integration.pbx_helpers import (
     post_event,
 )
 from tests.support import RunningServer, sql
+from tests.support.browser import (
+    MINE,
+    NAME,
+    WAIT_MS,
+    PhoneFactory,
+    add_platform_authenticator,
+    enrollment_link,
+    expect_connected_as,
+    expect_fits_the_phone,
+    message,
+    page_url,
+    send,
+    sign_in,
+)
+from tests.support.people import SUZUKI, TANAKA
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +69,7 @@ async def test_read_a_department_channel_see_read_receipts_and_send_offline(
         server: RunningServer, open_phone: PhoneFactory, artifacts_dir: Path) -> None:
     suzuki, tanaka = await open_phone(), await open_phone()
     await enroll_and_sign_in(suzuki, server)
-    await sign_in(tanaka, server, "1004", "田中 美咲")
+    await sign_in(tanaka, server, TANAKA, "田中 美咲")
 
     # Installable: a manifest, and a service worker controlling the whole app.
     manifest = await suzuki.evaluate(
@@ -134,8 +134,8 @@ async def test_a_missed_call_arrives_as_a_card_and_is_claimed(
         server: RunningServer, open_phone: PhoneFactory, artifacts_dir: Path) -> None:
     secret = make_secret(server)
     suzuki, tanaka = await open_phone(), await open_phone()
-    await sign_in(suzuki, server, "1002", "鈴木 花子")
-    await sign_in(tanaka, server, "1004", "田中 美咲")
+    await sign_in(suzuki, server, SUZUKI, "鈴木 花子")
+    await sign_in(tanaka, server, TANAKA, "田中 美咲")
 
     # While 鈴木's extension rings, 田中 sees it beside her name in the directory.
     call_id = f"c-{uuid.uuid4().hex[:10]}"
@@ -200,8 +200,8 @@ async def test_a_site_photo_with_location_reactions_and_a_reply(
     suzuki, tanaka = await open_phone(), await open_phone()
     await suzuki.context.grant_permissions(["geolocation"])
     await suzuki.context.set_geolocation({"latitude": 35.6895, "longitude": 139.6917})
-    await sign_in(suzuki, server, "1002", "鈴木 花子")
-    await sign_in(tanaka, server, "1004", "田中 美咲")
+    await sign_in(suzuki, server, SUZUKI, "鈴木 花子")
+    await sign_in(tanaka, server, TANAKA, "田中 美咲")
     await open_channel(suzuki, DEPARTMENT)
     await open_channel(tanaka, DEPARTMENT)
 
@@ -261,8 +261,8 @@ async def test_a_group_made_on_the_phone_and_an_edit_seen_by_both(
     suzuki, tanaka = await open_phone(), await open_phone()
     dialogs: list[str] = []
     suzuki.on("dialog", lambda d: dialogs.append(d.message))
-    await sign_in(suzuki, server, "1002", "鈴木 花子")
-    await sign_in(tanaka, server, "1004", "田中 美咲")
+    await sign_in(suzuki, server, SUZUKI, "鈴木 花子")
+    await sign_in(tanaka, server, TANAKA, "田中 美咲")
 
     group = f"防災訓練ワーキング {uuid.uuid4().hex[:4]}"
     await suzuki.click("#new-group")

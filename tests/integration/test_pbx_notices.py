@@ -5,23 +5,20 @@ claims racing from two clients (exactly one wins)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
 from tests.integration.pbx_helpers import (
-    OUTSIDE,
     SUZUKI,
     SUZUKI_EXT,
     TANAKA,
     TANAKA_EXT,
     YOSHIDA,
     api_post,
-    call_event,
     connect,
     history,
     make_secret,
-    post_event,
+    missed_call,
 )
 from tests.support import RunningServer, dev_token, run_tsunagu
 
@@ -31,19 +28,6 @@ DIRECTORY_CSV = f"""number,kind,target,name
 03-9999-0000,外線,,県庁 防災課
 0451,user,{TANAKA},
 """
-
-
-async def missed_call(server: RunningServer, secret: str, *, extension: str = SUZUKI_EXT,
-                      from_: str = OUTSIDE, reason: str = "no_answer",
-                      direction: str = "inbound") -> str:
-    call_id = f"c-{uuid.uuid4().hex[:10]}"
-    for event in (call_event("call.ringing", call_id, extension=extension, from_=from_,
-                             direction=direction),
-                  call_event("call.missed", call_id, extension=extension, from_=from_,
-                             reason=reason, direction=direction)):
-        response = await post_event(server, secret, event)
-        assert response.status_code == 200, response.text
-    return call_id
 
 
 async def import_directory(server: RunningServer, tmp_path: Path) -> None:

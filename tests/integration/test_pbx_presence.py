@@ -14,6 +14,7 @@ from tests.integration.pbx_helpers import (
     SUZUKI_EXT,
     TANAKA,
     TANAKA_EXT,
+    WATANABE,
     call_event,
     connect,
     make_secret,
@@ -57,7 +58,7 @@ async def test_ringing_and_on_a_call_appear_and_clear_at_every_client(
 
 async def test_an_internal_call_shows_both_people(server: RunningServer) -> None:
     secret = make_secret(server)
-    watcher = await connect(server, "1006")
+    watcher = await connect(server, WATANABE)
     suzuki, tanaka = await connect(server, SUZUKI), await connect(server, TANAKA)
     assert suzuki.ready is not None and tanaka.ready is not None
     callee, caller = suzuki.ready["user"]["id"], tanaka.ready["user"]["id"]

@@ -7,6 +7,10 @@
 - ``people``: the people of the demo city by name (``SUZUKI``, ``YAMADA`` …);
 - ``clock``: an injected clock.
 
+Two more are imported by module and not re-exported: ``tests.support.browser`` (the
+browser tests' steps; it needs Playwright, which this package must not load for every
+test) and ``tests.support.hub`` (frames and recording sockets for the hub's unit tests).
+
 Tests import helpers from here, never from another test module.
 """
 

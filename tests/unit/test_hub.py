@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -30,12 +30,21 @@ from chat.bus.topics import (
     user_topic,
 )
 from chat.frames import encode, validate_server_frame
-from chat.hub import Connection, Hub, Outgoing
+from chat.hub import Connection, Hub
 from chat.hub.connection import FRAMES_PER_WRITE
 from chat.hub.fanout import RESYNC_REQUIRED
 from chat.protocol import CLOSE_RESYNC
 from chat.types import JSON
 from tests.support import ManualClock
+from tests.support.hub import (
+    connection,
+    decoded_frame,
+    drain,
+    joined_frame,
+    left_frame,
+    message_frame,
+    socket_of,
+)
 
 WAIT = 2.0  # upper bound on any wait for the listener; tests normally finish in ms
 
@@ -43,80 +52,8 @@ WAIT = 2.0  # upper bound on any wait for the listener; tests normally finish in
 # --- helpers -----------------------------------------------------------------------------
 
 
-def message_frame(channel_id: int, seq: int, body: str = "テスト") -> str:
-    return encode({"type": "message", "message": {
-        "id": seq, "channel_id": channel_id, "seq": seq, "version": seq, "sender_id": 1,
-        "client_id": f"c-{seq}", "kind": "text", "body": body, "revision": 1,
-        "created_at": "2025-04-01T09:00:00Z", "edited_at": None, "deleted_at": None,
-        "purged_at": None, "data": None, "reply_to": None, "mentions": [], "reactions": [],
-        "pinned_at": None, "attachment": None}})
-
-
-def joined_frame(channel_id: int) -> str:
-    return encode({"type": "channel.joined", "channel": {
-        "id": channel_id, "kind": "group", "name": "防災連絡", "department_id": None,
-        "last_seq": 0, "last_version": 0}})
-
-
-def left_frame(channel_id: int) -> str:
-    return encode({"type": "channel.left", "channel_id": channel_id})
-
-
 def presence_event(user_id: int, status: str, node: str) -> str:
     return json.dumps({"user_id": user_id, "status": status, "node": node})
-
-
-class RecordingSocket:
-    """A :class:`chat.hub.FrameSink` that keeps what is written to it, in order."""
-
-    def __init__(self, *, jammed: bool = False) -> None:
-        self.written: asyncio.Queue[Outgoing] = asyncio.Queue()
-        self.writes: list[int] = []  # frames per socket write
-        self.jammed = jammed
-        self.jam_after_a_write = False
-
-    def congested(self) -> bool:
-        return self.jammed
-
-    def write_frame(self, frame: Outgoing) -> None:
-        self.written.put_nowait(frame)
-        self.writes.append(1)
-
-    def write_frames(self, frames: Sequence[Outgoing]) -> None:
-        for frame in frames:
-            self.written.put_nowait(frame)
-        self.writes.append(len(frames))
-        self.jammed = self.jammed or self.jam_after_a_write
-
-
-def connection(user_id: int, session_id: int, *, max_backlog: int = 100,
-               jammed: bool = False, opened: bool = True) -> Connection:
-    """A connection on a recording socket, open (past its ready frame) unless told."""
-    conn = Connection(user_id, session_id, max_backlog=max_backlog,
-                      sink=RecordingSocket(jammed=jammed))
-    if opened:
-        conn.open()
-    return conn
-
-
-def socket_of(conn: Connection) -> RecordingSocket:
-    assert isinstance(conn.sink, RecordingSocket)
-    return conn.sink
-
-
-def _decoded(frame: Outgoing) -> dict[str, Any]:
-    decoded: dict[str, Any] = json.loads(frame.text)
-    validate_server_frame(decoded)
-    return decoded
-
-
-def drain(conn: Connection) -> list[dict[str, Any]]:
-    """Every frame written to ``conn``'s socket so far, decoded and validated."""
-    written = socket_of(conn).written
-    frames = []
-    while not written.empty():
-        frames.append(_decoded(written.get_nowait()))
-    return frames
 
 
 def seqs(frames: list[dict[str, Any]]) -> list[int]:
@@ -128,7 +65,7 @@ async def receive(conn: Connection, count: int) -> list[dict[str, Any]]:
     frames = []
     async with asyncio.timeout(WAIT):
         for _ in range(count):
-            frames.append(_decoded(await socket_of(conn).written.get()))
+            frames.append(decoded_frame(await socket_of(conn).written.get()))
     return frames
 
 
@@ -143,7 +80,7 @@ async def settle(hub: Hub, observer: Connection, channel_id: int) -> list[dict[s
     frames: list[dict[str, Any]] = []
     async with asyncio.timeout(WAIT):
         while True:
-            frame = _decoded(await socket_of(observer).written.get())
+            frame = decoded_frame(await socket_of(observer).written.get())
             if frame == {"type": "pong", "ref": "marker"}:
                 return frames
             frames.append(frame)
@@ -229,7 +166,7 @@ async def test_closing_takes_the_waiting_frames_in_order() -> None:
         conn.offer(message_frame(7, seq))
     conn.request_close(4002, "revoked")
     conn.offer(message_frame(7, 3))  # after the request: dropped
-    assert [_decoded(f)["message"]["seq"] for f in conn.take_backlog()] == [1, 2]
+    assert [decoded_frame(f)["message"]["seq"] for f in conn.take_backlog()] == [1, 2]
 
 
 async def test_the_first_close_request_wins() -> None:

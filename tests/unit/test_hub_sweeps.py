@@ -14,7 +14,7 @@ from chat.hub.sweeps import REVOCATION_LOOKBACK, MembershipReconcile, Revocation
 from chat.protocol import CLOSE_SESSION_ENDED
 from chat.types import JSON
 from tests.support import ManualClock
-from tests.unit.test_hub import connection, drain, joined_frame
+from tests.support.hub import connection, drain, joined_frame
 
 
 class RevokedSessions:
