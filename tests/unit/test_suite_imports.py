@@ -6,12 +6,15 @@ never from another test module, so moving or deleting one test never breaks anot
 from __future__ import annotations
 
 import ast
+import fnmatch
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
+ROOT = TESTS.parent
 
 
 def imported_modules(path: Path) -> Iterator[str]:
@@ -44,3 +47,30 @@ def test_the_support_package_loads_no_playwright() -> None:
     result = subprocess.run([sys.executable, "-c", check], cwd=TESTS.parent,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr or "tests.support loaded playwright"
+
+
+def test_every_source_module_has_a_row_in_the_tests_readme() -> None:
+    """tests/README.md maps modules to their tests; a module it does not name is one a
+    newcomer cannot find the tests of."""
+    readme = (ROOT / "tests" / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Source modules and their tests", 1)[1]
+    named: set[str] = set()
+    for line in table.splitlines():
+        if not line.startswith("| `") and not line.startswith("| the other"):
+            continue
+        source = line.split("|")[1]
+        folder = ""
+        for path in re.findall(r"`([\w/.*]+)`", source):
+            if "/" in path:
+                folder = path.rsplit("/", 1)[0]
+                named.add(path)
+            elif folder:
+                named.add(f"{folder}/{path}")
+    missing = []
+    for module in sorted([*(ROOT / "chat").rglob("*.py"), *(ROOT / "admin").rglob("*.py")]):
+        relative = module.relative_to(ROOT).as_posix()
+        if module.name in {"__init__.py", "__main__.py"}:
+            continue
+        if not any(fnmatch.fnmatch(relative, pattern) for pattern in named):
+            missing.append(relative)
+    assert missing == []
