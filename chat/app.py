@@ -39,6 +39,7 @@ from chat.config import Settings
 from chat.context import AppContext
 from chat.errors import ChatError
 from chat.hub import Hub
+from chat.periodic import every
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.uow import TxMode, unit_of_work
@@ -81,16 +82,6 @@ async def health(request: Request) -> JSONResponse:
         "connections": len(hub.connections),
     }, status_code=200 if healthy else 503)
 
-
-async def _every(seconds: float, job: Callable[[], Awaitable[object]], what: str) -> None:
-    """Run ``job`` every ``seconds`` (the first time one interval after start); a failure
-    is logged and the next round comes as usual."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except Exception:
-            log.exception("%s failed", what)
 
 
 async def _scheduled_retention(ctx: AppContext) -> None:
@@ -139,7 +130,7 @@ def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
     if ctx.db.dialect == "sqlite":
         jobs.append(("search index backlog", SEARCH_BACKLOG_SECONDS,
                      lambda: _scheduled_search_backlog(ctx)))
-    return [asyncio.create_task(_every(seconds, job, what), name=what)
+    return [asyncio.create_task(every(seconds, job, what), name=what)
             for what, seconds, job in jobs]
 
 

@@ -42,13 +42,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 
@@ -62,11 +61,6 @@ from chat.auth.dpop_base import (
 from chat.auth.dpop_htu import normalize_htu
 from chat.auth.dpop_nonces import NonceIssuer
 from chat.auth.replay import ReplayCache
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
 
 ALGORITHM = "ES256"
 PROOF_TYPE = "dpop+jwt"

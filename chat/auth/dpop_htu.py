@@ -4,17 +4,9 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import string
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
-
 
 # --- htu normalisation (RFC 9449 §4.3 step 9; RFC 3986 §6.2.2, §6.2.3) -----------------
 

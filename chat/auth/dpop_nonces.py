@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from chat.auth.dpop_base import (
     DpopNonceRequired,
@@ -17,12 +15,6 @@ from chat.auth.dpop_base import (
     b64url_decode_strict,
     require_aware,
 )
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
-
 
 # --- nonces (RFC 9449 §8, §9, §11.1) ---------------------------------------------------
 

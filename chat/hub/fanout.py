@@ -21,8 +21,8 @@ from chat.hub.sweeps import (
     MembershipSource,
     RevocationSource,
     RevocationSweep,
-    every,
 )
+from chat.periodic import every
 from chat.protocol import CLOSE_SESSION_ENDED
 from chat.types import JSON, Clock
 

@@ -7,7 +7,6 @@ it at all; these sweeps make the node converge on the database anyway.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -27,15 +26,6 @@ RevocationSource = Callable[[datetime], Awaitable[list[tuple[int, str | None]]]]
 # and clock skew between writers.
 REVOCATION_LOOKBACK = timedelta(seconds=5)
 
-
-async def every(seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
-    """Run ``job`` every ``seconds`` until cancelled; a failure is logged, not fatal."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except Exception:
-            log.exception("%s failed", what)
 
 
 class RevocationSweep:
