@@ -277,6 +277,23 @@ class NoticeNotFound(NotFound):
     default_message = "No such notice"
 
 
+class DisasterActive(ChatError):
+    code = "disaster_active"
+    http_status = 409
+    default_message = "A disaster or drill is already declared; end it first"
+
+
+class NoActiveDisaster(ChatError):
+    code = "no_active_disaster"
+    http_status = 409
+    default_message = "No disaster or drill is declared"
+
+
+class CrisisOnly(Forbidden):
+    code = "crisis_only"
+    default_message = "Only crisis management staff (and admins) declare or end a disaster"
+
+
 class UnknownCardKind(NotFound):
     code = "unknown_card_kind"
     default_message = "No such card can be posted"

@@ -16,6 +16,8 @@ topic                                    data
 ``presence``                             JSON ``{user_id, status, node}``: a person's
                                          first connection on a node, or their last, went
 ``call.presence``                        a ``call.presence`` frame for every connection
+``everyone``                             a frame for every connection on every node (a
+                                         disaster declared or ended)
 ``sessions.revoked``                     JSON ``{session_ids, reason}``: close them
 ``bus.gap``                              empty: the bus lost events (the backends yield
                                          it; nobody publishes it)
@@ -37,6 +39,7 @@ class TopicKind(StrEnum):
     LEFT = "membership.left"
     PRESENCE = "presence"
     CALL_PRESENCE = "call.presence"
+    EVERYONE = "everyone"
     SESSIONS_REVOKED = "sessions.revoked"
     GAP = "bus.gap"
 
@@ -44,12 +47,13 @@ class TopicKind(StrEnum):
 # The topics that carry no id: the kind is the whole name.
 PRESENCE_TOPIC = TopicKind.PRESENCE.value
 CALL_PRESENCE_TOPIC = TopicKind.CALL_PRESENCE.value
+EVERYONE_TOPIC = TopicKind.EVERYONE.value
 SESSIONS_REVOKED_TOPIC = TopicKind.SESSIONS_REVOKED.value
 GAP = TopicKind.GAP.value
 
 _KINDS = {kind.value: kind for kind in TopicKind}
 _CHANNEL = TopicKind.CHANNEL.value
-_WITHOUT_ID = frozenset({TopicKind.PRESENCE, TopicKind.CALL_PRESENCE,
+_WITHOUT_ID = frozenset({TopicKind.PRESENCE, TopicKind.CALL_PRESENCE, TopicKind.EVERYONE,
                          TopicKind.SESSIONS_REVOKED, TopicKind.GAP})
 
 

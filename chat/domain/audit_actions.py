@@ -53,6 +53,10 @@ class AuditAction(StrEnum):
     POLICY_OFF_HOURS_ROLES_SET = "policy.off_hours_roles_set"
     POLICY_DISASTER_MODE_ON = "policy.disaster_mode_on"
     POLICY_DISASTER_MODE_OFF = "policy.disaster_mode_off"
+    # Disasters and drills (a drill's entries carry drill=true)
+    DISASTER_DECLARED = "disaster.declared"
+    DISASTER_ENDED = "disaster.ended"
+    DISASTER_HQ_MEMBERS_SET = "disaster.hq_members_set"
     # Retention and legal holds
     RETENTION_POLICY_SET = "retention.policy_set"
     RETENTION_POLICY_CLEARED = "retention.policy_cleared"

@@ -9,6 +9,7 @@ class Role(StrEnum):
     STAFF = "staff"
     MANAGER = "manager"
     OPERATOR = "operator"
+    CRISIS = "crisis"       # 危機管理: declares disasters and drills, runs the HQ
     AUDITOR = "auditor"
     ADMIN = "admin"
 
@@ -26,6 +27,10 @@ PRIVILEGED_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
 
 # Announcements (全庁通知) go out from people who speak for the organisation.
 ANNOUNCERS = frozenset({Role.MANAGER, Role.ADMIN})
+
+
+# Who declares and ends a disaster or a drill (災害対策本部の設置・廃止).
+DISASTER_DECLARERS = frozenset({Role.CRISIS, Role.ADMIN})
 
 
 # Separation of duties. Admins run people, devices and policy; auditors read, export and

@@ -208,6 +208,8 @@ class Hub:
         elif kind is TopicKind.CALL_PRESENCE:
             self._call_presence.forget()
             self._local.offer_to_all(data)
+        elif kind is TopicKind.EVERYONE:
+            self._local.offer_to_all(data)
         elif kind is TopicKind.SESSIONS_REVOKED:
             self._close_sessions(data)
         elif kind is TopicKind.GAP:

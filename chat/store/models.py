@@ -612,3 +612,24 @@ class PushSubscription(Base):
     p256dh: Mapped[str] = mapped_column(String(200))
     auth: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Disaster(Base):
+    """A declared disaster or drill (訓練). At most one is active: ``active`` is 1 while it
+    is and NULL once ended, under a unique index (NULLs never collide), so two
+    declarations racing on two nodes cannot both win."""
+
+    __tablename__ = "disasters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[int | None] = mapped_column(Integer, unique=True)
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    declared_by: Mapped[str] = mapped_column(String(100))
+    declared_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by: Mapped[str | None] = mapped_column(String(100))
+    hq_channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL"))

@@ -20,6 +20,7 @@ from chat.store.channels import ChannelRepository
 from chat.store.db import Database
 from chat.store.departments import DepartmentRepository
 from chat.store.devices import DeviceRepository
+from chat.store.disasters import DisasterRepository
 from chat.store.exports import ExportRepository
 from chat.store.messages import MessageRepository
 from chat.store.notices import NoticeRepository
@@ -57,6 +58,7 @@ class UnitOfWork:
         self.attachments = AttachmentRepository(session)
         self.reactions = ReactionRepository(session, dialect)
         self.push = PushRepository(session)
+        self.disasters = DisasterRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:

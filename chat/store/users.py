@@ -29,6 +29,17 @@ class UserRepository:
     async def all(self) -> Sequence[User]:
         return (await self.session.scalars(select(User).order_by(User.id))).all()
 
+    async def active_with_roles(self, roles: Sequence[str]) -> Sequence[User]:
+        """Active people holding any of ``roles``."""
+        return (await self.session.scalars(select(User).where(
+            User.is_active, User.role.in_(roles)).order_by(User.id))).all()
+
+    async def active_by_staff_numbers(self, staff_numbers: Sequence[str]) -> Sequence[User]:
+        if not staff_numbers:
+            return []
+        return (await self.session.scalars(select(User).where(
+            User.is_active, User.staff_number.in_(staff_numbers)).order_by(User.id))).all()
+
     async def active_ids(self) -> Sequence[int]:
         return (await self.session.scalars(select(User.id).where(User.is_active))).all()
 

@@ -8,6 +8,7 @@ from chat.bus import GAP as BUS_GAP
 from chat.bus import topics
 from chat.bus.topics import (
     CALL_PRESENCE_TOPIC,
+    EVERYONE_TOPIC,
     GAP,
     PRESENCE_TOPIC,
     SESSIONS_REVOKED_TOPIC,
@@ -29,6 +30,7 @@ MADE = {
     TopicKind.LEFT: (left_topic(5, 9), Topic(TopicKind.LEFT, user_id=5, channel_id=9)),
     TopicKind.PRESENCE: (PRESENCE_TOPIC, Topic(TopicKind.PRESENCE)),
     TopicKind.CALL_PRESENCE: (CALL_PRESENCE_TOPIC, Topic(TopicKind.CALL_PRESENCE)),
+    TopicKind.EVERYONE: (EVERYONE_TOPIC, Topic(TopicKind.EVERYONE)),
     TopicKind.SESSIONS_REVOKED: (SESSIONS_REVOKED_TOPIC, Topic(TopicKind.SESSIONS_REVOKED)),
     TopicKind.GAP: (GAP, Topic(TopicKind.GAP)),
 }
