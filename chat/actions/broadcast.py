@@ -22,7 +22,7 @@ from chat.actions.card_entries import card_entry, text_field
 from chat.actions.channels import join, leave
 from chat.actions.orgchart import ALL_STAFF_SLUG
 from chat.actions.push import push_broadcast
-from chat.actions.wire import wire_message
+from chat.actions.wire import wire_message, wire_messages
 from chat.audit.record import audit, audit_within
 from chat.auth.sessions import Principal
 from chat.bus.topics import channel_topic, user_topic
@@ -32,6 +32,7 @@ from chat.domain.auditchain import body_digest
 from chat.domain.broadcast import (
     ALL_STAFF_LABEL,
     ALL_STAFF_TARGET,
+    BROADCAST_TTL_SECONDS,
     BroadcastRuleError,
     RepeatPlan,
     broadcast_note,
@@ -144,6 +145,16 @@ async def _post(ctx: AppContext, uow: UnitOfWork, channel_id: int, card: Broadca
     frame = encode({"type": "message", "message": message_json(message)})
     uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
     return message
+
+
+async def unconfirmed_broadcasts(ctx: AppContext, *, actor: Principal) -> JSON:
+    """The broadcasts of the last hour the actor has not confirmed: what a phone opens
+    full screen when it connects (from the push's notification, say) rather than
+    waiting for the next repeat."""
+    since = ctx.clock.now() - timedelta(seconds=BROADCAST_TTL_SECONDS)
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
+        found = await uow.broadcasts.unconfirmed_for(actor.user_id, since=since)
+        return {"messages": await wire_messages(uow, found)}
 
 
 # --- repeats ------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.store.models import Broadcast, BroadcastGroup
+from chat.store.models import Broadcast, BroadcastGroup, Confirmation, Membership, Message
 
 
 class BroadcastRepository:
@@ -41,6 +41,19 @@ class BroadcastRepository:
                                     Broadcast.ended_at.is_(None))
             .values(repeats_done=seen_done + 1, next_repeat_at=next_at))
         return bool(getattr(result, "rowcount", 0))
+
+    async def unconfirmed_for(self, user_id: int, *, since: datetime) -> Sequence[Message]:
+        """Broadcasts sent at or after ``since`` into channels ``user_id`` is in, by
+        someone else, not deleted, and not confirmed by them; oldest first."""
+        confirmed = exists().where(Confirmation.message_id == Broadcast.message_id,
+                                   Confirmation.user_id == user_id)
+        return (await self.session.scalars(
+            select(Message).join(Broadcast, Broadcast.message_id == Message.id)
+            .join(Membership, (Membership.channel_id == Broadcast.channel_id)
+                  & (Membership.user_id == user_id))
+            .where(Broadcast.sent_at >= since, Message.deleted_at.is_(None),
+                   Message.sender_id.is_distinct_from(user_id), ~confirmed)
+            .order_by(Broadcast.sent_at).limit(20))).all()
 
     async def end(self, message_id: int, *, at: datetime) -> None:
         """No more repeats (everyone confirmed, or nobody is left to tell)."""

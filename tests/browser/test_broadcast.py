@@ -1,6 +1,7 @@
 """An urgent broadcast (緊急放送) on real phones: the sender's 🚨 form, the full-screen
 alert on a muted member's phone over the conversation on screen (with the chime and the
-vibration), 確認しました, and the sender's count going up live."""
+vibration) and on a phone signed in afterwards, 確認しました, and the sender's count
+going up live."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ async def test_an_urgent_broadcast_reaches_a_muted_member_full_screen_and_is_cou
     await expect(alert.locator(".broadcast-speak")).to_have_text("読み上げ")
     box = await alert.bounding_box()
     assert box is not None and box["width"] >= 390 and box["height"] >= 844   # full screen
+
+    # A phone signed in after it was sent opens it too.
+    suzuki = await open_phone()
+    await sign_in(suzuki, server, SUZUKI, ROSTER[SUZUKI].name)
+    await expect(suzuki.locator(".broadcast-alert .broadcast-text")).to_have_text(
+        TEXT, timeout=WAIT_MS)
 
     # The sender follows the confirmations in the group's channel.
     await ito.locator("#channel-list button", has_text=FLOOR).first.click()

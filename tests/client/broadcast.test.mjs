@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { confirmBroadcast, createState, enterChannel, historyLoaded, reduce } from "../../web_client/static/store.js";
+import {
+  broadcastsMissed, confirmBroadcast, createState, enterChannel, historyLoaded, reduce,
+} from "../../web_client/static/store.js";
 
 const ME = { id: 1, name: "田中 美咲", role: "staff" };
 
@@ -72,4 +74,12 @@ test("confirm.updated gives the sender's count", () => {
   assert.deepEqual(reduce(state, { type: "confirm.updated", channel_id: 20, message_id: 500,
                                    confirmed_count: 3 }),
                    [{ kind: "confirmCount", messageId: 500, count: 3 }]);
+});
+
+test("on connecting, missed broadcasts open, except those confirmed here already", () => {
+  const state = readyState();
+  const first = broadcast(), second = broadcast({ id: 502, seq: 2 });
+  confirmBroadcast(state, first.id);
+  assert.deepEqual(broadcastsMissed(state, [first, second]),
+                   [{ kind: "broadcast", message: second, repeat: 0 }]);
 });

@@ -103,6 +103,12 @@ async def test_a_broadcast_overrides_mute_counts_confirmations_and_repeats_once(
     sent_event = events(node, "broadcast.sent")[-1]
     assert (sent_event["target"], sent_event["recipients"]) == (FLOOR, 3)
 
+    # A phone that connects now opens it too (from the notification, say).
+    missed = (await api(node, tokens[TANAKA], "GET", "/api/broadcast/unconfirmed")).json()
+    assert [m["id"] for m in missed["messages"]] == [message["id"]]
+    assert (await api(node, tokens[ITO], "GET",
+                      "/api/broadcast/unconfirmed")).json()["messages"] == []
+
     # Suzuki confirms; the sender's count goes up and the readers list names them.
     ito = await ChatClient.connect(node, tokens[ITO])
     await suzuki.send({"type": "confirm", "message_id": message["id"]})
@@ -112,6 +118,8 @@ async def test_a_broadcast_overrides_mute_counts_confirmations_and_repeats_once(
                          f"/api/messages/{message['id']}/readers")).json()
     assert [p["user_id"] for p in readers["confirmed"]] == [user_id(node, SUZUKI)]
     assert events(node, "announcement.confirmed")[-1]["message_id"] == message["id"]
+    assert (await api(node, tokens[SUZUKI], "GET",
+                      "/api/broadcast/unconfirmed")).json()["messages"] == []
 
     # Nothing is repeated before the interval; after it, once, to those who have not
     # confirmed (Tanaka's phone and push; Watanabe has neither), though the node

@@ -156,7 +156,7 @@ function run(effects) {
         renderHeaderPresence(state);
         break;
       case "directory": directory.render(app); break;
-      case "me": settings.renderMe(state); broadcastForm.offer(); break;
+      case "me": settings.renderMe(state); broadcastForm.offer(); broadcastAlert.catchUp(app); break;
       case "append": conversation.append(app, effect.message); break;
       case "update": conversation.update(app, effect.message); break;
       case "readCounts": conversation.renderReadCounts(app); break;

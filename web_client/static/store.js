@@ -276,6 +276,11 @@ function urgentBroadcast(state, m, repeat = 0) {
   return [{ kind: "broadcast", message: m, repeat }];
 }
 
+/** Broadcasts not yet confirmed when the page connected (GET /api/broadcast/unconfirmed). */
+export function broadcastsMissed(state, messages) {
+  return messages.flatMap((m) => urgentBroadcast(state, m));
+}
+
 /** The person tapped 確認しました on an urgent broadcast: confirm it, and open it no more. */
 export function confirmBroadcast(state, messageId) {
   state.confirmedBroadcasts.add(messageId);

@@ -4,7 +4,8 @@
 // browser's own speech synthesis (ja-JP, on the device: nothing leaves the city).
 
 import { t } from "../i18n.js";
-import { confirmBroadcast } from "../store.js";
+import { apiFetch } from "../session.js";
+import { broadcastsMissed, confirmBroadcast } from "../store.js";
 
 // What the vibration motor does, in ms (the push's pattern is chat/domain/broadcast.py's).
 const VIBRATION = [600, 200, 600, 200, 600, 200, 1200];
@@ -66,6 +67,16 @@ function closeBroadcast(id) {
   shown.overlay.remove();
   if (navigator.vibrate) navigator.vibrate(0);
   if ("speechSynthesis" in window) speechSynthesis.cancel();
+}
+
+/** On connecting: open what came while the page was closed and is not confirmed yet. */
+export async function catchUp(app) {
+  try {
+    const { messages } = await apiFetch("/api/broadcast/unconfirmed");
+    if (app.state) app.run(broadcastsMissed(app.state, messages));
+  } catch (error) {
+    console.warn("broadcasts:", error);
+  }
 }
 
 /** Close every alert (signing out). */
