@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chat.config import Settings, SettingsError
 from chat.domain.broadcast import (
     BroadcastRuleError,
     RepeatPlan,
@@ -66,3 +67,15 @@ def test_a_drill_broadcast_says_so() -> None:
                          sent_at=SENT, drill=True)
     assert card.body() == "【訓練】【緊急放送・全職員】避難訓練です"
     assert card.card()["drill"] is True and card.card()["broadcast"] is True
+
+
+def test_the_repeat_settings() -> None:
+    assert (Settings.from_env({}).broadcast_repeat_seconds,
+            Settings.from_env({}).broadcast_max_repeats) == (180.0, 3)
+    custom = Settings.from_env({"CHAT_BROADCAST_REPEAT_MINUTES": "5",
+                                "CHAT_BROADCAST_REPEATS": "0"})
+    assert (custom.broadcast_repeat_seconds, custom.broadcast_max_repeats) == (300.0, 0)
+    for env in ({"CHAT_BROADCAST_REPEAT_MINUTES": "0.1"}, {"CHAT_BROADCAST_REPEATS": "99"},
+                {"CHAT_BROADCAST_REPEATS": "x"}):
+        with pytest.raises(SettingsError):
+            Settings.from_env(env)
