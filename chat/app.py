@@ -25,6 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from admin.routes import routes as console_routes
 from admin.tasks import ConsoleState
 from chat.actions.audit import make_checkpoint
+from chat.actions.broadcast import repeat_due_broadcasts
 from chat.actions.call_presence import expire_call_presence
 from chat.actions.channels import current_memberships
 from chat.actions.message_search import index_search_backlog
@@ -45,6 +46,7 @@ from chat.store.db import Database
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
 from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks, records
+from chat.web import broadcast as broadcast_web
 from chat.web import cards as cards_web
 from chat.web import notices as notices_web
 from chat.web import push as push_web
@@ -108,8 +110,8 @@ def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
     """Each node's periodic work: tell the others it is alive, sign the audit head (when
     it moved), clear call states whose end event never came (the state is in the
     database, so any node may), fail the exports a stopped node abandoned, purge what
-    retention says (off when the interval is 0), and on SQLite index what other writers
-    left noted for search."""
+    retention says (off when the interval is 0), on SQLite index what other writers
+    left noted for search, and repeat urgent broadcasts to who has not confirmed."""
     settings = ctx.settings
     started_at = ctx.clock.now()
 
@@ -123,6 +125,8 @@ def _background_jobs(ctx: AppContext, hub: Hub) -> list[asyncio.Task[None]]:
         ("call presence sweep", settings.pbx_sweep_seconds,
          lambda: expire_call_presence(ctx)),
         ("export sweep", EXPORT_SWEEP_SECONDS, lambda: sweep_exports(ctx)),
+        ("broadcast repeats", settings.broadcast_sweep_seconds,
+         lambda: repeat_due_broadcasts(ctx)),
     ]
     if settings.retention_interval_seconds > 0:
         jobs.append(("retention run", settings.retention_interval_seconds,
@@ -220,6 +224,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *pbx_webhooks.routes,
         *notices_web.routes,
         *cards_web.routes,
+        *broadcast_web.routes,
         *console_routes,
         *pages.routes,
     ]

@@ -120,6 +120,11 @@ class Settings:
     vapid_subject: str | None = None
     # Tests only: accept http://127.0.0.1 push endpoints (a local push service).
     push_allow_http_loopback: bool = False
+    # Urgent broadcasts (緊急放送): repeated to those who have not confirmed this often,
+    # this many times at most (0: never); every node looks for due repeats this often.
+    broadcast_repeat_seconds: float = 180.0
+    broadcast_max_repeats: int = 3
+    broadcast_sweep_seconds: float = 15.0
     node_id: str = field(default_factory=lambda: os.urandom(4).hex())
 
     @property
@@ -218,6 +223,8 @@ class Settings:
             sign_in_attempts_per_minute=_number(env, "CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE",
                                                 120.0),
             sign_in_burst=int(_number(env, "CHAT_SIGN_IN_BURST", 60)),
+            broadcast_repeat_seconds=_number(env, "CHAT_BROADCAST_REPEAT_MINUTES", 3.0) * 60,
+            broadcast_max_repeats=_whole(env, "CHAT_BROADCAST_REPEATS", 3),
         )
         settings.validate()
         return settings
@@ -254,6 +261,9 @@ class Settings:
             raise SettingsError("CHAT_VAPID_SUBJECT must be a mailto: or https: URI")
         if self.max_upload_bytes < 1024:
             raise SettingsError("CHAT_MAX_UPLOAD_MB is too small")
+        if self.broadcast_repeat_seconds < 30 or not 0 <= self.broadcast_max_repeats <= 20:
+            raise SettingsError("CHAT_BROADCAST_REPEAT_MINUTES must be at least 0.5 and "
+                                "CHAT_BROADCAST_REPEATS between 0 and 20")
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
 
@@ -267,6 +277,13 @@ def _hours(env: Mapping[str, str], name: str, default: float, *,
     if value < 0 or (value == 0 and not zero_ok):
         raise SettingsError(f"{name} must be {'zero or ' if zero_ok else ''}positive")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name, str(default)))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number") from exc
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

@@ -359,3 +359,13 @@ class UnknownStamp(BadRequest):
 class NotAnAnnouncement(BadRequest):
     code = "not_an_announcement"
     default_message = "Only announcements take confirmations"
+
+
+class BroadcastOnly(Forbidden):
+    code = "broadcast_only"
+    default_message = "Only crisis management staff, managers and admins send an urgent broadcast"
+
+
+class UnknownBroadcastGroup(NotFound):
+    code = "unknown_broadcast_group"
+    default_message = "No such broadcast group"

@@ -160,6 +160,29 @@ def push_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, kind: Mess
     uow.on_commit(start)
 
 
+def push_broadcast(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, note: PushNote,
+                   sender_id: int | None, only: Sequence[int] | None = None) -> None:
+    """After commit: push an urgent broadcast to the channel's members (not the sender)
+    whether or not they muted it: mute never silences a broadcast. ``only`` narrows it
+    to those people (a repeat, to whoever has not confirmed)."""
+    push = ctx.push
+    if push is None:
+        return
+
+    async def job() -> None:
+        async with unit_of_work(ctx.db, TxMode.READ) as reader:
+            flags = (await reader.channels.subscriber_mute_flags([channel_id])).get(channel_id)
+        wanted = set(only) if only is not None else None
+        everyone = sorted(u for u in flags or {} if u != sender_id
+                          and (wanted is None or u in wanted))
+        await _send(ctx, [(everyone, note)])
+
+    async def start() -> None:
+        push.spawn(job(), name=f"push broadcast {note.message_id}")
+
+    uow.on_commit(start)
+
+
 async def _send(ctx: AppContext, batches: list[tuple[list[int], PushNote]]) -> None:
     assert ctx.push is not None
     gone: list[str] = []

@@ -32,12 +32,25 @@ class PushNote:
     message_id: int
     urgency: str  # RFC 8030 §5.3: very-low | low | normal | high
     ttl: int
+    # What an urgent broadcast adds (in the payload only when set): the notification
+    # stays until touched, the vibration pattern in ms, the tag a repeat replaces.
+    require_interaction: bool = False
+    vibrate: tuple[int, ...] = ()
+    tag: str | None = None
 
     def payload(self) -> str:
-        return json.dumps({"title": self.title, "body": self.body,
-                           "channel_id": self.channel_id, "message_id": self.message_id,
-                           "url": f"/?channel={self.channel_id}&message={self.message_id}",
-                           "kind": self.kind}, ensure_ascii=False)
+        data: dict[str, object] = {
+            "title": self.title, "body": self.body,
+            "channel_id": self.channel_id, "message_id": self.message_id,
+            "url": f"/?channel={self.channel_id}&message={self.message_id}",
+            "kind": self.kind}
+        if self.require_interaction:
+            data["require_interaction"] = True
+        if self.vibrate:
+            data["vibrate"] = list(self.vibrate)
+        if self.tag:
+            data["tag"] = self.tag
+        return json.dumps(data, ensure_ascii=False)
 
 
 def shorten(text: str, limit: int = MAX_BODY_CHARS) -> str:

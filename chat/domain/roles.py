@@ -32,6 +32,10 @@ ANNOUNCERS = frozenset({Role.MANAGER, Role.ADMIN})
 # Who declares and ends a disaster or a drill (災害対策本部の設置・廃止).
 DISASTER_DECLARERS = frozenset({Role.CRISIS, Role.ADMIN})
 
+# Who sends an urgent broadcast (緊急放送, what the building's PA did): crisis management,
+# admins, and managers (a floor's fire warden is usually one: 防火管理者).
+BROADCASTERS = frozenset({Role.CRISIS, Role.MANAGER, Role.ADMIN})
+
 
 # Separation of duties. Admins run people, devices and policy; auditors read, export and
 # hold records. Neither can change the audit log (nothing can, short of the database,

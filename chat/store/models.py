@@ -633,3 +633,38 @@ class Disaster(Base):
     ended_by: Mapped[str | None] = mapped_column(String(100))
     hq_channel_id: Mapped[int | None] = mapped_column(
         ForeignKey("channels.id", ondelete="SET NULL"))
+
+
+class BroadcastGroup(Base):
+    """A building/floor group an urgent broadcast can go to (「本庁舎3階」): a name the
+    city chose and the announcement channel its members are in (the channel's
+    memberships are the group; an admin sets them, ``chat.actions.broadcast``)."""
+
+    __tablename__ = "broadcast_groups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class Broadcast(Base):
+    """An urgent broadcast's repeat state, beside its message. ``next_repeat_at`` is the
+    next time those who have not confirmed get it again (NULL: no more repeats);
+    ``repeats_done`` is also the guard a node's conditional update checks, so of two
+    nodes only one sends a repeat."""
+
+    __tablename__ = "broadcasts"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(40))
+    sent_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    repeat_every_seconds: Mapped[int] = mapped_column(Integer)
+    max_repeats: Mapped[int] = mapped_column(Integer)
+    repeats_done: Mapped[int] = mapped_column(Integer, default=0)
+    next_repeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

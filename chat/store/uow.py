@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.attachments import AttachmentRepository
 from chat.store.audit import AuditRepository
+from chat.store.broadcasts import BroadcastRepository
 from chat.store.channels import ChannelRepository
 from chat.store.db import Database
 from chat.store.departments import DepartmentRepository
@@ -59,6 +60,7 @@ class UnitOfWork:
         self.reactions = ReactionRepository(session, dialect)
         self.push = PushRepository(session)
         self.disasters = DisasterRepository(session)
+        self.broadcasts = BroadcastRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:

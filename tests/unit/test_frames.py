@@ -77,6 +77,8 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
                     "pinned_at": None, "pinned_by": None},
     "confirm.updated": {"type": "confirm.updated", "channel_id": 7, "message_id": 1,
                         "confirmed_count": 3},
+    "broadcast.repeated": {"type": "broadcast.repeated", "channel_id": 7, "message_id": 1,
+                           "repeat": 1, "message": PHOTO_MESSAGE},
 }
 
 

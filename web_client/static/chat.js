@@ -11,6 +11,9 @@ import { t } from "./i18n.js";
 import { forget, flushOutbox, queueMessage, retry } from "./sending.js";
 import { apiFetch, wsAuthFrame, wsUrl } from "./session.js";
 import { connectionLost, createState, readFrame, reduce } from "./store.js";
+import { setConfirmCount } from "./cards/broadcast.js";
+import * as broadcastAlert from "./views/broadcast_alert.js";
+import * as broadcastForm from "./views/broadcast_form.js";
 import * as channelList from "./views/channel_list.js";
 import * as composer from "./views/composer.js";
 import { loadPins, setUp as setUpConversationHead } from "./views/conversation_head.js";
@@ -96,6 +99,7 @@ export function stopChat() {
   if (connection) connection.close();
   connection = null;
   conversation.reset();
+  broadcastAlert.closeAll();
   for (const id of ["channel-list", "search-results", "directory-list"]) $(id).replaceChildren();
   settings.renderMe(null);
   closeSheet();
@@ -152,7 +156,7 @@ function run(effects) {
         renderHeaderPresence(state);
         break;
       case "directory": directory.render(app); break;
-      case "me": settings.renderMe(state); break;
+      case "me": settings.renderMe(state); broadcastForm.offer(); broadcastAlert.catchUp(app); break;
       case "append": conversation.append(app, effect.message); break;
       case "update": conversation.update(app, effect.message); break;
       case "readCounts": conversation.renderReadCounts(app); break;
@@ -171,6 +175,8 @@ function run(effects) {
       case "error":
         $("chat-error").textContent = `${effect.frame.message_ja || effect.frame.message} (${effect.frame.code})`;
         break;
+      case "broadcast": broadcastAlert.showBroadcast(app, effect.message, effect.repeat); break;
+      case "confirmCount": setConfirmCount(effect.messageId, effect.count); break;
       default: console.warn("unknown effect", effect);
     }
   }

@@ -21,6 +21,8 @@
 //   {kind: "flushOutbox"}           send everything waiting in the outbox again
 //   {kind: "mention", message}      someone mentioned me elsewhere
 //   {kind: "error", frame}          show the server's error
+//   {kind: "broadcast", message, repeat}  an urgent broadcast (緊急放送) to open full screen
+//   {kind: "confirmCount", messageId, count}  how many confirmed a message (the sender's count)
 
 /** A fresh state: nothing known until `ready`. */
 export function createState() {
@@ -41,6 +43,7 @@ export function createState() {
     replyTo: null,                  // the message being answered
     photo: null,                    // {file, preview} chosen, not yet sent
     view: "chats",                  // chats | conversation | search | directory | settings
+    confirmedBroadcasts: new Set(), // ids of urgent broadcasts confirmed here (no full screen)
   };
 }
 
@@ -72,23 +75,7 @@ export const reducers = {
   },
 
   message(state, f) {
-    const m = f.message;
-    const c = state.channels.get(m.channel_id);
-    if (c) {
-      c.last_message = m;
-      if (m.seq > (c.last_seq || 0)) {
-        c.last_seq = m.seq;
-        const seen = m.channel_id === state.current && state.view === "conversation";
-        if (m.sender_id !== state.me.id && !seen) c.unread = (c.unread || 0) + 1;
-      }
-    }
-    if (m.channel_id !== state.current) return [{ kind: "channels" }];
-    if (m.seq <= state.lastSeq && state.messages.has(m.seq)) return [];
-    if (m.seq > state.lastSeq + 1) {     // a gap: fetch what is missing, in order
-      return [{ kind: "send", frame: resyncFrame(state, { afterVersion: null }) }];
-    }
-    return [...settle(state, m), ...append(state, m), ...typingEnded(state, m.sender_id),
-            { kind: "markRead" }, { kind: "channels" }];
+    return [...urgentBroadcast(state, f.message), ...newMessage(state, f)];
   },
 
   "message.updated"(state, f) {
@@ -181,8 +168,8 @@ export const reducers = {
     return effects;
   },
 
-  "confirm.updated"() {
-    return [];
+  "confirm.updated"(state, f) {
+    return [{ kind: "confirmCount", messageId: f.message_id, count: f.confirmed_count }];
   },
 
   mention(state, f) {
@@ -206,6 +193,11 @@ export const reducers = {
     }
     effects.push({ kind: "error", frame: f });
     return effects;
+  },
+
+  // 緊急放送 again, to those who have not confirmed it (chat/actions/broadcast.py).
+  "broadcast.repeated"(state, f) {
+    return urgentBroadcast(state, f.message, f.repeat);
   },
 };
 
@@ -252,6 +244,49 @@ function settle(state, m) {
 // --- what the person does (not frames) ------------------------------------------------------
 
 /** Someone stopped typing (their message arrived, or the indicator timed out). */
+/** A new message in a channel (the `message` frame, urgent or not). */
+function newMessage(state, f) {
+  const m = f.message;
+  const c = state.channels.get(m.channel_id);
+  if (c) {
+    c.last_message = m;
+    if (m.seq > (c.last_seq || 0)) {
+      c.last_seq = m.seq;
+      const seen = m.channel_id === state.current && state.view === "conversation";
+      if (m.sender_id !== state.me.id && !seen) c.unread = (c.unread || 0) + 1;
+    }
+  }
+  if (m.channel_id !== state.current) return [{ kind: "channels" }];
+  if (m.seq <= state.lastSeq && state.messages.has(m.seq)) return [];
+  if (m.seq > state.lastSeq + 1) {     // a gap: fetch what is missing, in order
+    return [{ kind: "send", frame: resyncFrame(state, { afterVersion: null }) }];
+  }
+  return [...settle(state, m), ...append(state, m), ...typingEnded(state, m.sender_id),
+          { kind: "markRead" }, { kind: "channels" }];
+}
+
+/**
+ * An urgent broadcast someone else sent (its card says `broadcast`), not yet confirmed
+ * here: the phone opens it full screen, muted channel or not. History and resync never
+ * open it; a repeat (`broadcast.repeated`) opens it again.
+ */
+function urgentBroadcast(state, m, repeat = 0) {
+  const urgent = m && m.data && m.data.broadcast === true && !m.deleted_at;
+  if (!urgent || (state.me && m.sender_id === state.me.id) || state.confirmedBroadcasts.has(m.id)) return [];
+  return [{ kind: "broadcast", message: m, repeat }];
+}
+
+/** Broadcasts not yet confirmed when the page connected (GET /api/broadcast/unconfirmed). */
+export function broadcastsMissed(state, messages) {
+  return messages.flatMap((m) => urgentBroadcast(state, m));
+}
+
+/** The person tapped 確認しました on an urgent broadcast: confirm it, and open it no more. */
+export function confirmBroadcast(state, messageId) {
+  state.confirmedBroadcasts.add(messageId);
+  return [{ kind: "send", frame: { type: "confirm", message_id: messageId } }];
+}
+
 export function typingEnded(state, userId) {
   if (!state.typing.delete(userId)) return [];
   return [{ kind: "typing", userId: null }];

@@ -37,8 +37,14 @@ self.addEventListener("push", (event) => {
     // An open, visible page shows the message itself: no notification on top of it.
     const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
     if (windows.some((w) => w.visibilityState === "visible")) return;
+    // An urgent broadcast (緊急放送) says so: it stays until touched, vibrates, and has a
+    // tag of its own (a repeat replaces it, not the channel's other notifications).
     await self.registration.showNotification(data.title || "つなぐ", {
-      body: data.body || "", tag: data.channel_id ? `channel-${data.channel_id}` : undefined,
+      body: data.body || "",
+      tag: data.tag || (data.channel_id ? `channel-${data.channel_id}` : undefined),
+      requireInteraction: data.require_interaction === true,
+      vibrate: Array.isArray(data.vibrate) ? data.vibrate : undefined,
+      renotify: Boolean(data.tag),
       data: { url: data.url || "/" }, icon: "/static/icon-192.png", badge: "/static/icon-192.png",
     });
   })());

@@ -7,12 +7,14 @@ import * as memo from "./memo.js";
 import * as missedCall from "./missed_call.js";
 import * as photo from "./photo.js";
 import * as text from "./text.js";
+import * as broadcast from "./broadcast.js";
 
 export const CARD_VIEWS = Object.freeze({
   [MESSAGE_KINDS.TEXT]: text,
   [MESSAGE_KINDS.PHOTO]: photo,
   [MESSAGE_KINDS.MISSED_CALL]: missedCall,
   [MESSAGE_KINDS.MEMO]: memo,
+  [MESSAGE_KINDS.BROADCAST]: broadcast,
 });
 
 /** The view for `kind`; the plain bubble for a message not stored yet or a kind unknown here. */
