@@ -46,6 +46,7 @@ from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
 from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks, records
 from chat.web import cards as cards_web
+from chat.web import disaster as disaster_web
 from chat.web import notices as notices_web
 from chat.web import push as push_web
 from chat.web.auth import DpopNonceHeaders
@@ -220,6 +221,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *pbx_webhooks.routes,
         *notices_web.routes,
         *cards_web.routes,
+        *disaster_web.routes,
         *console_routes,
         *pages.routes,
     ]
