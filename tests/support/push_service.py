@@ -1,0 +1,104 @@
+"""A push service (RFC 8030) on a loopback port and a browser's push subscription
+(RFC 8291), so tests see real, decryptable Web Pushes as a phone's push service would."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import http_ece
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Received:
+    name: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class PushService:
+    """A push service (RFC 8030) on a loopback port: it accepts pushes for the names it
+    is told, answers 410 Gone for the rest, and hands every request to the test."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[Received] = queue.Queue()
+        self.gone: set[str] = set()
+        app = Starlette(routes=[Route("/push/{name}", self._push, methods=["POST"])])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
+                                                    lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                       daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "push service did not start"
+            time.sleep(0.02)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _push(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        self.received.put(Received(name, dict(request.headers), await request.body()))
+        return Response(status_code=410 if name in self.gone else 201)
+
+    async def next(self, timeout: float = 10.0) -> Received:
+        return await asyncio.to_thread(self.received.get, True, timeout)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class Browser:
+    """A browser's push subscription: its ECDH key pair and auth secret (RFC 8291 §3)."""
+
+    name: str
+    endpoint: str
+    private_key: ec.EllipticCurvePrivateKey
+    auth: bytes
+
+    @classmethod
+    def make(cls, service: PushService, name: str) -> Browser:
+        return cls(name, f"{service.origin}/push/{name}",
+                   ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+
+    def subscription(self) -> dict[str, Any]:
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        return {"endpoint": self.endpoint, "expirationTime": None,
+                "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)}}
+
+    def decrypt(self, body: bytes) -> dict[str, Any]:
+        plain = http_ece.decrypt(body, private_key=self.private_key,
+                                 auth_secret=self.auth, version="aes128gcm")
+        payload: dict[str, Any] = json.loads(plain)
+        return payload
