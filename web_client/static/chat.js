@@ -16,6 +16,7 @@ import * as composer from "./views/composer.js";
 import { loadPins, setUp as setUpConversationHead } from "./views/conversation_head.js";
 import * as conversation from "./views/conversation.js";
 import * as directory from "./views/directory.js";
+import * as disasterView from "./views/disaster.js";
 import * as navigation from "./views/navigation.js";
 import * as photos from "./views/photos.js";
 import { renderHeaderPresence } from "./views/presence.js";
@@ -54,6 +55,7 @@ export function setUpChat() {
   search.setUp(app);
   directory.setUp(app);
   settings.setUp();
+  disasterView.setUp(app);
   setUpSheets();
   document.addEventListener("visibilitychange", markRead);
 }
@@ -98,6 +100,7 @@ export function stopChat() {
   conversation.reset();
   for (const id of ["channel-list", "search-results", "directory-list"]) $(id).replaceChildren();
   settings.renderMe(null);
+  disasterView.render(null);
   closeSheet();
   setConn("offline");
 }
@@ -109,6 +112,7 @@ export function relabelChat() {
   channelList.render(app);
   conversation.render(app);
   directory.render(app);
+  disasterView.render(state);
 }
 
 /** The signed-in person (after `ready`). */
@@ -152,7 +156,7 @@ function run(effects) {
         renderHeaderPresence(state);
         break;
       case "directory": directory.render(app); break;
-      case "me": settings.renderMe(state); break;
+      case "me": settings.renderMe(state); disasterView.render(state); break;
       case "append": conversation.append(app, effect.message); break;
       case "update": conversation.update(app, effect.message); break;
       case "readCounts": conversation.renderReadCounts(app); break;
@@ -171,6 +175,7 @@ function run(effects) {
       case "error":
         $("chat-error").textContent = `${effect.frame.message_ja || effect.frame.message} (${effect.frame.code})`;
         break;
+      case "disaster": disasterView.render(state); break;
       default: console.warn("unknown effect", effect);
     }
   }
