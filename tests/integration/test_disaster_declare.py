@@ -6,6 +6,7 @@ the commit and never for a refused declaration."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,11 +21,14 @@ from tests.support import (
     dev_token,
     events,
     run_tsunagu,
+    signed_in,
     sql,
     user_id,
 )
 from tests.support.people import ITO, SUZUKI, TANAKA, WATANABE, YAMADA
 from tests.support.push_service import Browser, PushService
+
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
 @pytest.fixture
@@ -166,3 +170,41 @@ async def test_the_cli_declares_reports_and_ends_and_says_what_it_did(
     assert ended.returncode == 0 and "ended: drill (訓練)" in ended.stdout
     status = await run_tsunagu(server, "disaster", "status")
     assert "active: none" in status.stdout and "recent:" in status.stdout
+
+
+async def test_the_console_page_declares_ends_and_sets_the_hq_members_for_crisis_staff(
+        server: RunningServer) -> None:
+    make_crisis(server, TANAKA)
+    crisis = await signed_in(server, TANAKA)
+    async with crisis:
+        home = await crisis.request("GET", "/admin")
+        assert home.status_code == 200 and 'href="/admin/disaster"' in home.text
+        assert "/admin/records/holds" not in home.text     # not a crisis duty
+        page = await crisis.request("GET", "/admin/disaster")
+        assert page.status_code == 200, page.text
+        assert 'data-active="0"' in page.text
+        csrf = CSRF.search(page.text)
+        assert csrf is not None
+        token = csrf.group(1)
+
+        async def post(path: str, **fields: str) -> httpx.Response:
+            return await crisis.request("POST", path, data={"csrf_token": token, **fields})
+
+        unknown = await post("/admin/disaster/hq-members", staff_numbers="9999")
+        assert unknown.status_code == 400 and "9999" in unknown.text
+        saved = await post("/admin/disaster/hq-members", staff_numbers=f"{SUZUKI}、{WATANABE}")
+        assert saved.status_code == 200 and "2名" in saved.text
+        declared = await post("/admin/disaster/declare", name="総合防災訓練", drill="1")
+        assert declared.status_code == 200, declared.text
+        assert 'data-active="1" data-drill="1"' in declared.text
+        assert "【訓練】総合防災訓練" in declared.text
+        twice = await post("/admin/disaster/declare", name="台風")
+        assert twice.status_code == 409
+        ended = await post("/admin/disaster/end")
+        assert ended.status_code == 200 and 'data-active="0"' in ended.text
+        assert 'data-drill="1"' in ended.text           # the history row
+    members = {n for (n,) in sql(
+        server, "SELECT u.staff_number FROM memberships m JOIN users u ON u.id = m.user_id "
+                "JOIN channels c ON c.id = m.channel_id WHERE c.slug = 'disaster-hq'")}
+    assert {SUZUKI, WATANABE, TANAKA} <= members
+    assert events(server, "disaster.hq_members_set")[-1]["actor"] == user_id(server, TANAKA)

@@ -257,7 +257,7 @@ def test_an_unknown_role_is_a_problem_listing_the_allowed_roles() -> None:
         parse_staff(STAFF_HEADER + "1001,山田太郎,,SOUMU,課長,,\n", known_departments=KNOWN)
     [problem] = problems_of(info)
     assert problem.startswith("line 2: unknown role '課長'")
-    assert "staff, manager, operator, auditor, admin" in problem
+    assert "staff, manager, operator, crisis, auditor, admin" in problem
 
 
 def test_every_staff_problem_is_reported_together_with_its_line() -> None:
