@@ -51,6 +51,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "role.operator": ("オペレーター", "Operator"),
     "role.auditor": ("監査担当者", "Auditor"),
     "role.admin": ("管理者", "Administrator"),
+    "role.crisis": ("危機管理担当", "Crisis management"),
     # common
     "common.save": ("保存", "Save"),
     "common.apply": ("適用する", "Apply"),
@@ -365,6 +366,55 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error.bad_request": ("入力に誤りがあります。", "Please check what you entered."),
     "error.unauthenticated": ("サインインが必要です。", "Please sign in."),
     "error.other": ("処理できませんでした。", "This could not be done."),
+    # disaster mode (災害・訓練): admin/disaster.py
+    "nav.disaster_group": ("災害対応", "Disaster response"),
+    "nav.disaster": ("災害モード", "Disaster mode"),
+    "home.crisis": ("災害・訓練の宣言と終了、災害対策本部のメンバー設定は"
+                    "「災害モード」から行えます。",
+                    "Declare and end a disaster or drill, and set the HQ members, under "
+                    "Disaster mode."),
+    "disaster.title": ("災害モード（災害・訓練の宣言）", "Disaster mode (disasters and drills)"),
+    "disaster.none": ("現在、宣言中の災害・訓練はありません。",
+                      "No disaster or drill is declared."),
+    "disaster.active_real": ("災害を宣言中です：{title}", "A disaster is declared: {title}"),
+    "disaster.active_drill": ("訓練を宣言中です：{title}", "A drill is declared: {title}"),
+    "disaster.declared_at": ("宣言：{at}（{by}）", "Declared {at} by {by}"),
+    "disaster.declare": ("災害・訓練を宣言", "Declare a disaster or drill"),
+    "disaster.name": ("名称（例：総合防災訓練、令和8年台風第10号）",
+                      "Name (e.g. annual drill, Typhoon No. 10)"),
+    "disaster.drill": ("訓練として宣言する", "Declare it as a drill"),
+    "disaster.effects": (
+        "宣言すると、災害対策本部チャンネルが設定済みのメンバーで開き、業務時間外の接続制限が解除され、"
+        "全端末にバナーと通知が届きます。訓練は「【訓練】」と明示されます。",
+        "Declaring opens the HQ channel with its configured members, lifts the off-hours "
+        "limit, and shows a banner and a push on every phone. A drill says 【訓練】 plainly."),
+    "disaster.declare_button": ("宣言する", "Declare"),
+    "disaster.end": ("終了", "End"),
+    "disaster.end_confirm": ("終了すると業務時間外の接続制限が戻ります。"
+                             "災害対策本部チャンネルと記録は残ります。",
+                             "Ending restores the off-hours limit; the HQ channel and the "
+                             "records stay."),
+    "disaster.declared_done": ("宣言しました：{title}", "Declared: {title}"),
+    "disaster.ended_done": ("終了しました：{title}", "Ended: {title}"),
+    "disaster.hq": ("災害対策本部のメンバー", "HQ members"),
+    "disaster.hq_note": (
+        "宣言時に災害対策本部チャンネルへ参加する職員の職員番号（空白・改行・カンマ区切り）。"
+        "危機管理担当の職員は自動で参加します。",
+        "Staff numbers of those who join the HQ channel on a declaration (separated by "
+        "spaces, lines or commas). Everyone with the crisis role joins as well."),
+    "disaster.hq_saved": ("災害対策本部のメンバーを保存しました（{n}名）。",
+                          "HQ members saved ({n})."),
+    "disaster.history": ("これまでの宣言", "History"),
+    "disaster.kind": ("種別", "Kind"),
+    "disaster.kind_drill": ("訓練", "Drill"),
+    "disaster.kind_real": ("災害", "Disaster"),
+    "disaster.declared": ("宣言", "Declared"),
+    "disaster.ended_at": ("終了", "Ended"),
+    "disaster.low_level": ("災害モードの宣言は「災害モード」ページから行ってください。"
+                           "ここでの切り替えは業務時間外の制限だけを変える低レベルのスイッチです。",
+                           "Declare disasters on the Disaster mode page; this switch only "
+                           "changes the off-hours limit (a low-level switch)."),
+
 }
 
 

@@ -14,13 +14,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from admin import devices, operations, people, records
-from admin.views import EITHER, Console, page
+from admin import devices, disaster, operations, people, records
+from admin.views import DISASTER_STAFF, EITHER, Console, page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-@page(EITHER, what="open the admin console")
+@page(EITHER | DISASTER_STAFF, what="open the admin console")
 async def home(c: Console) -> Response:
     return c.render("home.html")
 
@@ -77,4 +77,9 @@ routes: list[BaseRoute] = [
     _route("/admin/policy/hours", post=operations.set_hours),
     _route("/admin/policy/disaster", post=operations.set_disaster),
     _route("/admin/health", get=operations.health),
+    # disaster mode (災害・訓練)
+    _route("/admin/disaster", get=disaster.disaster),
+    _route("/admin/disaster/declare", post=disaster.declare),
+    _route("/admin/disaster/end", post=disaster.end),
+    _route("/admin/disaster/hq-members", post=disaster.set_hq_members),
 ]

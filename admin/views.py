@@ -39,7 +39,7 @@ from chat.audit.record import audit
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
-from chat.domain.roles import PEOPLE_ADMINS, RECORDS_KEEPERS
+from chat.domain.roles import DISASTER_DECLARERS, PEOPLE_ADMINS, RECORDS_KEEPERS
 from chat.errors import BadRequest, ChatError, CsrfFailed
 from chat.web.auth import app_context, client_host, require_role
 from chat.web.errors import challenge_headers
@@ -54,6 +54,7 @@ LOCATION_HEADER = "X-Console-Location"
 ADMINS = PEOPLE_ADMINS
 AUDITORS = RECORDS_KEEPERS
 EITHER = PEOPLE_ADMINS | RECORDS_KEEPERS
+DISASTER_STAFF = DISASTER_DECLARERS     # 災害モード: crisis management and admins
 
 
 def _jst(value: object, *, seconds: bool = False) -> str:
@@ -165,6 +166,7 @@ class Console:
             t=self.t, lang=self.lang, actor=self.actor,
             role_label=self.t(f"role.{self.actor.role}"),
             is_admin=self.actor.role in ADMINS, is_auditor=self.actor.role in AUDITORS,
+            is_disaster_staff=self.actor.role in DISASTER_STAFF,
             csrf=csrf_token(self.ctx, self.actor.session_id), path=self.request.url.path,
             notices=self.notices, query=urlencode, **values)
         headers = {LOCATION_HEADER: location} if location else None

@@ -48,6 +48,7 @@ from chat.types import JSON, Clock, SystemClock
 from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks, records
 from chat.web import broadcast as broadcast_web
 from chat.web import cards as cards_web
+from chat.web import disaster as disaster_web
 from chat.web import notices as notices_web
 from chat.web import push as push_web
 from chat.web.auth import DpopNonceHeaders
@@ -225,6 +226,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *notices_web.routes,
         *cards_web.routes,
         *broadcast_web.routes,
+        *disaster_web.routes,
         *console_routes,
         *pages.routes,
     ]

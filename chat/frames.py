@@ -159,11 +159,14 @@ _CHANNEL_FIELDS: dict[str, tuple[type, ...]] = {
     "id": (int,), "kind": (str,), "name": (str,), "department_id": (int, type(None)),
     "last_seq": (int,), "last_version": (int,),
 }
+_DISASTER_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (int,), "name": (str,), "drill": (bool,), "title": (str,), "declared_at": (str,),
+    "declared_by": (str,), "ended_at": (str, type(None))}
 _LIST = (list,)
 SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "ready": {"user": (dict,), "channels": _LIST, "online_user_ids": _LIST,
               "call_presence": _LIST,
-              "heartbeat_seconds": (int, float)},
+              "heartbeat_seconds": (int, float), "disaster": (dict, type(None))},
     "ack": {"client_id": (str,), "message": (dict,), "duplicate": (bool,)},
     "message": {"message": (dict,)},
     "message.updated": {"message": (dict,)},
@@ -192,6 +195,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
                         "confirmed_count": (int,)},
     "broadcast.repeated": {"channel_id": (int,), "message_id": (int,), "repeat": (int,),
                            "message": (dict,)},
+    "disaster.changed": {"disaster": (dict, type(None)), "ended": (dict, type(None))},
 }
 
 
@@ -223,6 +227,9 @@ def validate_server_frame(frame: Any) -> None:
         raise ValueError(f"bad presence status {frame['status']!r}")
     if frame["type"] == "call.presence" and frame["status"] not in CALL_PRESENCE_STATUSES:
         raise ValueError(f"bad call presence status {frame['status']!r}")
+    for key in ("disaster", "ended"):
+        if frame["type"] in {"ready", "disaster.changed"} and frame.get(key) is not None:
+            _check(frame[key], _DISASTER_FIELDS)
     for item in frame.get("call_presence", []) if frame["type"] == "ready" else []:
         _check(item, SERVER_FRAMES["call.presence"])
         if item["status"] not in CALL_PRESENCE_STATUSES - {"idle"}:

@@ -6,8 +6,9 @@ disaster-mode flag, which every node re-reads within seconds), and the HQ channe
 (災害対策本部) with the members the city configured (``disaster.hq_members``, staff
 numbers), every active person with the crisis role, and the declarer. After commit every
 connection on every node gets ``disaster.changed`` (the banner) on the ``everyone``
-topic. Ending clears the flag and announces the end the same way; the HQ channel and its
-records stay. Everything is audited, a drill marked as one.
+topic, and every phone a Web Push (urgent; a drill's says 訓練). Ending clears the flag
+and announces the end the same way; the HQ channel and its records stay. Everything is
+audited, a drill marked as one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from chat.actions.channels import join
+from chat.actions.push import push_to_everyone
 from chat.audit.record import audit_within
 from chat.auth.policy import DISASTER_MODE_KEY
 from chat.bus.topics import EVERYONE_TOPIC
@@ -31,6 +33,7 @@ from chat.domain.disaster import (
     clean_name,
     may_declare,
 )
+from chat.domain.disaster_push import push_note
 from chat.domain.roles import ChannelKind, Role
 from chat.errors import BadRequest, CrisisOnly, DisasterActive, NoActiveDisaster
 from chat.frames import encode
@@ -126,6 +129,8 @@ def _announce(ctx: AppContext, uow: UnitOfWork, state: DisasterState) -> None:
             ctx.policy.invalidate()
         await ctx.bus.publish(EVERYONE_TOPIC, frame)
     uow.on_commit(publish)
+    push_to_everyone(ctx, uow, push_note(state),
+                     name=f"push disaster {state.id} {'declared' if state.active else 'ended'}")
 
 
 async def hq_channel(ctx: AppContext, uow: UnitOfWork, now: datetime) -> Channel:
@@ -182,3 +187,17 @@ async def set_hq_members(ctx: AppContext, staff_numbers: Sequence[str], *, by: s
 
 def disaster_json(state: DisasterState | None) -> JSON | None:
     return state.wire() if state is not None else None
+
+
+async def recent_disasters(ctx: AppContext, *, limit: int = 20) -> list[DisasterState]:
+    """The latest declarations and drills, newest first (the console's history)."""
+    async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
+        rows = await uow.disasters.recent(limit=limit)
+    return [state_of(row) for row in rows]
+
+
+async def configured_hq_members(ctx: AppContext) -> list[str]:
+    """The staff numbers the city put on the HQ (what ``set_hq_members`` stored)."""
+    async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
+        configured = (await uow.system_settings.values([HQ_MEMBERS_KEY])).get(HQ_MEMBERS_KEY)
+    return [str(n) for n in configured] if isinstance(configured, list) else []

@@ -205,3 +205,35 @@ async def _send(ctx: AppContext, batches: list[tuple[list[int], PushNote]]) -> N
                 await uow.push.remove(endpoint)
         log.info("forgot %d push subscription(s) the push service no longer knows",
                  len(gone))
+
+
+def push_to_everyone(ctx: AppContext, uow: UnitOfWork, note: PushNote, *, name: str) -> None:
+    """After commit: push ``note`` to every deliverable subscription, muted or not (a
+    disaster's declaration and its end). Nothing is sent if the write rolls back."""
+    push = ctx.push
+    if push is None:
+        return
+
+    async def job() -> None:
+        async with unit_of_work(ctx.db, TxMode.READ) as reader:
+            targets = [Delivery(s.endpoint, s.p256dh, s.auth)
+                       for s in await reader.push.deliverable_to_everyone()]
+        await _deliver(ctx, targets, note)
+
+    async def start() -> None:
+        push.spawn(job(), name=name)
+
+    uow.on_commit(start)
+
+
+async def _deliver(ctx: AppContext, targets: list[Delivery], note: PushNote) -> None:
+    assert ctx.push is not None
+    payload = note.payload()
+    statuses = await asyncio.gather(*(
+        ctx.push.deliver(target, payload, ttl=note.ttl, urgency=note.urgency)
+        for target in targets))
+    gone = [t.endpoint for t, status in zip(targets, statuses, strict=True) if status in GONE]
+    if gone:
+        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
+            for endpoint in gone:
+                await uow.push.remove(endpoint)

@@ -11,12 +11,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chat.cli import audit, broadcast, devices, imports, pbx, policy, retention, server
+from chat.cli import (
+    audit,
+    broadcast,
+    devices,
+    disaster,
+    imports,
+    pbx,
+    policy,
+    retention,
+    server,
+)
 from chat.cli.common import refusal
 from chat.config import Settings, SettingsError
 from chat.errors import ChatError
 
-COMMAND_GROUPS = (server, imports, devices, policy, audit, retention, pbx, broadcast)
+COMMAND_GROUPS = (server, imports, devices, policy, audit, retention, pbx, disaster,
+                  broadcast)
 
 
 def build_parser() -> argparse.ArgumentParser:

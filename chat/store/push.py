@@ -51,3 +51,14 @@ class PushRepository:
             .where(PushSubscription.user_id.in_(sorted(set(user_ids))), User.is_active,
                    or_(PushSubscription.device_id.is_(None), Device.state == "active"))
             .order_by(PushSubscription.id))).all()
+
+    async def deliverable_to_everyone(self) -> Sequence[PushSubscription]:
+        """Every subscription that may still receive pushes (``deliverable`` for all
+        active accounts): a disaster's declaration and end go to everyone."""
+        return (await self.session.scalars(
+            select(PushSubscription)
+            .join(User, User.id == PushSubscription.user_id)
+            .outerjoin(Device, Device.id == PushSubscription.device_id)
+            .where(User.is_active,
+                   or_(PushSubscription.device_id.is_(None), Device.state == "active"))
+            .order_by(PushSubscription.id))).all()

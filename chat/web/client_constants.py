@@ -5,7 +5,7 @@ JavaScript file holds a hand copy (docs/client.md, "Constants").
 Only what the page must agree on with the server goes here: the stamps it offers, the
 websocket close codes it acts on, the message kinds its card views are keyed by, the
 channel kinds it groups by, the states and actions of a notice card, the roles that may
-take a memo, and the call presence shown beside a name.
+take a memo, the call presence shown beside a name, and the roles that declare a disaster.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from chat.domain.calls import CallPresence
 from chat.domain.cards.memo import MemoAction
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import NoticeState
-from chat.domain.roles import ChannelKind
+from chat.domain.roles import DISASTER_DECLARERS, ChannelKind
 from chat.domain.stamps import STAMPS
 
 MODULE_PATH = "/static/constants.js"
@@ -48,6 +48,7 @@ def client_constants() -> dict[str, Any]:
         "MEMO_ACTIONS": [action.value for action in MemoAction],
         "MEMO_TAKERS": sorted(role.value for role in MEMO_TAKERS),
         "CALL_PRESENCE": _members(CallPresence),
+        "DISASTER_DECLARERS": sorted(role.value for role in DISASTER_DECLARERS),
     }
 
 

@@ -24,6 +24,7 @@ from chat.actions import reactions as reaction_actions
 from chat.actions import reads as read_actions
 from chat.actions.call_presence import call_presence
 from chat.actions.channels import list_channels
+from chat.actions.disaster import current_disaster, disaster_json
 from chat.auth.sessions import (
     SESSION_COOKIE,
     Presented,
@@ -285,6 +286,7 @@ class ClientSession:
             "online_user_ids": self.hub.online_user_ids(),
             "call_presence": await self.hub.call_presence(partial(call_presence, self.ctx)),
             "heartbeat_seconds": self.ctx.settings.idle_timeout_seconds / 3,
+            "disaster": disaster_json(await current_disaster(self.ctx)),
         }
         if ref is not None:
             ready["ref"] = ref

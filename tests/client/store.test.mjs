@@ -254,6 +254,36 @@ test("every frame type the server sends has a reducer", () => {
   const types = ["ready", "message", "message.updated", "ack", "ok", "read.ok", "pong", "resync.result", "read", "typing",
                  "presence", "presence.batch", "call.presence", "channel.joined", "channel.left",
                  "reaction.updated", "pin.updated", "confirm.updated", "mention", "resync.required", "error",
-                 "broadcast.repeated"];
+                 "broadcast.repeated", "disaster.changed"];
   assert.deepEqual(Object.keys(reducers).sort(), [...types].sort());
+});
+
+// --- disaster mode -----------------------------------------------------------------------
+
+const DRILL = { id: 7, name: "総合防災訓練", drill: true, title: "【訓練】総合防災訓練",
+                declared_at: "2026-12-07T01:00:00Z", declared_by: "危機管理 太郎", ended_at: null };
+
+test("ready carries the declared drill, or nothing, and the banner is drawn with me", () => {
+  const state = createState();
+  const effects = reduce(state, { type: "ready", user: ME, online_user_ids: [], channels: [],
+                                  disaster: DRILL });
+  assert.equal(state.disaster, DRILL);
+  assert.ok(kinds(effects).includes("me"));
+  reduce(state, { type: "ready", user: ME, online_user_ids: [], channels: [], disaster: null });
+  assert.equal(state.disaster, null);
+});
+
+test("disaster.changed shows a declaration and clears it when that one ends", () => {
+  const state = readyState();
+  assert.equal(state.disaster, null);
+  assert.deepEqual(kinds(reduce(state, { type: "disaster.changed", disaster: DRILL, ended: null })),
+                   ["disaster"]);
+  assert.equal(state.disaster.title, "【訓練】総合防災訓練");
+  // The end of another (an older, already replaced) declaration leaves this one shown.
+  reduce(state, { type: "disaster.changed", disaster: null, ended: { ...DRILL, id: 6 } });
+  assert.equal(state.disaster, DRILL);
+  const ended = { ...DRILL, ended_at: "2026-12-07T03:00:00Z" };
+  assert.deepEqual(kinds(reduce(state, { type: "disaster.changed", disaster: null, ended })),
+                   ["disaster"]);
+  assert.equal(state.disaster, null);
 });

@@ -66,6 +66,11 @@ ROUTES = [
     ("POST", "/admin/policy/hours", "admin"),
     ("POST", "/admin/policy/disaster", "admin"),
     ("GET", "/admin/health", "admin"),
+    # 災害モード: admins and crisis staff (auditors and staff are refused)
+    ("GET", "/admin/disaster", "admin"),
+    ("POST", "/admin/disaster/declare", "admin"),
+    ("POST", "/admin/disaster/end", "admin"),
+    ("POST", "/admin/disaster/hq-members", "admin"),
 ]
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')

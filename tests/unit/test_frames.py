@@ -46,7 +46,7 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
               "channels": [{**CHANNEL, "last_read_seq": 2, "muted": False}],
               "online_user_ids": [42],
               "call_presence": [{"user_id": 42, "status": "on_call"}],
-              "heartbeat_seconds": 30.0},
+              "heartbeat_seconds": 30.0, "disaster": None},
     "ack": {"type": "ack", "client_id": "c-1", "message": MESSAGE, "duplicate": False,
             "ref": "s1"},
     "message": {"type": "message", "message": MESSAGE},
@@ -79,6 +79,10 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
                         "confirmed_count": 3},
     "broadcast.repeated": {"type": "broadcast.repeated", "channel_id": 7, "message_id": 1,
                            "repeat": 1, "message": PHOTO_MESSAGE},
+    "disaster.changed": {"type": "disaster.changed", "ended": None, "disaster": {
+        "id": 1, "name": "総合防災訓練", "drill": True, "title": "【訓練】総合防災訓練",
+        "declared_at": "2026-12-07T01:00:00Z", "declared_by": "危機管理 太郎",
+        "ended_at": None}},
 }
 
 
@@ -291,3 +295,14 @@ def test_encode_escapes_what_json_requires() -> None:
     text = encode({"type": "error", "code": "x", "message": 'a "quote"\nand newline'})
     assert json.loads(text)["message"] == 'a "quote"\nand newline'
     assert "\n" not in text
+
+
+def test_a_declared_disaster_must_carry_its_title_and_whether_it_is_a_drill() -> None:
+    frame = copy.deepcopy(GOOD_FRAMES["disaster.changed"])
+    validate_server_frame(frame)
+    del frame["disaster"]["drill"]
+    with pytest.raises(ValueError, match="drill"):
+        validate_server_frame(frame)
+    ready = {**copy.deepcopy(GOOD_FRAMES["ready"]), "disaster": {"id": 1}}
+    with pytest.raises(ValueError, match="name"):
+        validate_server_frame(ready)

@@ -19,6 +19,7 @@ import * as composer from "./views/composer.js";
 import { loadPins, setUp as setUpConversationHead } from "./views/conversation_head.js";
 import * as conversation from "./views/conversation.js";
 import * as directory from "./views/directory.js";
+import * as disasterView from "./views/disaster.js";
 import * as navigation from "./views/navigation.js";
 import * as photos from "./views/photos.js";
 import { renderHeaderPresence } from "./views/presence.js";
@@ -57,6 +58,7 @@ export function setUpChat() {
   search.setUp(app);
   directory.setUp(app);
   settings.setUp();
+  disasterView.setUp(app);
   setUpSheets();
   document.addEventListener("visibilitychange", markRead);
 }
@@ -102,6 +104,7 @@ export function stopChat() {
   broadcastAlert.closeAll();
   for (const id of ["channel-list", "search-results", "directory-list"]) $(id).replaceChildren();
   settings.renderMe(null);
+  disasterView.render(null);
   closeSheet();
   setConn("offline");
 }
@@ -113,6 +116,7 @@ export function relabelChat() {
   channelList.render(app);
   conversation.render(app);
   directory.render(app);
+  disasterView.render(state);
 }
 
 /** The signed-in person (after `ready`). */
@@ -156,7 +160,10 @@ function run(effects) {
         renderHeaderPresence(state);
         break;
       case "directory": directory.render(app); break;
-      case "me": settings.renderMe(state); broadcastForm.offer(); broadcastAlert.catchUp(app); break;
+      case "me":
+        settings.renderMe(state); disasterView.render(state);
+        broadcastForm.offer(); broadcastAlert.catchUp(app);
+        break;
       case "append": conversation.append(app, effect.message); break;
       case "update": conversation.update(app, effect.message); break;
       case "readCounts": conversation.renderReadCounts(app); break;
@@ -177,6 +184,7 @@ function run(effects) {
         break;
       case "broadcast": broadcastAlert.showBroadcast(app, effect.message, effect.repeat); break;
       case "confirmCount": setConfirmCount(effect.messageId, effect.count); break;
+      case "disaster": disasterView.render(state); break;
       default: console.warn("unknown effect", effect);
     }
   }

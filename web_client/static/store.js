@@ -7,7 +7,7 @@
 //   {kind: "channels"}              redraw the channel list
 //   {kind: "presence"}              redraw presence marks (list, directory, header)
 //   {kind: "directory"}             redraw the directory
-//   {kind: "me"}                    the signed-in person is known (header, settings)
+//   {kind: "me"}                    the signed-in person is known (header, settings, banner)
 //   {kind: "append", message}       a new message at the end of the conversation
 //   {kind: "update", message}       redraw one message of the conversation
 //   {kind: "readCounts"}            redraw 既読 on one's own messages
@@ -23,6 +23,7 @@
 //   {kind: "error", frame}          show the server's error
 //   {kind: "broadcast", message, repeat}  an urgent broadcast (緊急放送) to open full screen
 //   {kind: "confirmCount", messageId, count}  how many confirmed a message (the sender's count)
+//   {kind: "disaster"}              redraw the disaster banner and its settings panel
 
 /** A fresh state: nothing known until `ready`. */
 export function createState() {
@@ -44,6 +45,7 @@ export function createState() {
     photo: null,                    // {file, preview} chosen, not yet sent
     view: "chats",                  // chats | conversation | search | directory | settings
     confirmedBroadcasts: new Set(), // ids of urgent broadcasts confirmed here (no full screen)
+    disaster: null,                 // the declared disaster or drill ({title, drill…}), if any
   };
 }
 
@@ -66,6 +68,8 @@ export const reducers = {
     state.online = new Set(f.online_user_ids);
     state.calls = new Map((f.call_presence || []).map((p) => [p.user_id, p.status]));
     state.channels = new Map(f.channels.map((c) => [c.id, c]));
+    state.disaster = f.disaster || null;
+    // "me" redraws the banner too: what ready says is declared, or nothing.
     const effects = [{ kind: "me" }, { kind: "channels" }, { kind: "directory" }];
     if (state.current && state.channels.has(state.current)) {
       effects.push({ kind: "send", frame: resyncFrame(state) });
@@ -198,6 +202,12 @@ export const reducers = {
   // 緊急放送 again, to those who have not confirmed it (chat/actions/broadcast.py).
   "broadcast.repeated"(state, f) {
     return urgentBroadcast(state, f.message, f.repeat);
+  },
+  // A declaration (disaster set) or its end (ended set): the banner follows at once.
+  "disaster.changed"(state, f) {
+    if (f.disaster) state.disaster = f.disaster;
+    else if (!state.disaster || !f.ended || state.disaster.id === f.ended.id) state.disaster = null;
+    return [{ kind: "disaster" }];
   },
 };
 
