@@ -18,3 +18,4 @@ class MessageKind(StrEnum):
     PHOTO = "photo"
     MISSED_CALL = "call.missed"   # a missed call to a person or a desk-group phone
     MEMO = "memo"                 # 伝言メモ taken by an operator
+    REPORT = "report"             # 被害報告: a field report to the disaster HQ

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.store.models import Attachment
+from chat.store.models import Attachment, FieldReportPhoto
 
 
 class AttachmentRepository:
@@ -73,7 +73,9 @@ class AttachmentRepository:
             return []
         removed = await self.session.execute(
             delete(Attachment)
-            .where(Attachment.id.in_(attachment_ids), Attachment.message_id.is_(None))
+            .where(Attachment.id.in_(attachment_ids), Attachment.message_id.is_(None),
+                   ~select(FieldReportPhoto.attachment_id).where(
+                       FieldReportPhoto.attachment_id == Attachment.id).exists())
             .returning(Attachment.id, Attachment.uploader_id, Attachment.channel_id,
                        Attachment.size))
         return sorted((int(a), int(b), int(c), int(d)) for a, b, c, d in removed.all())
@@ -81,4 +83,8 @@ class AttachmentRepository:
 
 def _unsent(uploaded_before: datetime) -> tuple[Any, ...]:
     """Uploads never sent, made before then."""
-    return Attachment.message_id.is_(None), Attachment.created_at < uploaded_before
+    # A field report's photos keep message_id NULL; their link keeps them.
+    linked = select(FieldReportPhoto.attachment_id).where(
+        FieldReportPhoto.attachment_id == Attachment.id)
+    return (Attachment.message_id.is_(None), Attachment.created_at < uploaded_before,
+            ~linked.exists())

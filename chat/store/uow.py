@@ -22,6 +22,7 @@ from chat.store.departments import DepartmentRepository
 from chat.store.devices import DeviceRepository
 from chat.store.disasters import DisasterRepository
 from chat.store.exports import ExportRepository
+from chat.store.field_reports import FieldReportRepository
 from chat.store.messages import MessageRepository
 from chat.store.notices import NoticeRepository
 from chat.store.pbx import PbxRepository
@@ -59,6 +60,7 @@ class UnitOfWork:
         self.reactions = ReactionRepository(session, dialect)
         self.push = PushRepository(session)
         self.disasters = DisasterRepository(session)
+        self.field_reports = FieldReportRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:
