@@ -37,6 +37,7 @@ from chat.auth.replay import MemoryReplayCache, ReplayCache
 from chat.bus import open_bus
 from chat.config import Settings
 from chat.context import AppContext
+from chat.domain.map_layer import tile_origin
 from chat.errors import ChatError
 from chat.hub import Hub
 from chat.periodic import every
@@ -228,7 +229,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders), Middleware(DpopNonceHeaders)],
+        middleware=[Middleware(SecurityHeaders,
+                               tile_origin=tile_origin(settings.map_tile_url)),
+                    Middleware(DpopNonceHeaders)],
         exception_handlers={
             ChatError: chat_error_handler,
             HTTPException: http_error_handler,

@@ -1,5 +1,6 @@
-"""The HQ map's base layer: the boundary/landmarks GeoJSON and the tile URL an admin sets
-in the console (``system_settings``), and reading them for the HQ board."""
+"""The HQ map's base layer: the boundary/landmarks GeoJSON an admin uploads in the console
+(kept in ``system_settings``), and, with the tile URL the node was configured with
+(``CHAT_MAP_TILE_URL``), what the HQ board draws under the reports."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import json
 from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
-from chat.domain.map_layer import MapLayerRejected, check_layer, check_tile_url
+from chat.domain.map_layer import MapLayerRejected, check_layer
 from chat.errors import InvalidMapLayer
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 
 BOUNDARY_KEY = "hq_map.boundary"
-TILE_URL_KEY = "hq_map.tile_url"
 
 
 async def set_boundary(ctx: AppContext, raw: bytes, *, by: str,
@@ -39,24 +39,9 @@ async def set_boundary(ctx: AppContext, raw: bytes, *, by: str,
     return len(layer["features"]) if layer else 0
 
 
-async def set_tile_url(ctx: AppContext, url: str, *, by: str,
-                       actor_user_id: int | None = None) -> str:
-    """Store the tile URL ("" for none). Raises InvalidMapLayer."""
-    try:
-        cleaned = check_tile_url(url)
-    except MapLayerRejected as error:
-        raise InvalidMapLayer(str(error)) from None
-    now = ctx.clock.now()
-    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
-        await uow.system_settings.put(TILE_URL_KEY, cleaned, at=now, by=by)
-        audit_within(ctx, uow, AuditAction.HQ_MAP_SET, actor_user_id=actor_user_id, by=by,
-                     tile_url_set=bool(cleaned))
-    return cleaned
-
-
 async def map_layer(ctx: AppContext) -> JSON:
     """What the HQ map draws under the reports: ``boundary`` (GeoJSON or null) and
     ``tile_url`` ("" for none)."""
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        values = await uow.system_settings.values([BOUNDARY_KEY, TILE_URL_KEY])
-    return {"boundary": values.get(BOUNDARY_KEY), "tile_url": values.get(TILE_URL_KEY) or ""}
+        values = await uow.system_settings.values([BOUNDARY_KEY])
+    return {"boundary": values.get(BOUNDARY_KEY), "tile_url": ctx.settings.map_tile_url}
