@@ -16,9 +16,11 @@ import * as composer from "./views/composer.js";
 import { loadPins, setUp as setUpConversationHead } from "./views/conversation_head.js";
 import * as conversation from "./views/conversation.js";
 import * as directory from "./views/directory.js";
+import * as hqBoard from "./views/hq_board.js";
 import * as navigation from "./views/navigation.js";
 import * as photos from "./views/photos.js";
 import { renderHeaderPresence } from "./views/presence.js";
+import * as reportForm from "./views/report_form.js";
 import * as search from "./views/search.js";
 import * as settings from "./views/settings.js";
 import { closeSheet, setUp as setUpSheets } from "./views/sheets.js";
@@ -33,7 +35,14 @@ let handlers = null;     // {onSessionEnded(frame), onOffHours(frame), onAuthFai
 const app = {
   get state() { return state; },
   send: (frame) => Boolean(connection) && connection.send(frame),
-  dispatch: (frame) => { if (state) run(reduce(state, frame)); },
+  dispatch: (frame) => {
+    if (!state) return;
+    run(reduce(state, frame));
+    // The HQ board follows the HQ channel's reports (views/hq_board.js).
+    if (frame.message && (frame.type === "message" || frame.type === "message.updated")) {
+      hqBoard.messageArrived(app, frame.message);
+    }
+  },
   run: (effects) => run(effects),
   showError: (error) => { $("chat-error").textContent = errorText(error); },
   setView,
@@ -54,6 +63,8 @@ export function setUpChat() {
   search.setUp(app);
   directory.setUp(app);
   settings.setUp();
+  reportForm.setUp(app);
+  hqBoard.setUp(app);
   setUpSheets();
   document.addEventListener("visibilitychange", markRead);
 }
@@ -76,6 +87,7 @@ export async function startChat(callbacks) {
   for (const u of dir.users) mine.users.set(u.id, u);
   for (const d of (depts && depts.departments) || []) mine.departments.set(d.id, d);
   setView("chats");
+  hqBoard.checkAccess(app).catch(() => {});
   connection = openConnection({
     url: wsUrl, authFrame: wsAuthFrame, closeCodes: CLOSE_CODES,
     onFrame: (frame) => app.dispatch(frame),
@@ -96,6 +108,7 @@ export function stopChat() {
   if (connection) connection.close();
   connection = null;
   conversation.reset();
+  hqBoard.reset();
   for (const id of ["channel-list", "search-results", "directory-list"]) $(id).replaceChildren();
   settings.renderMe(null);
   closeSheet();
@@ -109,6 +122,7 @@ export function relabelChat() {
   channelList.render(app);
   conversation.render(app);
   directory.render(app);
+  reportForm.relabel();
 }
 
 /** The signed-in person (after `ready`). */
@@ -121,6 +135,8 @@ export function setView(view) {
   navigation.showView(state, view);
   if (view === "directory") directory.render(app);
   if (view === "chats") channelList.render(app);
+  if (view === "report") reportForm.render(app);
+  if (view === "board") hqBoard.render(app);
 }
 
 function setConn(mode) {
@@ -163,7 +179,10 @@ function run(effects) {
       case "forget": forget(effect.clientId); break;
       case "send": app.send(effect.frame); break;
       case "markRead": markRead(); break;
-      case "flushOutbox": flushOutbox(app).catch((error) => console.warn("outbox:", error)); break;
+      case "flushOutbox":
+        flushOutbox(app).catch((error) => console.warn("outbox:", error));
+        reportForm.sendWaiting(app);
+        break;
       case "mention":
         $("chat-error").textContent = t("chat.mentioned", {
           name: (state.users.get(effect.message.sender_id) || {}).name || "" });
