@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from admin import devices, operations, people, records
+from admin import devices, operations, people, records, reports
 from admin.views import EITHER, Console, page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -77,4 +77,8 @@ routes: list[BaseRoute] = [
     _route("/admin/policy/hours", post=operations.set_hours),
     _route("/admin/policy/disaster", post=operations.set_disaster),
     _route("/admin/health", get=operations.health),
+    # the HQ board (field reports) and the map's boundary file
+    _route("/admin/reports", get=reports.board),
+    _route("/admin/reports/{message_id:int}/status", post=reports.set_status),
+    _route("/admin/reports/boundary", post=reports.upload_boundary),
 ]

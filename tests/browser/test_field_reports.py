@@ -81,4 +81,5 @@ async def test_an_offline_report_reaches_the_hq_board_once_at_its_position_live(
     await entry.locator("button", has_text="対応中").click()
     other = hq2.locator("#board-list .report-entry")
     await expect(other).to_have_count(1, timeout=WAIT_MS)
-    await expect(other.locator(".report-status")).to_contain_text("対応中（田中 美咲", timeout=WAIT_MS)
+    await expect(other.locator(".report-status")).to_contain_text("対応中（田中 美咲",
+                                                                  timeout=WAIT_MS)

@@ -66,6 +66,9 @@ ROUTES = [
     ("POST", "/admin/policy/hours", "admin"),
     ("POST", "/admin/policy/disaster", "admin"),
     ("GET", "/admin/health", "admin"),
+    ("GET", "/admin/reports", "admin"),
+    ("POST", "/admin/reports/1/status", "admin"),
+    ("POST", "/admin/reports/boundary", "admin"),
 ]
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')

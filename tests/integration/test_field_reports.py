@@ -5,6 +5,8 @@ HQ board with audited status changes and position reads."""
 from __future__ import annotations
 
 import io
+import json
+import re
 import uuid
 from typing import Any
 
@@ -14,7 +16,7 @@ from PIL import Image
 from chat.actions.disaster import declare_disaster, set_hq_members
 from chat.context import open_context
 from chat.store.uow import TxMode, unit_of_work
-from tests.support import RunningServer, auth_headers, beside, dev_token
+from tests.support import RunningServer, auth_headers, beside, dev_token, signed_in
 from tests.support.clients import ChatClient
 from tests.support.people import ITO, NAKAMURA, SUZUKI, TANAKA, YAMADA
 
@@ -172,3 +174,44 @@ async def test_reports_are_refused_without_a_disaster_or_with_bad_fields(
                                  json=_report(uuid.uuid4().hex, [], **bad))
         assert refused.status_code in (400, 404), refused.text
         assert field_name in refused.json()["error"]["message"]
+
+
+BOUNDARY = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "properties": {"name": "市役所"},
+     "geometry": {"type": "Point", "coordinates": [139.6917, 35.6895]}},
+    {"type": "Feature", "properties": {"name": "市境"},
+     "geometry": {"type": "Polygon", "coordinates": [[[139.6, 35.6], [139.8, 35.6],
+                                                      [139.8, 35.8], [139.6, 35.6]]]}}]}
+
+
+async def test_the_console_board_changes_a_status_and_takes_a_checked_boundary_file(
+        server: RunningServer) -> None:
+    await _declare(server)
+    field = await dev_token(server, NAKAMURA)
+    posted = (await _request(server, field, "POST", "/api/cards/report", json=_report(
+        uuid.uuid4().hex, [], note="橋の欄干が破損"))).json()["message"]
+    admin = await signed_in(server, YAMADA)
+    async with admin:
+        page = await admin.request("GET", "/admin/reports?category=flood")
+        assert page.status_code == 200, page.text
+        assert f'data-report="{posted["id"]}"' in page.text and "橋の欄干が破損" in page.text
+        token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
+        assert token is not None
+        changed = await admin.request("POST", f"/admin/reports/{posted['id']}/status",
+                                      data={"csrf_token": token.group(1),
+                                            "status": "acknowledged"})
+        assert changed.status_code == 200 and "確認済（" in changed.text
+        bad = await admin.request("POST", "/admin/reports/boundary",
+                                  data={"csrf_token": token.group(1)},
+                                  files={"file": ("city.geojson", b'{"type": "Point"}',
+                                                  "application/geo+json")})
+        assert bad.status_code == 400 and "FeatureCollection" in bad.text
+        good = await admin.request("POST", "/admin/reports/boundary",
+                                   data={"csrf_token": token.group(1)},
+                                   files={"file": ("city.geojson",
+                                                   json.dumps(BOUNDARY).encode(),
+                                                   "application/geo+json")})
+        assert good.status_code == 200 and "2件の地物" in good.text
+    layer = (await _request(server, await dev_token(server, TANAKA), "GET",
+                            "/api/reports/map")).json()
+    assert layer == {"boundary": BOUNDARY, "tile_url": ""}
