@@ -31,6 +31,10 @@ async def test_an_offline_report_reaches_the_hq_board_once_at_its_position_live(
         await set_hq_members(ctx, [TANAKA, ITO], by="test")
         await declare_disaster(ctx, name="総合防災訓練", drill=True, by="test")
     field, hq, hq2 = await open_phone(), await open_phone(), await open_phone()
+    refused: list[str] = []         # the map must work under the page's CSP
+    for page in (field, hq, hq2):
+        page.on("console", lambda m: refused.append(m.text)
+                if "Content Security Policy" in m.text else None)
     await field.context.grant_permissions(["geolocation"])
     await field.context.set_geolocation({"latitude": 35.6895, "longitude": 139.6917,
                                          "accuracy": 15})
@@ -83,3 +87,4 @@ async def test_an_offline_report_reaches_the_hq_board_once_at_its_position_live(
     await expect(other).to_have_count(1, timeout=WAIT_MS)
     await expect(other.locator(".report-status")).to_contain_text("対応中（田中 美咲",
                                                                   timeout=WAIT_MS)
+    assert refused == []
