@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import Attachment, FieldReportPhoto
@@ -41,11 +41,16 @@ class AttachmentRepository:
         return bytes(value) if value is not None else None
 
     async def delete_of_messages(self, message_ids: Sequence[int]) -> int:
-        """Remove the photos of these messages (rows and bytes); returns how many."""
+        """Remove the photos of these messages (rows and bytes), a field report's
+        included; returns how many."""
         if not message_ids:
             return 0
+        # A field report's photos are linked by field_report_photos, not message_id.
+        report_photos = select(FieldReportPhoto.attachment_id).where(
+            FieldReportPhoto.message_id.in_(message_ids))
         result = await self.session.execute(
-            delete(Attachment).where(Attachment.message_id.in_(message_ids)))
+            delete(Attachment).where(or_(Attachment.message_id.in_(message_ids),
+                                         Attachment.id.in_(report_photos))))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def count_unsent(self, uploaded_before: datetime) -> tuple[int, int]:

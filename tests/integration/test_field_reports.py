@@ -215,3 +215,21 @@ async def test_the_console_board_changes_a_status_and_takes_a_checked_boundary_f
     layer = (await _request(server, await dev_token(server, TANAKA), "GET",
                             "/api/reports/map")).json()
     assert layer == {"boundary": BOUNDARY, "tile_url": ""}
+
+
+async def test_a_purge_of_the_report_takes_its_photos_and_the_sweep_leaves_them(
+        server: RunningServer) -> None:
+    await _declare(server)
+    field = await dev_token(server, NAKAMURA)
+    photo = await _photo(server, field)
+    posted = (await _request(server, field, "POST", "/api/cards/report",
+                             json=_report(uuid.uuid4().hex, [photo]))).json()["message"]
+    async with open_context(beside(server.settings)) as ctx:
+        async with unit_of_work(ctx.db, TxMode.READ) as uow:
+            far_future = ctx.clock.now().replace(year=2100)
+            # Linked to its report: never an unsent upload, however old.
+            assert photo not in await uow.attachments.unsent_ids(far_future, after_id=0,
+                                                                 limit=100)
+        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
+            assert await uow.attachments.delete_of_messages([posted["id"]]) == 1
+            assert await uow.attachments.get(photo) is None
