@@ -42,6 +42,8 @@ const app = {
     if (frame.message && (frame.type === "message" || frame.type === "message.updated")) {
       hqBoard.messageArrived(app, frame.message);
     }
+    // Joined the HQ (a declaration while connected): the 本部 tab may appear.
+    if (frame.type === "channel.joined") hqBoard.checkAccess(app).catch(() => {});
   },
   run: (effects) => run(effects),
   showError: (error) => { $("chat-error").textContent = errorText(error); },
