@@ -42,6 +42,7 @@ from chat.domain.cards.report import (
     FieldReport,
     Position,
     ReportRuleError,
+    ReportStatus,
     StatusChange,
     clean_note,
     parse_category,
@@ -53,7 +54,7 @@ from chat.domain.dates import parse_moment, wire_time
 from chat.domain.images import ACCEPTED_TYPES
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import Person
-from chat.domain.roles import ChannelKind, Role
+from chat.domain.roles import Role
 from chat.errors import (
     AttachmentNotFound,
     BadRequest,
@@ -188,7 +189,8 @@ async def _post(ctx: AppContext, uow: UnitOfWork, actor: Principal, channel_id: 
     message = Message(channel_id=channel_id, seq=seq, version=version,
                       sender_id=actor.user_id, client_id=client_id,
                       kind=MessageKind.REPORT.value, body=body, revision=1, created_at=now,
-                      data=json.dumps(fields.card(StatusChange(_NEW)), ensure_ascii=False))
+                      data=json.dumps(fields.card(StatusChange(ReportStatus.NEW)),
+                                      ensure_ascii=False))
     await uow.messages.insert(message)
     uow.messages.add_revision(MessageRevision(
         message_id=message.id, revision=1, action="create", body=body,
@@ -201,9 +203,6 @@ async def _post(ctx: AppContext, uow: UnitOfWork, actor: Principal, channel_id: 
     return message
 
 
-_NEW = parse_status("new")
-
-
 def _row(message_id: int, disaster_id: int, reporter_id: int, fields: FieldReport,
          now: datetime) -> models.FieldReport:
     where: Position | None = fields.position
@@ -213,7 +212,7 @@ def _row(message_id: int, disaster_id: int, reporter_id: int, fields: FieldRepor
         latitude_e6=round(where.lat * 1e6) if where else None,
         longitude_e6=round(where.lon * 1e6) if where else None,
         accuracy_m=where.accuracy_m if where else None, taken_at=fields.taken_at,
-        created_at=now, status=_NEW.value)
+        created_at=now, status=ReportStatus.NEW.value)
 
 
 async def _claim_photos(uow: UnitOfWork, actor: Principal, hq_id: int,
@@ -327,9 +326,6 @@ async def set_report_status(ctx: AppContext, *, actor: Principal, message_id: in
         message = await uow.messages.get(message_id, for_update=True)
         report = await uow.field_reports.get(message_id, for_update=True)
         if message is None or report is None or message.deleted_at or message.purged_at:
-            raise ReportNotFound()
-        hq = await uow.channels.get(message.channel_id)
-        if hq is None or hq.kind != ChannelKind.GROUP.value:
             raise ReportNotFound()
         if actor.role != Role.ADMIN.value and actor.user_id not in \
                 await uow.channels.member_ids(message.channel_id):
