@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from admin import devices, disaster, operations, people, records
+from admin import devices, disaster, operations, people, records, reports
 from admin.views import DISASTER_STAFF, EITHER, Console, page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -82,4 +82,8 @@ routes: list[BaseRoute] = [
     _route("/admin/disaster/declare", post=disaster.declare),
     _route("/admin/disaster/end", post=disaster.end),
     _route("/admin/disaster/hq-members", post=disaster.set_hq_members),
+    # the HQ board (field reports) and the map's boundary file
+    _route("/admin/reports", get=reports.board),
+    _route("/admin/reports/{message_id:int}/status", post=reports.set_status),
+    _route("/admin/reports/boundary", post=reports.upload_boundary),
 ]

@@ -38,6 +38,7 @@ from chat.auth.replay import MemoryReplayCache, ReplayCache
 from chat.bus import open_bus
 from chat.config import Settings
 from chat.context import AppContext
+from chat.domain.map_layer import tile_origin
 from chat.errors import ChatError
 from chat.hub import Hub
 from chat.periodic import every
@@ -51,6 +52,7 @@ from chat.web import cards as cards_web
 from chat.web import disaster as disaster_web
 from chat.web import notices as notices_web
 from chat.web import push as push_web
+from chat.web import reports as reports_web
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
@@ -227,13 +229,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *cards_web.routes,
         *broadcast_web.routes,
         *disaster_web.routes,
+        *reports_web.routes,
         *console_routes,
         *pages.routes,
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders), Middleware(DpopNonceHeaders)],
+        middleware=[Middleware(SecurityHeaders,
+                               tile_origin=tile_origin(settings.map_tile_url)),
+                    Middleware(DpopNonceHeaders)],
         exception_handlers={
             ChatError: chat_error_handler,
             HTTPException: http_error_handler,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chat.domain.map_layer import MapLayerRejected, check_tile_url
+
 DEFAULT_VAR_DIR = Path("var")
 
 
@@ -115,6 +117,9 @@ class Settings:
     pbx_country_code: str = "81"
     # Photos: the largest upload accepted (refused before it is read in full).
     max_upload_bytes: int = 10 * 1024 * 1024
+    # The HQ map's tiles from the city's own GIS server ("" for none: a grid and the
+    # boundary file only); its origin joins the page's img-src (chat.web.headers).
+    map_tile_url: str = ""
     # Web Push: the contact push services see in the VAPID token (RFC 8292 §2.1: a
     # mailto: or https: URI); by default the public https URL.
     vapid_subject: str | None = None
@@ -218,6 +223,7 @@ class Settings:
             pbx_max_call_seconds=_hours(env, "CHAT_PBX_MAX_CALL_HOURS", 4.0) * 3600,
             pbx_country_code=env.get("CHAT_PBX_COUNTRY_CODE", "81").strip().lstrip("+"),
             max_upload_bytes=int(_megabytes(env, "CHAT_MAX_UPLOAD_MB", 10.0)),
+            map_tile_url=env.get("CHAT_MAP_TILE_URL", "").strip(),
             vapid_subject=env.get("CHAT_VAPID_SUBJECT") or None,
             ws_per_message_deflate=_flag(env.get("CHAT_WS_PER_MESSAGE_DEFLATE")),
             sign_in_attempts_per_minute=_number(env, "CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE",
@@ -264,6 +270,10 @@ class Settings:
         if self.broadcast_repeat_seconds < 30 or not 0 <= self.broadcast_max_repeats <= 20:
             raise SettingsError("CHAT_BROADCAST_REPEAT_MINUTES must be at least 0.5 and "
                                 "CHAT_BROADCAST_REPEATS between 0 and 20")
+        try:
+            check_tile_url(self.map_tile_url)
+        except MapLayerRejected as error:
+            raise SettingsError(f"CHAT_MAP_TILE_URL: {error}") from None
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
 

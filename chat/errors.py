@@ -369,3 +369,20 @@ class BroadcastOnly(Forbidden):
 class UnknownBroadcastGroup(NotFound):
     code = "unknown_broadcast_group"
     default_message = "No such broadcast group"
+
+
+# --- disaster mode: field reports and the HQ board (docs/disaster.md) ---------------------
+
+class ReportNotFound(NotFound):
+    code = "report_not_found"
+    default_message = "No such field report"
+
+
+class HqOnly(Forbidden):
+    code = "hq_only"
+    default_message = "Only members of the disaster HQ (and admins) see the HQ board"
+
+
+class InvalidMapLayer(BadRequest):
+    code = "invalid_map_layer"
+    default_message = "The file is not a GeoJSON FeatureCollection this server accepts"

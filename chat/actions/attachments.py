@@ -10,7 +10,13 @@ from chat.actions.message_reads import audit_privileged_read
 from chat.actions.messages import member_channel
 from chat.auth.sessions import Principal
 from chat.context import AppContext
-from chat.domain.images import ACCEPTED_TYPES, ImageRejected, Location, process_photo
+from chat.domain.images import (
+    ACCEPTED_TYPES,
+    ImageRejected,
+    Location,
+    ProcessedPhoto,
+    process_photo,
+)
 from chat.domain.roles import may_post
 from chat.errors import AttachmentNotFound, InvalidImage, ReadOnlyChannel, UnsupportedMediaType
 from chat.frames import attachment_json
@@ -40,26 +46,39 @@ async def upload_photo(ctx: AppContext, *, actor: Principal, channel_id: int, da
         channel = await member_channel(uow, channel_id, actor.user_id)
     if not may_post(actor.role, channel.kind):
         raise ReadOnlyChannel()
-    try:
-        # CPU-bound: decoding and encoding run in a worker thread.
-        photo = await asyncio.to_thread(process_photo, data, keep_location=share_location)
-    except ImageRejected as exc:
-        raise InvalidImage(f"The image was refused: {exc}") from None
+    photo = await processed_photo(data, keep_location=share_location)
     location = (photo.location or device_location) if share_location else None
     async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await member_channel(uow, channel_id, actor.user_id)
-        attachment = Attachment(
-            channel_id=channel_id, uploader_id=actor.user_id, message_id=None,
-            content_type=photo.image.content_type, width=photo.image.width,
-            height=photo.image.height, size=len(photo.image.data), sha256=photo.image.sha256,
-            thumb_content_type=photo.thumb.content_type, thumb_width=photo.thumb.width,
-            thumb_height=photo.thumb.height,
-            latitude_e6=round(location.lat * 1e6) if location else None,
-            longitude_e6=round(location.lon * 1e6) if location else None,
-            created_at=ctx.clock.now(), data=photo.image.data, thumb=photo.thumb.data)
+        attachment = photo_row(ctx, photo, channel_id=channel_id, uploader_id=actor.user_id,
+                               location=location)
         uow.attachments.add(attachment)
         await uow.flush()
         return attachment_json(attachment)
+
+
+async def processed_photo(data: bytes, *, keep_location: bool) -> ProcessedPhoto:
+    """The upload decoded, oriented, resized and re-encoded without metadata, in a
+    worker thread (CPU-bound); raises InvalidImage."""
+    try:
+        return await asyncio.to_thread(process_photo, data, keep_location=keep_location)
+    except ImageRejected as exc:
+        raise InvalidImage(f"The image was refused: {exc}") from None
+
+
+def photo_row(ctx: AppContext, photo: ProcessedPhoto, *, channel_id: int, uploader_id: int,
+              location: Location | None) -> Attachment:
+    """The ``attachments`` row of a processed photo, not yet sent (``message_id``
+    NULL); the caller adds it."""
+    return Attachment(
+        channel_id=channel_id, uploader_id=uploader_id, message_id=None,
+        content_type=photo.image.content_type, width=photo.image.width,
+        height=photo.image.height, size=len(photo.image.data), sha256=photo.image.sha256,
+        thumb_content_type=photo.thumb.content_type, thumb_width=photo.thumb.width,
+        thumb_height=photo.thumb.height,
+        latitude_e6=round(location.lat * 1e6) if location else None,
+        longitude_e6=round(location.lon * 1e6) if location else None,
+        created_at=ctx.clock.now(), data=photo.image.data, thumb=photo.thumb.data)
 
 
 async def photo_bytes(ctx: AppContext, *, actor: Principal, attachment_id: int,

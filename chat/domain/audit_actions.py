@@ -57,6 +57,11 @@ class AuditAction(StrEnum):
     DISASTER_DECLARED = "disaster.declared"
     DISASTER_ENDED = "disaster.ended"
     DISASTER_HQ_MEMBERS_SET = "disaster.hq_members_set"
+    # Field reports and the HQ board (a drill's entries carry drill=true)
+    REPORT_FILED = "report.filed"
+    REPORT_STATUS_CHANGED = "report.status_changed"
+    REPORTS_POSITIONS_VIEWED = "reports.positions_viewed"
+    HQ_MAP_SET = "hq_map.set"
     # Retention and legal holds
     RETENTION_POLICY_SET = "retention.policy_set"
     RETENTION_POLICY_CLEARED = "retention.policy_cleared"

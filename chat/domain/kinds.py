@@ -19,3 +19,4 @@ class MessageKind(StrEnum):
     MISSED_CALL = "call.missed"   # a missed call to a person or a desk-group phone
     MEMO = "memo"                 # 伝言メモ taken by an operator
     BROADCAST = "broadcast"       # 緊急放送: an urgent message that overrides mute
+    REPORT = "report"             # 被害報告: a field report to the disaster HQ

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.store.models import Attachment
+from chat.store.models import Attachment, FieldReportPhoto
 
 
 class AttachmentRepository:
@@ -41,11 +41,16 @@ class AttachmentRepository:
         return bytes(value) if value is not None else None
 
     async def delete_of_messages(self, message_ids: Sequence[int]) -> int:
-        """Remove the photos of these messages (rows and bytes); returns how many."""
+        """Remove the photos of these messages (rows and bytes), a field report's
+        included; returns how many."""
         if not message_ids:
             return 0
+        # A field report's photos are linked by field_report_photos, not message_id.
+        report_photos = select(FieldReportPhoto.attachment_id).where(
+            FieldReportPhoto.message_id.in_(message_ids))
         result = await self.session.execute(
-            delete(Attachment).where(Attachment.message_id.in_(message_ids)))
+            delete(Attachment).where(or_(Attachment.message_id.in_(message_ids),
+                                         Attachment.id.in_(report_photos))))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def count_unsent(self, uploaded_before: datetime) -> tuple[int, int]:
@@ -73,7 +78,9 @@ class AttachmentRepository:
             return []
         removed = await self.session.execute(
             delete(Attachment)
-            .where(Attachment.id.in_(attachment_ids), Attachment.message_id.is_(None))
+            .where(Attachment.id.in_(attachment_ids), Attachment.message_id.is_(None),
+                   ~select(FieldReportPhoto.attachment_id).where(
+                       FieldReportPhoto.attachment_id == Attachment.id).exists())
             .returning(Attachment.id, Attachment.uploader_id, Attachment.channel_id,
                        Attachment.size))
         return sorted((int(a), int(b), int(c), int(d)) for a, b, c, d in removed.all())
@@ -81,4 +88,8 @@ class AttachmentRepository:
 
 def _unsent(uploaded_before: datetime) -> tuple[Any, ...]:
     """Uploads never sent, made before then."""
-    return Attachment.message_id.is_(None), Attachment.created_at < uploaded_before
+    # A field report's photos keep message_id NULL; their link keeps them.
+    linked = select(FieldReportPhoto.attachment_id).where(
+        FieldReportPhoto.attachment_id == Attachment.id)
+    return (Attachment.message_id.is_(None), Attachment.created_at < uploaded_before,
+            ~linked.exists())

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -668,3 +669,46 @@ class Broadcast(Base):
     repeats_done: Mapped[int] = mapped_column(Integer, default=0)
     next_repeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- disaster mode: field reports (被害報告) ------------------------------------------------
+
+class FieldReport(Base):
+    """A field report's facts and its follow-up on the HQ board (新規 → 確認済 → 対応中 →
+    完了). The message (kind ``report``, in the HQ channel) is the card; this row is what
+    the board filters and the only place the position is kept (micro-degrees, NULL when
+    the person did not attach it)."""
+
+    __tablename__ = "field_reports"
+    __table_args__ = (Index("ix_field_reports_disaster", "disaster_id", "message_id"),)
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    disaster_id: Mapped[int] = mapped_column(ForeignKey("disasters.id", ondelete="CASCADE"))
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    category: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text)
+    latitude_e6: Mapped[int | None] = mapped_column(Integer)
+    longitude_e6: Mapped[int | None] = mapped_column(Integer)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    status_changed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FieldReportPhoto(Base):
+    """A photo of a field report, in order. The attachment keeps ``message_id`` NULL
+    (that column holds one photo per message); this link is what keeps it from the
+    unsent-upload sweep and lets the HQ see it."""
+
+    __tablename__ = "field_report_photos"
+
+    attachment_id: Mapped[int] = mapped_column(
+        ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("field_reports.message_id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)

@@ -23,6 +23,7 @@ from chat.store.departments import DepartmentRepository
 from chat.store.devices import DeviceRepository
 from chat.store.disasters import DisasterRepository
 from chat.store.exports import ExportRepository
+from chat.store.field_reports import FieldReportRepository
 from chat.store.messages import MessageRepository
 from chat.store.notices import NoticeRepository
 from chat.store.pbx import PbxRepository
@@ -61,6 +62,7 @@ class UnitOfWork:
         self.push = PushRepository(session)
         self.disasters = DisasterRepository(session)
         self.broadcasts = BroadcastRepository(session)
+        self.field_reports = FieldReportRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:

@@ -71,6 +71,9 @@ ROUTES = [
     ("POST", "/admin/disaster/declare", "admin"),
     ("POST", "/admin/disaster/end", "admin"),
     ("POST", "/admin/disaster/hq-members", "admin"),
+    ("GET", "/admin/reports", "admin"),
+    ("POST", "/admin/reports/1/status", "admin"),
+    ("POST", "/admin/reports/boundary", "admin"),
 ]
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')

@@ -20,9 +20,11 @@ import { loadPins, setUp as setUpConversationHead } from "./views/conversation_h
 import * as conversation from "./views/conversation.js";
 import * as directory from "./views/directory.js";
 import * as disasterView from "./views/disaster.js";
+import * as hqBoard from "./views/hq_board.js";
 import * as navigation from "./views/navigation.js";
 import * as photos from "./views/photos.js";
 import { renderHeaderPresence } from "./views/presence.js";
+import * as reportForm from "./views/report_form.js";
 import * as search from "./views/search.js";
 import * as settings from "./views/settings.js";
 import { closeSheet, setUp as setUpSheets } from "./views/sheets.js";
@@ -37,7 +39,16 @@ let handlers = null;     // {onSessionEnded(frame), onOffHours(frame), onAuthFai
 const app = {
   get state() { return state; },
   send: (frame) => Boolean(connection) && connection.send(frame),
-  dispatch: (frame) => { if (state) run(reduce(state, frame)); },
+  dispatch: (frame) => {
+    if (!state) return;
+    run(reduce(state, frame));
+    // The HQ board follows the HQ channel's reports (views/hq_board.js).
+    if (frame.message && (frame.type === "message" || frame.type === "message.updated")) {
+      hqBoard.messageArrived(app, frame.message);
+    }
+    // Joined the HQ (a declaration while connected): the 本部 tab may appear.
+    if (frame.type === "channel.joined") hqBoard.checkAccess(app).catch(() => {});
+  },
   run: (effects) => run(effects),
   showError: (error) => { $("chat-error").textContent = errorText(error); },
   setView,
@@ -59,6 +70,8 @@ export function setUpChat() {
   directory.setUp(app);
   settings.setUp();
   disasterView.setUp(app);
+  reportForm.setUp(app);
+  hqBoard.setUp(app);
   setUpSheets();
   document.addEventListener("visibilitychange", markRead);
 }
@@ -81,6 +94,7 @@ export async function startChat(callbacks) {
   for (const u of dir.users) mine.users.set(u.id, u);
   for (const d of (depts && depts.departments) || []) mine.departments.set(d.id, d);
   setView("chats");
+  hqBoard.checkAccess(app).catch(() => {});
   connection = openConnection({
     url: wsUrl, authFrame: wsAuthFrame, closeCodes: CLOSE_CODES,
     onFrame: (frame) => app.dispatch(frame),
@@ -102,6 +116,7 @@ export function stopChat() {
   connection = null;
   conversation.reset();
   broadcastAlert.closeAll();
+  hqBoard.reset();
   for (const id of ["channel-list", "search-results", "directory-list"]) $(id).replaceChildren();
   settings.renderMe(null);
   disasterView.render(null);
@@ -117,6 +132,7 @@ export function relabelChat() {
   conversation.render(app);
   directory.render(app);
   disasterView.render(state);
+  reportForm.relabel();
 }
 
 /** The signed-in person (after `ready`). */
@@ -129,6 +145,8 @@ export function setView(view) {
   navigation.showView(state, view);
   if (view === "directory") directory.render(app);
   if (view === "chats") channelList.render(app);
+  if (view === "report") reportForm.render(app);
+  if (view === "board") hqBoard.render(app);
 }
 
 function setConn(mode) {
@@ -174,7 +192,10 @@ function run(effects) {
       case "forget": forget(effect.clientId); break;
       case "send": app.send(effect.frame); break;
       case "markRead": markRead(); break;
-      case "flushOutbox": flushOutbox(app).catch((error) => console.warn("outbox:", error)); break;
+      case "flushOutbox":
+        flushOutbox(app).catch((error) => console.warn("outbox:", error));
+        reportForm.sendWaiting(app);
+        break;
       case "mention":
         $("chat-error").textContent = t("chat.mentioned", {
           name: (state.users.get(effect.message.sender_id) || {}).name || "" });

@@ -6,6 +6,7 @@ import { MESSAGE_KINDS } from "../constants.js";
 import * as memo from "./memo.js";
 import * as missedCall from "./missed_call.js";
 import * as photo from "./photo.js";
+import * as report from "./report.js";
 import * as text from "./text.js";
 import * as broadcast from "./broadcast.js";
 
@@ -15,6 +16,7 @@ export const CARD_VIEWS = Object.freeze({
   [MESSAGE_KINDS.MISSED_CALL]: missedCall,
   [MESSAGE_KINDS.MEMO]: memo,
   [MESSAGE_KINDS.BROADCAST]: broadcast,
+  [MESSAGE_KINDS.REPORT]: report,
 });
 
 /** The view for `kind`; the plain bubble for a message not stored yet or a kind unknown here. */
