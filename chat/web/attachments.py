@@ -20,7 +20,7 @@ from chat.web.auth import app_context, require_principal
 IMAGE_HEADERS = {"Cache-Control": "private, no-store", "Content-Disposition": "inline"}
 
 
-async def _image_body(request: Request, limit: int) -> bytes:
+async def read_image_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it is known to be over ``limit``:
     from Content-Length before reading anything, or while streaming."""
     declared = request.headers.get("content-length")
@@ -56,7 +56,7 @@ async def upload(request: Request) -> JSONResponse:
     ctx = app_context(request)
     actor = await require_principal(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    data = await _image_body(request, ctx.settings.max_upload_bytes)
+    data = await read_image_body(request, ctx.settings.max_upload_bytes)
     share = request.query_params.get("share_location", "").lower() in {"1", "true", "yes"}
     attachment = await attachment_actions.upload_photo(
         ctx, actor=actor, channel_id=int(request.path_params["channel_id"]), data=data,

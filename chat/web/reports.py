@@ -13,7 +13,7 @@ from starlette.routing import Route
 from chat.actions import hq_map
 from chat.actions import reports as report_actions
 from chat.errors import BadRequest
-from chat.web.attachments import IMAGE_HEADERS, _image_body
+from chat.web.attachments import IMAGE_HEADERS, read_image_body
 from chat.web.auth import app_context, require_principal
 from chat.web.errors import read_json_object
 
@@ -22,7 +22,7 @@ async def upload_photo(request: Request) -> JSONResponse:
     ctx = app_context(request)
     actor = await require_principal(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    data = await _image_body(request, ctx.settings.max_upload_bytes)
+    data = await read_image_body(request, ctx.settings.max_upload_bytes)
     photo = await report_actions.upload_report_photo(ctx, actor=actor, data=data,
                                                      content_type=content_type)
     return JSONResponse({"photo": photo}, status_code=201)

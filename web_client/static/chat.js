@@ -205,7 +205,7 @@ function run(effects) {
         break;
       case "broadcast": broadcastAlert.showBroadcast(app, effect.message, effect.repeat); break;
       case "confirmCount": setConfirmCount(effect.messageId, effect.count); break;
-      case "disaster": disasterView.render(state); break;
+      case "disaster": disasterView.render(state); hqBoard.checkAccess(app).catch(() => {}); break;
       default: console.warn("unknown effect", effect);
     }
   }
