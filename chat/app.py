@@ -48,6 +48,7 @@ from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks
 from chat.web import cards as cards_web
 from chat.web import notices as notices_web
 from chat.web import push as push_web
+from chat.web import rollcalls as rollcalls_web
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
@@ -220,6 +221,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *pbx_webhooks.routes,
         *notices_web.routes,
         *cards_web.routes,
+        *rollcalls_web.routes,
         *console_routes,
         *pages.routes,
     ]

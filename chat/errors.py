@@ -359,3 +359,21 @@ class UnknownStamp(BadRequest):
 class NotAnAnnouncement(BadRequest):
     code = "not_an_announcement"
     default_message = "Only announcements take confirmations"
+
+
+# --- safety roll calls (安否確認, docs/disaster.md) ----------------------------------------
+
+class RollCallNotFound(NotFound):
+    code = "rollcall_not_found"
+    default_message = "No such roll call"
+
+
+class HqOnly(Forbidden):
+    code = "hq_only"
+    default_message = "Only the disaster HQ (and the crisis role) runs roll calls"
+
+
+class RollCallEnded(ChatError):
+    code = "rollcall_ended"
+    http_status = 409
+    default_message = "This roll call has ended"

@@ -190,6 +190,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
                     "pinned_at": (str, type(None)), "pinned_by": (int, type(None))},
     "confirm.updated": {"channel_id": (int,), "message_id": (int,),
                         "confirmed_count": (int,)},
+    "rollcall.tally": {"tally": (dict,)},
 }
 
 

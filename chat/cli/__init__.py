@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chat.cli import audit, devices, imports, pbx, policy, retention, server
+from chat.cli import audit, devices, imports, pbx, policy, retention, rollcall, server
 from chat.cli.common import refusal
 from chat.config import Settings, SettingsError
 from chat.errors import ChatError
 
-COMMAND_GROUPS = (server, imports, devices, policy, audit, retention, pbx)
+COMMAND_GROUPS = (server, imports, devices, policy, audit, retention, pbx, rollcall)
 
 
 def build_parser() -> argparse.ArgumentParser:

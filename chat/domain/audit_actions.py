@@ -57,6 +57,12 @@ class AuditAction(StrEnum):
     DISASTER_DECLARED = "disaster.declared"
     DISASTER_ENDED = "disaster.ended"
     DISASTER_HQ_MEMBERS_SET = "disaster.hq_members_set"
+    # Safety roll calls (安否確認; a drill's carry drill=true)
+    ROLLCALL_STARTED = "rollcall.started"
+    ROLLCALL_ANSWERED = "rollcall.answered"
+    ROLLCALL_REMINDED = "rollcall.reminded"
+    ROLLCALL_EXPORTED = "rollcall.exported"
+    ROLLCALL_ENDED = "rollcall.ended"
     # Retention and legal holds
     RETENTION_POLICY_SET = "retention.policy_set"
     RETENTION_POLICY_CLEARED = "retention.policy_cleared"

@@ -18,3 +18,4 @@ class MessageKind(StrEnum):
     PHOTO = "photo"
     MISSED_CALL = "call.missed"   # a missed call to a person or a desk-group phone
     MEMO = "memo"                 # 伝言メモ taken by an operator
+    ROLLCALL = "rollcall"         # 安否確認: HQ asks everyone; each answers with one tap

@@ -29,6 +29,7 @@ from chat.store.push import PushRepository
 from chat.store.reactions import ReactionRepository
 from chat.store.records import RecordRepository
 from chat.store.retention import RetentionRepository
+from chat.store.rollcalls import RollCallRepository
 from chat.store.sessions import SessionRepository
 from chat.store.system_settings import SystemSettingsRepository
 from chat.store.users import UserRepository
@@ -59,6 +60,7 @@ class UnitOfWork:
         self.reactions = ReactionRepository(session, dialect)
         self.push = PushRepository(session)
         self.disasters = DisasterRepository(session)
+        self.rollcalls = RollCallRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:

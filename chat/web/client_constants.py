@@ -5,7 +5,7 @@ JavaScript file holds a hand copy (docs/client.md, "Constants").
 Only what the page must agree on with the server goes here: the stamps it offers, the
 websocket close codes it acts on, the message kinds its card views are keyed by, the
 channel kinds it groups by, the states and actions of a notice card, the roles that may
-take a memo, and the call presence shown beside a name.
+take a memo, the call presence shown beside a name, and a roll call's answers.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from chat.domain.cards.memo import MemoAction
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import NoticeState
 from chat.domain.roles import ChannelKind
+from chat.domain.rollcall import RollCallStatus
 from chat.domain.stamps import STAMPS
 
 MODULE_PATH = "/static/constants.js"
@@ -48,6 +49,7 @@ def client_constants() -> dict[str, Any]:
         "MEMO_ACTIONS": [action.value for action in MemoAction],
         "MEMO_TAKERS": sorted(role.value for role in MEMO_TAKERS),
         "CALL_PRESENCE": _members(CallPresence),
+        "ROLLCALL_STATUSES": _members(RollCallStatus),
     }
 
 

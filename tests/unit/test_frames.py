@@ -77,6 +77,9 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
                     "pinned_at": None, "pinned_by": None},
     "confirm.updated": {"type": "confirm.updated", "channel_id": 7, "message_id": 1,
                         "confirmed_count": 3},
+    "rollcall.tally": {"type": "rollcall.tally", "tally": {
+        "rollcall": {"id": 1}, "total": 2, "answered": 1, "counts": {}, "departments": [],
+        "unanswered": []}},
 }
 
 

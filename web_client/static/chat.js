@@ -18,6 +18,7 @@ import * as conversation from "./views/conversation.js";
 import * as directory from "./views/directory.js";
 import * as navigation from "./views/navigation.js";
 import * as photos from "./views/photos.js";
+import { tallyArrived } from "./views/rollcall.js";
 import { renderHeaderPresence } from "./views/presence.js";
 import * as search from "./views/search.js";
 import * as settings from "./views/settings.js";
@@ -171,6 +172,7 @@ function run(effects) {
       case "error":
         $("chat-error").textContent = `${effect.frame.message_ja || effect.frame.message} (${effect.frame.code})`;
         break;
+      case "rollcallTally": tallyArrived(app, effect.id); break;
       default: console.warn("unknown effect", effect);
     }
   }

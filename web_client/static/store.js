@@ -21,6 +21,7 @@
 //   {kind: "flushOutbox"}           send everything waiting in the outbox again
 //   {kind: "mention", message}      someone mentioned me elsewhere
 //   {kind: "error", frame}          show the server's error
+//   {kind: "rollcallTally", id}     a roll call's tally changed (HQ's sheet)
 
 /** A fresh state: nothing known until `ready`. */
 export function createState() {
@@ -41,6 +42,8 @@ export function createState() {
     replyTo: null,                  // the message being answered
     photo: null,                    // {file, preview} chosen, not yet sent
     view: "chats",                  // chats | conversation | search | directory | settings
+    rollcalls: new Map(),           // roll call id -> {rollcall, mine, may_manage} (+ draft)
+    rollcallTallies: new Map(),     // roll call id -> its latest tally (HQ)
   };
 }
 
@@ -195,6 +198,14 @@ export const reducers = {
     return state.current ? [{ kind: "send", frame: resyncFrame(state) }] : [];
   },
 
+  "rollcall.tally"(state, f) {
+    const id = f.tally.rollcall.id;
+    state.rollcallTallies.set(id, f.tally);
+    const known = state.rollcalls.get(id);
+    if (known) known.rollcall = f.tally.rollcall;
+    return [{ kind: "rollcallTally", id }];
+  },
+
   error(state, f) {
     const effects = [];
     const pending = f.ref != null ? state.pending.get(f.ref) : null;
@@ -320,4 +331,20 @@ export function connectionLost(state) {
     if (p.state === "sending") { p.state = "queued"; effects.push({ kind: "pending", clientId }); }
   }
   return effects;
+}
+
+/** A roll call as the card shows it (GET /api/rollcalls/{id}): the roll call, my answer, HQ. */
+export function rollcallLoaded(state, id, info) {
+  const known = state.rollcalls.get(id) || {};
+  state.rollcalls.set(id, { ...known, ...info, editing: false });
+}
+
+/** My answer was stored: the card shows it (and no longer the buttons). */
+export function rollcallAnswered(state, id, answer) {
+  const known = state.rollcalls.get(id);
+  if (!known) return;
+  known.mine = answer;
+  known.editing = false;
+  known.draftNote = undefined;
+  known.position = undefined;
 }

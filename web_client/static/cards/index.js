@@ -6,6 +6,7 @@ import { MESSAGE_KINDS } from "../constants.js";
 import * as memo from "./memo.js";
 import * as missedCall from "./missed_call.js";
 import * as photo from "./photo.js";
+import * as rollcall from "./rollcall.js";
 import * as text from "./text.js";
 
 export const CARD_VIEWS = Object.freeze({
@@ -13,6 +14,7 @@ export const CARD_VIEWS = Object.freeze({
   [MESSAGE_KINDS.PHOTO]: photo,
   [MESSAGE_KINDS.MISSED_CALL]: missedCall,
   [MESSAGE_KINDS.MEMO]: memo,
+  [MESSAGE_KINDS.ROLLCALL]: rollcall,
 });
 
 /** The view for `kind`; the plain bubble for a message not stored yet or a kind unknown here. */

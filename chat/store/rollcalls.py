@@ -1,0 +1,54 @@
+"""Safety roll calls (安否確認) and their answers: one answer per person and roll call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.store.models import RollCall, RollCallAnswer
+
+
+class RollCallRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, roll_call: RollCall) -> None:
+        self.session.add(roll_call)
+
+    async def get(self, roll_call_id: int) -> RollCall | None:
+        return await self.session.get(RollCall, roll_call_id)
+
+    async def latest(self) -> RollCall | None:
+        """The most recently started roll call (what ``rollcall status`` shows)."""
+        return (await self.session.scalars(
+            select(RollCall).order_by(RollCall.id.desc()).limit(1))).first()
+
+    async def answers(self, roll_call_id: int) -> Sequence[RollCallAnswer]:
+        return (await self.session.scalars(
+            select(RollCallAnswer).where(RollCallAnswer.roll_call_id == roll_call_id)
+            .order_by(RollCallAnswer.user_id))).all()
+
+    async def answer_of(self, roll_call_id: int, user_id: int) -> RollCallAnswer | None:
+        return (await self.session.scalars(select(RollCallAnswer).where(
+            RollCallAnswer.roll_call_id == roll_call_id,
+            RollCallAnswer.user_id == user_id))).first()
+
+    async def answer_count(self, roll_call_id: int) -> int:
+        return int(await self.session.scalar(
+            select(func.count()).select_from(RollCallAnswer)
+            .where(RollCallAnswer.roll_call_id == roll_call_id)) or 0)
+
+    async def insert_answer(self, answer: RollCallAnswer) -> RollCallAnswer | None:
+        """Insert a first answer; None when the person's answer was stored meanwhile
+        (another request of theirs won the unique index: the caller updates that one).
+        A savepoint keeps the transaction usable after the refusal."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(answer)
+                await self.session.flush()
+        except IntegrityError:
+            return None
+        return answer
