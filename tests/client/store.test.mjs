@@ -253,6 +253,7 @@ test("every frame type the server sends has a reducer", () => {
   // The server-to-client frame types of docs/protocol.md (hello is the connection's).
   const types = ["ready", "message", "message.updated", "ack", "ok", "read.ok", "pong", "resync.result", "read", "typing",
                  "presence", "presence.batch", "call.presence", "channel.joined", "channel.left",
-                 "reaction.updated", "pin.updated", "confirm.updated", "mention", "resync.required", "error"];
+                 "reaction.updated", "pin.updated", "confirm.updated", "mention", "resync.required", "error",
+                 "rollcall.tally"];
   assert.deepEqual(Object.keys(reducers).sort(), [...types].sort());
 });
