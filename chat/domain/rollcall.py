@@ -255,7 +255,8 @@ def tally_lines(result: Mapping[str, Any]) -> list[str]:
              + "  ".join(f"{label} {result['counts'][k]}" for label, k in zip(
                  labels, keys, strict=True))]
     for row in result["departments"]:
-        where = " ".join(part for part in (row["bu"], row["department"]) if part) or "（所属なし）"
+        parts = [row["bu"]] if row["bu"] != row["department"] else []
+        where = " ".join(p for p in (*parts, row["department"]) if p) or "（所属なし）"
         lines.append(f"  {where}: " + "  ".join(
             f"{label} {row['counts'][k]}" for label, k in zip(labels, keys, strict=True)))
     if result["unanswered"]:

@@ -101,7 +101,8 @@ function tallyBody(app, id) {
     const tr = document.createElement("tr");
     tr.dataset.department = row.department;
     const name = document.createElement("td");
-    name.textContent = [row.bu, row.department].filter(Boolean).join(" ") || t("rollcall.no_department");
+    name.textContent = [...new Set([row.bu, row.department].filter(Boolean))].join(" ")
+      || t("rollcall.no_department");
     tr.append(name);
     for (const k of STATUS_KEYS) {
       const td = document.createElement("td");
