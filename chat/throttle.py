@@ -2,7 +2,7 @@
 and always once more after the last request, so the last change is never left out.
 
 A roll call's tally (chat.actions.rollcall) uses it: 700 answers in ten seconds ask for
-700 tallies, and HQ gets one at once and then at most two a second, each reading
+700 tallies, and HQ gets one at once and then at most four a second, each reading
 everything committed before it ran. Runs of one key never overlap: a request made while
 one runs is served by another run after it. Time comes from the injected clock.
 """

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.store.models import RollCall, RollCallAnswer
+from chat.store.models import Department, RollCall, RollCallAnswer, User
 
 
 class RollCallRepository:
@@ -26,10 +27,31 @@ class RollCallRepository:
         return (await self.session.scalars(
             select(RollCall).order_by(RollCall.id.desc()).limit(1))).first()
 
-    async def answers(self, roll_call_id: int) -> Sequence[RollCallAnswer]:
-        return (await self.session.scalars(
-            select(RollCallAnswer).where(RollCallAnswer.roll_call_id == roll_call_id)
-            .order_by(RollCallAnswer.user_id))).all()
+    async def people(self) -> Sequence[tuple[int, str, str, int | None]]:
+        """Everyone a roll call asks: ``(id, name, staff_number, department_id)`` of
+        every active person. Plain rows, not objects: the live tally reads them a few
+        times a second while answers arrive."""
+        return (await self.session.execute(
+            select(User.id, User.name, User.staff_number, User.department_id)
+            .where(User.is_active))).all()
+
+    async def departments(self) -> dict[int, tuple[str, str, int | None, int]]:
+        """The org chart as the tally places people in it: id → (name, level, parent
+        id, sort order)."""
+        rows = (await self.session.execute(select(
+            Department.id, Department.name, Department.level, Department.parent_id,
+            Department.sort_order))).all()
+        return {d: (name, level, parent, order) for d, name, level, parent, order in rows}
+
+    async def answer_rows(self, roll_call_id: int) -> Sequence[tuple[
+            int, str, str, int | None, int | None, int | None, datetime]]:
+        """Every answer as ``(user_id, status, note, latitude_e6, longitude_e6,
+        accuracy_m, answered_at)`` (plain rows, for the tally and the CSV)."""
+        return (await self.session.execute(select(
+            RollCallAnswer.user_id, RollCallAnswer.status, RollCallAnswer.note,
+            RollCallAnswer.latitude_e6, RollCallAnswer.longitude_e6,
+            RollCallAnswer.accuracy_m, RollCallAnswer.answered_at)
+            .where(RollCallAnswer.roll_call_id == roll_call_id))).all()
 
     async def answer_of(self, roll_call_id: int, user_id: int) -> RollCallAnswer | None:
         return (await self.session.scalars(select(RollCallAnswer).where(
