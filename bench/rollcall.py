@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench import population
-from bench.loadgen import percentiles, raise_fd_limit
+from bench.loadgen import GENERATOR_NICE, percentiles, raise_fd_limit
 from bench.population import City, Person
 
 TARGET_P99_MS = 1000
@@ -56,6 +57,9 @@ def run_rollcall(bench: Any, *, people: int = 700, seconds: float = 10.0,
         server = bench.server("tsunagu", city)
         try:
             asyncio.run(population.mint_sessions(city, city.people))
+            # The phones' CPUs are not the server's: the answering side yields to the
+            # server, as the load generator's workers do (bench/loadgen.py).
+            os.nice(GENERATOR_NICE)
             figures = asyncio.run(_measure(server, city, hq_person, rollcall_id,
                                            seconds=seconds, say=bench.say))
             stored = asyncio.run(_stored(city, rollcall_id))
@@ -154,11 +158,13 @@ async def _measure(server: Any, city: City, hq_person: Person, rollcall_id: int,
             answer_ms.append((time.perf_counter() - began) * 1e3)
 
         server.profile_start()
+        cpu_before = server.cpu()
         await asyncio.gather(*(answer(n, u) for n, u in enumerate(order)))
         finished = time.perf_counter()
         server.profile_stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(everyone_shown.wait(), 10)
+        server_cpu = server.cpu() - cpu_before
         watcher.cancel()
         await ws.close()
         lags = [reflected[u] - sent[u] for u in reflected]
@@ -169,6 +175,8 @@ async def _measure(server: Any, city: City, hq_person: Person, rollcall_id: int,
                    "lag_ms": percentiles(lags, 1e3),
                    "all_reflected": len(reflected) == len(sent),
                    "tally_frames": tallies[0],
+                   # Everything the server did meanwhile (answers, auth, tallies), per answer.
+                   "server_cpu_ms_per_answer": round(server_cpu / len(sent) * 1e3, 2),
                    "largest_tally_bytes": max(tally_bytes, default=0)}
         say(f"  (g) {len(sent)} answers in {figures['sending_took_s']}s, "
             f"{tallies[0]} tally frames, lag p50 {figures['lag_ms']['p50']} "
