@@ -302,6 +302,15 @@ async def my_rollcall(ctx: AppContext, *, actor: Principal, rollcall_id: int) ->
                 "may_manage": await _may_run(uow, user_id=actor.user_id, role=actor.role)}
 
 
+async def rollcall_overview(ctx: AppContext, *, actor: Principal) -> JSON:
+    """Whether the actor may start a roll call (the phone then offers 「安否確認を開始」),
+    and the latest roll call, if any."""
+    async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
+        latest = await uow.rollcalls.latest()
+        return {"may_start": await _may_run(uow, user_id=actor.user_id, role=actor.role),
+                "latest": (await _info(uow, latest)).wire() if latest else None}
+
+
 # --- the tally ----------------------------------------------------------------------------
 
 async def _tally_of(uow: UnitOfWork, row: RollCall) -> JSON:

@@ -34,6 +34,11 @@ async def start(request: Request) -> JSONResponse:
     return JSONResponse({"rollcall": rollcall}, status_code=201)
 
 
+async def overview(request: Request) -> JSONResponse:
+    actor = await require_principal(request)
+    return JSONResponse(await actions.rollcall_overview(app_context(request), actor=actor))
+
+
 async def mine(request: Request) -> JSONResponse:
     actor = await require_principal(request)
     return JSONResponse(await actions.my_rollcall(app_context(request), actor=actor,
@@ -79,6 +84,7 @@ async def export_csv(request: Request) -> Response:
 
 routes = [
     Route("/api/rollcalls", start, methods=["POST"]),
+    Route("/api/rollcalls", overview, methods=["GET"]),
     Route("/api/rollcalls/{rollcall_id:int}", mine, methods=["GET"]),
     Route("/api/rollcalls/{rollcall_id:int}/answer", answer, methods=["POST"]),
     Route("/api/rollcalls/{rollcall_id:int}/tally", tally, methods=["GET"]),

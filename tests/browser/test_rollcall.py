@@ -1,18 +1,17 @@
-"""A safety roll call on the phone (headless Chromium, phone emulation): the card in the
-all-staff channel answers with one tap, the position only when the person taps
+"""A safety roll call on the phone (headless Chromium, phone emulation): HQ starts it,
+the card in the all-staff channel answers with one tap, the position only when the person taps
 「位置を添付」, the answer shows and can be changed, and HQ's tally sheet follows live."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Page, expect
 
 from chat.actions.disaster import declare_disaster, set_hq_members
 from chat.context import open_context
-from tests.support import RunningServer, auth_headers, beside, dev_token, sql
+from tests.support import RunningServer, beside, sql
 from tests.support.browser import WAIT_MS, PhoneFactory, expect_fits_the_phone, sign_in
 from tests.support.people import ITO, ROSTER, SUZUKI
 
@@ -31,12 +30,6 @@ async def test_one_tap_answers_on_the_phone_and_the_hq_sheet_follows_live(
     async with open_context(beside(server.settings)) as ctx:
         await set_hq_members(ctx, [ITO], by="test")
         await declare_disaster(ctx, name="総合防災訓練", drill=True, by="test")
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
-        started = await http.post("/api/rollcalls", headers=auth_headers(
-            await dev_token(server, ITO)), json={"text": "全職員は安否を回答してください"})
-    assert started.status_code == 201, started.text
-    rid = started.json()["rollcall"]["id"]
-
     phone, hq = await open_phone(), await open_phone()
     await phone.context.grant_permissions(["geolocation"])
     await phone.context.set_geolocation({"latitude": 35.6895, "longitude": 139.6917,
@@ -44,8 +37,17 @@ async def test_one_tap_answers_on_the_phone_and_the_hq_sheet_follows_live(
     await sign_in(phone, server, SUZUKI, ROSTER[SUZUKI].name)
     await sign_in(hq, server, ITO, ROSTER[ITO].name)
 
+    # HQ starts it from the phone; staff are not offered to.
+    await hq.click("#rollcall-start")
+    await hq.select_option("#rollcall-deadline", "60")
+    await hq.get_by_role("button", name="全職員に送信する").click()
+    await expect(hq.locator("#channel-title")).to_have_text(ALL_STAFF, timeout=WAIT_MS)
+    await expect(phone.locator("#channel-list button").first).to_be_visible(timeout=WAIT_MS)
+    assert await phone.locator("#rollcall-start").count() == 0
+    [(rid, deadline)] = sql(server, "SELECT id, deadline FROM roll_calls")
+    assert deadline is not None
+
     # HQ opens the tally from the card.
-    await open_all_staff(hq)
     hq_card = hq.locator(f'#messages li[data-rollcall-id="{rid}"]')
     await hq_card.get_by_role("button", name="集計を見る").click()
     tally = hq.locator(".rollcall-tally")

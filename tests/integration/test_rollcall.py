@@ -183,6 +183,11 @@ async def test_a_drill_roll_call_is_answered_across_departments_and_hq_watches_l
     assert (await call(server, tokens[ITO], "GET", f"/api/rollcalls/{rid}")).json()[
         "may_manage"] is True
 
+    overview = (await call(server, tokens[ITO], "GET", "/api/rollcalls")).json()
+    assert overview["may_start"] is True and overview["latest"]["id"] == rid
+    assert (await call(server, tokens[WATANABE], "GET", "/api/rollcalls")).json()[
+        "may_start"] is False
+
     # A reminder reaches only those who have not answered (NAKAMURA, not SUZUKI).
     reminded = await call(server, tokens[ITO], "POST", f"/api/rollcalls/{rid}/remind")
     assert reminded.json() == {"reminded": 9}

@@ -18,7 +18,7 @@ import * as conversation from "./views/conversation.js";
 import * as directory from "./views/directory.js";
 import * as navigation from "./views/navigation.js";
 import * as photos from "./views/photos.js";
-import { tallyArrived } from "./views/rollcall.js";
+import { showStartEntry, tallyArrived } from "./views/rollcall.js";
 import { renderHeaderPresence } from "./views/presence.js";
 import * as search from "./views/search.js";
 import * as settings from "./views/settings.js";
@@ -153,7 +153,10 @@ function run(effects) {
         renderHeaderPresence(state);
         break;
       case "directory": directory.render(app); break;
-      case "me": settings.renderMe(state); break;
+      case "me":
+        settings.renderMe(state);
+        showStartEntry(app).catch((error) => console.warn("roll call:", error));
+        break;
       case "append": conversation.append(app, effect.message); break;
       case "update": conversation.update(app, effect.message); break;
       case "readCounts": conversation.renderReadCounts(app); break;

@@ -101,6 +101,9 @@ const STRINGS = {
     "rollcall.no_department": "所属なし", "rollcall.unanswered_list": "未回答者（{n}人）",
     "rollcall.remind": "未回答者に再通知", "rollcall.reminded": "{n}人に再通知しました（{time}）",
     "rollcall.csv": "CSVをダウンロード",
+    "rollcall.start": "安否確認を開始", "rollcall.start_button": "全職員に送信する",
+    "rollcall.default_text": "全職員は安否を回答してください。", "rollcall.within": "{n}分以内に回答",
+    "rollcall.no_deadline": "期限なし",
   },
   en: {
     "lang.toggle": "日本語",
@@ -197,6 +200,9 @@ const STRINGS = {
     "rollcall.no_department": "No department", "rollcall.unanswered_list": "Not answered ({n})",
     "rollcall.remind": "Remind those who have not answered", "rollcall.reminded": "Reminded {n} people ({time})",
     "rollcall.csv": "Download CSV",
+    "rollcall.start": "Start a safety roll call", "rollcall.start_button": "Send to all staff",
+    "rollcall.default_text": "全職員は安否を回答してください。", "rollcall.within": "Answer within {n} min",
+    "rollcall.no_deadline": "No deadline",
   },
 };
 

@@ -7,11 +7,11 @@ import { formatTime } from "../format.js";
 import { t } from "../i18n.js";
 import { apiFetch, apiFetchBlob } from "../session.js";
 import { rollcallAnswered, rollcallLoaded } from "../store.js";
-import { openSheet, sheetButton } from "./sheets.js";
+import { closeSheet, openSheet, sheetButton } from "./sheets.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUS_KEYS = ["safe", "safe_cannot_come", "injured", "can_come", "unanswered"];
-const loading = new Set();          // roll call ids being fetched
+const loading = new Map();          // roll call id being fetched -> cards to redraw
 let shownTally = null;              // the roll call whose tally the sheet shows
 
 /** What a roll-call card's `ui.rollcall` does. */
@@ -19,11 +19,16 @@ export function rollcallUi(app) {
   return {
     of: (id) => app.state.rollcalls.get(id),
     load(id, redraw) {
-      if (loading.has(id)) return;
-      loading.add(id);
+      // Every card drawn while it loads is redrawn (a row may be redrawn meanwhile).
+      if (loading.has(id)) { loading.get(id).push(redraw); return; }
+      loading.set(id, [redraw]);
       const state = app.state;
       apiFetch(`/api/rollcalls/${id}`)
-        .then((info) => { if (app.state === state) { rollcallLoaded(state, id, info); redraw(); } })
+        .then((info) => {
+          if (app.state !== state) return;
+          rollcallLoaded(state, id, info);
+          for (const again of loading.get(id) || []) again();
+        })
         .catch(app.showError)
         .finally(() => loading.delete(id));
     },
@@ -147,4 +152,50 @@ async function downloadCsv(id) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// --- starting one (HQ) ------------------------------------------------------------------
+
+/** After sign-in: offer HQ 「安否確認を開始」 above the channel list (others see nothing). */
+export async function showStartEntry(app) {
+  const state = app.state;
+  const { may_start: mayStart } = await apiFetch("/api/rollcalls");
+  const existing = $("rollcall-start");
+  if (app.state !== state) return;
+  if (!mayStart) { if (existing) existing.remove(); return; }
+  if (existing) return;
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = "rollcall-start";
+  b.className = "rollcall-start";
+  b.textContent = `🆘 ${t("rollcall.start")}`;
+  b.addEventListener("click", () => openStartForm(app));
+  $("channel-list").before(b);
+}
+
+function openStartForm(app) {
+  const text = document.createElement("textarea");
+  text.id = "rollcall-text";
+  text.maxLength = 400;
+  text.value = t("rollcall.default_text");
+  const deadline = document.createElement("select");
+  deadline.id = "rollcall-deadline";
+  for (const minutes of ["", "30", "60", "120"]) {
+    const option = document.createElement("option");
+    option.value = minutes;
+    option.textContent = minutes ? t("rollcall.within", { n: minutes }) : t("rollcall.no_deadline");
+    deadline.append(option);
+  }
+  const go = sheetButton(t("rollcall.start_button"), () => {
+    const body = { text: text.value };
+    if (deadline.value) body.deadline_minutes = Number(deadline.value);
+    apiFetch("/api/rollcalls", { method: "POST", body })
+      .then(({ rollcall }) => {
+        closeSheet();
+        if (rollcall.channel_id != null) return app.openChannel(rollcall.channel_id);
+        return null;
+      })
+      .catch(app.showError);
+  });
+  openSheet(t("rollcall.start"), [text, deadline, go]);
 }
