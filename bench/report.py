@@ -100,6 +100,13 @@ def _rows(s: dict[str, Any]) -> list[str]:
             out.append(f"{row['database']:10} {row['query']:12} {row['chars']:5} "
                        f"{row['hits']:5} {row['latency_ms']['p50']:8.2f} "
                        f"{row['latency_ms']['p95']:8.2f}")
+    elif key.startswith("g_"):
+        out.append(f"{'database':10} {'people':>6} {'in s':>6} {'stored once':>11} "
+                   f"{'tallies':>7} {'lag p50 ms':>10} {'lag p99 ms':>10} ok")
+        lag = s["lag_ms"]
+        out.append(f"{s['database']:10} {s['people']:6} {s['sending_took_s']:6} "
+                   f"{'yes' if s['stored_once'] else 'NO':>11} {s['tally_frames']:7} "
+                   f"{lag['p50']:10.1f} {lag['p99']:10.1f} {'yes' if s['ok'] else 'NO'}")
     if "ratios" in s:
         for name, row in s["ratios"].items():
             out.append(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--full", action="store_true",
                         help="the issue's sizes (10,000 idle, 1,000,000 messages)")
-    parser.add_argument("--only", default="a,b,c,d,e,f",
+    parser.add_argument("--only", default="a,b,c,d,e,f,g",
                         help="scenarios to run, e.g. a,b (a and b always run together)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--profile", action="store_true",
@@ -128,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     if "f" in only:
         record("f_slow_clients", f"{sizes.slow_members:,} members of one channel receiving "
                "50 long announcements/s; then one in ten stops reading", run_slow_clients(bench))
+    if "g" in only or "rollcall" in only:
+        from bench.rollcall import run_rollcall
+
+        record("g_rollcall", "a safety roll call: all 700 staff answer within 10 s "
+               "through HTTP while one HQ connection watches the live tally",
+               run_rollcall(bench))
     elapsed = time.perf_counter() - started
     host["speed_ms_at_end"] = machine_speed()
     document = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": sizes.name,

@@ -53,6 +53,7 @@ from chat.web import disaster as disaster_web
 from chat.web import notices as notices_web
 from chat.web import push as push_web
 from chat.web import reports as reports_web
+from chat.web import rollcalls as rollcalls_web
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
@@ -230,6 +231,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *broadcast_web.routes,
         *disaster_web.routes,
         *reports_web.routes,
+        *rollcalls_web.routes,
         *console_routes,
         *pages.routes,
     ]

@@ -12,6 +12,7 @@ from chat.config import Settings
 from chat.groupcommit import GroupCommit
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
+from chat.throttle import Throttle
 from chat.types import Clock, SystemClock
 
 if TYPE_CHECKING:
@@ -36,11 +37,17 @@ class AppContext:
     # the action that owns it on first use.
     group_commits: dict[str, GroupCommit[Any, Any]] = field(
         default_factory=dict, compare=False, repr=False)
+    # Throttled after-commit jobs of this node, by purpose (chat.throttle), each made by
+    # the action that owns it on first use (a roll call's live tally).
+    throttles: dict[str, Throttle] = field(default_factory=dict, compare=False, repr=False)
 
     async def writes_settled(self) -> None:
         """Wait for every queued group-commit write (before the database closes)."""
         for queue in list(self.group_commits.values()):
             await queue.idle()
+        for throttle in list(self.throttles.values()):   # runs due later are dropped
+            throttle.close()
+            await throttle.idle()
 
     def require_proofs(self) -> ProofService:
         if self.proofs is None:

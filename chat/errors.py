@@ -371,18 +371,30 @@ class UnknownBroadcastGroup(NotFound):
     default_message = "No such broadcast group"
 
 
-# --- disaster mode: field reports and the HQ board (docs/disaster.md) ---------------------
+# --- disaster mode: field reports, roll calls and the HQ (docs/disaster.md) ---------------
 
 class ReportNotFound(NotFound):
     code = "report_not_found"
     default_message = "No such field report"
 
 
+class RollCallNotFound(NotFound):
+    code = "rollcall_not_found"
+    default_message = "No such roll call"
+
+
 class HqOnly(Forbidden):
     code = "hq_only"
-    default_message = "Only members of the disaster HQ (and admins) see the HQ board"
+    default_message = ("Only the disaster HQ (its members, the crisis role and admins) "
+                       "may do this")
 
 
 class InvalidMapLayer(BadRequest):
     code = "invalid_map_layer"
     default_message = "The file is not a GeoJSON FeatureCollection this server accepts"
+
+
+class RollCallEnded(ChatError):
+    code = "rollcall_ended"
+    http_status = 409
+    default_message = "This roll call has ended"

@@ -196,6 +196,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "broadcast.repeated": {"channel_id": (int,), "message_id": (int,), "repeat": (int,),
                            "message": (dict,)},
     "disaster.changed": {"disaster": (dict, type(None)), "ended": (dict, type(None))},
+    "rollcall.tally": {"tally": (dict,)},
 }
 
 

@@ -1,7 +1,7 @@
 """broadcasts: urgent broadcasts (緊急放送) and their building/floor groups
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07
 
 ``broadcast_groups`` names the groups a broadcast can go to, each with its announcement
@@ -19,7 +19,7 @@ from alembic import op
 from chat.store.models import UTCDateTime
 
 revision: str = '0017'
-down_revision: str | None = '0015'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -237,3 +237,25 @@ async def _deliver(ctx: AppContext, targets: list[Delivery], note: PushNote) -> 
         async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
             for endpoint in gone:
                 await uow.push.remove(endpoint)
+
+
+def push_to_people(ctx: AppContext, uow: UnitOfWork, note: PushNote, *,
+                   user_ids: Sequence[int] | None) -> None:
+    """After commit: push ``note`` to these people whatever they muted (None: every
+    active person), e.g. a roll call to everyone, its reminder to those who have not
+    answered."""
+    push = ctx.push
+    if push is None:
+        return
+
+    async def job() -> None:
+        targets = user_ids
+        if targets is None:
+            async with unit_of_work(ctx.db, TxMode.READ) as reader:
+                targets = list(await reader.users.active_ids())
+        await _send(ctx, [(list(targets), note)])
+
+    async def start() -> None:
+        push.spawn(job(), name=f"push {note.kind} {note.message_id}")
+
+    uow.on_commit(start)

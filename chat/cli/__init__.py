@@ -20,6 +20,7 @@ from chat.cli import (
     pbx,
     policy,
     retention,
+    rollcall,
     server,
 )
 from chat.cli.common import refusal
@@ -27,7 +28,7 @@ from chat.config import Settings, SettingsError
 from chat.errors import ChatError
 
 COMMAND_GROUPS = (server, imports, devices, policy, audit, retention, pbx, disaster,
-                  broadcast)
+                  rollcall, broadcast)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,6 +62,12 @@ class AuditAction(StrEnum):
     REPORT_STATUS_CHANGED = "report.status_changed"
     REPORTS_POSITIONS_VIEWED = "reports.positions_viewed"
     HQ_MAP_SET = "hq_map.set"
+    # Safety roll calls (安否確認; a drill's carry drill=true)
+    ROLLCALL_STARTED = "rollcall.started"
+    ROLLCALL_ANSWERED = "rollcall.answered"
+    ROLLCALL_REMINDED = "rollcall.reminded"
+    ROLLCALL_EXPORTED = "rollcall.exported"
+    ROLLCALL_ENDED = "rollcall.ended"
     # Retention and legal holds
     RETENTION_POLICY_SET = "retention.policy_set"
     RETENTION_POLICY_CLEARED = "retention.policy_cleared"

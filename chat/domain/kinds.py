@@ -20,3 +20,4 @@ class MessageKind(StrEnum):
     MEMO = "memo"                 # 伝言メモ taken by an operator
     BROADCAST = "broadcast"       # 緊急放送: an urgent message that overrides mute
     REPORT = "report"             # 被害報告: a field report to the disaster HQ
+    ROLLCALL = "rollcall"         # 安否確認: HQ asks everyone; each answers with one tap

@@ -712,3 +712,47 @@ class FieldReportPhoto(Base):
     message_id: Mapped[int] = mapped_column(
         ForeignKey("field_reports.message_id", ondelete="CASCADE"), index=True)
     ordinal: Mapped[int] = mapped_column(Integer)
+
+
+class RollCall(Base):
+    """A safety roll call (安否確認) HQ started: its card in the all-staff channel
+    (``message_id``), the disaster (or drill) it belongs to, and when it ended."""
+
+    __tablename__ = "roll_calls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    disaster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("disasters.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(String(400))
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RollCallAnswer(Base):
+    """One person's current answer to a roll call (unique per person and roll call;
+    answering again replaces it, the audit log keeps the history). The position is
+    stored only when the person attached it."""
+
+    __tablename__ = "roll_call_answers"
+    __table_args__ = (
+        UniqueConstraint("roll_call_id", "user_id", name="uq_roll_call_answers_call_user"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    roll_call_id: Mapped[int] = mapped_column(
+        ForeignKey("roll_calls.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    # Micro-degrees (WGS 84) and metres, only when the person attached the position.
+    latitude_e6: Mapped[int | None] = mapped_column(Integer)
+    longitude_e6: Mapped[int | None] = mapped_column(Integer)
+    accuracy_m: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime())

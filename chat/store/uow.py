@@ -31,6 +31,7 @@ from chat.store.push import PushRepository
 from chat.store.reactions import ReactionRepository
 from chat.store.records import RecordRepository
 from chat.store.retention import RetentionRepository
+from chat.store.rollcalls import RollCallRepository
 from chat.store.sessions import SessionRepository
 from chat.store.system_settings import SystemSettingsRepository
 from chat.store.users import UserRepository
@@ -63,6 +64,7 @@ class UnitOfWork:
         self.disasters = DisasterRepository(session)
         self.broadcasts = BroadcastRepository(session)
         self.field_reports = FieldReportRepository(session)
+        self.rollcalls = RollCallRepository(session)
         self._after_commit: list[AfterCommit] = []
 
     def on_commit(self, hook: AfterCommit) -> None:

@@ -6,7 +6,7 @@ Only what the page must agree on with the server goes here: the stamps it offers
 websocket close codes it acts on, the message kinds its card views are keyed by, the
 channel kinds it groups by, the states and actions of a notice card, the roles that may
 take a memo, the call presence shown beside a name, the roles that declare a disaster,
-and a field report's categories, severities and statuses.
+a field report's categories, severities and statuses, and a roll call's answers.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from chat.domain.cards.report import Category, ReportStatus, Severity
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import NoticeState
 from chat.domain.roles import DISASTER_DECLARERS, ChannelKind
+from chat.domain.rollcall import RollCallStatus
 from chat.domain.stamps import STAMPS
 
 MODULE_PATH = "/static/constants.js"
@@ -54,6 +55,7 @@ def client_constants() -> dict[str, Any]:
         "REPORT_CATEGORIES": [category.value for category in Category],
         "REPORT_SEVERITIES": [int(severity) for severity in Severity],
         "REPORT_STATUSES": [status.value for status in ReportStatus],
+        "ROLLCALL_STATUSES": _members(RollCallStatus),
     }
 
 

@@ -83,6 +83,9 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
         "id": 1, "name": "総合防災訓練", "drill": True, "title": "【訓練】総合防災訓練",
         "declared_at": "2026-12-07T01:00:00Z", "declared_by": "危機管理 太郎",
         "ended_at": None}},
+    "rollcall.tally": {"type": "rollcall.tally", "tally": {
+        "rollcall": {"id": 1}, "total": 2, "answered": 1, "counts": {}, "departments": [],
+        "unanswered": []}},
 }
 
 

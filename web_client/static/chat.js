@@ -23,6 +23,7 @@ import * as disasterView from "./views/disaster.js";
 import * as hqBoard from "./views/hq_board.js";
 import * as navigation from "./views/navigation.js";
 import * as photos from "./views/photos.js";
+import { showStartEntry, tallyArrived } from "./views/rollcall.js";
 import { renderHeaderPresence } from "./views/presence.js";
 import * as reportForm from "./views/report_form.js";
 import * as search from "./views/search.js";
@@ -181,6 +182,7 @@ function run(effects) {
       case "me":
         settings.renderMe(state); disasterView.render(state);
         broadcastForm.offer(); broadcastAlert.catchUp(app);
+        showStartEntry(app).catch((error) => console.warn("roll call:", error));
         break;
       case "append": conversation.append(app, effect.message); break;
       case "update": conversation.update(app, effect.message); break;
@@ -206,6 +208,7 @@ function run(effects) {
       case "broadcast": broadcastAlert.showBroadcast(app, effect.message, effect.repeat); break;
       case "confirmCount": setConfirmCount(effect.messageId, effect.count); break;
       case "disaster": disasterView.render(state); hqBoard.checkAccess(app).catch(() => {}); break;
+      case "rollcallTally": tallyArrived(app, effect.id); break;
       default: console.warn("unknown effect", effect);
     }
   }

@@ -24,6 +24,7 @@
 //   {kind: "broadcast", message, repeat}  an urgent broadcast (緊急放送) to open full screen
 //   {kind: "confirmCount", messageId, count}  how many confirmed a message (the sender's count)
 //   {kind: "disaster"}              redraw the disaster banner and its settings panel
+//   {kind: "rollcallTally", id}     a roll call's tally changed (HQ's sheet)
 
 /** A fresh state: nothing known until `ready`. */
 export function createState() {
@@ -46,6 +47,8 @@ export function createState() {
     view: "chats",                  // chats | conversation | search | directory | settings
     confirmedBroadcasts: new Set(), // ids of urgent broadcasts confirmed here (no full screen)
     disaster: null,                 // the declared disaster or drill ({title, drill…}), if any
+    rollcalls: new Map(),           // roll call id -> {rollcall, mine, may_manage} (+ draft)
+    rollcallTallies: new Map(),     // roll call id -> its latest tally (HQ)
   };
 }
 
@@ -184,6 +187,14 @@ export const reducers = {
 
   "resync.required"(state) {
     return state.current ? [{ kind: "send", frame: resyncFrame(state) }] : [];
+  },
+
+  "rollcall.tally"(state, f) {
+    const id = f.tally.rollcall.id;
+    state.rollcallTallies.set(id, f.tally);
+    const known = state.rollcalls.get(id);
+    if (known) known.rollcall = f.tally.rollcall;
+    return [{ kind: "rollcallTally", id }];
   },
 
   error(state, f) {
@@ -365,4 +376,20 @@ export function connectionLost(state) {
     if (p.state === "sending") { p.state = "queued"; effects.push({ kind: "pending", clientId }); }
   }
   return effects;
+}
+
+/** A roll call as the card shows it (GET /api/rollcalls/{id}): the roll call, my answer, HQ. */
+export function rollcallLoaded(state, id, info) {
+  const known = state.rollcalls.get(id) || {};
+  state.rollcalls.set(id, { ...known, ...info, editing: false });
+}
+
+/** My answer was stored: the card shows it (and no longer the buttons). */
+export function rollcallAnswered(state, id, answer) {
+  const known = state.rollcalls.get(id);
+  if (!known) return;
+  known.mine = answer;
+  known.editing = false;
+  known.draftNote = undefined;
+  known.position = undefined;
 }

@@ -7,6 +7,7 @@ import * as memo from "./memo.js";
 import * as missedCall from "./missed_call.js";
 import * as photo from "./photo.js";
 import * as report from "./report.js";
+import * as rollcall from "./rollcall.js";
 import * as text from "./text.js";
 import * as broadcast from "./broadcast.js";
 
@@ -17,6 +18,7 @@ export const CARD_VIEWS = Object.freeze({
   [MESSAGE_KINDS.MEMO]: memo,
   [MESSAGE_KINDS.BROADCAST]: broadcast,
   [MESSAGE_KINDS.REPORT]: report,
+  [MESSAGE_KINDS.ROLLCALL]: rollcall,
 });
 
 /** The view for `kind`; the plain bubble for a message not stored yet or a kind unknown here. */

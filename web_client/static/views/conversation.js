@@ -13,6 +13,7 @@ import { enterChannel, firstSeq, historyLoaded, olderLoaded, typingEnded } from 
 import { clearHead, loadPins, renderHead } from "./conversation_head.js";
 import { noticeAction, react, showReaders, wireLongPress } from "./message_actions.js";
 import { loadImage, openPhoto, releaseImages } from "./photos.js";
+import { rollcallUi } from "./rollcall.js";
 
 const $ = (id) => document.getElementById(id);
 const TYPING_SHOWN_MS = 4000;
@@ -76,6 +77,7 @@ export function uiFor(app, m, pendingState = null) {
     onOpenPhoto: (msg) => openPhoto(app, msg).catch(app.showError),
     onRetry: (clientId) => app.retry(clientId),
     loadPhoto: (msg, img) => loadImage(app, msg.attachment.thumb_url, img),
+    rollcall: rollcallUi(app),
   };
 }
 
