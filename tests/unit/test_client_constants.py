@@ -137,3 +137,19 @@ def test_the_store_has_a_reducer_for_every_frame_the_server_sends() -> None:
                          capture_output=True, text=True, check=True, timeout=30)
     # hello is answered by the connection (connection.js) before the store sees frames.
     assert set(json.loads(out.stdout)) == set(SERVER_FRAMES) - {"hello"}
+
+
+def test_the_phone_reads_a_position_only_where_a_person_taps_to_attach_it() -> None:
+    """Privacy by design (docs/disaster.md): no module watches the position, and the only
+    reads are the three 「位置を添付」 / 「位置情報を付ける」 taps; the settings screen says so."""
+    ours = [p for p in client_modules() if "vendor" not in p.parts]  # Leaflet's locate() unused
+    readers = {p.relative_to(STATIC).as_posix() for p in ours
+               if "getCurrentPosition" in p.read_text(encoding="utf-8")}
+    assert readers == {"views/report_form.js", "views/rollcall.js", "views/photos.js"}
+    assert not any("watchPosition" in p.read_text(encoding="utf-8") for p in ours)
+    assert not any(".locate(" in p.read_text(encoding="utf-8") for p in ours)
+    page = (STATIC.parent / "templates" / "index.html").read_text(encoding="utf-8")
+    assert 'data-i18n="privacy.position"' in page and "バックグラウンドで位置を集めることはありません" in page
+    for language in ("ja", "en"):
+        strings = (STATIC / "i18n" / f"{language}.js").read_text(encoding="utf-8")
+        assert '"privacy.position"' in strings and '"privacy.audit"' in strings

@@ -145,4 +145,8 @@ export default Object.freeze({
   "rollcall.start": "Start a safety roll call", "rollcall.start_button": "Send to all staff",
   "rollcall.default_text": "全職員は安否を回答してください。", "rollcall.within": "Answer within {n} min",
   "rollcall.no_deadline": "No deadline",
+  // Privacy (docs/disaster.md): what the settings screen says about positions
+  "privacy.heading": "About your location",
+  "privacy.position": "Your location is read only when you tap “Attach location” or “Add location”, once for that tap. It is never collected in the background.",
+  "privacy.audit": "Only the disaster HQ sees the position of a field report, and who looked and when is recorded.",
 });

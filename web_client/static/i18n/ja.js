@@ -145,4 +145,8 @@ export default Object.freeze({
   "rollcall.start": "安否確認を開始", "rollcall.start_button": "全職員に送信する",
   "rollcall.default_text": "全職員は安否を回答してください。", "rollcall.within": "{n}分以内に回答",
   "rollcall.no_deadline": "期限なし",
+  // Privacy (docs/disaster.md): what the settings screen says about positions
+  "privacy.heading": "位置情報について",
+  "privacy.position": "位置情報は、あなたが「位置を添付」「位置情報を付ける」を押したときだけ、その1回分を読み取ります。バックグラウンドで位置を集めることはありません。",
+  "privacy.audit": "被害報告の位置は災害対策本部だけが見られ、誰がいつ見たかは記録されます。",
 });
