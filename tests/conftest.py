@@ -21,6 +21,7 @@ from tests.support import (
     prepare_database,
     start_server,
 )
+from tests.support.push import PushService
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -90,3 +91,11 @@ def server(make_server: ServerFactory) -> RunningServer:
 async def _close_clients() -> AsyncIterator[None]:
     yield
     await close_open_clients()
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    """A push service (RFC 8030) on a loopback port that decrypts what it is sent."""
+    service = PushService()
+    yield service
+    service.stop()

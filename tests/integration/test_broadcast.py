@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 
 from chat.actions.broadcast import repeat_due_broadcasts, set_broadcast_group
@@ -20,7 +17,7 @@ from tests.support import (
     ChatClient,
     ManualClock,
     RunningServer,
-    auth_headers,
+    api,
     beside,
     dev_token,
     events,
@@ -33,17 +30,8 @@ from tests.support.push import Browser, PushService
 FLOOR = "本庁舎3階"
 
 
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = PushService()
-    yield service
-    service.stop()
 
 
-async def api(server: RunningServer, token: str, method: str, path: str,
-              **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
-        return await http.request(method, path, headers=auth_headers(token), **kwargs)
 
 
 async def repeats_settle(server: RunningServer, count: int) -> None:

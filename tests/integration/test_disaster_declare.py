@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ from tests.conftest import ServerFactory
 from tests.support import (
     ChatClient,
     RunningServer,
-    auth_headers,
+    api,
     dev_token,
     events,
     run_tsunagu,
@@ -31,21 +30,12 @@ from tests.support.push import Browser, PushService
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = PushService()
-    yield service
-    service.stop()
 
 
 def make_crisis(server: RunningServer, staff_number: str) -> None:
     sql(server, "UPDATE users SET role = 'crisis' WHERE staff_number = :n", n=staff_number)
 
 
-async def api(server: RunningServer, token: str, method: str, path: str,
-              **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
-        return await http.request(method, path, headers=auth_headers(token), **kwargs)
 
 
 async def test_crisis_staff_declare_and_end_a_drill_over_http_and_everyone_sees_it(

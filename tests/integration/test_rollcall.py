@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from cryptography.hazmat.primitives import serialization
@@ -33,7 +32,7 @@ from tests.conftest import ServerFactory
 from tests.support import (
     ChatClient,
     RunningServer,
-    auth_headers,
+    api,
     beside,
     dev_token,
     events,
@@ -96,10 +95,6 @@ def push_inbox() -> Iterator[PushInbox]:
     inbox.stop()
 
 
-async def call(server: RunningServer, token: str, method: str, path: str,
-               **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
-        return await http.request(method, path, headers=auth_headers(token), **kwargs)
 
 
 async def drill_with_hq(server: RunningServer) -> None:
@@ -125,15 +120,15 @@ async def test_a_drill_roll_call_is_answered_across_departments_and_hq_watches_l
     tokens = {s: await dev_token(server, s) for s in (ITO, SUZUKI, TANAKA, WATANABE,
                                                       NAKAMURA)}
     for staff in (SUZUKI, NAKAMURA):
-        assert (await call(server, tokens[staff], "POST", "/api/push/subscriptions",
+        assert (await api(server, tokens[staff], "POST", "/api/push/subscriptions",
                            json=push_inbox.subscription(staff))).status_code == 201
     hq = await ChatClient.connect(server, tokens[ITO])
     phone = await ChatClient.connect(server, tokens[SUZUKI])
 
-    refused = await call(server, tokens[WATANABE], "POST", "/api/rollcalls",
+    refused = await api(server, tokens[WATANABE], "POST", "/api/rollcalls",
                          json={"text": "安否を回答してください"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "hq_only"
-    started = await call(server, tokens[ITO], "POST", "/api/rollcalls",
+    started = await api(server, tokens[ITO], "POST", "/api/rollcalls",
                          json={"text": "全職員は安否を回答してください", "deadline_minutes": 30})
     assert started.status_code == 201, started.text
     rollcall = started.json()["rollcall"]
@@ -154,7 +149,7 @@ async def test_a_drill_roll_call_is_answered_across_departments_and_hq_watches_l
                 "防災係"),
                (WATANABE, {"status": "safe_cannot_come"}, "住民記録係")]
     for n, (staff, body, department) in enumerate(answers, start=1):
-        response = await call(server, tokens[staff], "POST", f"/api/rollcalls/{rid}/answer",
+        response = await api(server, tokens[staff], "POST", f"/api/rollcalls/{rid}/answer",
                               json=body)
         assert response.status_code == 200, response.text
         tally = await tally_where(hq, n)
@@ -164,10 +159,10 @@ async def test_a_drill_roll_call_is_answered_across_departments_and_hq_watches_l
                for p in tally["unanswered"])
 
     # Answering twice stores once; changing the answer replaces it, and the log keeps both.
-    again = await call(server, tokens[SUZUKI], "POST", f"/api/rollcalls/{rid}/answer",
+    again = await api(server, tokens[SUZUKI], "POST", f"/api/rollcalls/{rid}/answer",
                        json={"status": "safe"})
     assert again.status_code == 200
-    changed = await call(server, tokens[SUZUKI], "POST", f"/api/rollcalls/{rid}/answer",
+    changed = await api(server, tokens[SUZUKI], "POST", f"/api/rollcalls/{rid}/answer",
                          json={"status": "can_come", "note": "庁舎へ向かいます"})
     assert changed.json()["answer"]["label"] == "出勤可能"
     tally = await hq.expect("rollcall.tally",
@@ -178,24 +173,24 @@ async def test_a_drill_roll_call_is_answered_across_departments_and_hq_watches_l
     answered = [e for e in events(server, "rollcall.answered") if e["rollcall_id"] == rid]
     assert [(e["status"], e["previous"]) for e in answered][-1] == ("can_come", "safe")
     assert len(answered) == 4 and all(e["drill"] for e in answered)
-    mine = (await call(server, tokens[SUZUKI], "GET", f"/api/rollcalls/{rid}")).json()
+    mine = (await api(server, tokens[SUZUKI], "GET", f"/api/rollcalls/{rid}")).json()
     assert mine["mine"]["status"] == "can_come" and mine["may_manage"] is False
-    assert (await call(server, tokens[ITO], "GET", f"/api/rollcalls/{rid}")).json()[
+    assert (await api(server, tokens[ITO], "GET", f"/api/rollcalls/{rid}")).json()[
         "may_manage"] is True
 
-    overview = (await call(server, tokens[ITO], "GET", "/api/rollcalls")).json()
+    overview = (await api(server, tokens[ITO], "GET", "/api/rollcalls")).json()
     assert overview["may_start"] is True and overview["latest"]["id"] == rid
-    assert (await call(server, tokens[WATANABE], "GET", "/api/rollcalls")).json()[
+    assert (await api(server, tokens[WATANABE], "GET", "/api/rollcalls")).json()[
         "may_start"] is False
 
     # A reminder reaches only those who have not answered (NAKAMURA, not SUZUKI).
-    reminded = await call(server, tokens[ITO], "POST", f"/api/rollcalls/{rid}/remind")
+    reminded = await api(server, tokens[ITO], "POST", f"/api/rollcalls/{rid}/remind")
     assert reminded.json() == {"reminded": 9}
     assert await push_inbox.names(1) == [NAKAMURA]
     assert [e["count"] for e in events(server, "rollcall.reminded")] == [9]
 
     # The CSV: Excel-safe, one row per person, Japan time, a position only if given.
-    export = await call(server, tokens[ITO], "GET", f"/api/rollcalls/{rid}/export.csv")
+    export = await api(server, tokens[ITO], "GET", f"/api/rollcalls/{rid}/export.csv")
     assert export.status_code == 200 and export.content.startswith(b"\xef\xbb\xbf")
     text = export.content[3:].decode("utf-8")
     assert "\r\n" in text
@@ -208,7 +203,7 @@ async def test_a_drill_roll_call_is_answered_across_departments_and_hq_watches_l
             rows[TANAKA]["accuracy_m"]) == ("35.681200", "139.767100", "18")
     assert rows[NAKAMURA]["status"] == "unanswered" and rows[NAKAMURA]["bu"] == "建設部"
     assert events(server, "rollcall.exported")[-1]["rows"] == 12
-    assert (await call(server, tokens[WATANABE], "GET",
+    assert (await api(server, tokens[WATANABE], "GET",
                        f"/api/rollcalls/{rid}/export.csv")).status_code == 403
 
     # The CLI prints the same tally.
@@ -229,14 +224,14 @@ async def test_the_cli_starts_a_roll_call_and_answers_close_when_it_ends(
     [event] = events(server, "rollcall.started")
     assert event["rollcall_id"] == rid and event["drill"] is False and event["people"] == 12
     token = await dev_token(server, SUZUKI)
-    bad = await call(server, token, "POST", f"/api/rollcalls/{rid}/answer",
+    bad = await api(server, token, "POST", f"/api/rollcalls/{rid}/answer",
                      json={"status": "fine"})
     assert bad.status_code == 400
-    nowhere = await call(server, token, "POST", f"/api/rollcalls/{rid}/answer",
+    nowhere = await api(server, token, "POST", f"/api/rollcalls/{rid}/answer",
                          json={"status": "safe", "position": {"lat": 200, "lon": 0}})
     assert nowhere.status_code == 400
     assert (await run_tsunagu(server, "rollcall", "end", str(rid))).returncode == 0
-    late = await call(server, token, "POST", f"/api/rollcalls/{rid}/answer",
+    late = await api(server, token, "POST", f"/api/rollcalls/{rid}/answer",
                       json={"status": "safe"})
     assert late.status_code == 409 and late.json()["error"]["code"] == "rollcall_ended"
     status = await run_tsunagu(server, "rollcall", "status")

@@ -7,33 +7,22 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import ServerFactory
-from tests.support import ChatClient, RunningServer, auth_headers, dev_token, sql
+from tests.support import ChatClient, RunningServer, api, dev_token, sql
 from tests.support.people import ITO, KATO, SUZUKI, TANAKA, WATANABE
 from tests.support.push import Browser, PushService, Received, b64url, unb64url
 
 GROUP = "忘年会幹事"  # SUZUKI, TANAKA, WATANABE
 
 
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = PushService()
-    yield service
-    service.stop()
 
 
-async def api(server: RunningServer, token: str, method: str, path: str,
-              **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
-        return await http.request(method, path, headers=auth_headers(token), **kwargs)
 
 
 def check_vapid(received: Received, *, public_key: str, audience: str) -> None:

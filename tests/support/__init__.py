@@ -42,6 +42,7 @@ from tests.support.servers import (
     start_server,
 )
 from tests.support.sessions import (
+    api,
     auth_headers,
     dev_token,
     device_client,
@@ -52,7 +53,7 @@ from tests.support.sessions import (
 
 __all__ = [
     "FRAME_TIMEOUT", "OPEN_CLIENTS", "POSTGRES_URL", "REDIS_URL", "REPO_ROOT", "ChatClient",
-    "ManualClock", "ProtocolError", "RunningServer", "StalledClient", "auth_headers",
+    "ManualClock", "ProtocolError", "RunningServer", "StalledClient", "api", "auth_headers",
     "base_settings", "beside", "close_open_clients", "create_postgres_database",
     "department_channel", "dev_token", "device_client", "drop_postgres_database",
     "enrollment_code", "events", "in_own_thread", "post", "prepare_database",

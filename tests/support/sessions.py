@@ -32,6 +32,13 @@ def auth_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def api(server: RunningServer, token: str, method: str, path: str,
+              **kwargs: Any) -> httpx.Response:
+    """One HTTP request to ``server`` as the session ``token`` (``json=``, ``params=``…)."""
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        return await http.request(method, path, headers=auth_headers(token), **kwargs)
+
+
 def enrollment_code(server: RunningServer, staff_number: str, *,
                     ttl_seconds: int | None = None, label: str = "テスト端末") -> str:
     """A one-time enrollment code made by the real action on ``server``'s database (the

@@ -3,34 +3,12 @@
 // server stores a client id once (a resend is acknowledged as a duplicate), so a message
 // is never lost and never doubled, even across a reload.
 
+import { keyedStore } from "./idb.js";
+
 const DB_NAME = "tsunagu-outbox";
 const STORE = "outbox";
 
-let dbPromise = null;
-
-function db() {
-  if (!dbPromise) {
-    dbPromise = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => {
-        request.result.createObjectStore(STORE, { keyPath: "client_id" });
-      };
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-  return dbPromise;
-}
-
-async function run(mode, work) {
-  const database = await db();
-  return new Promise((resolve, reject) => {
-    const tx = database.transaction(STORE, mode);
-    const result = work(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
-    tx.onerror = () => reject(tx.error);
-  });
-}
+const run = keyedStore(DB_NAME, STORE);
 
 /** Keep `item` ({client_id, channel_id, body, reply_to?, mentions?, attachment_id?,
  * created_at, user_id}) until it is acknowledged. */

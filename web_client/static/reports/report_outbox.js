@@ -5,37 +5,15 @@
 // server stores a client id once, so a report sent twice (an answer lost on the way)
 // is still one report; a photo already uploaded is not uploaded again.
 
+import { keyedStore } from "../idb.js";
 import { ApiError, apiFetch, apiUpload } from "../session.js";
 
 const DB_NAME = "tsunagu-reports";
 const STORE = "reports";
 
-let dbPromise = null;
 let flushing = null;
 
-function db() {
-  if (!dbPromise) {
-    dbPromise = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => {
-        request.result.createObjectStore(STORE, { keyPath: "client_id" });
-      };
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-  return dbPromise;
-}
-
-async function run(mode, work) {
-  const database = await db();
-  return new Promise((resolve, reject) => {
-    const tx = database.transaction(STORE, mode);
-    const result = work(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
-    tx.onerror = () => reject(tx.error);
-  });
-}
+const run = keyedStore(DB_NAME, STORE);
 
 /** Every report still waiting for `userId`, oldest first. */
 export async function waitingReports(userId) {
