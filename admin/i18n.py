@@ -378,9 +378,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "reports.no_disaster": (
         "災害・訓練はまだ宣言されていません。",
         "No disaster or drill has been declared."),
-    "reports.map_hint": (
-        "地図は職員アプリの「本部」タブで見られます（位置の閲覧は監査ログに記録されます）。",
-        "The map is in the staff app's HQ tab (every view of positions is audited)."),
+    "reports.map": ("被害報告の地図", "Map of the field reports"),
+    "reports.show_map": ("地図で見る", "Show on the map"),
+    "reports.hide_map": ("地図を閉じる", "Close the map"),
+    "reports.map_audited": ("（位置を表示すると、誰がいつ見たかが記録されます）",
+                            "(Showing positions is recorded: who looked, and when.)"),
     "reports.boundary": ("地図の境界・目標物（GeoJSON）", "Map boundary and landmarks (GeoJSON)"),
     "reports.boundary_current": ("登録済み：{n}件の地物。", "Uploaded: {n} features."),
     "reports.boundary_none": (

@@ -1,8 +1,9 @@
 """The HQ board in the console (admins): the disaster's field reports with filters, who
 changed a status and when, status changes, and the HQ map's boundary file (GeoJSON).
 
-Positions are not shown here: the map is the 本部 tab of the client (admins see it
-too), where every read of positions is audited."""
+Positions are shown only on the map, opened on request (``?map=1``): console.js draws it
+with the client's own map module and reads the positions through the same API as the
+client's 本部 tab, which audits every read (``reports.positions_viewed``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ async def _board_page(c: Console, *, status: int = 200, location: str | None = N
                     board=board, filters=filters, categories=list(Category),
                     severities=[int(s) for s in Severity], statuses=list(ReportStatus),
                     boundary_features=len(boundary["features"]) if boundary else None,
+                    show_map=query.get("map") == "1" and board is not None,
                     tile_url=layer["tile_url"])
 
 

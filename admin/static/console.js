@@ -77,6 +77,27 @@ async function show(response, url, { push }) {
   if (push) history.pushState(null, "", target);
   else if (target !== location.pathname + location.search) history.replaceState(null, "", target);
   scheduleRefresh();
+  mountHqMap().catch((error) => { console.error(error); setError(error.message || String(error)); });
+}
+
+// The HQ map on the board page (reports.html with ?map=1): the client's own map module and
+// board state, the positions read through the API the 本部 tab uses, which audits the read.
+async function mountHqMap() {
+  const box = main.querySelector("#console-hq-map");
+  if (!box) return;
+  const [{ createMap }, board, { apiFetch }] = await Promise.all([
+    import("/static/views/hq_map.js"), import("/static/reports/board_state.js"),
+    import("/static/session.js")]);
+  const state = board.createBoard();
+  board.boardLoaded(state, await apiFetch("/api/reports"));
+  const ids = board.missingPositions(state);
+  if (ids.length) {
+    const answer = await apiFetch(`/api/reports/positions?ids=${ids.join(",")}`);
+    board.positionsLoaded(state, answer.positions);
+  }
+  const map = await createMap(box, await apiFetch("/api/reports/map"));
+  map.show(board.markers(state));
+  box.dataset.markers = String(board.markers(state).length);
 }
 
 // A page that is still changing (an export, a verify run) asks to be loaded again.

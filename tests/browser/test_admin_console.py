@@ -11,14 +11,17 @@ import asyncio
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from chat.store.uow import TxMode
-from tests.support import RunningServer, beside, in_own_thread, run_tsunagu
+from chat.actions.disaster import declare_disaster
+from chat.context import open_context
+from chat.store.uow import TxMode, unit_of_work
+from tests.support import RunningServer, api, beside, dev_token, in_own_thread, run_tsunagu
 from tests.support.browser import (
     WAIT_MS,
     PhoneFactory,
@@ -28,7 +31,7 @@ from tests.support.browser import (
     page_url,
     sign_in,
 )
-from tests.support.people import SUZUKI, TAKAHASHI, TANAKA, YAMADA, YOSHIDA
+from tests.support.people import NAKAMURA, SUZUKI, TAKAHASHI, TANAKA, YAMADA, YOSHIDA
 
 pytestmark = pytest.mark.browser
 
@@ -154,7 +157,6 @@ def edit_seeded_message(server: RunningServer) -> None:
     from chat.actions.message_edits import edit_message
     from chat.auth.sessions import Principal
     from chat.context import open_context
-    from chat.store.uow import unit_of_work
 
     async def run() -> None:
         async with open_context(beside(server.settings)) as ctx:
@@ -248,3 +250,33 @@ async def test_each_role_gets_403_on_the_others_pages(
         await pc.click("#console a.lang")
         await expect(pc.locator("html")).to_have_attribute("lang", "en", timeout=WAIT_MS)
         await expect(pc.locator("#console .who a.lang")).to_have_text("日本語")
+
+
+async def test_an_admin_opens_the_field_reports_map_in_the_console_and_the_read_is_audited(
+        server: RunningServer, open_pc: PcFactory, artifacts_dir: Path) -> None:
+    async with open_context(beside(server.settings)) as ctx:
+        await declare_disaster(ctx, name="総合防災訓練", drill=True, by="test")
+    field = await dev_token(server, NAKAMURA)
+    for note, where in (("市道3号線が冠水", {"lat": 35.6895, "lon": 139.6917, "accuracy_m": 12}),
+                        ("位置なしの報告", None)):
+        posted = await api(server, field, "POST", "/api/cards/report", json={
+            "client_id": uuid.uuid4().hex, "category": "flood", "severity": 3, "note": note,
+            "photo_ids": [], "position": where, "taken_at": "2026-12-07T01:02:03Z"})
+        assert posted.status_code == 201, posted.text
+    pc = await enrolled_pc(open_pc, server, YAMADA, "山田 太郎")
+    refused: list[str] = []
+    pc.on("console", lambda m: refused.append(m.text)
+          if "Content Security Policy" in m.text else None)
+    await open_console(pc, server, "/admin/reports", "被害報告")
+    await expect(pc.locator("#reports-table tbody tr")).to_have_count(2)
+    await expect(pc.locator("#console-hq-map")).to_have_count(0)   # no position read yet
+    await pc.click('#console a[href="/admin/reports?map=1"]')
+    box = pc.locator("#console-hq-map")
+    await expect(box).to_have_attribute("data-markers", "1", timeout=WAIT_MS)
+    await expect(box.locator(".report-marker")).to_have_count(1)
+    await pc.screenshot(path=artifacts_dir / "admin-reports-map.png")
+    assert refused == []
+    async with open_context(beside(server.settings)) as ctx, \
+            unit_of_work(ctx.db, TxMode.READ) as uow:
+        viewed = await uow.audit.recent(action_prefix="reports.positions_viewed")
+    assert viewed, "showing positions on the console's map is audited"
