@@ -106,9 +106,18 @@ function scheduleRefresh() {
   const live = main.querySelector("[data-refresh-ms]");
   if (!live) return;
   const url = location.pathname + location.search;
-  refreshTimer = setTimeout(() => {
-    if (location.pathname + location.search === url) navigate(url, { push: false });
-  }, Number(live.dataset.refreshMs) || 1000);
+  const every = Number(live.dataset.refreshMs) || 1000;
+  const again = () => {
+    if (location.pathname + location.search !== url) return;
+    // Someone is choosing in a form (a report's status): come back rather than undo it.
+    const focused = document.activeElement;
+    if (focused && main.contains(focused) && focused.closest("form")) {
+      refreshTimer = setTimeout(again, every);
+      return;
+    }
+    navigate(url, { push: false });
+  };
+  refreshTimer = setTimeout(again, every);
 }
 
 async function navigate(url, { push }) {

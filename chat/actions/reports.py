@@ -287,7 +287,7 @@ async def report_board(ctx: AppContext, *, actor: Principal, category: str | Non
         rows = await uow.field_reports.board(disaster.id, category=category,
                                              severity=severity, status=status, before=before)
         return {"disaster": {"id": disaster.id, "name": disaster.name,
-                             "drill": disaster.drill,
+                             "drill": disaster.drill, "active": disaster.ended_at is None,
                              "hq_channel_id": disaster.hq_channel_id},
                 "reports": [_entry(message) for _, message in rows]}
 

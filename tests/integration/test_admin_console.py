@@ -19,6 +19,7 @@ from chat.domain.pbx_formats.registry import format_names
 from tests.conftest import ServerFactory
 from tests.support import (
     RunningServer,
+    beside,
     events,
     signed_in,
     sql,
@@ -361,3 +362,26 @@ async def test_the_health_page_lists_every_live_node(make_server: ServerFactory)
                             health.text)
             assert row and row.group(1) == "0", node.settings.node_id
         assert "（このノード）" in health.text
+
+
+async def test_the_consoles_report_board_reloads_itself_while_a_disaster_lasts(
+        server: RunningServer) -> None:
+    """The list is live (every 10 s, never while a form has the focus: console.js); the
+    map page is not reloaded, so showing it reads the positions once."""
+    from chat.actions.disaster import declare_disaster, end_disaster
+    from chat.context import open_context
+
+    admin = await signed_in(server, ADMIN)
+    try:
+        async with open_context(beside(server.settings)) as ctx:
+            await declare_disaster(ctx, name="総合防災訓練", drill=True, by="test")
+            live = await admin.request("GET", "/admin/reports")
+            assert 'id="reports-live" data-refresh-ms="10000"' in live.text
+            with_map = await admin.request("GET", "/admin/reports?map=1")
+            assert 'id="console-hq-map"' in with_map.text
+            assert "data-refresh-ms" not in with_map.text
+            await end_disaster(ctx, by="test")
+        ended = await admin.request("GET", "/admin/reports")
+        assert 'id="reports-live"' in ended.text and "data-refresh-ms" not in ended.text
+    finally:
+        await admin.aclose()
