@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from chat.actions.card_entries import card_entry, text_field
+from chat.actions.card_messages import post_card_message
 from chat.actions.channels import join, leave
 from chat.actions.orgchart import ALL_STAFF_SLUG
 from chat.actions.push import push_broadcast
 from chat.actions.wire import wire_message, wire_messages
 from chat.audit.record import audit, audit_within
 from chat.auth.sessions import Principal
-from chat.bus.topics import channel_topic, user_topic
+from chat.bus.topics import user_topic
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
-from chat.domain.auditchain import body_digest
 from chat.domain.broadcast import (
     ALL_STAFF_LABEL,
     ALL_STAFF_TARGET,
@@ -45,8 +45,8 @@ from chat.domain.cards.broadcast import BroadcastCard
 from chat.domain.kinds import MessageKind
 from chat.domain.roles import ChannelKind
 from chat.errors import BadRequest, BroadcastOnly, UnknownBroadcastGroup
-from chat.frames import encode, message_json
-from chat.store.models import Broadcast, BroadcastGroup, Channel, Message, MessageRevision
+from chat.frames import encode
+from chat.store.models import Broadcast, BroadcastGroup, Channel, Message
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
@@ -128,23 +128,9 @@ async def _post(ctx: AppContext, uow: UnitOfWork, channel_id: int, card: Broadca
                 sender_id: int) -> Message:
     """The message, written as a person's message is (seq, revision 1, audited with
     the body's digest); the ``message`` frame after commit."""
-    body = card.body()
-    now = card.sent_at
-    seq, version = await uow.channels.allocate_seq(channel_id)
-    message = Message(channel_id=channel_id, seq=seq, version=version, sender_id=sender_id,
-                      client_id=None, kind=MessageKind.BROADCAST.value, body=body,
-                      revision=1, created_at=now,
-                      data=json.dumps(card.card(), ensure_ascii=False))
-    await uow.messages.insert(message)
-    uow.messages.add_revision(MessageRevision(
-        message_id=message.id, revision=1, action="create", body=body,
-        actor_id=sender_id, created_at=now))
-    audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=sender_id,
-                 message_id=message.id, channel_id=channel_id, revision=1,
-                 body_sha256=body_digest(body))
-    frame = encode({"type": "message", "message": message_json(message)})
-    uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
-    return message
+    return await post_card_message(
+        ctx, uow, channel_id=channel_id, kind=MessageKind.BROADCAST, body=card.body(),
+        card=card.card(), now=card.sent_at, sender_id=sender_id, actor_user_id=sender_id)
 
 
 async def unconfirmed_broadcasts(ctx: AppContext, *, actor: Principal) -> JSON:

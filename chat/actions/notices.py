@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from chat.actions.card_messages import post_card_message
 from chat.actions.channels import join
 from chat.actions.messages import member_channel
 from chat.actions.push import push_notice
@@ -35,7 +36,7 @@ from chat.domain.kinds import MessageKind
 from chat.domain.notices import SYSTEM_SENDER_NAME, FollowUp, NoticeState, Person
 from chat.domain.roles import ChannelKind
 from chat.errors import AlreadyClaimed, AlreadyDone, NoticeNotFound
-from chat.frames import encode, message_json
+from chat.frames import encode
 from chat.store.models import Channel, Message, MessageRevision, Notice, User
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
@@ -78,24 +79,12 @@ async def post_notice(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
     commit. Raises ValueError for a kind whose card keeps no ``notices`` row."""
     if not card_of(kind).has_follow_up:
         raise ValueError(f"{kind!r} is not a notice kind")
-    seq, version = await uow.channels.allocate_seq(channel_id)
-    message = Message(channel_id=channel_id, seq=seq, version=version, sender_id=None,
-                      client_id=None, kind=kind.value, body=body, revision=1,
-                      created_at=now, data=json.dumps(card, ensure_ascii=False))
-    await uow.messages.insert(message)
-    uow.messages.add_revision(MessageRevision(
-        message_id=message.id, revision=1, action="create", body=body,
-        actor_id=actor_user_id, created_at=now))
-    audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor_user_id,
-                 message_id=message.id, channel_id=channel_id, revision=1,
-                 body_sha256=body_digest(body))
+    message = await post_card_message(ctx, uow, channel_id=channel_id, kind=kind, body=body,
+                                      card=card, now=now, actor_user_id=actor_user_id)
     notice = Notice(message_id=message.id, channel_id=channel_id, kind=kind.value,
                     caller_number=caller_number, target_key=target_key, count=1,
                     first_at=now, last_at=now, state=NoticeState.OPEN.value)
     uow.notices.add_notice(notice)
-    # A new notice has no stamps, quote or photo yet.
-    frame = encode({"type": "message", "message": message_json(message)})
-    uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
     push_notice(ctx, uow, channel_id=channel_id, kind=kind, message_id=message.id,
                 body=body)
     return message, notice

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chat.actions.attachments import PhotoBytes, photo_row, processed_photo
 from chat.actions.card_entries import card_entry, optional_text, text_field
+from chat.actions.card_messages import post_card_message
 from chat.actions.disaster import hq_channel
 from chat.actions.messages import MAX_CLIENT_ID_CHARS
 from chat.actions.notices import revise_notice
@@ -33,10 +34,8 @@ from chat.actions.push import NewMessagePush, push_new_messages
 from chat.actions.wire import wire_message
 from chat.audit.record import audit_or_fail, audit_within
 from chat.auth.sessions import Principal
-from chat.bus.topics import channel_topic
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
-from chat.domain.auditchain import body_digest
 from chat.domain.cards.report import (
     MAX_PHOTOS,
     FieldReport,
@@ -64,9 +63,9 @@ from chat.errors import (
     ReportNotFound,
     UnsupportedMediaType,
 )
-from chat.frames import encode, message_json
+from chat.frames import message_json
 from chat.store import models
-from chat.store.models import Message, MessageRevision
+from chat.store.models import Message
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
 
@@ -184,23 +183,10 @@ async def _post(ctx: AppContext, uow: UnitOfWork, actor: Principal, channel_id: 
                 client_id: str, fields: FieldReport, now: datetime) -> Message:
     """The report's message, written as a person's message is (seq, revision 1,
     ``message.created`` with the text's digest), and its frame after commit."""
-    body = fields.body()
-    seq, version = await uow.channels.allocate_seq(channel_id)
-    message = Message(channel_id=channel_id, seq=seq, version=version,
-                      sender_id=actor.user_id, client_id=client_id,
-                      kind=MessageKind.REPORT.value, body=body, revision=1, created_at=now,
-                      data=json.dumps(fields.card(StatusChange(ReportStatus.NEW)),
-                                      ensure_ascii=False))
-    await uow.messages.insert(message)
-    uow.messages.add_revision(MessageRevision(
-        message_id=message.id, revision=1, action="create", body=body,
-        actor_id=actor.user_id, created_at=now))
-    audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
-                 session_id=actor.session_id, message_id=message.id, channel_id=channel_id,
-                 revision=1, body_sha256=body_digest(body))
-    frame = encode({"type": "message", "message": message_json(message)})
-    uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
-    return message
+    return await post_card_message(
+        ctx, uow, channel_id=channel_id, kind=MessageKind.REPORT, body=fields.body(),
+        card=fields.card(StatusChange(ReportStatus.NEW)), now=now, sender_id=actor.user_id,
+        client_id=client_id, actor_user_id=actor.user_id, session_id=actor.session_id)
 
 
 def _row(message_id: int, disaster_id: int, reporter_id: int, fields: FieldReport,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
+from chat.actions.card_messages import post_card_message
 from chat.actions.orgchart import ALL_STAFF_SLUG
 from chat.actions.push import push_to_people
 from chat.audit.record import audit_within
@@ -37,16 +38,15 @@ from chat.bus.topics import channel_topic
 from chat.context import AppContext
 from chat.domain import rollcall as rules
 from chat.domain.audit_actions import AuditAction
-from chat.domain.auditchain import body_digest
 from chat.domain.cards import rollcall as rollcall_card
 from chat.domain.disaster import HQ_CHANNEL_SLUG
 from chat.domain.export import UTF8_BOM, csv_text
 from chat.domain.kinds import MessageKind
 from chat.domain.push import NOTICE_TTL_SECONDS, PushNote, shorten
 from chat.errors import BadRequest, ChatError, HqOnly, RollCallEnded, RollCallNotFound
-from chat.frames import encode, message_json
+from chat.frames import encode
 from chat.groupcommit import GroupCommit
-from chat.store.models import Message, MessageRevision, RollCall, RollCallAnswer
+from chat.store.models import Message, RollCall, RollCallAnswer
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.throttle import Throttle
 from chat.types import JSON
@@ -161,22 +161,10 @@ async def _post_card(ctx: AppContext, uow: UnitOfWork, *, channel_id: int,
     """The card as a system message (``sender_id`` null), written like any message (seq,
     revision 1, ``message.created`` with the body's digest) so ``audit verify`` covers
     it; the frame goes to the channel after commit."""
-    body = rollcall_card.body(info)
-    seq, version = await uow.channels.allocate_seq(channel_id)
-    message = Message(channel_id=channel_id, seq=seq, version=version, sender_id=None,
-                      client_id=None, kind=MessageKind.ROLLCALL.value, body=body,
-                      revision=1, created_at=now,
-                      data=encode(rollcall_card.card(info)))
-    await uow.messages.insert(message)
-    uow.messages.add_revision(MessageRevision(
-        message_id=message.id, revision=1, action="create", body=body,
-        actor_id=actor_user_id, created_at=now))
-    audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor_user_id,
-                 message_id=message.id, channel_id=channel_id, revision=1,
-                 body_sha256=body_digest(body))
-    frame = encode({"type": "message", "message": message_json(message)})
-    uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
-    return message
+    return await post_card_message(
+        ctx, uow, channel_id=channel_id, kind=MessageKind.ROLLCALL,
+        body=rollcall_card.body(info), card=rollcall_card.card(info), now=now,
+        actor_user_id=actor_user_id)
 
 
 def _push_note(info: rules.RollCallInfo, message_id: int, channel_id: int, *,
