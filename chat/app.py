@@ -18,7 +18,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
@@ -54,10 +54,12 @@ from chat.web import notices as notices_web
 from chat.web import push as push_web
 from chat.web import reports as reports_web
 from chat.web import rollcalls as rollcalls_web
+from chat.web.admission import UnauthenticatedSockets
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
 from chat.web.ratelimit import ClientRateLimiter
+from chat.web.slow_clients import client_disconnected
 from chat.web.ws import websocket_endpoint
 from chat.webpush import WebPush
 
@@ -67,6 +69,7 @@ class State(TypedDict):
     ctx: AppContext
     hub: Hub
     auth_limiter: ClientRateLimiter
+    unauthenticated: UnauthenticatedSockets
     export_tasks: records.ExportTasks
     console: ConsoleState
     pbx_rejections: pbx_webhooks.PbxRejections
@@ -200,7 +203,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                    "pbx_rejections": pbx_webhooks.PbxRejections(),
                    "auth_limiter": ClientRateLimiter(
                        the_clock, per_minute=settings.sign_in_attempts_per_minute,
-                       burst=settings.sign_in_burst)}
+                       burst=settings.sign_in_burst),
+                   "unauthenticated": UnauthenticatedSockets(
+                       per_address=settings.ws_unauth_per_address,
+                       total=settings.ws_unauth_total)}
         finally:
             await ctx.writes_settled()
             await console.close()
@@ -244,6 +250,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         exception_handlers={
             ChatError: chat_error_handler,
             HTTPException: http_error_handler,
+            ClientDisconnect: client_disconnected,
             Exception: server_error_handler,
         },
     )

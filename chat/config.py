@@ -131,6 +131,21 @@ class Settings:
     broadcast_max_repeats: int = 3
     broadcast_sweep_seconds: float = 15.0
     node_id: str = field(default_factory=lambda: os.urandom(4).hex())
+    # Resource limits (docs/security.md, "Resource limits"). Websockets that have not
+    # authenticated yet, per client address and per node (chat.web.admission); more are
+    # accepted and closed at once with 1013. Generous per address: a city hall behind
+    # one NAT address reconnects all at once after a restart (clients back off).
+    ws_unauth_per_address: int = 20
+    ws_unauth_total: int = 1000
+    # A websocket whose auth frame has not been accepted this long after it opened is
+    # closed 1008 ("authentication timed out").
+    ws_auth_timeout_seconds: float = 10.0
+    # Slow HTTP clients (chat.web.slow_clients): the request line and headers must
+    # arrive within this from the connection's (or the request's) first byte, and a
+    # body may pause no longer than this between reads ...
+    http_header_timeout_seconds: float = 10.0
+    # ... and must be complete this long after its headers (a 10 MB photo at ~1 Mbit/s).
+    http_body_timeout_seconds: float = 120.0
 
     @property
     def dev_sessions_allowed(self) -> bool:
@@ -231,6 +246,11 @@ class Settings:
             sign_in_burst=int(_number(env, "CHAT_SIGN_IN_BURST", 60)),
             broadcast_repeat_seconds=_number(env, "CHAT_BROADCAST_REPEAT_MINUTES", 3.0) * 60,
             broadcast_max_repeats=_whole(env, "CHAT_BROADCAST_REPEATS", 3),
+            ws_unauth_per_address=_whole(env, "CHAT_WS_UNAUTH_PER_ADDRESS", 20),
+            ws_unauth_total=_whole(env, "CHAT_WS_UNAUTH_TOTAL", 1000),
+            ws_auth_timeout_seconds=_number(env, "CHAT_WS_AUTH_TIMEOUT", 10.0),
+            http_header_timeout_seconds=_number(env, "CHAT_HTTP_HEADER_TIMEOUT", 10.0),
+            http_body_timeout_seconds=_number(env, "CHAT_HTTP_BODY_TIMEOUT", 120.0),
         )
         settings.validate()
         return settings
@@ -276,6 +296,12 @@ class Settings:
             raise SettingsError(f"CHAT_MAP_TILE_URL: {error}") from None
         if self.max_frame_bytes > self.transport_max_bytes:
             raise SettingsError("max_frame_bytes must not exceed transport_max_bytes")
+        if not 1 <= self.ws_unauth_per_address <= self.ws_unauth_total:
+            raise SettingsError("CHAT_WS_UNAUTH_PER_ADDRESS must be at least 1 and at most "
+                                "CHAT_WS_UNAUTH_TOTAL")
+        if self.http_body_timeout_seconds < self.http_header_timeout_seconds:
+            raise SettingsError("CHAT_HTTP_BODY_TIMEOUT must not be shorter than "
+                                "CHAT_HTTP_HEADER_TIMEOUT")
 
 
 def _hours(env: Mapping[str, str], name: str, default: float, *,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
+
+from chat.config import Settings
 
 
 def settle_garbage_collector() -> None:
@@ -17,3 +20,22 @@ def settle_garbage_collector() -> None:
     dropped (docs/performance.md, scenario a)."""
     gc.collect()
     gc.freeze()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The ``uvicorn.Config`` options every node (and the tests' servers) run with: our
+    websocket protocol (chat.web.transport), the h11 protocol with deadlines for slow
+    clients (chat.web.slow_clients), and the trusted proxies' forwarded headers
+    (``CHAT_FORWARDED_ALLOW_IPS``; without it the peer address is the client's)."""
+    from chat.web.slow_clients import http_protocol
+    from chat.web.transport import WebSocketProtocol
+
+    return {
+        "http": http_protocol(header_timeout=settings.http_header_timeout_seconds,
+                              body_timeout=settings.http_body_timeout_seconds),
+        "ws": WebSocketProtocol,
+        "ws_max_size": settings.transport_max_bytes,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+        "proxy_headers": settings.forwarded_allow_ips is not None,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }

@@ -42,8 +42,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from chat.app import create_app
-    from chat.runtime import settle_garbage_collector
-    from chat.web.transport import WebSocketProtocol
+    from chat.runtime import settle_garbage_collector, uvicorn_options
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -60,11 +59,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(line)
     app = create_app(settings)
     settle_garbage_collector()
-    uvicorn.run(app, host=settings.host, port=settings.port,
-                ws=WebSocketProtocol, ws_max_size=settings.transport_max_bytes,
-                ws_per_message_deflate=settings.ws_per_message_deflate, log_level="info",
-                proxy_headers=settings.forwarded_allow_ips is not None,
-                forwarded_allow_ips=settings.forwarded_allow_ips)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                **uvicorn_options(settings))
     return 0
 
 

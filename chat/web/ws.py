@@ -10,6 +10,7 @@ backlog (``chat.hub.Connection``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import MutableMapping
@@ -61,10 +62,14 @@ from chat.protocol import (
 )
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
+from chat.web.admission import Admission, UnauthenticatedSockets
 from chat.web.auth import client_host, request_url
 from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
 
 log = logging.getLogger(__name__)
+
+# RFC 6455 §7.4.2 / IANA registry: "Try Again Later" (the server is over a limit).
+CLOSE_TRY_AGAIN_LATER = 1013
 
 ASGIMessage = MutableMapping[str, Any]
 
@@ -72,7 +77,8 @@ ASGIMessage = MutableMapping[str, Any]
 def limits_for(ctx: AppContext) -> Limits:
     s = ctx.settings
     return Limits(max_frame_bytes=s.max_frame_bytes, idle_timeout=s.idle_timeout_seconds,
-                  rate_per_second=s.send_rate_per_second, burst=s.send_burst)
+                  rate_per_second=s.send_rate_per_second, burst=s.send_burst,
+                  auth_timeout=s.ws_auth_timeout_seconds)
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -91,11 +97,42 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                   "(tsunagu serve does)")
         await websocket.close(code=CLOSE_INTERNAL_ERROR)
         return
-    await websocket.accept()
-    # The nonce the auth frame's DPoP proof must carry (RFC 9449 §8): no extra round trip.
-    await websocket.send_text(encode({"type": "hello",
-                                      "dpop_nonce": ctx.require_proofs().nonce(ctx.clock.now())}))
-    await ClientSession(websocket, ctx, hub, sink).run()
+    admission = await _admit(websocket)
+    if admission is None:
+        return
+    try:
+        await websocket.accept()
+        # The nonce the auth frame's DPoP proof must carry (RFC 9449 §8): no extra round
+        # trip.
+        await websocket.send_text(encode({
+            "type": "hello", "dpop_nonce": ctx.require_proofs().nonce(ctx.clock.now())}))
+        session = ClientSession(websocket, ctx, hub, sink)
+        session.admission = admission
+        await session.run()
+    finally:
+        admission.release()
+
+
+async def _admit(websocket: WebSocket) -> Admission | None:
+    """Count the socket among the unauthenticated ones (chat.web.admission) until its
+    auth frame is accepted; over the cap for its address or the node, accept it only to
+    say so (an ``error`` frame, then close 1013): a browser's websocket sees nothing of
+    a refused handshake but close 1006, and 1013 tells it to come back later."""
+    unauthenticated: UnauthenticatedSockets = websocket.state.unauthenticated
+    address = client_host(websocket)
+    admission = unauthenticated.admit(address)
+    if admission is not None:
+        return admission
+    log.warning("websocket refused: too many unauthenticated connections (from %s: "
+                "cap %d per address, %d in all)", address, unauthenticated.per_address,
+                unauthenticated.total)
+    with contextlib.suppress(WebSocketDisconnect, OSError):  # it may be gone already
+        await websocket.accept()
+        await websocket.send_text(encode(error_frame(
+            "too_many_connections", "Too many connections are waiting to sign in; "
+            "try again shortly")))
+        await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="too many connections")
+    return None
 
 
 class ClientSession:
@@ -109,8 +146,8 @@ class ClientSession:
     """
 
     __slots__ = ("_idle_deadline", "_last_touch", "_policy_deadline", "_session_deadline",
-                 "_touch_every", "_waiting", "conn", "ctx", "hub", "principal", "protocol",
-                 "sink", "ws")
+                 "_touch_every", "_waiting", "admission", "conn", "ctx", "hub", "principal",
+                 "protocol", "sink", "ws")
 
     def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub,
                  sink: WebSocketProtocol) -> None:
@@ -124,6 +161,7 @@ class ClientSession:
         self.conn.wake = self._wake
         sink.on_drained = self.conn.flush
         self.principal: Principal | None = None
+        self.admission: Admission | None = None  # released once authenticated
         self._waiting: asyncio.Timeout | None = None  # set while waiting for a frame
         self._session_deadline = math.inf   # monotonic time the session expires
         self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
@@ -279,6 +317,8 @@ class ClientSession:
         await self.hub.register(self.conn, channel_ids)
         channels = await list_channels(self.ctx, actor=principal)
         self.protocol.auth_succeeded()
+        if self.admission is not None:
+            self.admission.release()  # no longer counted as unauthenticated
         ready: JSON = {
             "type": "ready",
             "user": {"id": principal.user_id, "name": principal.name, "role": principal.role},

@@ -24,9 +24,9 @@ from chat.app import create_app
 from chat.config import Settings
 from chat.context import open_context
 from chat.demo import seed_demo
+from chat.runtime import uvicorn_options
 from chat.store.db import Database
 from chat.store.migrations import upgrade
-from chat.web.transport import WebSocketProtocol
 
 POSTGRES_URL = os.environ.get("CHAT_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL")
@@ -150,10 +150,9 @@ def start_server(settings: Settings, **app_kwargs: Any) -> RunningServer:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", settings.port))
     settings = settings.with_overrides(port=sock.getsockname()[1])
-    config = uvicorn.Config(create_app(settings, **app_kwargs), ws=WebSocketProtocol,
-                            ws_max_size=settings.transport_max_bytes,
-                            ws_per_message_deflate=False, log_level="warning",
-                            lifespan="on")
+    # The options `tsunagu serve` uses (protocols, timeouts, trusted proxies).
+    config = uvicorn.Config(create_app(settings, **app_kwargs), log_level="warning",
+                            lifespan="on", **uvicorn_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

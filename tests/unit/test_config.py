@@ -219,3 +219,28 @@ def test_how_long_unsent_photos_and_the_pbx_log_are_kept_come_from_the_environme
 def test_a_bad_keeping_period_is_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_resource_limits_come_from_the_environment() -> None:
+    settings = Settings.from_env({"CHAT_WS_UNAUTH_PER_ADDRESS": "5",
+                                  "CHAT_WS_UNAUTH_TOTAL": "50", "CHAT_WS_AUTH_TIMEOUT": "3",
+                                  "CHAT_HTTP_HEADER_TIMEOUT": "4",
+                                  "CHAT_HTTP_BODY_TIMEOUT": "60"})
+    assert (settings.ws_unauth_per_address, settings.ws_unauth_total) == (5, 50)
+    assert settings.ws_auth_timeout_seconds == 3.0
+    assert (settings.http_header_timeout_seconds, settings.http_body_timeout_seconds) == (4, 60)
+    defaults = Settings.from_env({})
+    assert (defaults.ws_unauth_per_address, defaults.ws_unauth_total) == (20, 1000)
+    assert (defaults.http_header_timeout_seconds, defaults.http_body_timeout_seconds) == (10, 120)
+
+
+@pytest.mark.parametrize("env", [
+    {"CHAT_WS_UNAUTH_PER_ADDRESS": "0"},
+    {"CHAT_WS_UNAUTH_PER_ADDRESS": "30", "CHAT_WS_UNAUTH_TOTAL": "20"},
+    {"CHAT_WS_AUTH_TIMEOUT": "0"},
+    {"CHAT_HTTP_HEADER_TIMEOUT": "-1"},
+    {"CHAT_HTTP_HEADER_TIMEOUT": "30", "CHAT_HTTP_BODY_TIMEOUT": "20"},
+])
+def test_bad_resource_limits_are_refused(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
