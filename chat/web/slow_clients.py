@@ -66,9 +66,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        # The pause before the next request is the keep-alive timeout's; a pipelined
-        # request already under way (a partial body) keeps being timed.
-        self._watch(arrived=False)
+        # The pause before the next request is the keep-alive timeout's, unless bytes of
+        # it came already (pipelined behind this one): then its headers are timed.
+        self._watch(arrived=bool(self.conn.trailing_data[0]))
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self._upgraded = True

@@ -149,13 +149,22 @@ async def test_requests_whose_headers_stall_or_trickle_are_cut_off(
         stalling(server, b"GET /ws HTTP/1.1\r\n" + host +         # a websocket handshake
                  b"Upgrade: websocket\r\nConnection: Upgrade\r\n"),
     ]
-    tasks = [asyncio.create_task(one) for one in slow]
+    # A kept-alive connection's next request is timed from its first byte.
+    kept_alive = stalling(server, b"GET /healthz HTTP/1.1\r\n" + host + b"\r\nGET /he")
+    online = await ChatClient.connect(server, await dev_token(server, SUZUKI))
+    tasks = [asyncio.create_task(one) for one in [*slow, kept_alive]]
     await asyncio.sleep(0.3)
     assert await health(server) == 200          # meanwhile others are served
-    for elapsed, answer in await asyncio.gather(*tasks):
+    *cut, (kept_for, kept_answer) = await asyncio.gather(*tasks)
+    for elapsed, answer in cut:
         assert elapsed < 1.0 + MARGIN
         assert answer.startswith(b"HTTP/1.1 408 ")
+    assert kept_for < 1.0 + MARGIN
+    assert kept_answer.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in kept_answer
     assert await health(server) == 200
+    # An open websocket is no slow request: it outlives the header deadline.
+    await online.send({"type": "ping"})
+    await online.expect("pong")
 
 
 async def test_request_bodies_that_stall_or_trickle_are_cut_off(
