@@ -130,7 +130,8 @@ async def _admit(websocket: WebSocket) -> Admission | None:
         await websocket.accept()
         await websocket.send_text(encode(error_frame(
             "too_many_connections", "Too many connections are waiting to sign in; "
-            "try again shortly")))
+            "try again shortly", details={
+                "message_ja": "接続が混み合っています。しばらくすると自動で再接続します。"})))
         await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="too many connections")
     return None
 

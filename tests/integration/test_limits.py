@@ -36,6 +36,7 @@ async def refused(server: RunningServer, address: str | None = None) -> None:
     client = await ChatClient.connect(server, additional_headers=headers)
     error = await client.expect("error")
     assert error["code"] == "too_many_connections"
+    assert error["message_ja"]
     await asyncio.wait_for(client.ws.wait_closed(), FRAME_TIMEOUT)
     assert client.ws.close_code == TRY_AGAIN_LATER
 
