@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 
 from chat.client import TsunaguClient
-from tests.support import ChatClient, RunningServer, dev_token, device_client, enrollment_code
+from tests.support import (
+    ChatClient,
+    RunningServer,
+    dev_token,
+    device_client,
+    enrollment_code,
+    run_tsunagu,
+)
 from tests.support.people import SUZUKI, TANAKA, YAMADA, YOSHIDA
 
 AUDITOR, ADMIN = YOSHIDA, YAMADA
@@ -152,3 +159,22 @@ async def test_a_confidential_hold_hides_the_access_until_it_is_released(
             shown = await access(tanaka)
     assert shown and {(e["kind"], e["reason"]) for e in shown} == {
         ("search", "内部調査のための確認")}
+
+
+async def test_the_command_line_reason_and_confidential_hold_reach_the_record(
+        server: RunningServer) -> None:
+    _, shomu = await post(server, SUZUKI, "庶務係", "備品の発注は明日です")
+    placed = await run_tsunagu(server, "hold", "place", "--reason", "内部調査",
+                               "--channel", str(shomu), "--confidential")
+    assert placed.returncode == 0, placed.stderr
+    searched = await run_tsunagu(server, "audit", "search", "--channel", str(shomu),
+                                 "--reason", "庁内調査の記録確認")
+    assert searched.returncode == 0, searched.stderr
+    async with await signed_in(server, SUZUKI) as suzuki:
+        assert await access(suzuki) == []  # the confidential hold covers 庶務係
+        hold_id = placed.stdout.split()[2]
+        released = await run_tsunagu(server, "hold", "release", hold_id)
+        assert released.returncode == 0, released.stderr
+        shown = await access(suzuki)
+    assert [(e["accessor"], e["kind"], e["reason"], e["channel"]["id"]) for e in shown] == [
+        ("cli", "search", "庁内調査の記録確認", shomu)]
