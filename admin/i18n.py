@@ -468,7 +468,26 @@ STRINGS: dict[str, tuple[str, str]] = {
                            "ここでの切り替えは業務時間外の制限だけを変える低レベルのスイッチです。",
                            "Declare disasters on the Disaster mode page; this switch only "
                            "changes the off-hours limit (a low-level switch)."),
-
+    # Transparency (docs/audit.md): the auditor's reason, and what staff see.
+    "records.reason": ("閲覧の理由（必須・3〜500文字）",
+                       "Reason for this access (required, 3–500 characters)"),
+    "records.reason_placeholder": ("例：情報公開請求（令和8年第12号）への対応",
+                                   "e.g. responding to disclosure request No. 12"),
+    "records.transparency": (
+        "メッセージを閲覧・書き出しされた職員には、その日時・チャンネル・ここに入力した理由が"
+        "本人の「設定」画面に表示されます（秘匿扱いの訴訟ホールドが及ぶ間を除く）。",
+        "The staff whose messages you read or export will see the time, the channel and "
+        "the reason you give here in their Settings (except while a confidential legal "
+        "hold covers them)."),
+    "holds.confidential": ("秘匿扱い（解除まで、対象の職員に閲覧記録を表示しない）",
+                           "Confidential (until released, the staff covered are not shown "
+                           "auditors' reads)"),
+    "holds.confidential_help": (
+        "通常、職員は自分のメッセージが監査で閲覧された記録を見られます。秘匿扱いのホールドが"
+        "及ぶメッセージの閲覧記録は、ホールドの解除まで本人に表示されません。",
+        "Staff normally see when their messages were read by an auditor. Reads of messages "
+        "a confidential hold covers are hidden from them until the hold is released."),
+    "holds.confidential_mark": ("（秘匿）", "(confidential)"),
 }
 
 

@@ -24,6 +24,9 @@ from chat.store.uow import TxMode, unit_of_work
 from chat.web.records import ExportTasks
 
 FILTER_FIELDS = ("q", "user", "channel_id", "from", "to")
+# What the search and export forms carry: the filters and the auditor's reason (required;
+# the people whose messages are read see it, docs/audit.md).
+FIELDS = (*FILTER_FIELDS, "reason")
 PAGE = 50
 
 
@@ -42,12 +45,13 @@ def _filters(values: dict[str, Any]) -> RecordFilters:
 @page(AUDITORS, what="search records")
 async def search(c: Console) -> Response:
     params = c.request.query_params
-    given = {name: params.get(name, "")[:200] for name in FILTER_FIELDS}
+    given = {name: params.get(name, "")[:500 if name == "reason" else 200] for name in FIELDS}
     result = None
     if params.get("run") == "1":
         result = await record_actions.search_messages(
             c.ctx, actor=c.actor, filters=_filters(given),
-            cursor=params.get("cursor") or None, limit=PAGE, remote=c.remote)
+            cursor=params.get("cursor") or None, limit=PAGE, remote=c.remote,
+            reason=given["reason"])
     return c.render("search.html", given=given, result=result)
 
 
@@ -55,7 +59,7 @@ async def search(c: Console) -> Response:
 async def message(c: Console) -> Response:
     result = await record_actions.message_history(
         c.ctx, actor=c.actor, message_id=int(c.request.path_params["message_id"]),
-        remote=c.remote)
+        remote=c.remote, reason=c.request.query_params.get("reason", ""))
     return c.render("message.html", message=result["message"])
 
 
@@ -64,7 +68,7 @@ async def message(c: Console) -> Response:
 @page(AUDITORS, what="see exports")
 async def exports(c: Console) -> Response:
     params = c.request.query_params
-    given = {name: params.get(name, "")[:200] for name in FILTER_FIELDS}
+    given = {name: params.get(name, "")[:500 if name == "reason" else 200] for name in FIELDS}
     jobs = await record_actions.list_exports(c.ctx, actor=c.actor, remote=c.remote)
     return c.render("exports.html", jobs=jobs, given=given)
 
@@ -80,7 +84,8 @@ async def start_export(c: Console) -> Response:
         raise BadRequest(str(error)) from None
     job = await record_actions.start_export(
         c.ctx, actor=c.actor, formats=formats, remote=c.remote,
-        filters=_filters({name: c.field(name) for name in FILTER_FIELDS}))
+        filters=_filters({name: c.field(name) for name in FILTER_FIELDS}),
+        reason=c.field("reason", limit=500))
     tasks: ExportTasks = c.request.state.export_tasks
     tasks.start(c.ctx, job["id"])
     return c.render("export.html", job=job, location=f"/admin/records/exports/{job['id']}")
@@ -155,7 +160,7 @@ async def place_hold(c: Console) -> Response:
         c.ctx, reason=c.field("reason", required=True), by=c.by,
         staff_number=c.field("staff_number", limit=32) or None,
         channel_id=int(channel) if channel else None, starts_at=starts, ends_at=ends,
-        actor_user_id=c.actor.user_id)
+        actor_user_id=c.actor.user_id, confidential=c.field("confidential", limit=8) == "1")
     c.notices.append(c.t("holds.placed"))
     return await _holds_page(c, location="/admin/records/holds")
 

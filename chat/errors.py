@@ -398,3 +398,11 @@ class RollCallEnded(ChatError):
     code = "rollcall_ended"
     http_status = 409
     default_message = "This roll call has ended"
+
+
+# --- transparency: an auditor says why they read (docs/audit.md) -------------------------
+
+class ReasonRequired(BadRequest):
+    code = "reason_required"
+    default_message = ("Give the reason for this access (3 to 500 characters); the people "
+                       "whose messages you read will see it")

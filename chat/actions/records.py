@@ -6,6 +6,12 @@ audited. A successful read is recorded *before* its result is returned, in a wri
 own: if the audit entry cannot be written, nothing is returned. Entries carry ids, counts
 and digests, never message text.
 
+Transparency (docs/audit.md): a signed-in auditor must give a reason for every search,
+view and export (``reason_required`` otherwise). The entry keeps it, with
+``sender_channels`` ("<sender id>:<channel id>" for every pair the read touched), so the
+people whose messages were read can see when, where and why
+(:mod:`chat.actions.access_log`).
+
 The actor is a signed-in :class:`Principal` (HTTP) or, at the command line, the
 operator's name (``cli:<account>``): whoever runs ``tsunagu`` beside the database holds
 its credentials already, and is recorded by name.
@@ -43,13 +49,20 @@ from chat.domain.export import (
     jsonl_line,
     manifest_bytes,
 )
-from chat.domain.records import RecordFilters, may_read_records, record_json
+from chat.domain.records import (
+    MessageRecord,
+    RecordFilters,
+    check_reason,
+    may_read_records,
+    record_json,
+)
 from chat.errors import (
     BadRequest,
     ChannelNotFound,
     ExportNotFound,
     ExportNotReady,
     MessageNotFound,
+    ReasonRequired,
     RoleRequired,
     UserNotFound,
 )
@@ -96,6 +109,24 @@ async def _require_reader(ctx: AppContext, actor: Actor, action: AuditAction, *,
     raise RoleRequired("Only auditors may search, read and export messages")
 
 
+def _reason(actor: Actor, reason: str | None) -> str | None:
+    """The stated reason, checked. Required of a signed-in auditor (HTTP and console); the
+    operator at the command line may leave it out (recorded by name, shown to staff as
+    "no reason recorded")."""
+    if reason is None and isinstance(actor, str):
+        return None
+    try:
+        return check_reason(reason)
+    except ValueError as error:
+        raise ReasonRequired(str(error)) from None
+
+
+def sender_channels(records: list[MessageRecord]) -> set[str]:
+    """"<sender id>:<channel id>" for each pair among ``records`` (system messages, which
+    nobody sent, are left out): what :mod:`chat.actions.access_log` matches on."""
+    return {f"{r.sender.id}:{r.channel_id}" for r in records if r.sender is not None}
+
+
 async def _record_read(ctx: AppContext, action: AuditAction, actor: Actor, *, remote: str | None,
                        **detail: Any) -> None:
     """Record a successful read in a transaction of its own; failures propagate, so a
@@ -120,13 +151,15 @@ async def _query(uow: UnitOfWork, filters: RecordFilters) -> RecordQuery:
 # --- search and history -------------------------------------------------------------------
 
 async def search_messages(ctx: AppContext, *, actor: Actor, filters: RecordFilters,
-                          cursor: str | None, limit: int, remote: str | None = None) -> JSON:
+                          cursor: str | None, limit: int, remote: str | None = None,
+                          reason: str | None = None) -> JSON:
     """A page of matching messages, newest first, each with its channel, sender, state
     and every revision. ``cursor`` is the previous page's ``next_cursor`` (None: from the
     newest); ``next_cursor`` is None on the last page. Audited as ``records.searched``
-    with the filters and the ids returned."""
+    with the filters, the ids returned, the reason and the senders' channels."""
     await _require_reader(ctx, actor, AuditAction.RECORDS_SEARCHED, remote=remote,
                           **filters.to_json())
+    reason = _reason(actor, reason)
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
     before_id = None
@@ -139,24 +172,28 @@ async def search_messages(ctx: AppContext, *, actor: Actor, filters: RecordFilte
         records, more = await uow.records.page(query, before_id=before_id, limit=limit)
     ids = [r.id for r in records]
     await _record_read(ctx, AuditAction.RECORDS_SEARCHED, actor, remote=remote, cursor=cursor,
-                       limit=limit, count=len(ids), message_ids=ids, **filters.to_json())
+                       limit=limit, count=len(ids), message_ids=ids, reason=reason,
+                       sender_channels=sorted(sender_channels(records)),
+                       **filters.to_json())
     return {"messages": [record_json(r) for r in records],
             "next_cursor": str(ids[-1]) if more and ids else None,
             "filters": filters.to_json()}
 
 
 async def message_history(ctx: AppContext, *, actor: Actor, message_id: int,
-                          remote: str | None = None) -> JSON:
+                          remote: str | None = None, reason: str | None = None) -> JSON:
     """One message with every revision (purged: metadata only). Audited as
-    ``records.viewed``."""
+    ``records.viewed``, with the reason."""
     await _require_reader(ctx, actor, AuditAction.RECORDS_VIEWED, remote=remote,
                           message_id=message_id)
+    reason = _reason(actor, reason)
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
         record = await uow.records.get(message_id)
     if record is None:
         raise MessageNotFound()
     await _record_read(ctx, AuditAction.RECORDS_VIEWED, actor, remote=remote, message_id=record.id,
-                       channel_id=record.channel_id, revisions=len(record.revisions))
+                       channel_id=record.channel_id, revisions=len(record.revisions),
+                       reason=reason, sender_channels=sorted(sender_channels([record])))
     return {"message": record_json(record)}
 
 
@@ -178,18 +215,20 @@ def job_json(job: ExportJob) -> JSON:
         "created_at": wire_time(job.created_at),
         "finished_at": wire_time_or_none(job.finished_at),
         "done": job.done, "total": job.total, "manifest": manifest, "error": job.error,
-        "node_id": job.node_id,
+        "node_id": job.node_id, "reason": job.reason,
         "files": ([{"name": n, "url": f"/api/audit/exports/{job.id}/files/{n}"}
                    for n in names] if job.state == "done" else []),
     }
 
 
 async def start_export(ctx: AppContext, *, actor: Actor, filters: RecordFilters,
-                       formats: tuple[str, ...], remote: str | None = None) -> JSON:
-    """Create a running export job (audited as ``records.export_started``); the caller
-    then runs :func:`run_export`, in the background or inline."""
+                       formats: tuple[str, ...], remote: str | None = None,
+                       reason: str | None = None) -> JSON:
+    """Create a running export job (audited as ``records.export_started``, with the
+    reason); the caller then runs :func:`run_export`, in the background or inline."""
     await _require_reader(ctx, actor, AuditAction.RECORDS_EXPORT_STARTED, remote=remote,
                           formats=list(formats), **filters.to_json())
+    reason = _reason(actor, reason)
     if not formats or any(f not in FORMAT_FILES for f in formats):
         raise BadRequest(f"formats must be among: {', '.join(FORMAT_FILES)}")
     async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
@@ -197,13 +236,15 @@ async def start_export(ctx: AppContext, *, actor: Actor, filters: RecordFilters,
         job = ExportJob(state="running", formats=",".join(formats),
                         filters=json.dumps(filters.to_json(), ensure_ascii=False),
                         requested_by_user_id=None if isinstance(actor, str) else actor.user_id,
-                        requested_by=_label(actor), created_at=ctx.clock.now(),
+                        requested_by=_label(actor), reason=reason,
+                        created_at=ctx.clock.now(),
                         done=0, total=0, node_id=ctx.settings.node_id,
                         alive_at=ctx.clock.now())
         uow.exports.add(job)
         await uow.flush()
         audit_within(ctx, uow, AuditAction.RECORDS_EXPORT_STARTED, remote=remote, **_who(actor),
-                     export_id=job.id, formats=list(formats), **filters.to_json())
+                     export_id=job.id, formats=list(formats), reason=reason,
+                     **filters.to_json())
         return job_json(job)
 
 
@@ -356,6 +397,7 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
     if csv_out is not None:
         await asyncio.to_thread(csv_out.write, UTF8_BOM + csv_text([CSV_HEADER]).encode(), 0)
     messages = revisions = purged = 0
+    touched: set[str] = set()
     # One snapshot for the whole export: what the manifest counts is one consistent state.
     async with unit_of_work(ctx.db, TxMode.SNAPSHOT_READ) as uow:
         query = await _query(uow, filters)
@@ -373,6 +415,7 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
             messages += len(page)
             revisions += sum(len(r.revisions) for r in page)
             purged += sum(1 for r in page if r.state == "purged")
+            touched |= sender_channels(page)
             await _save_progress(ctx, job.id, messages, max(total, messages), progress)
     for output in outputs.values():
         await asyncio.to_thread(output.close)
@@ -400,7 +443,8 @@ async def _write_export(ctx: AppContext, job: ExportJob, outputs: dict[str, _Out
                      export_id=job.id, by=job.requested_by, messages=messages,
                      revisions=revisions, files=[f.name for f in files],
                      sha256=[f.sha256 for f in files], rows=[f.rows for f in files],
-                     manifest_sha256=hashlib.sha256(data).hexdigest())
+                     manifest_sha256=hashlib.sha256(data).hexdigest(),
+                     reason=job.reason, sender_channels=sorted(touched))
     return manifest
 
 

@@ -111,7 +111,10 @@ async def list_policies(ctx: AppContext) -> list[JSON]:
 async def place_hold(ctx: AppContext, *, reason: str, by: str,
                      staff_number: str | None = None, channel_id: int | None = None,
                      starts_at: datetime | None = None, ends_at: datetime | None = None,
-                     actor_user_id: int | None = None) -> JSON:
+                     actor_user_id: int | None = None, confidential: bool = False) -> JSON:
+    """Place a hold. A ``confidential`` one also keeps auditors' reads of what it covers
+    out of the staff's own access record until it is released (docs/audit.md,
+    Transparency)."""
     reason = reason.strip()
     if not reason or len(reason) > 200:
         raise BadRequest("a legal hold needs a reason of 1 to 200 characters")
@@ -131,12 +134,13 @@ async def place_hold(ctx: AppContext, *, reason: str, by: str,
             raise BadRequest(str(error)) from None
         hold = LegalHold(reason=reason, user_id=user_id, channel_id=channel_id,
                          starts_at=starts_at, ends_at=ends_at, placed_at=ctx.clock.now(),
-                         placed_by=by)
+                         placed_by=by, confidential=confidential)
         uow.retention.add_hold(hold)
         await uow.flush()
         audit_within(ctx, uow, AuditAction.LEGAL_HOLD_PLACED, actor_user_id=actor_user_id,
                      subject_user_id=user_id, by=by, hold_id=hold.id, channel_id=channel_id,
-                     starts_at=_iso(starts_at), ends_at=_iso(ends_at), reason=reason)
+                     starts_at=_iso(starts_at), ends_at=_iso(ends_at), reason=reason,
+                     confidential=confidential)
     return _hold_json(hold, staff_number)
 
 
@@ -159,7 +163,8 @@ def _hold_json(hold: LegalHold, staff_number: str | None) -> JSON:
             "staff_number": staff_number, "channel_id": hold.channel_id,
             "starts_at": _iso(hold.starts_at), "ends_at": _iso(hold.ends_at),
             "placed_at": _iso(hold.placed_at), "placed_by": hold.placed_by,
-            "released_at": _iso(hold.released_at), "released_by": hold.released_by}
+            "released_at": _iso(hold.released_at), "released_by": hold.released_by,
+            "confidential": bool(hold.confidential)}
 
 
 async def list_holds(ctx: AppContext, *, include_released: bool = False) -> list[JSON]:

@@ -77,7 +77,8 @@ def cmd_audit_search(settings: Settings, args: argparse.Namespace) -> int:
 
     filters = _record_filters(args)
     result = run_offline(settings, lambda ctx: search_messages(
-        ctx, actor=operator(), filters=filters, cursor=args.cursor, limit=args.limit))
+        ctx, actor=operator(), filters=filters, cursor=args.cursor, limit=args.limit,
+        reason=args.reason))
     print(f"{'id':>7}  {'time (JST)':<16}  {cell('channel', 12)} {cell('sender', 16)} "
           f"{'state':<7} {'rev':>3}  text")
     for m in result["messages"]:
@@ -113,7 +114,8 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
         raise BadRequest(str(error)) from None
 
     async def job(ctx: AppContext) -> dict[str, Any]:
-        started = await start_export(ctx, actor=operator(), filters=filters, formats=formats)
+        started = await start_export(ctx, actor=operator(), filters=filters, formats=formats,
+                                     reason=args.reason)
         async with keep_alive(ctx, started["id"]):
             return await run_export(ctx, job_id=started["id"], directory=out,
                                     progress=progress("exporting"))
@@ -147,6 +149,8 @@ def register(sub: Subcommands) -> None:
     export = asub.add_parser("export", help="export messages with all revisions to JSON "
                                             "Lines and CSV, with a SHA-256 manifest")
     for records_parser in (search, export):
+        records_parser.add_argument("--reason", help="why (3-500 characters): the people "
+                                                     "whose messages are read see it")
         records_parser.add_argument("--user", metavar="STAFF", help="sender's staff number")
         records_parser.add_argument("--channel", metavar="ID", help="channel id")
         records_parser.add_argument("--from", dest="since", metavar="DATE",

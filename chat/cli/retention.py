@@ -82,7 +82,7 @@ def cmd_hold(settings: Settings, args: argparse.Namespace) -> int:
             raise BadRequest(str(error)) from None
         hold = run_offline(settings, lambda ctx: retention_actions.place_hold(
             ctx, reason=args.reason, by=by, staff_number=args.user, channel_id=args.channel,
-            starts_at=starts, ends_at=ends))
+            starts_at=starts, ends_at=ends, confidential=args.confidential))
         print(f"legal hold {hold['id']} placed: {_hold_scope(hold)}; no purge touches it "
               "until it is released")
         return 0
@@ -142,6 +142,9 @@ def register(sub: Subcommands) -> None:
     place.add_argument("--channel", type=int, help="a channel id")
     place.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD, Japan time)")
     place.add_argument("--until", metavar="DATE", help="up to and including this day")
+    place.add_argument("--confidential", action="store_true",
+                       help="hide auditors' reads of what it covers from the staff's own "
+                            "access record until it is released (docs/audit.md)")
     place.set_defaults(func=cmd_hold)
     hlist = hsub.add_parser("list", help="active holds")
     hlist.add_argument("--all", action="store_true", help="released ones too")

@@ -188,3 +188,15 @@ def record_json(record: MessageRecord) -> dict[str, Any]:
                        "at": _utc(r.at), "actor": _person_json(r.actor)}
                       for r in record.revisions],
     }
+
+
+REASON_MIN, REASON_MAX = 3, 500
+
+
+def check_reason(value: object) -> str:
+    """An auditor's stated reason for a search, a view or an export, stripped; the people
+    whose messages are read see it (docs/audit.md, Transparency). Raises ValueError."""
+    text = " ".join(value.split()) if isinstance(value, str) else ""
+    if not REASON_MIN <= len(text) <= REASON_MAX:
+        raise ValueError(f"reason must be {REASON_MIN} to {REASON_MAX} characters")
+    return text

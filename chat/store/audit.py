@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
@@ -118,3 +119,45 @@ class AuditRepository:
     async def last_checkpoint(self) -> AuditCheckpoint | None:
         return await self.session.scalar(
             select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
+
+
+# -- transparency: the entries that read a person's messages (chat.actions.access_log) ----
+
+# How many candidate entries one look at a person's access record reads, newest first.
+ACCESS_SCAN_LIMIT = 5000
+_IN_CHUNK = 500
+
+
+async def access_entries(audit: AuditRepository, *, user_id: int, actions: Sequence[str],
+                         limit: int = ACCESS_SCAN_LIMIT) -> Sequence[AuditEvent]:
+    """Successful ``actions`` entries, newest first, that may have read ``user_id``'s
+    messages: those naming them in ``sender_channels`` (a ``"<id>:`` string; a prefilter,
+    the caller confirms on the parsed detail), and those without ``sender_channels``
+    (``messages.read``, and entries written before it was recorded), which the caller
+    resolves through their message ids (:func:`sent_by`). Auditors' reads are few, so
+    this reads at most ``limit`` entries rather than keeping an index of its own."""
+    from sqlalchemy import not_, or_  # local: the rest of this module does not need them
+
+    stmt = (select(AuditEvent)
+            .where(AuditEvent.action.in_(list(actions)), AuditEvent.outcome == "ok",
+                   or_(AuditEvent.detail.contains(f'"{user_id}:', autoescape=True),
+                       not_(AuditEvent.detail.contains('"sender_channels"'))))
+            .order_by(AuditEvent.seq.desc()).limit(limit))
+    return (await audit.session.scalars(stmt)).all()
+
+
+async def sent_by(audit: AuditRepository, *, user_id: int, message_ids: Sequence[int]
+                  ) -> dict[int, tuple[int, datetime]]:
+    """Of ``message_ids``, those ``user_id`` sent: id → (channel id, created at)."""
+    from chat.store.models import Message
+
+    found: dict[int, tuple[int, datetime]] = {}
+    ids = sorted(set(message_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = await audit.session.execute(
+            select(Message.id, Message.channel_id, Message.created_at)
+            .where(Message.id.in_(ids[start:start + _IN_CHUNK]),
+                   Message.sender_id == user_id))
+        for message_id, channel_id, created_at in rows:
+            found[int(message_id)] = (int(channel_id), created_at)
+    return found

@@ -374,6 +374,9 @@ class LegalHold(Base):
     placed_by: Mapped[str] = mapped_column(String(100))
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     released_by: Mapped[str | None] = mapped_column(String(100))
+    # Confidential: while active, the people whose messages it covers are not shown
+    # auditors' reads of them (docs/audit.md, Transparency); after release they are.
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ExportJob(Base):
@@ -389,6 +392,8 @@ class ExportJob(Base):
     requested_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"))
     requested_by: Mapped[str] = mapped_column(String(100))
+    # The auditor's stated reason (required over HTTP; the CLI may omit it).
+    reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done: Mapped[int] = mapped_column(BigInteger, default=0)

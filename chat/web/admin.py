@@ -114,7 +114,7 @@ async def holds(request: Request) -> JSONResponse:
         ctx, reason=_optional_str(body, "reason") or "", by=_by(actor),
         staff_number=_optional_str(body, "staff_number", limit=32),
         channel_id=_optional_int(body, "channel_id"), starts_at=starts, ends_at=ends,
-        actor_user_id=actor.user_id)
+        actor_user_id=actor.user_id, confidential=body.get("confidential") is True)
     return JSONResponse(hold, status_code=201)
 
 

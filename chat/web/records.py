@@ -2,7 +2,8 @@
 
 Thin: authentication (``require_principal``), parameter parsing, and the background
 tasks that run exports on this node; the rules and the audit trail live in
-``chat.actions.records``.
+``chat.actions.records``. Search, view and export each take the auditor's ``reason``
+(query parameter, or the export body's field): the people whose messages are read see it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
+from chat.actions import access_log
 from chat.actions import records as record_actions
 from chat.context import AppContext
 from chat.domain.export import parse_formats
@@ -77,6 +79,10 @@ def _filters(values: dict[str, object]) -> RecordFilters:
         raise BadRequest(str(error)) from None
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "")
     if not raw:
@@ -92,7 +98,7 @@ async def search(request: Request) -> JSONResponse:
     result = await record_actions.search_messages(
         app_context(request), actor=actor, filters=_filters(dict(params)),
         cursor=params.get("cursor") or None, limit=_limit(request),
-        remote=client_host(request))
+        remote=client_host(request), reason=params.get("reason", ""))
     return JSONResponse(result)
 
 
@@ -100,13 +106,13 @@ async def message(request: Request) -> JSONResponse:
     actor = await require_principal(request)
     result = await record_actions.message_history(
         app_context(request), actor=actor, message_id=int(request.path_params["message_id"]),
-        remote=client_host(request))
+        remote=client_host(request), reason=request.query_params.get("reason", ""))
     return JSONResponse(result)
 
 
 async def start_export(request: Request) -> JSONResponse:
     """``{"filters": {"user", "channel_id", "from", "to", "q"}, "formats": ["jsonl",
-    "csv"]}`` → 202 with the job; poll ``GET /api/audit/exports/{id}``."""
+    "csv"], "reason": "…"}`` → 202 with the job; poll ``GET /api/audit/exports/{id}``."""
     actor = await require_principal(request)
     ctx = app_context(request)
     body = await read_json_object(request)
@@ -119,7 +125,7 @@ async def start_export(request: Request) -> JSONResponse:
         raise BadRequest(str(error)) from None
     job = await record_actions.start_export(
         ctx, actor=actor, filters=_filters(raw_filters), formats=formats,
-        remote=client_host(request))
+        remote=client_host(request), reason=_text(body.get("reason")))
     tasks: ExportTasks = request.state.export_tasks
     tasks.start(ctx, job["id"])
     return JSONResponse({"export": job}, status_code=202,
@@ -144,7 +150,16 @@ async def export_file(request: Request) -> FileResponse:
                         filename=f"tsunagu-export-{job_id}-{name}")
 
 
+async def my_access(request: Request) -> JSONResponse:
+    """``GET /api/me/access``: when auditors (or admins) read or exported the messages
+    the signed-in person sent (``chat.actions.access_log``); any signed-in person, their
+    own record only."""
+    actor = await require_principal(request)
+    return JSONResponse(await access_log.my_access(app_context(request), actor))
+
+
 routes = [
+    Route("/api/me/access", my_access),
     Route("/api/audit/messages", search),
     Route("/api/audit/messages/{message_id:int}", message),
     Route("/api/audit/exports", start_export, methods=["POST"]),

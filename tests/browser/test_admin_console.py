@@ -179,6 +179,10 @@ async def test_an_auditor_searches_reads_revisions_exports_and_checks_the_manife
     pc = await enrolled_pc(open_pc, server, YOSHIDA, "吉田 修")
     await open_console(pc, server, "/admin/records/search", "メッセージ検索")
     await pc.fill("#search-form input[name=q]", "防災倉庫")
+    # A reason is required, and the auditor is told who will see it (docs/audit.md).
+    await expect(pc.locator("#transparency-note")).to_contain_text(
+        "本人の「設定」画面に表示されます")
+    await pc.fill("#search-form input[name=reason]", "鍵の受け渡し記録の確認")
     await pc.click("#search-form button")
     rows = pc.locator("#search-results tbody tr")
     await expect(rows).to_have_count(1, timeout=WAIT_MS)
@@ -198,6 +202,7 @@ async def test_an_auditor_searches_reads_revisions_exports_and_checks_the_manife
     # Export everything with 防災 in it, watch it finish, download every file.
     await open_console(pc, server, "/admin/records/exports?q=防災", "エクスポート")
     await expect(pc.locator("#export-form input[name=q]")).to_have_value("防災")
+    await pc.fill("#export-form input[name=reason]", "防災関連記録の開示請求への対応")
     await pc.click("#export-form button")
     status = pc.locator("#export-status")
     await expect(status).to_have_attribute("data-state", "done", timeout=WAIT_MS)

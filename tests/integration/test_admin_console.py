@@ -207,20 +207,32 @@ async def test_every_read_of_message_content_in_the_console_is_audited(
         server: RunningServer) -> None:
     auditor = await signed_in(server, AUDITOR)
     async with auditor:
-        results = await auditor.request("GET", "/admin/records/search?run=1&q=防災")
+        # No reason, no read (docs/audit.md, Transparency).
+        refused = await auditor.request("GET", "/admin/records/search?run=1&q=防災")
+        assert refused.status_code == 400 and "防災訓練" not in refused.text
+        results = await auditor.request(
+            "GET", "/admin/records/search?run=1&q=防災&reason=防災訓練の記録確認")
         assert results.status_code == 200, results.text
         assert "防災訓練" in results.text
+        # The auditor is told the people read will see it.
+        assert "本人の「設定」画面に表示されます" in results.text
         ids = [int(i) for i in re.findall(r'data-message="(\d+)"', results.text)]
         assert ids
-        history = await auditor.request("GET", f"/admin/records/messages/{ids[0]}")
+        link = re.search(rf'href="(/admin/records/messages/{ids[0]}\?[^"]+)"', results.text)
+        assert link and "reason=" in link.group(1)
+        assert (await auditor.request("GET", f"/admin/records/messages/{ids[0]}")
+                ).status_code == 400
+        history = await auditor.request("GET", link.group(1).replace("&amp;", "&"))
         assert history.status_code == 200
         # The form alone reads nothing.
         await auditor.request("GET", "/admin/records/search")
     searched = events(server, "records.searched")
     assert len(searched) == 1 and searched[0]["message_ids"] == ids
     assert searched[0]["actor"] == user_id(server, AUDITOR)
+    assert searched[0]["reason"] == "防災訓練の記録確認"
     viewed = events(server, "records.viewed")
     assert [v["message_id"] for v in viewed] == [ids[0]]
+    assert viewed[0]["reason"] == "防災訓練の記録確認"
 
 
 async def test_a_staff_csv_preview_writes_nothing_and_apply_does_what_it_showed(

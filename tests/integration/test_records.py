@@ -88,8 +88,12 @@ async def get_json(client: TsunaguClient, path: str, status: int = 200) -> dict[
     return body
 
 
+REASON = "監査のための確認作業"  # every search, view and export states one (docs/audit.md)
+WHY = f"reason={REASON}"
+
+
 async def search(client: TsunaguClient, **params: str | int) -> dict[str, Any]:
-    query = str(httpx.QueryParams(params))
+    query = str(httpx.QueryParams({"reason": REASON, **params}))
     return await get_json(client, f"/api/audit/messages?{query}")
 
 
@@ -186,13 +190,14 @@ async def test_filters_by_user_channel_and_date_range(server: RunningServer) -> 
         before = await search(auditor, user=TANAKA, to=moment.isoformat())
         assert story.plain not in ids(before) and story.edited in ids(before)
         # Bad input is a clear 400 or 404.
-        unknown = await get_json(auditor, "/api/audit/messages?user=9999", 404)
+        unknown = await get_json(auditor, f"/api/audit/messages?user=9999&{WHY}", 404)
         assert unknown["error"]["code"] == "user_not_found"
-        bad = await get_json(auditor, "/api/audit/messages?from=yesterday", 400)
+        bad = await get_json(auditor, f"/api/audit/messages?from=yesterday&{WHY}", 400)
         assert bad["error"]["code"] == "bad_request"
-        naive = await get_json(auditor, "/api/audit/messages?from=2026-01-01T00:00:00", 400)
+        naive = await get_json(
+            auditor, f"/api/audit/messages?from=2026-01-01T00:00:00&{WHY}", 400)
         assert "offset" in naive["error"]["message"]
-        assert (await get_json(auditor, "/api/audit/messages?limit=201", 400)
+        assert (await get_json(auditor, f"/api/audit/messages?limit=201&{WHY}", 400)
                 )["error"]["code"] == "bad_request"
 
 
@@ -228,7 +233,7 @@ async def test_purged_messages_are_listed_without_content(server: RunningServer)
         assert purged["sender"]["staff_number"] == TANAKA
         # Its former text finds nothing any more.
         assert ids(await search(auditor, q="了解しました")) == []
-        viewed = await get_json(auditor, f"/api/audit/messages/{story.plain}")
+        viewed = await get_json(auditor, f"/api/audit/messages/{story.plain}?{WHY}")
         assert viewed["message"]["state"] == "purged"
 
 
@@ -236,9 +241,9 @@ async def test_viewing_one_message_shows_every_revision_and_is_audited(
         server: RunningServer) -> None:
     story = await post_history(server)
     async with await signed_in(server, AUDITOR) as auditor:
-        viewed = await get_json(auditor, f"/api/audit/messages/{story.deleted}")
+        viewed = await get_json(auditor, f"/api/audit/messages/{story.deleted}?{WHY}")
         assert [r["action"] for r in viewed["message"]["revisions"]] == ["create", "delete"]
-        missing = await get_json(auditor, "/api/audit/messages/999999", 404)
+        missing = await get_json(auditor, f"/api/audit/messages/999999?{WHY}", 404)
         assert missing["error"]["code"] == "message_not_found"
     entry = next(e for e in await records_audit(server) if e["action"] == "records.viewed")
     assert entry["outcome"] == "ok"
@@ -274,7 +279,7 @@ async def test_staff_and_admin_are_refused_and_each_refusal_is_audited(
     for staff_number in (STAFF, ADMIN):
         async with await signed_in(server, staff_number) as client:
             for method, path in (
-                    ("GET", "/api/audit/messages?q=防災"),
+                    ("GET", f"/api/audit/messages?q=防災&{WHY}"),
                     ("GET", f"/api/audit/messages/{story.edited}"),
                     ("POST", "/api/audit/exports"),
                     ("GET", "/api/audit/exports/1"),
@@ -359,7 +364,8 @@ async def test_an_export_over_http_matches_its_manifest(server: RunningServer) -
     story = await post_history(server)
     async with await signed_in(server, AUDITOR) as auditor:
         response = await auditor.request("POST", "/api/audit/exports", json={
-            "filters": {"from": str(datetime.now(JST).date())}, "formats": ["jsonl", "csv"]})
+            "filters": {"from": str(datetime.now(JST).date())}, "formats": ["jsonl", "csv"],
+            "reason": REASON})
         assert response.status_code == 202, response.text
         export_id = response.json()["export"]["id"]
         assert response.headers["location"] == f"/api/audit/exports/{export_id}"
@@ -406,7 +412,7 @@ async def test_downloads_serve_only_the_export_own_files(server: RunningServer) 
     await post_history(server)
     async with await signed_in(server, AUDITOR) as auditor:
         response = await auditor.request("POST", "/api/audit/exports",
-                                         json={"formats": "jsonl"})
+                                         json={"formats": "jsonl", "reason": REASON})
         export_id = response.json()["export"]["id"]
         assert (await wait_done(auditor, export_id))["state"] == "done"
         base = f"/api/audit/exports/{export_id}/files"

@@ -148,6 +148,7 @@ export function setView(view) {
   if (view === "chats") channelList.render(app);
   if (view === "report") reportForm.render(app);
   if (view === "board") hqBoard.render(app);
+  if (view === "settings") settings.renderAccess();
 }
 
 function setConn(mode) {

@@ -149,4 +149,16 @@ export default Object.freeze({
   "privacy.heading": "About your location",
   "privacy.position": "Your location is read only when you tap “Attach location” or “Add location”, once for that tap. It is never collected in the background.",
   "privacy.audit": "Only the disaster HQ sees the position of a field report, and who looked and when is recorded.",
+  // Transparency (docs/audit.md): who read one's messages, when and why (views/settings.js)
+  "access.heading": "Reads and exports of your messages",
+  "access.note": "When an auditor or another authorised person searches, reads or exports messages you sent, the time, the channel and their reason are shown here.",
+  "access.refresh": "Show the record", "access.loading": "Loading…",
+  "access.none": "No one has read or exported your messages.",
+  "access.count": "{n} entries",
+  "access.kind.search": "Read in a search", "access.kind.view": "History read", "access.kind.export": "Exported",
+  "access.kind.read": "Read",
+  "access.accessor.auditor": "Auditor", "access.accessor.admin": "Administrator",
+  "access.accessor.cli": "System operator (command line)", "access.accessor.other": "Authorised staff",
+  "access.reason": "Reason: {reason}", "access.no_reason": "No reason recorded",
+  "access.messages": "{n} message(s)", "access.direct": "Direct chat",
 });

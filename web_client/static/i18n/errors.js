@@ -48,4 +48,6 @@ export default Object.freeze({
     "Only the disaster HQ and crisis management may do this."],
   rollcall_ended: ["この安否確認は締め切られました。", "This roll call is closed."],
   rollcall_not_found: ["この安否確認は見つかりません。", "No such roll call."],
+  reason_required: ["閲覧の理由（3〜500文字）を入力してください。メッセージを閲覧された職員に表示されます。",
+    "Give the reason for this access (3–500 characters); the people whose messages you read will see it."],
 });

@@ -149,4 +149,16 @@ export default Object.freeze({
   "privacy.heading": "位置情報について",
   "privacy.position": "位置情報は、あなたが「位置を添付」「位置情報を付ける」を押したときだけ、その1回分を読み取ります。バックグラウンドで位置を集めることはありません。",
   "privacy.audit": "被害報告の位置は災害対策本部だけが見られ、誰がいつ見たかは記録されます。",
+  // Transparency (docs/audit.md): who read one's messages, when and why (views/settings.js)
+  "access.heading": "あなたのメッセージの閲覧・書き出し記録",
+  "access.note": "監査担当などがあなたの送ったメッセージを検索・閲覧・書き出したとき、その日時・チャンネル・理由がここに表示されます。",
+  "access.refresh": "記録を表示", "access.loading": "読み込んでいます…",
+  "access.none": "あなたのメッセージが閲覧・書き出しされた記録はありません。",
+  "access.count": "{n}件の記録",
+  "access.kind.search": "検索で閲覧", "access.kind.view": "履歴を閲覧", "access.kind.export": "書き出し",
+  "access.kind.read": "閲覧",
+  "access.accessor.auditor": "監査担当", "access.accessor.admin": "管理者",
+  "access.accessor.cli": "システム運用担当（コマンドライン）", "access.accessor.other": "権限のある職員",
+  "access.reason": "理由：{reason}", "access.no_reason": "理由の記録なし",
+  "access.messages": "{n}件のメッセージ", "access.direct": "個別チャット",
 });

@@ -1,8 +1,11 @@
-// 設定 (and the header's name): who is signed in, and Web Push on or off. Language and
+// 設定 (and the header's name): who is signed in, Web Push on or off, and the record of
+// auditors' reads of one's own messages (docs/audit.md, Transparency). Language and
 // sign-out are the page's (main.js), as they work signed out too.
 
+import { errorText } from "../format.js";
 import { showError, t } from "../i18n.js";
 import { disablePush, enablePush, pushState } from "../push.js";
+import { apiFetch } from "../session.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,6 +26,41 @@ export async function showPushState() {
   $("push-button").disabled = now === "unsupported" || now === "denied";
 }
 
+function accessRow(entry) {
+  const li = document.createElement("li");
+  li.className = "access-entry";
+  li.dataset.kind = entry.kind;
+  const head = document.createElement("span");
+  const channel = entry.channel.name || (entry.channel.kind === "direct" ? t("access.direct") : `#${entry.channel.id}`);
+  head.textContent = `${t(`access.accessor.${entry.accessor}`)}・${t(`access.kind.${entry.kind}`)}・${channel}`;
+  const when = document.createElement("span");
+  when.className = "sub when";
+  when.textContent = new Date(entry.at).toLocaleString("ja-JP", { timeZone: "Asia/Tokyo" });
+  const reason = document.createElement("span");
+  reason.className = "reason";
+  reason.textContent = entry.reason ? t("access.reason", { reason: entry.reason }) : t("access.no_reason");
+  li.append(head, when, reason);
+  if (entry.messages !== null) {
+    const count = document.createElement("span");
+    count.className = "sub";
+    count.textContent = t("access.messages", { n: entry.messages });
+    li.append(count);
+  }
+  return li;
+}
+
+/** Load and show who read or exported this person's messages (GET /api/me/access). */
+export async function renderAccess() {
+  $("access-status").textContent = t("access.loading");
+  try {
+    const r = await apiFetch("/api/me/access");
+    $("access-list").replaceChildren(...r.entries.map(accessRow));
+    $("access-status").textContent = r.entries.length ? t("access.count", { n: r.entries.length }) : t("access.none");
+  } catch (error) {
+    $("access-status").textContent = errorText(error);
+  }
+}
+
 export function setUp() {
   $("push-button").addEventListener("click", async () => {
     try {
@@ -32,4 +70,5 @@ export function setUp() {
     }
     await showPushState();
   });
+  $("access-refresh").addEventListener("click", () => { renderAccess(); });
 }
