@@ -398,3 +398,10 @@ class RollCallEnded(ChatError):
     code = "rollcall_ended"
     http_status = 409
     default_message = "This roll call has ended"
+
+
+class PushEndpointRefused(BadRequest):
+    """A Web Push endpoint the server must not connect to (chat.domain.push_endpoints)."""
+
+    code = "push_endpoint_refused"
+    default_message = "This push endpoint is refused"

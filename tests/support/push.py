@@ -1,6 +1,9 @@
 """A push service (RFC 8030) on a loopback port and a browser's push subscription, for
 tests that check what Web Push delivers (``tests/integration/test_web_push.py``,
-``test_broadcast.py``)."""
+``test_broadcast.py``). Servers reach it only with ``push_allow_http_loopback`` (the
+SSRF rules refuse loopback otherwise); :func:`push_counts` reads a node's delivery
+counters, and :func:`loopback_name` a host name that resolves to loopback from
+/etc/hosts (DNS-rebinding tests, without a DNS query)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import http_ece
@@ -23,6 +27,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from chat.webpush import WebPush
+from tests.support.servers import RunningServer
 
 
 def b64url(data: bytes) -> str:
@@ -103,3 +110,33 @@ class Browser:
                                  auth_secret=self.auth, version="aes128gcm")
         payload: dict[str, Any] = json.loads(plain)
         return payload
+
+
+def web_push_of(server: RunningServer) -> WebPush:
+    """The node's WebPush (its lifespan state), for its counters."""
+    push = server.server.lifespan.state["ctx"].push
+    assert isinstance(push, WebPush)
+    return push
+
+
+def push_counts(server: RunningServer) -> dict[str, int]:
+    push = web_push_of(server)
+    return {"ok": push.deliveries_ok, "failed": push.deliveries_failed,
+            "refused_ssrf": push.refused_ssrf}
+
+
+def loopback_name() -> str | None:
+    """A name other than localhost that /etc/hosts maps to 127.0.0.0/8 (the machine's
+    own name, usually), or None."""
+    try:
+        lines = Path("/etc/hosts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and fields[0].startswith("127."):
+            for name in fields[1:]:
+                if "localhost" not in name.lower() and name.replace("-", "").replace(
+                        ".", "").isalnum() and not name.replace(".", "").isdigit():
+                    return name.lower()
+    return None
