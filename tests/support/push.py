@@ -49,11 +49,13 @@ class Received:
 
 class PushService:
     """A push service (RFC 8030) on a loopback port: it accepts pushes for the names it
-    is told, answers 410 Gone for the rest, and hands every request to the test."""
+    is told, answers 410 Gone for the ``gone`` and 307 for the ``redirect`` ones, and
+    hands every request but a redirected one to the test."""
 
     def __init__(self) -> None:
         self.received: queue.Queue[Received] = queue.Queue()
         self.gone: set[str] = set()
+        self.redirect: dict[str, str] = {}   # name -> where a 307 sends the push
         app = Starlette(routes=[Route("/push/{name}", self._push, methods=["POST"])])
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -74,7 +76,10 @@ class PushService:
 
     async def _push(self, request: Request) -> Response:
         name = request.path_params["name"]
-        self.received.put(Received(name, dict(request.headers), await request.body()))
+        body = await request.body()
+        if name in self.redirect:
+            return Response(status_code=307, headers={"location": self.redirect[name]})
+        self.received.put(Received(name, dict(request.headers), body))
         return Response(status_code=410 if name in self.gone else 201)
 
     async def next(self, timeout: float = 10.0) -> Received:

@@ -48,4 +48,6 @@ export default Object.freeze({
     "Only the disaster HQ and crisis management may do this."],
   rollcall_ended: ["この安否確認は締め切られました。", "This roll call is closed."],
   rollcall_not_found: ["この安否確認は見つかりません。", "No such roll call."],
+  push_endpoint_refused: ["この通知の送り先はサーバーから使えません。ブラウザーの通知設定を確かめ、別のブラウザーでお試しください。",
+    "The server cannot send notifications to this push address. Check the browser's notification settings or try another browser."],
 });
