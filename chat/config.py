@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from chat.domain.map_layer import MapLayerRejected, check_tile_url
+from chat.domain.push_endpoints import parse_allowed_hosts
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -124,7 +125,13 @@ class Settings:
     # mailto: or https: URI); by default the public https URL.
     vapid_subject: str | None = None
     # Tests only: accept http://127.0.0.1 push endpoints (a local push service).
+    # Since the SSRF rules (chat.domain.push_endpoints) it is the one way past them: the
+    # host spelled exactly 127.0.0.1 (a name resolving to loopback stays refused); not
+    # read from the environment, and refused unless the public URL is loopback too.
     push_allow_http_loopback: bool = False
+    # Web Push: the push services' hosts endpoints may name (``*.push.apple.com`` for a
+    # domain's names); empty: any host whose addresses are public.
+    push_allowed_hosts: tuple[str, ...] = ()
     # Urgent broadcasts (緊急放送): repeated to those who have not confirmed this often,
     # this many times at most (0: never); every node looks for due repeats this often.
     broadcast_repeat_seconds: float = 180.0
@@ -251,6 +258,7 @@ class Settings:
             ws_auth_timeout_seconds=_number(env, "CHAT_WS_AUTH_TIMEOUT", 10.0),
             http_header_timeout_seconds=_number(env, "CHAT_HTTP_HEADER_TIMEOUT", 10.0),
             http_body_timeout_seconds=_number(env, "CHAT_HTTP_BODY_TIMEOUT", 120.0),
+            push_allowed_hosts=parse_allowed_hosts(env.get("CHAT_PUSH_ALLOWED_HOSTS", "")),
         )
         settings.validate()
         return settings
@@ -302,6 +310,13 @@ class Settings:
         if self.http_body_timeout_seconds < self.http_header_timeout_seconds:
             raise SettingsError("CHAT_HTTP_BODY_TIMEOUT must not be shorter than "
                                 "CHAT_HTTP_HEADER_TIMEOUT")
+        if self.push_allow_http_loopback and not is_loopback_host(
+                urlsplit(self.public_origin).hostname or ""):
+            raise SettingsError("push_allow_http_loopback is for tests on loopback only")
+        if any(not h or "/" in h or "*" in h.removeprefix("*.")
+               for h in self.push_allowed_hosts):
+            raise SettingsError("CHAT_PUSH_ALLOWED_HOSTS: comma-separated host names, "
+                                "*.domain for a domain's names")
 
 
 def _hours(env: Mapping[str, str], name: str, default: float, *,

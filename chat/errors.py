@@ -406,3 +406,10 @@ class ReasonRequired(BadRequest):
     code = "reason_required"
     default_message = ("Give the reason for this access (3 to 500 characters); the people "
                        "whose messages you read will see it")
+
+
+class PushEndpointRefused(BadRequest):
+    """A Web Push endpoint the server must not connect to (chat.domain.push_endpoints)."""
+
+    code = "push_endpoint_refused"
+    default_message = "This push endpoint is refused"

@@ -15,16 +15,16 @@ import binascii
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.kinds import MessageKind
 from chat.domain.push import PushNote, message_notes, notice_note, recipients
-from chat.errors import BadRequest
+from chat.domain.push_endpoints import Endpoint, EndpointRefused, parse_endpoint
+from chat.errors import BadRequest, PushEndpointRefused
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
-from chat.webpush import Delivery
+from chat.webpush import Delivery, resolve_checked
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +50,37 @@ def _b64url_bytes(value: object, name: str, size: int) -> str:
     return value
 
 
-def check_endpoint(ctx: AppContext, endpoint: object) -> str:
-    """A push service URL: https (RFC 8030 §8), or http on 127.0.0.1 when the node
-    allows it (tests); no credentials in it."""
+def check_endpoint(ctx: AppContext, endpoint: object) -> Endpoint:
+    """A push service URL the server may connect to (``chat.domain.push_endpoints``:
+    https, no credentials, a public host; http on 127.0.0.1 only for tests)."""
     if not isinstance(endpoint, str) or not 0 < len(endpoint) <= MAX_ENDPOINT_CHARS:
         raise BadRequest(f"endpoint must be a URL of at most {MAX_ENDPOINT_CHARS} chars")
-    parts = urlsplit(endpoint)
-    loopback_http = (parts.scheme == "http" and parts.hostname == "127.0.0.1"
-                     and ctx.settings.push_allow_http_loopback)
-    if not (parts.scheme == "https" or loopback_http) or not parts.hostname \
-            or parts.username or parts.password:
-        raise BadRequest("endpoint must be an https URL")
-    return endpoint
+    try:
+        return parse_endpoint(
+            endpoint, allowed_hosts=ctx.settings.push_allowed_hosts,
+            allow_test_loopback=ctx.settings.push_allow_http_loopback)
+    except EndpointRefused as refused:
+        raise PushEndpointRefused(str(refused)) from None
 
 
 async def subscribe(ctx: AppContext, *, actor: Principal, endpoint: object,
                     keys: object) -> JSON:
     """Store this browser's subscription for the actor on their device (a browser that
     signs in as someone else takes its endpoint along)."""
-    url = check_endpoint(ctx, endpoint)
+    checked = check_endpoint(ctx, endpoint)
+    assert isinstance(endpoint, str)
+    url = endpoint
     if not isinstance(keys, dict):
         raise BadRequest("keys must be an object with p256dh and auth")
     # RFC 8291 §3.2: an uncompressed P-256 point and a 16-byte authentication secret.
     p256dh = _b64url_bytes(keys.get("p256dh"), "p256dh", 65)
     auth = _b64url_bytes(keys.get("auth"), "auth", 16)
+    # Early feedback on a name resolving inside the network; the check that protects is
+    # the one at every send (chat.webpush), since DNS answers can change.
+    try:
+        await resolve_checked(checked)
+    except EndpointRefused as refused:
+        raise PushEndpointRefused(str(refused)) from None
     async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         await uow.push.save(user_id=actor.user_id, device_id=actor.device_id, endpoint=url,
                             p256dh=p256dh, auth=auth, now=ctx.clock.now())
@@ -184,7 +191,6 @@ def push_broadcast(ctx: AppContext, uow: UnitOfWork, *, channel_id: int, note: P
 
 
 async def _send(ctx: AppContext, batches: list[tuple[list[int], PushNote]]) -> None:
-    assert ctx.push is not None
     gone: list[str] = []
     for user_ids, note in batches:
         if not user_ids:
@@ -192,19 +198,33 @@ async def _send(ctx: AppContext, batches: list[tuple[list[int], PushNote]]) -> N
         async with unit_of_work(ctx.db, TxMode.READ) as reader:
             targets = [Delivery(s.endpoint, s.p256dh, s.auth)
                        for s in await reader.push.deliverable(user_ids)]
-        payload = note.payload()
-        # Concurrently, at most CONCURRENCY at a time per node (WebPush.deliver).
-        statuses = await asyncio.gather(*(
-            ctx.push.deliver(target, payload, ttl=note.ttl, urgency=note.urgency)
-            for target in targets))
-        gone += [t.endpoint for t, status in zip(targets, statuses, strict=True)
-                 if status in GONE]
-    if gone:
-        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
-            for endpoint in gone:
-                await uow.push.remove(endpoint)
-        log.info("forgot %d push subscription(s) the push service no longer knows",
-                 len(gone))
+        gone += await _statuses(ctx, targets, note)
+    await _forget(ctx, gone)
+
+
+async def _statuses(ctx: AppContext, targets: list[Delivery], note: PushNote) -> list[str]:
+    """Deliver ``note`` to every target concurrently (at most CONCURRENCY at a time per
+    node: WebPush.deliver); the endpoints that are gone. Each delivery fails alone:
+    ``deliver`` never raises, and should it, the others still finish."""
+    assert ctx.push is not None
+    payload = note.payload()
+    statuses = await asyncio.gather(*(
+        ctx.push.deliver(target, payload, ttl=note.ttl, urgency=note.urgency)
+        for target in targets), return_exceptions=True)
+    for status in statuses:
+        if isinstance(status, BaseException):
+            log.error("a push delivery raised", exc_info=status)
+    return [t.endpoint for t, status in zip(targets, statuses, strict=True)
+            if isinstance(status, int) and status in GONE]
+
+
+async def _forget(ctx: AppContext, gone: list[str]) -> None:
+    if not gone:
+        return
+    async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
+        for endpoint in gone:
+            await uow.push.remove(endpoint)
+    log.info("forgot %d push subscription(s) the push service no longer knows", len(gone))
 
 
 def push_to_everyone(ctx: AppContext, uow: UnitOfWork, note: PushNote, *, name: str) -> None:
@@ -227,16 +247,7 @@ def push_to_everyone(ctx: AppContext, uow: UnitOfWork, note: PushNote, *, name: 
 
 
 async def _deliver(ctx: AppContext, targets: list[Delivery], note: PushNote) -> None:
-    assert ctx.push is not None
-    payload = note.payload()
-    statuses = await asyncio.gather(*(
-        ctx.push.deliver(target, payload, ttl=note.ttl, urgency=note.urgency)
-        for target in targets))
-    gone = [t.endpoint for t, status in zip(targets, statuses, strict=True) if status in GONE]
-    if gone:
-        async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
-            for endpoint in gone:
-                await uow.push.remove(endpoint)
+    await _forget(ctx, await _statuses(ctx, targets, note))
 
 
 def push_to_people(ctx: AppContext, uow: UnitOfWork, note: PushNote, *,

@@ -1,6 +1,9 @@
 """A push service (RFC 8030) on a loopback port and a browser's push subscription, for
 tests that check what Web Push delivers (``tests/integration/test_web_push.py``,
-``test_broadcast.py``)."""
+``test_broadcast.py``). Servers reach it only with ``push_allow_http_loopback`` (the
+SSRF rules refuse loopback otherwise); :func:`push_counts` reads a node's delivery
+counters, and :func:`loopback_name` a host name that resolves to loopback from
+/etc/hosts (DNS-rebinding tests, without a DNS query)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import http_ece
@@ -23,6 +27,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from chat.webpush import WebPush
+from tests.support.servers import RunningServer
 
 
 def b64url(data: bytes) -> str:
@@ -42,11 +49,13 @@ class Received:
 
 class PushService:
     """A push service (RFC 8030) on a loopback port: it accepts pushes for the names it
-    is told, answers 410 Gone for the rest, and hands every request to the test."""
+    is told, answers 410 Gone for the ``gone`` and 307 for the ``redirect`` ones, and
+    hands every request but a redirected one to the test."""
 
     def __init__(self) -> None:
         self.received: queue.Queue[Received] = queue.Queue()
         self.gone: set[str] = set()
+        self.redirect: dict[str, str] = {}   # name -> where a 307 sends the push
         app = Starlette(routes=[Route("/push/{name}", self._push, methods=["POST"])])
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -67,7 +76,10 @@ class PushService:
 
     async def _push(self, request: Request) -> Response:
         name = request.path_params["name"]
-        self.received.put(Received(name, dict(request.headers), await request.body()))
+        body = await request.body()
+        if name in self.redirect:
+            return Response(status_code=307, headers={"location": self.redirect[name]})
+        self.received.put(Received(name, dict(request.headers), body))
         return Response(status_code=410 if name in self.gone else 201)
 
     async def next(self, timeout: float = 10.0) -> Received:
@@ -103,3 +115,33 @@ class Browser:
                                  auth_secret=self.auth, version="aes128gcm")
         payload: dict[str, Any] = json.loads(plain)
         return payload
+
+
+def web_push_of(server: RunningServer) -> WebPush:
+    """The node's WebPush (its lifespan state), for its counters."""
+    push = server.server.lifespan.state["ctx"].push
+    assert isinstance(push, WebPush)
+    return push
+
+
+def push_counts(server: RunningServer) -> dict[str, int]:
+    push = web_push_of(server)
+    return {"ok": push.deliveries_ok, "failed": push.deliveries_failed,
+            "refused_ssrf": push.refused_ssrf}
+
+
+def loopback_name() -> str | None:
+    """A name other than localhost that /etc/hosts maps to 127.0.0.0/8 (the machine's
+    own name, usually), or None."""
+    try:
+        lines = Path("/etc/hosts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and fields[0].startswith("127."):
+            for name in fields[1:]:
+                if "localhost" not in name.lower() and name.replace("-", "").replace(
+                        ".", "").isalnum() and not name.replace(".", "").isdigit():
+                    return name.lower()
+    return None

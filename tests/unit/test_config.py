@@ -244,3 +244,18 @@ def test_the_resource_limits_come_from_the_environment() -> None:
 def test_bad_resource_limits_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(env)
+
+
+def test_push_endpoint_settings_the_allow_list_and_the_loopback_test_switch() -> None:
+    assert Settings.from_env({}).push_allowed_hosts == ()
+    settings = Settings.from_env({"CHAT_PUSH_ALLOWED_HOSTS":
+                                  "fcm.googleapis.com, *.push.apple.com"})
+    assert settings.push_allowed_hosts == ("fcm.googleapis.com", "*.push.apple.com")
+    with pytest.raises(SettingsError, match="CHAT_PUSH_ALLOWED_HOSTS"):
+        Settings.from_env({"CHAT_PUSH_ALLOWED_HOSTS": "push.*.example"})
+    # The test-only loopback switch is refused on a node staff reach by a public URL.
+    local = Settings(database_url="sqlite://", push_allow_http_loopback=True)
+    local.validate()
+    public = local.with_overrides(public_url="https://chat.city.example")
+    with pytest.raises(SettingsError, match="push_allow_http_loopback"):
+        public.validate()

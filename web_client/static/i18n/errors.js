@@ -50,4 +50,6 @@ export default Object.freeze({
   rollcall_not_found: ["この安否確認は見つかりません。", "No such roll call."],
   reason_required: ["閲覧の理由（3〜500文字）を入力してください。メッセージを閲覧された職員に表示されます。",
     "Give the reason for this access (3–500 characters); the people whose messages you read will see it."],
+  push_endpoint_refused: ["この通知の送り先はサーバーから使えません。ブラウザーの通知設定を確かめ、別のブラウザーでお試しください。",
+    "The server cannot send notifications to this push address. Check the browser's notification settings or try another browser."],
 });
