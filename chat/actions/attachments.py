@@ -101,6 +101,6 @@ async def photo_bytes(ctx: AppContext, *, actor: Principal, attachment_id: int,
     if content is None:
         raise AttachmentNotFound()
     if message is not None:
-        await audit_privileged_read(ctx, actor, "attachment", [{"id": message.id}],
-                                    channel_id=attachment.channel_id)
+        await audit_privileged_read(ctx, actor, "attachment",
+                                    [{"id": message.id, "channel_id": message.channel_id}])
     return PhotoBytes(content, content_type)

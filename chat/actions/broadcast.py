@@ -21,6 +21,7 @@ from datetime import timedelta
 from chat.actions.card_entries import card_entry, text_field
 from chat.actions.card_messages import post_card_message
 from chat.actions.channels import join, leave
+from chat.actions.message_reads import audit_privileged_read
 from chat.actions.orgchart import ALL_STAFF_SLUG
 from chat.actions.push import push_broadcast
 from chat.actions.wire import wire_message, wire_messages
@@ -140,7 +141,9 @@ async def unconfirmed_broadcasts(ctx: AppContext, *, actor: Principal) -> JSON:
     since = ctx.clock.now() - timedelta(seconds=BROADCAST_TTL_SECONDS)
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
         found = await uow.broadcasts.unconfirmed_for(actor.user_id, since=since)
-        return {"messages": await wire_messages(uow, found)}
+        messages = await wire_messages(uow, found)
+    await audit_privileged_read(ctx, actor, "broadcasts", messages)
+    return {"messages": messages}
 
 
 # --- repeats ------------------------------------------------------------------------------

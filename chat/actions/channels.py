@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from chat.actions.message_reads import audit_privileged_read
 from chat.actions.wire import wire_messages
 from chat.audit.record import audit_within
 from chat.auth.sessions import Principal
@@ -59,6 +60,8 @@ async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
         partner_users = {u.id: u for u in await uow.users.many(list(partners.values()))}
         latest = [s.last_message for s in summaries if s.last_message is not None]
         wired = {m["id"]: m for m in await wire_messages(uow, latest)}
+    # The websocket's ready snapshot is this list too.
+    await audit_privileged_read(ctx, actor, "channels", list(wired.values()))
     result = []
     for s in summaries:
         item = {**channel_json(s.channel), "last_read_seq": s.last_read_seq,

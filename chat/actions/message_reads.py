@@ -1,10 +1,11 @@
 """Reading messages: resync after a gap, a channel's history, one's own earlier versions,
-and the 既読 counts a page carries. An admin's or auditor's read through the client is
-audited (``audit_privileged_read``)."""
+and the 既読 counts a page carries; and :func:`audit_privileged_read`, which every path
+that hands message content to a person calls (docs/audit.md, Privileged reads)."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
 
 from chat.actions.messages import member_channel
 from chat.actions.wire import wire_messages
@@ -24,14 +25,30 @@ from chat.types import JSON
 
 
 async def audit_privileged_read(ctx: AppContext, actor: Principal, via: str,
-                                messages: list[JSON], **detail: Detail) -> None:
-    """Log a read by an admin or auditor (ids, never text) before they get the result;
-    if the log cannot be written, the read fails."""
-    if actor.role not in PRIVILEGED_READERS:
+                                messages: Sequence[JSON], **detail: Detail) -> None:
+    """Record, before the caller returns them, the messages ``actor`` reads *by role*.
+
+    Every path that returns message content calls this with what it is about to return
+    (``id`` and ``channel_id`` of each). The rule (docs/audit.md, Privileged reads): a
+    read is privileged when an admin or auditor reads a message of a channel they are
+    not a member of, which only their role allows (the HQ board for admins, say). Those
+    are logged as ``messages.read`` (ids and channels, never text); if the log cannot be
+    written the read fails. A member reading their own channel is not logged, whatever
+    their role: any member could read it, and what channels they are in is in the
+    membership events. Membership is looked up here, not trusted from the caller, so a
+    path that later gains a role bypass is audited without anyone remembering to."""
+    if actor.role not in PRIVILEGED_READERS or not messages:
+        return
+    async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
+        mine = set(await uow.channels.channel_ids_of(actor.user_id))
+    by_role = [m for m in messages if int(m["channel_id"]) not in mine]
+    if not by_role:
         return
     await audit_or_fail(ctx, AuditAction.MESSAGES_READ, actor_user_id=actor.user_id,
                         session_id=actor.session_id, device_id=actor.device_id, via=via,
-                        message_ids=[int(m["id"]) for m in messages], **detail)
+                        message_ids=sorted({int(m["id"]) for m in by_role}),
+                        channel_ids=sorted({int(m["channel_id"]) for m in by_role}),
+                        **detail)
 
 
 async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_seq: int,
@@ -65,8 +82,7 @@ async def resync(ctx: AppContext, *, actor: Principal, channel_id: int, after_se
                 limited = True
         messages = await wire_messages(uow, rows)
     if messages or updated:
-        await audit_privileged_read(ctx, actor, "resync", messages + updated,
-                                    channel_id=channel_id)
+        await audit_privileged_read(ctx, actor, "resync", messages + updated)
     return {
         "type": "resync.result", "channel_id": channel_id,
         "messages": messages, "updated": updated,
@@ -98,7 +114,7 @@ async def history(ctx: AppContext, *, actor: Principal, channel_id: int,
         positions = await uow.channels.read_positions(channel_id)
         messages = await wire_messages(uow, rows)
     if messages:
-        await audit_privileged_read(ctx, actor, "history", messages, channel_id=channel_id)
+        await audit_privileged_read(ctx, actor, "history", messages)
     for message, count in zip(messages, read_counts(messages, positions), strict=True):
         message["read_count"] = count
     return {
@@ -121,6 +137,6 @@ async def revisions(ctx: AppContext, *, actor: Principal, message_id: int) -> li
         items = [{"revision": r.revision, "action": r.action, "body": r.body,
                   "created_at": wire_time(r.created_at)}
                  for r in await uow.messages.revisions(message_id)]
-    await audit_privileged_read(ctx, actor, "revisions", [{"id": message_id}],
-                                channel_id=message.channel_id)
+    await audit_privileged_read(ctx, actor, "revisions",
+                                [{"id": message_id, "channel_id": message.channel_id}])
     return items

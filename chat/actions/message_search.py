@@ -27,8 +27,7 @@ async def search(ctx: AppContext, *, actor: Principal, query: str, limit: int,
                                                  channel_id=channel_id)
         wired = await wire_messages(uow, [m for m, _ in hits])
     results = [{**w, "channel_name": c.name} for w, (_, c) in zip(wired, hits, strict=True)]
-    await audit_privileged_read(ctx, actor, "search", results, query=query,
-                                channel_id=channel_id)
+    await audit_privileged_read(ctx, actor, "search", results, query=query)
     return results
 
 

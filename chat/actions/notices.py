@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chat.actions.card_messages import post_card_message
 from chat.actions.channels import join
+from chat.actions.message_reads import audit_privileged_read
 from chat.actions.messages import member_channel
 from chat.actions.push import push_notice
 from chat.actions.wire import wire_message
@@ -137,6 +138,13 @@ async def finish_notice(ctx: AppContext, *, actor: Principal, message_id: int) -
 
 async def _take(ctx: AppContext, *, actor: Principal, message_id: int,
                 action: CardAction) -> JSON:
+    message = await _change(ctx, actor=actor, message_id=message_id, action=action)
+    await audit_privileged_read(ctx, actor, "notice", [message])
+    return message
+
+
+async def _change(ctx: AppContext, *, actor: Principal, message_id: int,
+                  action: CardAction) -> JSON:
     finish = action is CardAction.DONE
     now = ctx.clock.now()
     async with unit_of_work(ctx.db, TxMode.WRITE) as uow:

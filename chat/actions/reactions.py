@@ -8,6 +8,7 @@ applied one after the other and the later event carries both.
 
 from __future__ import annotations
 
+from chat.actions.message_reads import audit_privileged_read
 from chat.actions.messages import live_message, member_channel
 from chat.actions.wire import wire_message, wire_messages
 from chat.audit.record import audit_within
@@ -50,6 +51,7 @@ async def set_reaction(ctx: AppContext, *, actor: Principal, message_id: int, em
                             "message_id": message.id, "reactions": payload["reactions"]})
             topic = channel_topic(message.channel_id)
             uow.on_commit(lambda: ctx.bus.publish(topic, frame))
+    await audit_privileged_read(ctx, actor, "react", [payload])
     return payload
 
 
@@ -77,6 +79,7 @@ async def set_pin(ctx: AppContext, *, actor: Principal, message_id: int,
                             "pinned_by": message.pinned_by})
             topic = channel_topic(channel.id)
             uow.on_commit(lambda: ctx.bus.publish(topic, frame))
+    await audit_privileged_read(ctx, actor, "pin", [payload])
     return payload
 
 
@@ -85,7 +88,9 @@ async def pinned_messages(ctx: AppContext, *, actor: Principal, channel_id: int
     """The channel's pinned messages, newest pin first."""
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
         await member_channel(uow, channel_id, actor.user_id)
-        return await wire_messages(uow, await uow.messages.pinned(channel_id))
+        pinned = await wire_messages(uow, await uow.messages.pinned(channel_id))
+    await audit_privileged_read(ctx, actor, "pins", pinned)
+    return pinned
 
 
 async def confirm(ctx: AppContext, *, actor: Principal, message_id: int) -> tuple[JSON, int]:
@@ -107,6 +112,7 @@ async def confirm(ctx: AppContext, *, actor: Principal, message_id: int) -> tupl
                             "message_id": message.id, "confirmed_count": count})
             topic = channel_topic(channel.id)
             uow.on_commit(lambda: ctx.bus.publish(topic, frame))
+    await audit_privileged_read(ctx, actor, "confirm", [payload])
     return payload, count
 
 

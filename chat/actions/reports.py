@@ -28,6 +28,7 @@ from chat.actions.attachments import PhotoBytes, photo_row, processed_photo
 from chat.actions.card_entries import card_entry, optional_text, text_field
 from chat.actions.card_messages import post_card_message
 from chat.actions.disaster import hq_channel
+from chat.actions.message_reads import audit_privileged_read
 from chat.actions.messages import MAX_CLIENT_ID_CHARS
 from chat.actions.notices import revise_notice
 from chat.actions.push import NewMessagePush, push_new_messages
@@ -272,10 +273,14 @@ async def report_board(ctx: AppContext, *, actor: Principal, category: str | Non
         disaster = await _board_reader(uow, ctx, actor)
         rows = await uow.field_reports.board(disaster.id, category=category,
                                              severity=severity, status=status, before=before)
-        return {"disaster": {"id": disaster.id, "name": disaster.name,
-                             "drill": disaster.drill, "active": disaster.ended_at is None,
-                             "hq_channel_id": disaster.hq_channel_id},
-                "reports": [_entry(message) for _, message in rows]}
+    reports = [_entry(message) for _, message in rows]
+    # An admin outside the HQ channel reads the board by role: audited.
+    await audit_privileged_read(ctx, actor, "report_board", [
+        {"id": r["message_id"], "channel_id": r["channel_id"]} for r in reports])
+    return {"disaster": {"id": disaster.id, "name": disaster.name,
+                         "drill": disaster.drill, "active": disaster.ended_at is None,
+                         "hq_channel_id": disaster.hq_channel_id},
+            "reports": reports}
 
 
 async def report_positions(ctx: AppContext, *, actor: Principal,
@@ -303,6 +308,13 @@ async def set_report_status(ctx: AppContext, *, actor: Principal, message_id: in
     """Change a report's status (HQ members and admins); the card is revised for every
     HQ member (``message.updated``) and the change audited. Setting the status it has
     returns the report unchanged. Raises ReportNotFound, HqOnly, BadRequest."""
+    message = await _set_status(ctx, actor=actor, message_id=message_id, status=status)
+    await audit_privileged_read(ctx, actor, "report_status", [message])
+    return message
+
+
+async def _set_status(ctx: AppContext, *, actor: Principal, message_id: int,
+                      status: str) -> JSON:
     try:
         wanted = parse_status(status)
     except ReportRuleError as error:
@@ -350,4 +362,6 @@ async def report_photo_bytes(ctx: AppContext, *, actor: Principal, attachment_id
         content_type = attachment.thumb_content_type if thumb else attachment.content_type
     if content is None:
         raise AttachmentNotFound()
+    await audit_privileged_read(ctx, actor, "report_photo",
+                                [{"id": message.id, "channel_id": message.channel_id}])
     return PhotoBytes(content, content_type)

@@ -241,6 +241,7 @@ async def verify_proof(
     now: datetime,
     access_token: str | None = None,
     expected_jkt: str | None = None,
+    expected_nonce: str | None = None,
     max_age_seconds: float = 300,
     clock_skew_seconds: float = 30,
     max_proof_bytes: int = 8192,
@@ -250,11 +251,13 @@ async def verify_proof(
     ``url`` is the request URL as the client addressed it (see :func:`normalize_htu`; a
     ValueError from it is the caller's bug). ``method`` is compared case-sensitively.
     Pass ``access_token`` to require a matching ``ath`` and ``expected_jkt`` to require the
-    key a session is bound to. ``iat`` is accepted in ``[now - max_age_seconds, now +
-    clock_skew_seconds]``, bounds inclusive. A proof that passes is recorded in ``replay``
-    for ``max_age_seconds + clock_skew_seconds``, the whole window in which it would be
-    accepted, keyed by ``sha256(jti) | normalized htu`` (§11.1: per target URI; hashed so
-    a client-chosen ``jti`` is never stored verbatim).
+    key a session is bound to, and ``expected_nonce`` to require one nonce (a websocket's
+    ``hello``) rather than any fresh one this server issued. ``iat`` is accepted in
+    ``[now - max_age_seconds, now + clock_skew_seconds]``, bounds inclusive. A proof that
+    passes is recorded in ``replay`` for ``max_age_seconds + clock_skew_seconds``, the
+    whole window in which it would be accepted, keyed by ``sha256(jti) | normalized
+    htu`` (§11.1: per target URI; hashed so a client-chosen ``jti`` is never stored
+    verbatim).
 
     Raises DpopNonceRequired for a missing or stale nonce, DpopError for every other
     failure (including a replayed ``jti``).
@@ -332,6 +335,8 @@ async def verify_proof(
     if not isinstance(nonce, str):
         raise DpopNonceRequired("nonce was not issued by this server")
     nonces.check(nonce, now)
+    if expected_nonce is not None and not _strings_equal(nonce, expected_nonce):
+        raise DpopNonceRequired("nonce is not the one this connection was given")
 
     # Step 11 (§11.1): accepted briefly after creation, slightly early for clock skew.
     now_ts = now.timestamp()

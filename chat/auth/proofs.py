@@ -30,9 +30,11 @@ class ProofService:
 
     async def verify(self, proof: str | None, *, method: str, url: str, now: datetime,
                      access_token: str | None = None,
-                     expected_jkt: str | None = None) -> VerifiedProof:
+                     expected_jkt: str | None = None,
+                     expected_nonce: str | None = None) -> VerifiedProof:
         return await verify_proof(
             proof, method=method, url=url, nonces=self.nonces, replay=self.replay, now=now,
             access_token=access_token, expected_jkt=expected_jkt,
+            expected_nonce=expected_nonce,
             max_age_seconds=self.settings.dpop_max_age_seconds,
             clock_skew_seconds=self.settings.dpop_clock_skew_seconds)

@@ -56,7 +56,9 @@ class Presented:
 
     ``scheme`` is ``"dpop"`` (Authorization: DPoP), ``"bearer"`` (Authorization:
     Bearer), ``"cookie"`` or ``"frame"`` (the websocket auth frame). ``method`` and
-    ``url`` are what the proof must name (RFC 9449 ``htm``, ``htu``).
+    ``url`` are what the proof must name (RFC 9449 ``htm``, ``htu``). ``nonce``, when
+    given, is the one nonce the proof must carry (the websocket's ``hello``: a nonce
+    fetched elsewhere or given to another connection is refused).
     """
 
     token: str
@@ -65,6 +67,7 @@ class Presented:
     method: str
     url: str
     remote: str | None = None
+    nonce: str | None = None
 
 
 def token_digest(key: bytes, token: str) -> str:
@@ -136,7 +139,7 @@ async def authenticate(ctx: AppContext, presented: Presented, *,
         try:
             await ctx.require_proofs().verify(
                 presented.proof, method=presented.method, url=presented.url, now=now,
-                access_token=token, expected_jkt=session.jkt)
+                access_token=token, expected_jkt=session.jkt, expected_nonce=presented.nonce)
         except DpopNonceRequired:
             raise
         except DpopError as error:

@@ -103,10 +103,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     try:
         await websocket.accept()
         # The nonce the auth frame's DPoP proof must carry (RFC 9449 §8): no extra round
-        # trip.
-        await websocket.send_text(encode({
-            "type": "hello", "dpop_nonce": ctx.require_proofs().nonce(ctx.clock.now())}))
-        session = ClientSession(websocket, ctx, hub, sink)
+        # trip. Fresh per connection (random part) and required exactly, so a proof signed
+        # for another connection or over a nonce from /auth/nonce does not open this one.
+        nonce = ctx.require_proofs().nonce(ctx.clock.now())
+        await websocket.send_text(encode({"type": "hello", "dpop_nonce": nonce}))
+        session = ClientSession(websocket, ctx, hub, sink, hello_nonce=nonce)
         session.admission = admission
         await session.run()
     finally:
@@ -147,12 +148,14 @@ class ClientSession:
     """
 
     __slots__ = ("_idle_deadline", "_last_touch", "_policy_deadline", "_session_deadline",
-                 "_touch_every", "_waiting", "admission", "conn", "ctx", "hub", "principal",
+                 "_touch_every", "_waiting", "admission", "conn", "ctx", "hello_nonce", "hub",
+                 "principal",
                  "protocol", "sink", "ws")
 
     def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub,
-                 sink: WebSocketProtocol) -> None:
+                 sink: WebSocketProtocol, *, hello_nonce: str) -> None:
         self.ws = websocket
+        self.hello_nonce = hello_nonce  # the auth frame's proof must carry exactly this
         self.ctx = ctx
         self.hub = hub
         self.sink = sink
@@ -296,7 +299,8 @@ class ClientSession:
         try:
             principal = await authenticate(self.ctx, Presented(
                 token=token, scheme=scheme, proof=command.proof, method="GET",
-                url=request_url(self.ws), remote=client_host(self.ws)))
+                url=request_url(self.ws), remote=client_host(self.ws),
+                nonce=self.hello_nonce))
         except ChatError as exc:
             return self.protocol.auth_failed(exc, ref)
         except Exception:

@@ -417,7 +417,35 @@ async def test_websocket_auth_needs_a_proof_from_the_bound_key(server: RunningSe
     assert ready["type"] == "ready"
     reply, code = await ws_auth(server, lambda n: {"type": "auth", "token": token,
                                                    "proof": captured["proof"]})
-    assert (reply["code"], code) == ("invalid_dpop_proof", 1008)
+    # Refused twice over (its jti is spent, and it carries the first connection's nonce);
+    # the nonce is checked first.
+    assert (reply["code"], code) == ("use_dpop_nonce", 1008)
+    await client.aclose()
+
+
+async def test_websocket_auth_needs_this_connections_hello_nonce(server: RunningServer
+                                                                  ) -> None:
+    """docs/protocol.md §1.3: the proof is over the nonce of *this* connection's hello.
+    A fresh nonce from GET /auth/nonce, or another open connection's hello nonce, is a
+    nonce this server issued and still valid, and is refused all the same."""
+    client = await signed_in(server)
+    token, key, ws_url = client.token, client.device_key, server.ws_url
+
+    def signed_over(nonce: str) -> dict[str, Any]:
+        return {"type": "auth", "token": token,
+                "proof": key.proof("GET", ws_url, nonce=nonce, access_token=token)}
+
+    from_http = await fresh_nonce(server)
+    reply, code = await ws_auth(server, lambda _hello: signed_over(from_http))
+    assert (reply["type"], reply["code"], code) == ("error", "use_dpop_nonce", 1008)
+
+    async with websockets.connect(ws_url, open_timeout=FRAME_TIMEOUT) as first:
+        other = json.loads(await asyncio.wait_for(first.recv(), FRAME_TIMEOUT))
+        reply, code = await ws_auth(server, lambda _hello: signed_over(other["dpop_nonce"]))
+        assert (reply["type"], reply["code"], code) == ("error", "use_dpop_nonce", 1008)
+
+    ready, code = await ws_auth(server, signed_over)
+    assert ready["type"] == "ready" and code is None
     await client.aclose()
 
 

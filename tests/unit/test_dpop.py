@@ -487,6 +487,14 @@ async def test_a_nonce_request_means_nothing_else_is_wrong(device: Device) -> No
                          expected_jkt=Device().jkt)
 
 
+async def test_an_expected_nonce_refuses_any_other_fresh_one(device: Device) -> None:
+    # The websocket's hello nonce: another valid nonce of this server is not enough.
+    mine, other = NONCES.issue(NOW), NONCES.issue(NOW)
+    with pytest.raises(DpopNonceRequired, match="not the one this connection"):
+        await verify(make_proof(device, claims(nonce=other)), expected_nonce=mine)
+    await verify(make_proof(device, claims(nonce=mine)), expected_nonce=mine)
+
+
 def test_a_nonce_is_valid_for_its_lifetime_inclusive() -> None:
     issuer = NonceIssuer(NONCE_KEY, lifetime_seconds=300)
     nonce = issuer.issue(NOW)
