@@ -88,6 +88,11 @@ class Settings:
     forwarded_allow_ips: str | None = None
     # How often each node signs the audit chain's head (when it moved).
     audit_checkpoint_seconds: float = 3600.0
+    # Anchors kept outside the database: each new checkpoint is appended as a JSON line
+    # to this file (put it on another volume) and/or sent to the local syslog, so
+    # `tsunagu audit verify --anchor FILE` can tell a log cut back past an anchored point.
+    audit_anchor_file: Path | None = None
+    audit_anchor_syslog: bool = False
     # How often each node tells the others it is alive (the admin health page).
     node_heartbeat_seconds: float = 10.0
     # How often each node runs the retention purge (0: never; `tsunagu retention run`).
@@ -251,6 +256,9 @@ class Settings:
             ws_auth_timeout_seconds=_number(env, "CHAT_WS_AUTH_TIMEOUT", 10.0),
             http_header_timeout_seconds=_number(env, "CHAT_HTTP_HEADER_TIMEOUT", 10.0),
             http_body_timeout_seconds=_number(env, "CHAT_HTTP_BODY_TIMEOUT", 120.0),
+            audit_anchor_file=(Path(env["CHAT_AUDIT_ANCHOR_FILE"])
+                               if env.get("CHAT_AUDIT_ANCHOR_FILE") else None),
+            audit_anchor_syslog=_flag(env.get("CHAT_AUDIT_ANCHOR_SYSLOG")),
         )
         settings.validate()
         return settings
