@@ -119,7 +119,7 @@ async def write_anchor(ctx: AppContext, anchor: Anchor) -> None:
             log.error("could not append the audit anchor to %s: %s", path, error)
     if ctx.settings.audit_anchor_syslog:
         try:
-            await asyncio.to_thread(_to_syslog, line)
+            await asyncio.to_thread(_to_syslog, ctx.settings.audit_anchor_syslog, line)
         except OSError as error:
             log.error("could not send the audit anchor to syslog: %s", error)
 
@@ -131,11 +131,21 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(out.fileno())
 
 
-def _to_syslog(line: str) -> None:
-    """The standard library's handler to the local socket (/dev/log), which rsyslog or
-    journald may forward to a collector the database's writers cannot reach."""
-    handler = logging.handlers.SysLogHandler(
-        address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_AUTHPRIV)
+class _SysLogOrRaise(logging.handlers.SysLogHandler):
+    """The standard handler, but a send that fails raises (the caller logs it) instead
+    of printing a traceback to stderr."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # the exception emit() is handling
+
+
+def _to_syslog(socket_path: str, line: str) -> None:
+    """The standard library's handler to the local syslog socket (/dev/log), which
+    rsyslog or journald may forward to a collector the database's writers cannot reach."""
+    if not os.path.exists(socket_path):
+        raise OSError(f"no syslog socket at {socket_path}")
+    handler = _SysLogOrRaise(address=socket_path,
+                             facility=logging.handlers.SysLogHandler.LOG_AUTHPRIV)
     try:
         handler.emit(logging.LogRecord("tsunagu.audit.anchor", logging.WARNING, __file__, 0,
                                        "tsunagu audit anchor %s", (line,), None))

@@ -179,3 +179,23 @@ async def test_creation_times_moved_back_are_caught_and_never_purged(
                                             "WHERE purged_at IS NOT NULL")}
     assert ids[2] in purged and not purged & set(backdated)
     assert report.unvouched == 2
+
+
+async def test_each_new_checkpoint_goes_to_syslog_when_set(server: RunningServer) -> None:
+    """CHAT_AUDIT_ANCHOR_SYSLOG: a datagram on the local syslog socket per checkpoint
+    (here a socket the test listens on; in production /dev/log)."""
+    import socket
+    import tempfile
+
+    await post(server, SUZUKI, ["記録"])
+    # A short folder: socket paths are limited to 107 bytes.
+    with (tempfile.TemporaryDirectory(prefix="anchor", dir="/tmp") as folder,
+          socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener):
+        path = f"{folder}/log"
+        listener.bind(path)
+        listener.settimeout(10)
+        made = in_process(server, audit_actions.make_checkpoint, audit_anchor_syslog=path)
+        datagram = listener.recv(65536).decode()
+    assert datagram.startswith("<")  # a syslog priority: authpriv.warning
+    [anchor] = parse_anchors(datagram.split("tsunagu audit anchor ", 1)[1].rstrip("\x00"))
+    assert (anchor.number, anchor.seq, anchor.hash) == (made.number, made.seq, made.hash)
