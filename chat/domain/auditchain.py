@@ -4,7 +4,7 @@ Each entry's hash is SHA-256 over the previous entry's hash and the entry's cano
 content (compact JSON, sorted keys, UTF-8), so changing any stored field, deleting an
 entry or swapping two changes a hash that later entries, and signed checkpoints, depend
 on. A checkpoint signs ``seq`` and ``hash`` of the head with Ed25519 (RFC 8032); since
-migration 0018 also its own number and the previous checkpoint's digest (a chain of them).
+migration 0019 also its own number and the previous checkpoint's digest (a chain of them).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def checkpoint_valid(public_key: Ed25519PublicKey, seq: int, head_hash: str,
 # the checkpoint before it, so deleting one in the middle breaks the next one's link,
 # and every checkpoint is named by an ``audit.checkpointed`` entry in the chain itself,
 # so deleting the newest (or all of them) leaves an entry naming a missing checkpoint.
-# Checkpoints signed before migration 0018 have no number: they verify the v1 way and
+# Checkpoints signed before migration 0019 have no number: they verify the v1 way and
 # the first v2 checkpoint links to the newest of them.
 _CHAINED_LABEL = b"tsunagu/audit-checkpoint/v2\n"
 

@@ -1,7 +1,7 @@
 """audit checkpoint chain: each checkpoint numbered and linked to the one before
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-07
 
 Adds ``number`` (1, 2, 3, … without gaps, unique) and ``prev_digest`` (the previous
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0018'
-down_revision: str | None = '0017'
+revision: str = '0019'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
