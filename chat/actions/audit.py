@@ -40,6 +40,7 @@ from chat.domain.auditchain import (
     sign_chained_checkpoint,
     signing_key,
 )
+from chat.domain.dates import wire_time
 from chat.store.audit import content_of
 from chat.store.models import AuditCheckpoint
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
@@ -65,7 +66,7 @@ def digest_of(checkpoint: AuditCheckpoint) -> str:
 def anchor_of(checkpoint: AuditCheckpoint) -> Anchor:
     return Anchor(number=checkpoint.number, seq=checkpoint.seq, hash=checkpoint.hash,
                   prev_digest=checkpoint.prev_digest,
-                  signed_at=checkpoint.signed_at.isoformat(), key_id=checkpoint.key_id,
+                  signed_at=wire_time(checkpoint.signed_at), key_id=checkpoint.key_id,
                   signature=checkpoint.signature)
 
 

@@ -468,7 +468,7 @@ def _unvouched(report: RetentionReport, message_id: int, created_at: datetime) -
     if len(report.unvouched_ids) < MAX_UNVOUCHED_LISTED:
         report.unvouched_ids.append(message_id)
     log.warning("retention kept message %s: no sealed audit entry vouches for its stored "
-                "creation time %s", message_id, created_at.isoformat())
+                "creation time %s", message_id, wire_time(created_at))
 
 
 def describe_plans(plans: Sequence[ChannelPlan]) -> list[JSON]:
