@@ -2,7 +2,8 @@
 
 Built from the app's own Starlette routes (paths, methods and path parameters come from
 the routes, so they cannot drift) plus the per-operation declarations in ``OPERATIONS``
-below (summary, query parameters, request body, success status and body). A route under
+below (summary, query parameters, request body, success status and body; the PBX
+webhooks' come from the formats registry). A route under
 ``/api/``, ``/auth/``, ``/pbx/`` or ``/healthz`` with no declaration makes
 :func:`undescribed` non-empty, which a test turns into a failure; a declaration whose
 route is gone does the same (:func:`stale`). The property-based fuzz
@@ -25,6 +26,8 @@ from starlette.convertors import FloatConvertor, IntegerConvertor, PathConvertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+
+from chat.domain.pbx_formats.registry import formats as pbx_formats
 
 JSON = dict[str, Any]
 
@@ -197,14 +200,6 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Sign in with a passkey; the session is bound to the proof's key (cookie)",
         body=strict("credential", credential=ANY_OBJ), auth="proof",
         response=obj("ath", "user", "device", "expires_at", "idle_expires_at")),
-    # --- PBX webhooks (chat.web.pbx_webhooks; docs/pbx.md) ---
-    ("POST", "/pbx/events"): Op(
-        "A signed PBX call event (Standard Webhooks signature headers)",
-        body=ANY_OBJ, auth="pbx", response=obj("status", "event_id", "call_state")),
-    ("POST", "/pbx/twilio/status"): Op(
-        "A Twilio status callback (X-Twilio-Signature)", auth="pbx",
-        body=ANY_OBJ, body_media="application/x-www-form-urlencoded",
-        response=obj("status", "event_id", "call_state")),
     # --- notices and cards ---
     ("POST", "/api/notices/{message_id:int}/claim"): Op(
         "Claim a missed-call notice (対応します)", response=_MESSAGE),
@@ -265,6 +260,17 @@ def _version() -> str:
         return "0"
 
 
+def declarations() -> dict[tuple[str, str], Op]:
+    """``OPERATIONS`` plus one per registered PBX format's webhook route, so adding a
+    format (docs/extending.md) needs nothing here."""
+    webhooks = {("POST", pbx_format.route): Op(
+        f"A {pbx_format.label} webhook delivery, signed with a {pbx_format.secret_label} "
+        "(docs/pbx.md); the body is the format's own", ok=200, auth="pbx",
+        body={"type": "string", "format": "binary"}, body_media="application/octet-stream",
+        response=obj("status", "event_id", "call_state")) for pbx_format in pbx_formats()}
+    return {**OPERATIONS, **webhooks}
+
+
 def described(path: str) -> bool:
     return path.startswith(DESCRIBED_PREFIXES) or path in DESCRIBED_PATHS
 
@@ -279,15 +285,16 @@ def _operations(routes: Iterable[BaseRoute]) -> Iterable[tuple[Route, str]]:
 
 def undescribed(routes: Iterable[BaseRoute]) -> list[str]:
     """``METHOD path`` of each served operation with no declaration."""
+    known = declarations()
     return [f"{method} {route.path}" for route, method in _operations(routes)
-            if (method, route.path) not in OPERATIONS]
+            if (method, route.path) not in known]
 
 
 def stale(routes: Iterable[BaseRoute]) -> list[str]:
     """Declarations no route serves any more."""
     served = {(method, route.path) for route, method in _operations(routes)}
-    return [f"{method} {path}" for method, path in OPERATIONS if (method, path)
-            not in served]
+    return [f"{method} {path}" for method, path in declarations()
+            if (method, path) not in served]
 
 
 def _path_parameters(route: Route) -> tuple[str, list[JSON]]:
@@ -346,8 +353,9 @@ def describe(routes: Iterable[BaseRoute]) -> JSON:
     """The OpenAPI 3.1 document for ``routes`` (undescribed ones are left out: the
     completeness test names them)."""
     paths: dict[str, JSON] = {}
+    known = declarations()
     for route, method in _operations(routes):
-        op = OPERATIONS.get((method, route.path))
+        op = known.get((method, route.path))
         if op is None:
             continue
         template, path_params = _path_parameters(route)
