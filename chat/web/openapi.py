@@ -7,7 +7,7 @@ webhooks' come from the formats registry). A route under
 ``/api/``, ``/auth/``, ``/pbx/`` or ``/healthz`` with no declaration makes
 :func:`undescribed` non-empty, which a test turns into a failure; a declaration whose
 route is gone does the same (:func:`stale`). The property-based fuzz
-(tests/test_openapi_fuzz.py) runs schemathesis against this description.
+(tests/integration/test_openapi_fuzz.py) runs schemathesis against this description.
 
 Hand-written on purpose: the handlers parse their input by hand (``read_json_object``
 and explicit checks), so there is no model class to derive a schema from. Success bodies
@@ -303,7 +303,8 @@ def _path_parameters(route: Route) -> tuple[str, list[JSON]]:
     params = []
     for name, convertor in route.param_convertors.items():
         if isinstance(convertor, IntegerConvertor):
-            schema: JSON = {"type": "integer", "minimum": 0}
+            # At most 18 digits (BoundedIntConvertor in chat/web/__init__.py).
+            schema: JSON = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
         elif isinstance(convertor, FloatConvertor):
             schema = {"type": "number", "minimum": 0}
         elif isinstance(convertor, PathConvertor):

@@ -47,7 +47,8 @@ def test_the_description_is_valid_openapi_3_1(tmp_path: Path) -> None:
     history = document["paths"]["/api/channels/{channel_id}/messages"]["get"]
     assert history["parameters"][0] == {"name": "channel_id", "in": "path",
                                         "required": True,
-                                        "schema": {"type": "integer", "minimum": 0}}
+                                        "schema": {"type": "integer", "minimum": 0,
+                                                   "maximum": 10**18 - 1}}
     # Every operation answers errors in the one JSON shape.
     for path in document["paths"].values():
         for operation in path.values():
