@@ -60,7 +60,7 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
 
 # Ids and counts are stored in 64-bit columns: a larger integer anywhere in a body is
 # refused here, once, instead of overflowing the database driver (a 500) in whichever
-# handler passes it on. Found by the OpenAPI fuzz.
+# handler passes it on; so is a string with a lone surrogate. Found by the OpenAPI fuzz.
 _INT64 = 2**63
 
 
@@ -84,4 +84,9 @@ async def read_json_object(request: Request) -> dict[str, object]:
         raise MalformedJson() from None
     if not isinstance(value, dict):
         raise MalformedJson("The body must be a JSON object")
+    try:
+        # JSON may escape a lone surrogate ("\ud800"), which no database can store.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedJson("The body has text that is not valid Unicode") from None
     return value

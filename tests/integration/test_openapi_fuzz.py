@@ -183,6 +183,32 @@ async def test_an_integer_beyond_64_bits_in_a_body_is_a_400(server: RunningServe
     await client.aclose()
 
 
+async def _post_raw(client: Any, path: str, body: bytes) -> Any:
+    """POST raw JSON bytes as ``client`` (its ``request`` re-encodes what it is given)."""
+    for _ in range(2):
+        request = client._http.build_request(
+            "POST", path, content=body, headers={"Content-Type": "application/json",
+                                                 "Authorization": f"DPoP {client.token}"})
+        request.headers["DPoP"] = client.device_key.proof(
+            "POST", str(request.url), nonce=client.nonce, access_token=client.token)
+        response = await client._http.send(request)
+        client.nonce = response.headers.get("DPoP-Nonce", client.nonce)
+        if response.status_code != 401:
+            break
+    return response
+
+
+async def test_a_lone_surrogate_in_a_body_is_a_400(server: RunningServer) -> None:
+    """Was a 500: JSON may escape a lone surrogate, which the database cannot encode."""
+    client = await signed_in(server, YAMADA)
+    for path, body in [("/api/channels/group", '{"name": "a\\ud886b", "member_ids": []}'),
+                       ("/api/disaster", '{"\\udc00": 1, "name": "x"}')]:
+        response = await _post_raw(client, path, body.encode())
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "malformed_json"
+    await client.aclose()
+
+
 async def test_an_id_beyond_64_bits_in_a_path_is_a_404(server: RunningServer) -> None:
     """Was a 500 for the same reason: ``{id:int}`` matched any number of digits."""
     client = await signed_in(server, YAMADA)
