@@ -169,17 +169,20 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/records/holds"): Op(
         "Place a legal hold (auditor)", ok=201,
         body=strict(reason=OPT_STR, staff_number=OPT_STR, channel_id=OPT_INT,
-                    since=OPT_STR, until=OPT_STR)),
+                    since=OPT_STR, until=OPT_STR, confidential=BOOL)),
     ("POST", "/api/records/holds/{hold_id:int}/release"): Op("Release a legal hold"),
     # --- auditors (chat.web.records) ---
     ("GET", "/api/audit/messages"): Op(
         "Search the message record (auditor)",
         query={"user": STR, "channel_id": STR, "from": STR, "to": STR, "q": STR,
-               "cursor": STR, "limit": STR}),
-    ("GET", "/api/audit/messages/{message_id:int}"): Op("One message's full history"),
+               "cursor": STR, "limit": STR, "reason": STR}),
+    ("GET", "/api/audit/messages/{message_id:int}"): Op("One message's full history",
+                                                        query={"reason": STR}),
+    ("GET", "/api/me/access"): Op(
+        "When auditors or admins read or exported the messages I sent"),
     ("POST", "/api/audit/exports"): Op(
         "Start an export; poll its status", ok=202, response=obj("export"),
-        body=strict(filters=_RECORD_FILTERS,
+        body=strict(filters=_RECORD_FILTERS, reason=STR,
                     formats={"type": "array", "items": {"enum": ["jsonl", "csv"]}})),
     ("GET", "/api/audit/exports/{export_id:int}"): Op("An export's status",
                                                       response=obj("export")),
