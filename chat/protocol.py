@@ -10,6 +10,7 @@ here is tested without a server (tests/unit/test_protocol.py).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -202,6 +203,9 @@ class ConnectionProtocol:
                 or (isinstance(ref, int) and not isinstance(ref, bool))):
             return self._refuse(InvalidFrame("ref must be a short string or an integer"),
                                 None, now)
+        if _SURROGATE_ESCAPE.search(text) and not _storable(frame):
+            return self._refuse(MalformedJson("The frame has text that is not valid Unicode"),
+                                ref, now)
         kind = frame.get("type")
         if self.state is not State.OPEN:
             return self._before_open(kind, frame, ref)
@@ -376,6 +380,20 @@ class ConnectionProtocol:
         if not isinstance(kind, str):
             raise InvalidFrame("A frame needs a string type")
         raise UnknownFrameType(f"Unknown frame type {kind[:40]!r}")
+
+
+# JSON may escape half of a UTF-16 pair ("\ud800"), which no database can store; such a
+# frame is refused like malformed JSON (chat.web.errors.read_json_object does the same for
+# HTTP bodies). The full check runs only when the raw text holds such an escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _storable(frame: JSON) -> bool:
+    try:
+        json.dumps(frame, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _with_ref(frame: JSON, ref: Any) -> JSON:

@@ -671,3 +671,24 @@ def test_an_internal_error_replies_then_closes_with_1011() -> None:
     assert isinstance(actions[0], Reply) and actions[0].frame["code"] == "internal_error"
     assert actions[1] == Close(1011, "internal error")
     assert proto.internal_error() == []
+
+
+# --- text no database can store -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("escaped", ["\\ud800", "a\\udfffb", "\\uDBFF"])
+def test_a_lone_surrogate_escape_is_refused_as_malformed_without_closing(escaped: str) -> None:
+    """JSON may escape half of a UTF-16 pair; no database stores it (found by the OpenAPI
+    fuzz on the HTTP side: the same rule holds for frames)."""
+    proto = opened()
+    raw = ('{"type": "send", "channel_id": 7, "client_id": "c", "body": "' + escaped
+           + '", "ref": "s1"}')
+    error = only_error(checked(proto.receive_text(raw, now=0.0)))
+    assert error["code"] == "malformed_json"
+    assert error.get("ref") == "s1"
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_accepted() -> None:
+    proto = opened()
+    raw = '{"type": "send", "channel_id": 7, "client_id": "c", "body": "\\ud83d\\ude00"}'
+    assert run_of(proto.receive_text(raw, now=0.0)) == Run(SendMessage(7, "c", "😀"), None)
