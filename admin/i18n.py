@@ -509,6 +509,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "audit_log.count": ("{count}件", "{count} entries"),
     "audit_log.none": ("該当する記録はありません。", "No entries match."),
     "audit_log.col_seq": ("番号", "Seq"),
+    "audit_log.col_action": ("操作", "Action"),
     "audit_log.col_actor": ("操作した人", "Actor"),
     "audit_log.col_subject": ("対象", "Subject"),
     "audit_log.col_detail": ("詳細", "Detail"),
