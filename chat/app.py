@@ -46,7 +46,17 @@ from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
-from chat.web import admin, api, attachments, dev, pages, passkeys, pbx_webhooks, records
+from chat.web import (
+    admin,
+    api,
+    attachments,
+    dev,
+    openapi,
+    pages,
+    passkeys,
+    pbx_webhooks,
+    records,
+)
 from chat.web import broadcast as broadcast_web
 from chat.web import cards as cards_web
 from chat.web import disaster as disaster_web
@@ -225,6 +235,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/healthz", health),
         WebSocketRoute("/ws", websocket_endpoint),
         *api.routes,
+        *openapi.routes,
         *attachments.routes,
         *push_web.routes,
         *admin.routes,

@@ -89,6 +89,13 @@ class Settings:
     forwarded_allow_ips: str | None = None
     # How often each node signs the audit chain's head (when it moved).
     audit_checkpoint_seconds: float = 3600.0
+    # Anchors kept outside the database: each new checkpoint is appended as a JSON line
+    # to this file (put it on another volume) and/or sent to the local syslog, so
+    # `tsunagu audit verify --anchor FILE` can tell a log cut back past an anchored point.
+    audit_anchor_file: Path | None = None
+    # The syslog socket anchors go to: CHAT_AUDIT_ANCHOR_SYSLOG=1 is /dev/log, a path
+    # another socket; None: no syslog.
+    audit_anchor_syslog: str | None = None
     # How often each node tells the others it is alive (the admin health page).
     node_heartbeat_seconds: float = 10.0
     # How often each node runs the retention purge (0: never; `tsunagu retention run`).
@@ -259,6 +266,9 @@ class Settings:
             http_header_timeout_seconds=_number(env, "CHAT_HTTP_HEADER_TIMEOUT", 10.0),
             http_body_timeout_seconds=_number(env, "CHAT_HTTP_BODY_TIMEOUT", 120.0),
             push_allowed_hosts=parse_allowed_hosts(env.get("CHAT_PUSH_ALLOWED_HOSTS", "")),
+            audit_anchor_file=(Path(env["CHAT_AUDIT_ANCHOR_FILE"])
+                               if env.get("CHAT_AUDIT_ANCHOR_FILE") else None),
+            audit_anchor_syslog=_syslog_socket(env.get("CHAT_AUDIT_ANCHOR_SYSLOG")),
         )
         settings.validate()
         return settings
@@ -328,6 +338,16 @@ def _hours(env: Mapping[str, str], name: str, default: float, *,
     if value < 0 or (value == 0 and not zero_ok):
         raise SettingsError(f"{name} must be {'zero or ' if zero_ok else ''}positive")
     return value
+
+
+def _syslog_socket(value: str | None) -> str | None:
+    """``1``/``on``: the local syslog socket; a path: that socket; unset or ``0``: none."""
+    text = (value or "").strip()
+    if _flag(text):
+        return "/dev/log"
+    if not text or text.lower() in {"0", "off", "false", "no"}:
+        return None
+    return text
 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:

@@ -43,7 +43,7 @@ async def post_card_message(ctx: AppContext, uow: UnitOfWork, *, channel_id: int
         actor_id=actor_user_id, created_at=now))
     audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor_user_id,
                  session_id=session_id, message_id=message.id, channel_id=channel_id,
-                 revision=1, body_sha256=body_digest(body))
+                 revision=1, body_sha256=body_digest(body), sender_id=sender_id)
     frame = encode({"type": "message", "message": message_json(message)})
     uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
     return message

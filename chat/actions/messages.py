@@ -335,14 +335,15 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
         if a.photo is None:
             audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message_id,
-                         channel_id=channel_id, revision=1, body_sha256=body_digest(body))
+                         channel_id=channel_id, revision=1, body_sha256=body_digest(body),
+                         sender_id=actor.user_id)
         else:
             a.photo.message_id = message_id
             # The photo's digest beside the text's, so the stored image can be checked.
             audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message_id,
                          channel_id=channel_id, revision=1, body_sha256=body_digest(body),
-                         attachment_sha256=a.photo.sha256)
+                         attachment_sha256=a.photo.sha256, sender_id=actor.user_id)
         # Writing a message means having read the channel up to it.
         read_up_to[channel_id, actor.user_id] = message.seq
         payload = message_json(message, MessageExtras(

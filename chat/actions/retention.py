@@ -6,10 +6,18 @@ content — so ``tsunagu audit verify`` can tell a lawful purge from a deletion.
 covered by an active legal hold is never purged; holds are re-read at the start of every
 batch under the audit head's lock, so a hold placed mid-run is honoured from the next
 batch on. Policy changes, holds and releases are audited.
+
+Expiry trusts only times the audit chain vouches for: a candidate is purged only when a
+sealed ``message.created`` entry for it lies within ``SEALED_TIME_SLACK`` of its stored
+``created_at``, and expiry and holds are judged by that sealed time. A message whose
+stored time disagrees with the log (``created_at`` moved back in the database) is kept
+and reported (``unvouched``), never purged.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +26,7 @@ from datetime import datetime, timedelta
 from chat.audit.record import audit_within
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
+from chat.domain.auditchain import SEALED_TIME_SLACK, times_agree
 from chat.domain.dates import wire_time, wire_time_or_none
 from chat.domain.retention import (
     Effective,
@@ -28,13 +37,18 @@ from chat.domain.retention import (
     effective_policy,
     held_by,
     parse_channel_kind,
+    time_windows,
 )
 from chat.errors import BadRequest, ChannelNotFound, HoldNotFound, HoldReleased, UserNotFound
-from chat.store.models import LegalHold, RetentionPolicy
+from chat.store.models import LegalHold, Message, RetentionPolicy
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON, Progress, no_progress
 
 BATCH_SIZE = 500
+# How many unvouched message ids a run's report and audit entry name (then a count).
+MAX_UNVOUCHED_LISTED = 100
+
+log = logging.getLogger(__name__)
 
 
 
@@ -217,6 +231,10 @@ class RetentionReport:
     # The PBX event log's bodies and calls' numbers older than CHAT_PBX_LOG_DAYS.
     pbx_events_blanked: int = 0
     pbx_calls_blanked: int = 0
+    # Expired by their stored time, but no sealed message.created entry vouches for it:
+    # kept, and named here (tampered rows, for `tsunagu audit verify` to explain).
+    unvouched: int = 0
+    unvouched_ids: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         verb = "would purge" if self.dry_run else "purged"
@@ -229,7 +247,13 @@ class RetentionReport:
                 f"{self.unsent_uploads} photo(s) uploaded and never sent "
                 f"({self.unsent_upload_bytes / 2**20:.1f} MiB); {blanking} "
                 f"the numbers of {self.pbx_events_blanked} PBX event(s) and "
-                f"{self.pbx_calls_blanked} call(s)")
+                f"{self.pbx_calls_blanked} call(s)"
+                + ("" if not self.unvouched else
+                   f"; KEPT {self.unvouched} message(s) whose stored creation time the "
+                   f"audit log does not vouch for (ids "
+                   f"{', '.join(map(str, self.unvouched_ids))}"
+                   f"{', …' if self.unvouched > len(self.unvouched_ids) else ''}): "
+                   "run `tsunagu audit verify`"))
 
 
 async def plan_retention(ctx: AppContext, now: datetime) -> list[ChannelPlan]:
@@ -300,7 +324,8 @@ async def run_retention(ctx: AppContext, *, by: str, dry_run: bool = False,
                      unsent_uploads_removed=report.unsent_uploads,
                      unsent_upload_bytes=report.unsent_upload_bytes,
                      pbx_events_blanked=report.pbx_events_blanked,
-                     pbx_calls_blanked=report.pbx_calls_blanked)
+                     pbx_calls_blanked=report.pbx_calls_blanked,
+                     unvouched=report.unvouched, unvouched_ids=report.unvouched_ids)
     return report
 
 
@@ -378,10 +403,15 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
             # committed after this batch (placing one appends, and waits for the head).
             await uow.audit.lock_head()
         holds = await _active_scopes(uow)
+        sealed = await _sealed_creation_times(uow, page)
         purge_ids: list[int] = []
         for message in page:
+            created = sealed.get(message.id)
+            if created is None or created >= plan.cutoff:
+                _unvouched(report, message.id, message.created_at)
+                continue
             holding = held_by(holds, sender_id=message.sender_id, channel_id=message.channel_id,
-                              created_at=message.created_at)
+                              created_at=created)
             if holding:
                 report.held += 1
                 report.hold_ids.update(holding)
@@ -412,6 +442,33 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
                          message_ids=purge_ids, messages=len(purge_ids),
                          revisions=revisions, attachments=photos)
         return len(page), page[-1].id
+
+
+async def _sealed_creation_times(uow: UnitOfWork, page: Sequence[Message]
+                                 ) -> dict[int, datetime]:
+    """message id → the time its ``message.created`` entry was sealed, for the messages
+    whose stored ``created_at`` that entry vouches for (within the slack)."""
+    stored = {m.id: m.created_at for m in page}
+    entries = await uow.audit.entries_between(
+        AuditAction.MESSAGE_CREATED,
+        time_windows(stored.values(), SEALED_TIME_SLACK))
+    sealed: dict[int, datetime] = {}
+    for occurred_at, detail in entries:
+        try:
+            message_id = int(json.loads(detail)["message_id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if message_id in stored and times_agree(stored[message_id], occurred_at):
+            sealed[message_id] = occurred_at
+    return sealed
+
+
+def _unvouched(report: RetentionReport, message_id: int, created_at: datetime) -> None:
+    report.unvouched += 1
+    if len(report.unvouched_ids) < MAX_UNVOUCHED_LISTED:
+        report.unvouched_ids.append(message_id)
+    log.warning("retention kept message %s: no sealed audit entry vouches for its stored "
+                "creation time %s", message_id, wire_time(created_at))
 
 
 def describe_plans(plans: Sequence[ChannelPlan]) -> list[JSON]:

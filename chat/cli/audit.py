@@ -1,5 +1,5 @@
-"""`tsunagu audit verify|checkpoint|public-key|search|export`: the tamper-evident log and
-the auditors' search and export."""
+"""`tsunagu audit verify|checkpoint|anchor|public-key|search|export`: the tamper-evident
+log, its anchors kept outside the database, and the auditors' search and export."""
 
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from chat.secrets import InstanceSecrets
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     from chat.actions import audit as audit_actions
-    from chat.domain.auditchain import load_public_pem, public_pem, signing_key
+    from chat.domain.auditchain import load_public_pem, parse_anchors, public_pem, signing_key
 
     if args.audit_command == "public-key":
         secrets = InstanceSecrets.load_or_create(settings.var_dir)
@@ -41,6 +41,8 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
             print(f"signed checkpoint at entry {checkpoint.seq} "
                   f"(hash {checkpoint.hash[:16]}…, key {checkpoint.key_id})")
         return 0
+    if args.audit_command == "anchor":
+        return _write_anchor(settings, Path(args.out))
     public_key = None
     if args.public_key:
         try:
@@ -48,9 +50,24 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             print(f"error: {args.public_key}: {error}", file=sys.stderr)
             return 2
+    anchors = []
+    anchor_files = [Path(a) for a in args.anchor or ()]
+    if settings.audit_anchor_file is not None and settings.audit_anchor_file.exists() and (
+            settings.audit_anchor_file not in anchor_files):
+        anchor_files.append(settings.audit_anchor_file)
+    for anchor_file in anchor_files:
+        try:
+            anchors += parse_anchors(anchor_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            print(f"error: anchor file {anchor_file}: {error}", file=sys.stderr)
+            return 2
+    if anchor_files:
+        print(f"checking {len(anchors)} anchor(s) from "
+              f"{', '.join(str(f) for f in anchor_files)}", file=sys.stderr)
     report = run_offline(settings, lambda ctx: audit_actions.verify_log(
-        ctx, public_key=public_key, progress=progress("verifying")))
+        ctx, public_key=public_key, progress=progress("verifying"), anchors=anchors))
     summary = (f"{report.entries} audit entries, {report.checkpoints} signed checkpoints, "
+               f"{report.anchors} anchors, {report.messages} messages, "
                f"{report.revisions} message revisions checked")
     if report.ok:
         print(f"audit log intact: {summary}")
@@ -59,6 +76,32 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
+
+
+def _write_anchor(settings: Settings, out: Path) -> int:
+    """Sign the head now (when it moved) and write the newest checkpoint to ``out`` as
+    JSON, for safekeeping away from the database (``verify --anchor``)."""
+    from chat.actions import audit as audit_actions
+
+    async def job(ctx: AppContext) -> tuple[bool, Any]:
+        made = await audit_actions.make_checkpoint(ctx)
+        return made is not None, await audit_actions.newest_checkpoint(ctx)
+
+    made, checkpoint = run_offline(settings, job)
+    if checkpoint is None:
+        print("error: the audit log is empty: nothing to anchor", file=sys.stderr)
+        return 1
+    anchor = audit_actions.anchor_of(checkpoint)
+    try:
+        out.write_text(anchor.to_json() + "\n", encoding="utf-8")
+    except OSError as error:
+        print(f"error: {out}: {error}", file=sys.stderr)
+        return 2
+    number = f"#{anchor.number}" if anchor.number is not None else "(unnumbered)"
+    print(f"{'signed and ' if made else ''}wrote checkpoint {number} at entry {anchor.seq} "
+          f"(hash {anchor.hash[:16]}…, key {anchor.key_id}) to {out}; keep it away from "
+          "the database and check it with `tsunagu audit verify --anchor FILE`")
+    return 0
 
 
 def _record_filters(args: argparse.Namespace) -> RecordFilters:
@@ -140,7 +183,17 @@ def register(sub: Subcommands) -> None:
     verify.add_argument("--public-key", metavar="PEM",
                         help="check checkpoints with this exported key instead of the "
                              "instance's own")
+    verify.add_argument("--anchor", metavar="FILE", action="append",
+                        help="anchors kept outside the database (one JSON anchor or JSON "
+                             "lines; repeatable): fail if the log no longer holds them. "
+                             "CHAT_AUDIT_ANCHOR_FILE, when it exists, is checked too")
     verify.set_defaults(func=cmd_audit)
+    anchor = asub.add_parser("anchor", help="sign the head now and write the newest "
+                                            "checkpoint as JSON, to keep outside the "
+                                            "database")
+    anchor.add_argument("--out", metavar="FILE", required=True,
+                        help="where to write the anchor (JSON)")
+    anchor.set_defaults(func=cmd_audit)
     asub.add_parser("checkpoint", help="sign the chain head now (Ed25519)").set_defaults(
         func=cmd_audit)
     asub.add_parser("public-key", help="print the checkpoint public key (PEM) for third "

@@ -86,6 +86,7 @@ class AuditAction(StrEnum):
     RECORDS_EXPORT_DOWNLOADED = "records.export_downloaded"
     AUDIT_VERIFIED = "audit.verified"
     AUDIT_LOG_VIEWED = "audit.log_viewed"
+    AUDIT_CHECKPOINTED = "audit.checkpointed"
     # Urgent broadcasts (緊急放送); confirmations are announcement.confirmed
     BROADCAST_SENT = "broadcast.sent"
     BROADCAST_REPEATED = "broadcast.repeated"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chat.domain.roles import ChannelKind
 
@@ -134,3 +134,18 @@ def check_hold_scope(*, user_id: int | None, channel_id: int | None,
         raise ValueError("a legal hold must name a person, a channel or a date range")
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise ValueError("a legal hold's range must end after it starts")
+
+
+def time_windows(moments: Iterable[datetime], slack: timedelta
+                 ) -> list[tuple[datetime, datetime]]:
+    """Each moment ± ``slack``, overlapping windows merged: where to look for the sealed
+    audit entries that vouch for messages' creation times (few queries' worth of ranges
+    for a batch of messages written close together)."""
+    windows: list[tuple[datetime, datetime]] = []
+    for moment in sorted(moments):
+        lo, hi = moment - slack, moment + slack
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], hi)
+        else:
+            windows.append((lo, hi))
+    return windows

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.domain.auditchain import GENESIS_HASH, EntryContent, entry_hash
@@ -120,6 +120,20 @@ class AuditRepository:
         return await self.session.scalar(
             select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
 
+    # -- what the chain vouches for ------------------------------------------------------
+
+    async def entries_between(self, action: str, windows: Sequence[tuple[datetime, datetime]]
+                              ) -> Sequence[tuple[datetime, str]]:
+        """(time, detail) of the ``action`` entries sealed within any of ``windows``
+        (the retention purge looks up when messages were really created; the time is
+        indexed, the detail is JSON the caller reads)."""
+        if not windows:
+            return []
+        rows = await self.session.execute(
+            select(AuditEvent.occurred_at, AuditEvent.detail)
+            .where(AuditEvent.action == action,
+                   or_(*(AuditEvent.occurred_at.between(lo, hi) for lo, hi in windows))))
+        return [(row[0], row[1]) for row in rows]
 
 # -- transparency: the entries that read a person's messages (chat.actions.access_log) ----
 

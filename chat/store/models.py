@@ -205,6 +205,11 @@ class AuditCheckpoint(Base):
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+    # Since migration 0019 checkpoints form a chain: ``number`` counts them 1, 2, 3, …
+    # and ``prev_digest`` is the digest of the one before (both signed). None on the
+    # checkpoints signed before it, which verify the v1 way (chat.domain.auditchain).
+    number: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class SystemSetting(Base):

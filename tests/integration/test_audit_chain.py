@@ -122,6 +122,9 @@ async def test_entries_cut_from_the_end_are_caught_by_the_signed_checkpoint(
     again = await run_tsunagu(server, "audit", "checkpoint")
     assert "nothing new to sign" in again.stdout
     last = sql(server, "SELECT max(seq) FROM audit_events")[0][0]
+    # The checkpoint signed the head, then appended its own audit.checkpointed entry.
+    signed_seq = sql(server, "SELECT max(seq) FROM audit_checkpoints")[0][0]
+    assert signed_seq == last - 1
     # The intruder removes the last two entries and rewinds the head to match.
     sql(server, "DELETE FROM audit_events WHERE seq > :s", s=last - 2)
     head = sql(server, "SELECT hash FROM audit_events WHERE seq = :s", s=last - 2)[0][0]
@@ -130,7 +133,7 @@ async def test_entries_cut_from_the_end_are_caught_by_the_signed_checkpoint(
     # checkpoint alone proves it: it was signed at a seq the log no longer reaches.
     code, output = await verify(server)
     assert code == 1
-    assert f"checkpoint at entry {last} is beyond the end of the log" in output
+    assert f"checkpoint at entry {signed_seq} is beyond the end of the log" in output
 
 
 async def test_checkpoints_verify_with_the_exported_public_key_only(

@@ -282,7 +282,7 @@ async def test_verify_tells_a_deletion_from_a_purge(server: RunningServer) -> No
     sql(server, "DELETE FROM message_revisions WHERE message_id = :m", m=ids[1])
     code, output = await verify(server)
     assert code == 1
-    assert f"message {ids[1]} is marked purged but no retention run" in output
+    assert f"message {ids[1]}: marked purged but no retention run" in output
 
 
 async def test_a_purged_call_notice_keeps_no_caller_number(server: RunningServer) -> None:

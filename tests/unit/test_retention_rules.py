@@ -98,3 +98,14 @@ def test_days_are_japan_time_and_an_end_day_is_included() -> None:
     for bad in ("2026-13-01", "yesterday", "2026-04-01T09:00:00"):
         with pytest.raises(ValueError):
             parse_moment(bad, name="since")
+
+
+def test_time_windows_merge_what_overlaps() -> None:
+    from chat.domain.retention import time_windows
+
+    minute = timedelta(minutes=1)
+    far = NOW - timedelta(days=730)
+    windows = time_windows([NOW + 3 * minute, NOW, far], 5 * minute)
+    assert windows == [(far - 5 * minute, far + 5 * minute),
+                       (NOW - 5 * minute, NOW + 8 * minute)]
+    assert time_windows([], minute) == []
