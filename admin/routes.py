@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from admin import devices, disaster, operations, people, records, reports
+from admin import audit_log, devices, disaster, operations, people, records, reports
 from admin.views import DISASTER_STAFF, EITHER, Console, page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -67,6 +67,7 @@ routes: list[BaseRoute] = [
     _route("/admin/records/holds", get=records.holds, post=records.place_hold),
     _route("/admin/records/holds/{hold_id:int}/release", post=records.release_hold),
     _route("/admin/records/verify", get=records.verify, post=records.start_verify),
+    _route("/admin/audit", get=audit_log.audit_log),
     # operations
     _route("/admin/pbx/events", get=operations.pbx_events),
     _route("/admin/pbx/secrets", get=operations.pbx_secrets, post=operations.create_secret),

@@ -6,15 +6,13 @@
 // and sign-in are the chat page's own modules (device.js, session.js), imported, not copied.
 
 import { dpopProof, getDeviceKey, getEnrollment } from "/static/device.js";
-import { getAth, hasSession, signIn } from "/static/session.js";
+import { freshNonce, getAth, hasSession, latestNonceSeen, noteNonce, signIn } from "/static/session.js";
 
 const $ = (id) => document.getElementById(id);
 const main = $("console");
 const TITLE = document.title;
 const LOCATION_HEADER = "X-Console-Location";
 
-// The latest DPoP-Nonce a response carried (RFC 9449 §8): the next proof signs it.
-let latestNonce = null;
 let refreshTimer = null;
 let generation = 0;   // a newer navigation wins over a slower older one
 
@@ -30,13 +28,15 @@ async function proven(url, { method = "GET", body } = {}) {
   for (let attempt = 0; ; attempt++) {
     const headers = {
       Accept: "text/html",
-      DPoP: await dpopProof(key, method, absolute, { nonce: latestNonce, ath: getAth() }),
+      // The chat page's nonce (session.js): fetched ahead, so no 401 on the way.
+      DPoP: await dpopProof(key, method, absolute, {
+        nonce: attempt === 0 ? await freshNonce() : latestNonceSeen(), ath: getAth(),
+      }),
     };
     const response = await fetch(absolute, {
       method, headers, body, credentials: "same-origin", cache: "no-store", redirect: "error",
     });
-    const nonce = response.headers.get("DPoP-Nonce");
-    if (nonce) latestNonce = nonce;
+    noteNonce(response);
     const challenge = response.headers.get("WWW-Authenticate") || "";
     if (attempt === 0 && response.status === 401 && /use_dpop_nonce/.test(challenge)) continue;
     return response;

@@ -36,8 +36,11 @@ _TAG_BYTES = 16
 _LENGTH = len(_VERSION) + 8 + _RANDOM_BYTES + _TAG_BYTES
 _LABEL = b"tsunagu/webauthn-challenge/v1\x00"
 CEREMONY_TIMEOUT_MS = 120_000
-# Only ES256 and EdDSA: what phones' platform authenticators make; no RSA.
-ALGORITHMS = [COSEAlgorithmIdentifier.ECDSA_SHA_256, COSEAlgorithmIdentifier.EDDSA]
+# ES256 and EdDSA are what phones' platform authenticators make; RS256 is what some
+# Windows Hello / TPM authenticators on office PCs make (they fail the ceremony when it is
+# not offered). Most preferred first (WebAuthn §5.4 pubKeyCredParams).
+ALGORITHMS = [COSEAlgorithmIdentifier.ECDSA_SHA_256, COSEAlgorithmIdentifier.EDDSA,
+              COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256]
 
 
 def _millis(moment: datetime) -> int:

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from chat.cli import audit_log
 from chat.cli.common import (
     Subcommands,
     cell,
@@ -220,3 +221,4 @@ def register(sub: Subcommands) -> None:
                         help="directory for messages.jsonl, messages.csv, manifest.json")
     export.add_argument("--format", default="jsonl,csv", help="jsonl,csv (default both)")
     export.set_defaults(func=cmd_audit_export)
+    audit_log.register(asub)  # `tsunagu audit log` (chat/cli/audit_log.py)

@@ -9,7 +9,8 @@ for browsers.
 
 What it produces follows WebAuthn Level 3: ``PublicKeyCredential.toJSON()`` output
 (RegistrationResponseJSON, AuthenticationResponseJSON), attestation format ``none``
-(§8.7), ES256 credential keys (COSE alg -7), the authenticator data layout of §6.1 and the
+(§8.7), ES256 credential keys (COSE alg -7) or, when asked, RS256 ones (COSE alg -257, the
+kind some Windows Hello / TPM authenticators make), the authenticator data layout of §6.1 and the
 client data of §5.8.1. Failures a test may need are one argument away: a wrong ``origin``
 and ``user_verified=False``.
 """
@@ -26,9 +27,11 @@ from typing import Any
 
 import cbor2
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 COSE_ALG_ES256 = -7
+COSE_ALG_RS256 = -257
+_ALG_NAMES = {COSE_ALG_ES256: "ES256", COSE_ALG_RS256: "RS256"}
 # Authenticator data flags (WebAuthn §6.1).
 FLAG_UP = 0x01  # user present
 FLAG_UV = 0x04  # user verified
@@ -47,7 +50,7 @@ class AuthenticatorError(Exception):
 class StoredCredential:
     """A credential this authenticator holds (a discoverable, "resident" one)."""
 
-    private_key: ec.EllipticCurvePrivateKey
+    private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
     user_handle: bytes
     rp_id: str
     sign_count: int = 0
@@ -73,18 +76,43 @@ def _cose_es256_key(key: ec.EllipticCurvePublicKey) -> bytes:
     })
 
 
+def _cose_rs256_key(key: rsa.RSAPublicKey) -> bytes:
+    # RFC 8230 §4 (RSA key): kty 3, alg -257, n and e as unsigned big-endian byte strings.
+    numbers = key.public_numbers()
+    return cbor2.dumps({
+        1: 3,
+        3: COSE_ALG_RS256,
+        -1: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
+        -2: numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big"),
+    })
+
+
+def _sign(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, data: bytes) -> bytes:
+    # §6.5.5: ECDSA signatures are DER-encoded (unlike a JWS); RS256 is RSASSA-PKCS1-v1_5
+    # with SHA-256 (RFC 8812 §2).
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
 class SoftwareAuthenticator:
     """A platform authenticator for ``rp_id`` used from the page at ``origin``.
 
     ``credentials`` maps credential id to :class:`StoredCredential`; it is plain state that
     tests may inspect or edit (e.g. to roll a sign count back). ``user_verified`` is the
     default for the UV flag; each call may override it, and ``origin``, per ceremony.
+    ``algorithm`` is the COSE algorithm of the keys it makes: ES256 (-7, what phones make)
+    or RS256 (-257, what some Windows Hello / TPM authenticators make).
     """
 
-    def __init__(self, rp_id: str, origin: str, *, user_verified: bool = True) -> None:
+    def __init__(self, rp_id: str, origin: str, *, user_verified: bool = True,
+                 algorithm: int = COSE_ALG_ES256) -> None:
+        if algorithm not in _ALG_NAMES:
+            raise ValueError(f"unsupported COSE algorithm {algorithm}")
         self.rp_id = rp_id
         self.origin = origin
         self.user_verified = user_verified
+        self.algorithm = algorithm
         self.credentials: dict[bytes, StoredCredential] = {}
 
     def make_credential(
@@ -97,18 +125,26 @@ class SoftwareAuthenticator:
         """Create a credential for PublicKeyCredentialCreationOptionsJSON ``options`` and
         return the RegistrationResponseJSON a browser would send.
 
-        Raises AuthenticatorError if ``options`` name another RP ID, offer no ES256, or
-        exclude a credential already held (WebAuthn §5.1.3, §6.3.2 steps 2-3).
+        Raises AuthenticatorError if ``options`` name another RP ID, do not offer this
+        authenticator's algorithm, or exclude a credential already held (WebAuthn §5.1.3,
+        §6.3.2 steps 2-3).
         """
         self._check_rp_id(options.get("rp", {}).get("id"))
         algs = [param.get("alg") for param in options.get("pubKeyCredParams", [])]
-        if COSE_ALG_ES256 not in algs:
-            raise AuthenticatorError("the relying party offers no ES256 (COSE -7)")
+        if self.algorithm not in algs:
+            raise AuthenticatorError(f"the relying party offers no "
+                                     f"{_ALG_NAMES[self.algorithm]} (COSE {self.algorithm})")
         excluded = {_b64url_decode(item["id"]) for item in options.get("excludeCredentials", [])}
         if excluded & self.credentials.keys():
             raise AuthenticatorError("a credential in excludeCredentials is already present")
 
-        private_key = ec.generate_private_key(ec.SECP256R1())
+        private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+        if self.algorithm == COSE_ALG_RS256:
+            private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            cose_key = _cose_rs256_key(private_key.public_key())
+        else:
+            private_key = ec.generate_private_key(ec.SECP256R1())
+            cose_key = _cose_es256_key(private_key.public_key())
         credential_id = secrets.token_bytes(CREDENTIAL_ID_BYTES)
         self.credentials[credential_id] = StoredCredential(
             private_key=private_key,
@@ -117,7 +153,7 @@ class SoftwareAuthenticator:
         )
         # §6.5.1 attested credential data: aaguid | L (2 bytes) | credentialId | COSE key.
         attested = (AAGUID + len(credential_id).to_bytes(2, "big") + credential_id
-                    + _cose_es256_key(private_key.public_key()))
+                    + cose_key)
         flags = FLAG_UP | FLAG_AT | (FLAG_UV if self._uv(user_verified) else 0)
         auth_data = self._auth_data(flags, sign_count=0) + attested
         attestation_object = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
@@ -135,7 +171,7 @@ class SoftwareAuthenticator:
                 # Conveniences of toJSON() (WebAuthn L3 §5.2.1.1), as browsers send them.
                 "authenticatorData": _b64url(auth_data),
                 "publicKey": _b64url(public_key_der),
-                "publicKeyAlgorithm": COSE_ALG_ES256,
+                "publicKeyAlgorithm": self.algorithm,
             },
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",
@@ -172,10 +208,9 @@ class SoftwareAuthenticator:
         flags = FLAG_UP | (FLAG_UV if self._uv(user_verified) else 0)
         auth_data = self._auth_data(flags, sign_count=credential.sign_count)
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
-        # §6.3.3 step 11: the signature covers authenticatorData || SHA-256(clientDataJSON),
-        # DER-encoded for ECDSA (§6.5.5), unlike a JWS.
-        signature = credential.private_key.sign(
-            auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+        # §6.3.3 step 11: the signature covers authenticatorData || SHA-256(clientDataJSON).
+        signature = _sign(credential.private_key,
+                          auth_data + hashlib.sha256(client_data).digest())
         return {
             "id": _b64url(credential_id),
             "rawId": _b64url(credential_id),

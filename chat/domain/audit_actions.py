@@ -85,6 +85,7 @@ class AuditAction(StrEnum):
     RECORDS_EXPORT_FAILED = "records.export_failed"
     RECORDS_EXPORT_DOWNLOADED = "records.export_downloaded"
     AUDIT_VERIFIED = "audit.verified"
+    AUDIT_LOG_VIEWED = "audit.log_viewed"
     AUDIT_CHECKPOINTED = "audit.checkpointed"
     # Urgent broadcasts (緊急放送); confirmations are announcement.confirmed
     BROADCAST_SENT = "broadcast.sent"

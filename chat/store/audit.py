@@ -175,3 +175,33 @@ async def sent_by(audit: AuditRepository, *, user_id: int, message_ids: Sequence
         for message_id, channel_id, created_at in rows:
             found[int(message_id)] = (int(channel_id), created_at)
     return found
+
+
+# -- reading the log: the console's 監査ログ page, `tsunagu audit log` (chat.actions.audit_log)
+
+async def log_page(audit: AuditRepository, *, action: str | None = None,
+                   action_prefix: bool = False, actor_user_id: int | None = None,
+                   subject_user_id: int | None = None, start: datetime | None = None,
+                   end: datetime | None = None, outcome: str | None = None,
+                   before_id: int | None = None, limit: int = 50) -> Sequence[AuditEvent]:
+    """Entries matching every given filter, newest first by id: ids below ``before_id``
+    (exclusive; None: from the newest), ``occurred_at`` in [``start``, ``end``), at most
+    ``limit``. Ask for one more than a page to learn whether another follows. The action,
+    actor, subject and time columns are indexed; the id is the primary key."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True)
+                          if action_prefix else AuditEvent.action == action)
+    if actor_user_id is not None:
+        stmt = stmt.where(AuditEvent.actor_user_id == actor_user_id)
+    if subject_user_id is not None:
+        stmt = stmt.where(AuditEvent.subject_user_id == subject_user_id)
+    if start is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= start)
+    if end is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < end)
+    if outcome is not None:
+        stmt = stmt.where(AuditEvent.outcome == outcome)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    return (await audit.session.scalars(stmt)).all()

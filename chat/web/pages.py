@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -92,6 +92,13 @@ async def service_worker(request: Request) -> Response:
                     headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers, proxies and monitoring tools ask for ``/favicon.ico`` whatever the page
+    links; a PNG there is understood by all of them (a 404 was console noise)."""
+    return FileResponse(CLIENT_DIR / "static" / "icon-192.png", media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
 # Built once per process: the enums it reads do not change while the server runs.
 CONSTANTS_MODULE = constants_module()
 
@@ -107,6 +114,7 @@ routes = [
     Route("/", index),
     Route("/manifest.webmanifest", manifest),
     Route("/sw.js", service_worker),
+    Route("/favicon.ico", favicon),
     Route("/enroll", enroll),
     # Before the static mount, which would otherwise answer 404 for this path.
     Route(MODULE_PATH, client_constants),

@@ -57,6 +57,7 @@ ROUTES = [
     ("POST", "/admin/records/holds/1/release", "auditor"),
     ("GET", "/admin/records/verify", "auditor"),
     ("POST", "/admin/records/verify", "auditor"),
+    ("GET", "/admin/audit", "auditor"),
     ("GET", "/admin/pbx/events", "admin"),
     ("GET", "/admin/pbx/secrets", "admin"),
     ("POST", "/admin/pbx/secrets", "admin"),

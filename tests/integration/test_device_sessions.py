@@ -186,6 +186,30 @@ async def test_a_passkey_without_user_verification_is_refused(server: RunningSer
     assert (refused.value.status, refused.value.code) == (400, "passkey_invalid")
 
 
+async def test_an_rs256_passkey_enrolls_and_signs_in(server: RunningServer) -> None:
+    """Some Windows Hello / TPM authenticators on office PCs make only RS256 keys."""
+    from chat.client import SoftwareAuthenticator
+    from chat.client.authenticator import COSE_ALG_RS256
+
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        options = (await http.post("/auth/enroll/options",
+                                   json={"code": enrollment_code(server, SUZUKI)})).json()
+    assert [p["alg"] for p in options["publicKey"]["pubKeyCredParams"]] == [-7, -8, -257]
+
+    authenticator = SoftwareAuthenticator("localhost", f"http://localhost:{server.port}",
+                                          algorithm=COSE_ALG_RS256)
+    client = device_client(server, authenticator=authenticator)
+    async with client:
+        await client.enroll(enrollment_code(server, SUZUKI))
+        await client.sign_in()
+        me = await client.request("GET", "/api/me")
+        assert me.status_code == 200 and me.json()["staff_number"] == SUZUKI
+        # A second sign-in checks the stored RSA key and the risen sign count again.
+        await client.sign_in()
+    assert [e["outcome"] for e in await audit_actions(server)
+            if e["action"] == "session.signed_in"] == ["ok", "ok"]
+
+
 # --- sign-in -----------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -243,3 +244,17 @@ async def test_a_new_direct_chat_is_announced_under_the_other_persons_name(
     joined = await sakura.expect("channel.joined")
     assert joined["channel"]["name"] == "伊藤 大輔"
     assert joined["channel"]["kind"] == "direct"
+
+
+async def test_the_favicon_is_served_and_linked_from_the_enroll_and_console_pages(
+        server: RunningServer) -> None:
+    """A 404 for /favicon.ico was noise in every browser console and access log."""
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        icon = await http.get("/favicon.ico")
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+        assert icon.content.startswith(b"\x89PNG")
+        for page in ("/", "/enroll", "/admin"):
+            html = (await http.get(page, headers={"Accept": "text/html"})).text
+            linked = re.search(r'<link rel="icon" href="([^"]+)"', html)
+            assert linked, page
+            assert (await http.get(linked.group(1))).status_code == 200

@@ -377,3 +377,26 @@ def test_access_token_hash_is_the_ath_claim(device: DeviceKey) -> None:
     proof = device.proof("POST", URL, access_token=TOKEN)
     assert jwt.decode(proof, options={"verify_signature": False})["ath"] == \
         access_token_hash(TOKEN)
+
+
+def test_an_rs256_authenticator_makes_credentials_the_library_verifies() -> None:
+    """RS256 (COSE -257) is what some Windows Hello / TPM authenticators make."""
+    from chat.client.authenticator import COSE_ALG_RS256
+
+    rs256 = SoftwareAuthenticator(RP_ID, ORIGIN, algorithm=COSE_ALG_RS256)
+    options, challenge = registration_options(
+        supported_pub_key_algs=[COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256])
+    credential = rs256.make_credential(options)
+    assert credential["response"]["publicKeyAlgorithm"] == COSE_ALG_RS256
+    verified = webauthn.verify_registration_response(
+        credential=credential, expected_challenge=challenge, expected_rp_id=RP_ID,
+        expected_origin=ORIGIN, require_user_verification=True,
+        supported_pub_key_algs=[COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256])
+    assertion_options = json.loads(webauthn.options_to_json(
+        webauthn.generate_authentication_options(rp_id=RP_ID, challenge=b"c" * 32)))
+    assertion = rs256.get_assertion(assertion_options)
+    checked = webauthn.verify_authentication_response(
+        credential=assertion, expected_challenge=b"c" * 32, expected_rp_id=RP_ID,
+        expected_origin=ORIGIN, credential_public_key=verified.credential_public_key,
+        credential_current_sign_count=0, require_user_verification=True)
+    assert checked.new_sign_count == 1

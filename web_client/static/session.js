@@ -14,7 +14,42 @@ import { credentialToJSON, creationOptionsFromJSON, requestOptionsFromJSON } fro
 const ATH_KEY = "tsunagu.ath";
 
 // The latest DPoP-Nonce any response carried (RFC 9449 §8): the next proof signs it.
+// A proof without one (or with an expired one) is refused with 401 use_dpop_nonce and
+// signed again; that works, but the browser logs every 401 as a console error, so the
+// expected path asks GET /auth/nonce first instead. The server's nonces live 300 s by
+// default (CHAT_DPOP_NONCE_LIFETIME_SECONDS); one older than NONCE_MAX_AGE_MS is replaced.
+const NONCE_MAX_AGE_MS = 240_000;
 let latestNonce = null;
+let nonceReceivedAt = 0;
+let nonceRequest = null;
+
+/** Keep the DPoP-Nonce `response` carries, if any, for the next proof. */
+export function noteNonce(response) {
+  const nonce = response.headers.get("DPoP-Nonce");
+  if (nonce) {
+    latestNonce = nonce;
+    nonceReceivedAt = performance.now();
+  }
+}
+
+/** The last nonce seen (for a retry after use_dpop_nonce, which carried a new one). */
+export function latestNonceSeen() {
+  return latestNonce;
+}
+
+/**
+ * A nonce recent enough for the next proof: the last one seen, or one fetched now from
+ * GET /auth/nonce (one request however many callers wait). Resolves with null when that
+ * fails; the request itself then fails, or recovers through use_dpop_nonce.
+ */
+export async function freshNonce() {
+  if (latestNonce && performance.now() - nonceReceivedAt < NONCE_MAX_AGE_MS) return latestNonce;
+  nonceRequest ||= fetch(new URL("/auth/nonce", location.origin).href, {
+    credentials: "same-origin", cache: "no-store",
+  }).then(noteNonce, () => {}).finally(() => { nonceRequest = null; });
+  await nonceRequest;
+  return latestNonce;
+}
 
 /** An HTTP error in the server's shape {"error": {"code", "message", "message_ja"?}}. */
 export class ApiError extends Error {
@@ -103,14 +138,14 @@ async function provenFetch(path, { method, proof = "session", keyPair, contentTy
     if (contentType) headers["Content-Type"] = contentType;
     if (key) {
       headers["DPoP"] = await dpopProof(key, method, url, {
-        nonce: latestNonce, ath: proof === "session" ? getAth() : undefined,
+        nonce: attempt === 0 ? await freshNonce() : latestNonce,
+        ath: proof === "session" ? getAth() : undefined,
       });
     }
     const response = await fetch(url, {
       method, headers, credentials: "same-origin", cache: "no-store", body: payload,
     });
-    const nonce = response.headers.get("DPoP-Nonce");
-    if (nonce) latestNonce = nonce;
+    noteNonce(response);
     if (key && attempt === 0 && needsNonce(response)) continue;
     if (!response.ok) {
       const data = await readBody(response);
