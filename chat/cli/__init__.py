@@ -23,7 +23,7 @@ from chat.cli import (
     rollcall,
     server,
 )
-from chat.cli.common import refusal
+from chat.cli.common import instance_problem, refusal
 from chat.config import Settings, SettingsError
 from chat.errors import ChatError
 
@@ -47,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if not getattr(args, "creates_instance", False):
+        # Before anything opens the database or the secrets file, which would create
+        # them (a new, empty instance in whatever folder the command was run from).
+        problem = instance_problem(settings)
+        if problem is not None:
+            print(f"tsunagu: {problem}", file=sys.stderr)
+            return 2
     try:
         result: int = args.func(settings, args)
     except ChatError as error:
