@@ -3,7 +3,9 @@
 Each command group is a module of this package with a ``register(sub)`` that adds its
 subcommands (and their ``func``); :data:`COMMAND_GROUPS` lists them in the order
 ``tsunagu --help`` shows. A new group is a new module and one line here
-(docs/extending.md).
+(docs/extending.md). Every command but ``migrate`` first checks that the instance exists
+(``chat.cli.common.instance_problem``): run from the wrong folder, a command names what
+it looked at and stops with exit 2 instead of creating an empty instance there.
 """
 
 from __future__ import annotations
