@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus.outbox import KEEP_SECONDS
@@ -46,6 +46,12 @@ class DatabaseOutbox:
     async def append(self, events: Sequence[tuple[str, str]]) -> None:
         now = datetime.now(UTC)
         async with unit_of_work(self._db, TxMode.WRITE) as uow:
+            if uow.dialect == "postgresql":
+                # Writers one at a time, so ids commit in order: a node that read id 11
+                # while 10 was still uncommitted would never read 10. (SQLite's writes
+                # are serial anyway.) Readers are not blocked.
+                await uow.session.execute(
+                    text("LOCK TABLE bus_outbox IN SHARE ROW EXCLUSIVE MODE"))
             outbox = BusOutboxRepository(uow.session)
             await outbox.add(events, now=now)
             await outbox.prune(before=now - timedelta(seconds=KEEP_SECONDS))
