@@ -44,6 +44,7 @@ from chat.hub import Hub
 from chat.periodic import every
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
+from chat.store.outbox import DatabaseOutbox
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
 from chat.web import (
@@ -179,7 +180,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         db = Database(settings.database_url)
-        bus = open_bus(settings.bus_url, prefix=settings.bus_prefix)
+        # On memory:// this node also relays what the CLI beside it published.
+        bus = open_bus(settings.bus_url, prefix=settings.bus_prefix,
+                       outbox=DatabaseOutbox(db), serving=True)
         await bus.start()
         secrets = InstanceSecrets.load_or_create(settings.var_dir)
         the_clock = clock or SystemClock()

@@ -12,6 +12,7 @@ from chat.config import Settings
 from chat.groupcommit import GroupCommit
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
+from chat.store.outbox import DatabaseOutbox
 from chat.throttle import Throttle
 from chat.types import Clock, SystemClock
 
@@ -61,7 +62,8 @@ async def open_context(settings: Settings, *,
     """An AppContext beside (not inside) a serving node: the CLI, the demo seed, tests.
     It opens the configured database and bus and checks no proofs."""
     db = Database(settings.database_url)
-    bus = open_bus(settings.bus_url, prefix=settings.bus_prefix)
+    # On memory:// what is published here reaches the nodes through the database.
+    bus = open_bus(settings.bus_url, prefix=settings.bus_prefix, outbox=DatabaseOutbox(db))
     await bus.start()
     ctx = AppContext(settings=settings, db=db, bus=bus, clock=clock or SystemClock(),
                      secrets=InstanceSecrets.load_or_create(settings.var_dir))

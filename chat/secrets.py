@@ -1,8 +1,10 @@
-"""Instance secrets, generated on first run into a file only its owner can read.
+"""Instance secrets, generated once into a file only its owner can read.
 
 The file lives under ``CHAT_VAR_DIR`` (default ``./var``), which is git-ignored. Nodes of
 one deployment share it (the same file on each node), so a session, a DPoP nonce or a
-WebAuthn challenge issued by one node is accepted by the others.
+WebAuthn challenge issued by one node is accepted by the others. ``tsunagu migrate``
+writes it for a new instance; every other command refuses to run without it
+(``chat.cli.common.instance_problem``) rather than make a second, different one.
 """
 
 from __future__ import annotations

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chat.bus.topics import GAP as GAP
+
+if TYPE_CHECKING:
+    from chat.bus.outbox import Outbox
 
 # At most this many events in one of :meth:`Subscription.batches`' lists: a consumer's
 # step stays short, and what it stages per list stays small.
@@ -70,11 +73,22 @@ async def one_by_one(batches: AsyncIterator[list[BusEvent]]) -> AsyncIterator[Bu
             yield event
 
 
-def open_bus(url: str, *, prefix: str = "tsunagu:") -> Bus:
+def open_bus(url: str, *, prefix: str = "tsunagu:", outbox: Outbox | None = None,
+             serving: bool = False) -> Bus:
     """Pick a backend from ``CHAT_BUS_URL``; drivers are imported only when used.
-    ``prefix`` namespaces the topics on a shared Redis (``CHAT_BUS_PREFIX``)."""
+    ``prefix`` namespaces the topics on a shared Redis (``CHAT_BUS_PREFIX``).
+
+    The one place that decides how a process beside a node (the CLI: ``serving`` false)
+    reaches the nodes' clients. On Redis every process publishes there. On ``memory://``
+    with an ``outbox`` (the database's, ``chat.store.outbox``) a process beside a node
+    writes what it publishes to the outbox and a serving node relays it from there
+    (chat.bus.outbox); without one the bus is this process's alone."""
     scheme = url.split("://", 1)[0]
     if scheme == "memory":
+        if outbox is not None:
+            from chat.bus.outbox import OutboxRelayBus, OutboxWriterBus
+
+            return OutboxRelayBus(outbox) if serving else OutboxWriterBus(outbox)
         from chat.bus.memory import MemoryBus
 
         return MemoryBus()

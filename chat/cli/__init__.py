@@ -3,7 +3,9 @@
 Each command group is a module of this package with a ``register(sub)`` that adds its
 subcommands (and their ``func``); :data:`COMMAND_GROUPS` lists them in the order
 ``tsunagu --help`` shows. A new group is a new module and one line here
-(docs/extending.md).
+(docs/extending.md). Every command but ``migrate`` first checks that the instance exists
+(``chat.cli.common.instance_problem``): run from the wrong folder, a command names what
+it looked at and stops with exit 2 instead of creating an empty instance there.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from chat.cli import (
     rollcall,
     server,
 )
-from chat.cli.common import refusal
+from chat.cli.common import instance_problem, refusal
 from chat.config import Settings, SettingsError
 from chat.errors import ChatError
 
@@ -47,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if not getattr(args, "creates_instance", False):
+        # Before anything opens the database or the secrets file, which would create
+        # them (a new, empty instance in whatever folder the command was run from).
+        problem = instance_problem(settings)
+        if problem is not None:
+            print(f"tsunagu: {problem}", file=sys.stderr)
+            return 2
     try:
         result: int = args.func(settings, args)
     except ChatError as error:

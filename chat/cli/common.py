@@ -14,11 +14,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
-from chat.config import Settings
+from sqlalchemy.engine import make_url
+
+from chat.config import DEFAULT_VAR_DIR, Settings, default_sqlite_url
 from chat.context import AppContext, open_context
 from chat.domain.imports import CsvProblems
 from chat.errors import ChatError
 from chat.secrets import SECRETS_FILE
+from chat.store.migrations import database_revisions, known_revision, script_heads
 
 T = TypeVar("T")
 #: What ``register`` receives: the top-level subcommands of ``tsunagu``.
@@ -45,16 +48,68 @@ def progress(label: str) -> Callable[[int, int], None]:
 
 @asynccontextmanager
 async def offline_context(settings: Settings) -> AsyncIterator[AppContext]:
-    """An AppContext for commands run beside (not inside) a server. With a Redis bus the
-    servers' clients see the changes live; with the in-process default nobody listens,
-    and each node finds them in the database: revocations within a second (the hub's
-    sweep), membership changes within its reconcile interval."""
-    if not (settings.var_dir / SECRETS_FILE).exists():
-        print(f"warning: no instance secrets in {settings.var_dir}; creating new ones. "
-              "Servers sharing this database must use the same file (CHAT_VAR_DIR).",
-              file=sys.stderr)
+    """An AppContext for commands run beside (not inside) a server. The servers' clients
+    see the changes live: on Redis through Redis, on the in-process default through the
+    database's bus outbox, which every node relays within a second (chat.bus.outbox).
+    :func:`chat.cli.main` has checked the instance exists (:func:`instance_problem`)."""
     async with open_context(settings) as ctx:
         yield ctx
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL, absolute; None for PostgreSQL or an in-memory one."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in {None, "", ":memory:"}:
+        return None
+    return Path(url.database).absolute()
+
+
+def instance_problem(settings: Settings) -> str | None:
+    """Why the commands cannot run against this instance, in one paragraph naming the
+    database and folder they resolved, or None when the database exists at this
+    release's schema and the secrets file is there. Looks without creating anything
+    (opening a missing SQLite file would create it)."""
+    db_file = sqlite_path(settings.database_url)
+    var_dir = settings.var_dir.absolute()
+    url_source = ("CHAT_DATABASE_URL" if settings.database_url != default_sqlite_url(
+        settings.var_dir) else "the default: tsunagu.db in CHAT_VAR_DIR")
+    dir_source = ("CHAT_VAR_DIR" if settings.var_dir != DEFAULT_VAR_DIR else
+                  f"the default: ./var in the current folder {Path.cwd()}")
+    where = (f"the database {db_file or redact(settings.database_url)} ({url_source}) and "
+             f"the data folder {var_dir} ({dir_source})")
+    advice = ("Run the command from your instance's folder, or set CHAT_DATABASE_URL and "
+              "CHAT_VAR_DIR to the ones your servers use; to create a new instance there, "
+              "run `tsunagu migrate` first.")
+    if db_file is not None and not db_file.exists():
+        return f"no Tsunagu instance found: {where}; the database file does not exist. {advice}"
+    try:
+        current = asyncio.run(database_revisions(settings.database_url))
+    except Exception as exc:
+        return (f"cannot open {where}: {type(exc).__name__}: {exc}. Check CHAT_DATABASE_URL "
+                "(and that the database server is running).")
+    wanted = script_heads(settings.database_url)
+    if not current:
+        return (f"the database is not a Tsunagu database yet (no schema): {where}. If this "
+                "is the right database, run `tsunagu migrate`. " + advice)
+    if set(current) != set(wanted):
+        if all(known_revision(settings.database_url, rev) for rev in current):
+            return (f"the database schema is at revision {', '.join(current)} but this "
+                    f"release needs {', '.join(wanted)}: {where}. Run `tsunagu migrate` "
+                    "(servers of the older release should be stopped first).")
+        return (f"the database schema is at revision {', '.join(current)}, which this "
+                f"release does not know (it needs {', '.join(wanted)}): {where}. It was "
+                "migrated by a newer Tsunagu: run that release's `tsunagu`.")
+    if not (var_dir / SECRETS_FILE).exists():
+        return (f"no instance secrets ({SECRETS_FILE}) in {var_dir}, beside {where}. "
+                "Codes and sessions made without the servers' own file would be refused "
+                f"by them: copy the servers' {SECRETS_FILE} (mode 0600) there, or set "
+                "CHAT_VAR_DIR to the folder that holds it.")
+    return None
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def run_offline(settings: Settings, job: Callable[[AppContext], Awaitable[T]]) -> T:

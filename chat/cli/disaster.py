@@ -2,8 +2,8 @@
 drill (訓練) from the server's console, as the phone and the console do (docs/disaster.md).
 
 The command sends the declaration's Web Push itself (it holds the instance's VAPID key,
-as the servers do) and waits for it before it exits. Clients see the banner at once with
-a Redis bus; with the in-process bus of a single embedded node, on their next connection.
+as the servers do) and waits for it before it exits. Clients see the banner within a
+second: on Redis through Redis, on the in-process bus through the bus outbox.
 """
 
 from __future__ import annotations

@@ -4,22 +4,45 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Iterator
 
 from chat.cli.common import (
     Subcommands,
+    redact,
     run_offline,
+    sqlite_path,
 )
 from chat.config import Settings
 from chat.context import AppContext
-from chat.store.migrations import upgrade
+from chat.secrets import SECRETS_FILE, InstanceSecrets
+from chat.store.migrations import database_revisions, upgrade
 from chat.store.uow import TxMode, unit_of_work
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """The one command that creates an instance: the database (a SQLite file under
+    CHAT_VAR_DIR by default) and, for a database that had no schema yet, the secrets
+    file beside it. A database that had one already belongs to servers whose secrets
+    file must be copied here, never replaced by a new one."""
+    db_file = sqlite_path(settings.database_url)
+    fresh = (db_file is not None and not db_file.exists()) or not asyncio.run(
+        database_revisions(settings.database_url))
     upgrade(settings.database_url)
-    print(f"database migrated to the latest schema ({_redact(settings.database_url)})")
+    where = db_file or redact(settings.database_url)
+    print(f"database migrated to the latest schema ({where})")
+    secrets_file = settings.var_dir.absolute() / SECRETS_FILE
+    if secrets_file.exists():
+        return 0
+    if fresh:
+        InstanceSecrets.load_or_create(settings.var_dir)
+        print(f"new instance secrets written to {secrets_file} (keep it; every node of "
+              "this instance needs the same file)")
+    else:
+        print(f"warning: no {SECRETS_FILE} in {secrets_file.parent}: copy the servers' "
+              "file there (mode 0600) or set CHAT_VAR_DIR to its folder before running "
+              "other commands", file=sys.stderr)
     return 0
 
 
@@ -76,13 +99,6 @@ def _banner(settings: Settings) -> Iterator[str]:
         yield "off-hours policy is OFF (CHAT_OFF_HOURS_POLICY=off): anyone may connect any time"
 
 
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
-
-
 def register(sub: Subcommands) -> None:
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="bind address (default CHAT_HOST or 127.0.0.1)")
@@ -90,7 +106,9 @@ def register(sub: Subcommands) -> None:
     serve.add_argument("--dev-sessions", action="store_true",
                        help="enable the demo sign-in (refused unless bound to loopback)")
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
-        func=cmd_migrate)
+    # The one command that may meet no instance yet (chat.cli.main checks the others).
+    sub.add_parser("migrate", help="create or upgrade the database schema (and, for a new "
+                   "instance, its secrets file)").set_defaults(func=cmd_migrate,
+                                                                 creates_instance=True)
     sub.add_parser("seed-demo", help="seed a demo city into an empty database").set_defaults(
         func=cmd_seed_demo)

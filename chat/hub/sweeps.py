@@ -1,8 +1,9 @@
 """What the bus could not carry, caught up from the database: sessions revoked anywhere
 (each second) and memberships that changed beside this node (every 30 s by default).
 
-The bus is lossy by contract, and a CLI beside a node on the in-process bus cannot reach
-it at all; these sweeps make the node converge on the database anyway.
+The bus is lossy by contract (a CLI beside a node on the in-process bus reaches it
+through the database's bus outbox, and may still lose an event); these sweeps make the
+node converge on the database anyway.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class MembershipReconcile:
     adds ones they joined, and ends the connections of deactivated people.
 
     Membership changes normally arrive as bus events; this catches what the bus could
-    not carry (a CLI import beside a node with the in-process bus, a lost event), so a
+    not carry (a lost event, a CLI killed between its commit and its outbox row), so a
     person moved out of a department stops receiving it within one interval.
     """
 

@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import command
 
@@ -50,3 +54,31 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade, database_url, revision)
+
+
+def script_heads(database_url: str) -> tuple[str, ...]:
+    """The revisions this release's migrations end at (one, unless branched)."""
+    return tuple(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+
+
+def known_revision(database_url: str, revision: str) -> bool:
+    """Whether ``revision`` is one of this release's migrations (an unknown one: the
+    database was migrated by a newer release)."""
+    try:
+        return ScriptDirectory.from_config(
+            alembic_config(database_url)).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+async def database_revisions(database_url: str) -> tuple[str, ...]:
+    """The revisions the database is at: empty for a database never migrated. Connects
+    (a SQLite file that does not exist would be created: check first)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            heads = await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_heads())
+    finally:
+        await engine.dispose()
+    return tuple(heads)

@@ -766,3 +766,18 @@ class RollCallAnswer(Base):
     longitude_e6: Mapped[int | None] = mapped_column(Integer)
     accuracy_m: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BusOutboxEvent(Base):
+    """An event a process beside the nodes (the CLI) published on the in-process bus,
+    for the serving nodes to relay to their clients (chat.bus.outbox). Kept an hour.
+    AUTOINCREMENT on SQLite: an id is never reused after the newest rows were pruned,
+    or a node that had seen it would skip the next events."""
+
+    __tablename__ = "bus_outbox"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -540,8 +540,8 @@ async def test_refresh_slides_the_idle_deadline_and_sign_out_ends_the_session(
 
 async def test_revoking_a_device_closes_its_connections_within_a_second(
         server: RunningServer) -> None:
-    """Through the real CLI, beside the server: with the in-process bus the CLI cannot
-    reach the node, so this is the database sweep's job; with Redis, the bus's."""
+    """Through the real CLI, beside the server: its event reaches the node on Redis, or
+    through the bus outbox on the in-process bus; the database sweep would too."""
     client = await signed_in(server)
     other = await signed_in(server, TAKAHASHI)
     ws, _ = await client.connect()
