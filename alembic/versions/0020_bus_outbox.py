@@ -1,7 +1,7 @@
 """bus_outbox: events the CLI publishes on the in-process bus, for the nodes to relay
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-07
 
 On the embedded default (``memory://``) a ``tsunagu`` command beside a node writes what it
@@ -18,8 +18,8 @@ from alembic import op
 
 from chat.store.models import UTCDateTime
 
-revision: str = '0019'
-down_revision: str | None = '0018'
+revision: str = '0020'
+down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
