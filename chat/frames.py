@@ -221,7 +221,8 @@ def validate_server_frame(frame: Any) -> None:
         _check_reactions(frame["reactions"])
     if frame["type"] in {"ready"}:
         for item in frame["channels"]:
-            _check(item, {**_CHANNEL_FIELDS, "last_read_seq": (int,), "muted": (bool,)})
+            _check(item, {**_CHANNEL_FIELDS, "last_read_seq": (int,), "muted": (bool,),
+                          "may_post": (bool,)})
     if frame["type"] == "channel.joined":
         _check(frame["channel"], _CHANNEL_FIELDS)
     if frame["type"] == "presence" and frame["status"] not in {"online", "offline"}:

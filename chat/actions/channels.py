@@ -12,7 +12,7 @@ from chat.auth.sessions import Principal
 from chat.bus.topics import joined_topic, left_topic
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
-from chat.domain.roles import ChannelKind
+from chat.domain.roles import ChannelKind, may_post
 from chat.errors import BadRequest, ChannelNotFound, NotAMember, UserNotFound
 from chat.frames import channel_json, encode
 from chat.store.models import Channel, Membership
@@ -53,7 +53,9 @@ async def leave(ctx: AppContext, uow: UnitOfWork, channel_id: int, user_id: int,
 
 
 async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
-    """The actor's channels with unread counts and the last message."""
+    """The actor's channels with unread counts and the last message. ``may_post`` says
+    whether the actor may post there (false for staff in an announcement channel), so
+    the client offers a composer only where a message would be taken."""
     async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
         summaries = await uow.channels.summaries_for(actor.user_id)
         partners = await uow.channels.direct_partners(actor.user_id)
@@ -66,6 +68,7 @@ async def list_channels(ctx: AppContext, *, actor: Principal) -> list[JSON]:
     for s in summaries:
         item = {**channel_json(s.channel), "last_read_seq": s.last_read_seq,
                 "unread": s.unread, "muted": s.muted,
+                "may_post": may_post(actor.role, s.channel.kind),
                 "last_message": wired[s.last_message.id] if s.last_message else None}
         partner = partner_users.get(partners.get(s.channel.id, -1))
         if partner is not None:

@@ -36,13 +36,15 @@ from chat.auth.sessions import (
 )
 from chat.bus.topics import channel_topic
 from chat.context import AppContext
-from chat.errors import ChatError, NotAMember
+from chat.errors import AccountDisabled, ChatError, DeviceRevoked, NotAMember
 from chat.frames import encode, error_frame
 from chat.hub import Connection, Hub
+from chat.hub.connection import Outgoing
 from chat.protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY,
     CLOSE_RESYNC,
+    CLOSE_SESSION_ENDED,
     Action,
     Authenticate,
     Close,
@@ -136,6 +138,14 @@ async def _admit(websocket: WebSocket) -> Admission | None:
         await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="too many connections")
     return None
 
+
+# Why a session ended, as its revocation records it (chat/actions/devices.py) -> the error
+# frame sent just before close 4002: a page must tell a revoked device (which has to be
+# enrolled again, so it stops offering passkey sign-in) from a session that merely ended.
+SESSION_END_ERRORS: dict[str, type[ChatError]] = {
+    "device revoked": DeviceRevoked,
+    "account disabled": AccountDisabled,
+}
 
 class ClientSession:
     """One websocket's life, in the connection's own task: no other task per connection.
@@ -268,6 +278,10 @@ class ClientSession:
         if flush and self.conn.is_open:
             for frame in frames:
                 self.sink.write_frame(frame)
+        why = SESSION_END_ERRORS.get(reason) if code == CLOSE_SESSION_ENDED else None
+        if why is not None and self.conn.is_open:
+            error = why()
+            self.sink.write_frame(Outgoing(encode(error_frame(error.code, error.message))))
         self.sink.close_now(code, reason)
 
     async def _execute(self, run: Run) -> list[Action]:

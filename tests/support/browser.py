@@ -88,13 +88,15 @@ async def open_group(page: Page) -> None:
 
 
 async def expect_fits_the_phone(page: Page) -> None:
-    """Nothing pushes the page sideways, and the composer is on screen."""
+    """Nothing pushes the page sideways, and the composer (or, in a channel the person
+    may not post in, the read-only line in its place) is on screen."""
     # Against the phone's width, not innerWidth: on a mobile viewport the layout
     # viewport grows to fit overflowing content.
     assert page.viewport_size is not None
     width = await page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"the page is {width}px wide"
-    await expect(page.locator("#composer button")).to_be_in_viewport(timeout=WAIT_MS)
+    await expect(page.locator("#composer:not([hidden]) button, #read-only-note:not([hidden])")
+                 ).to_be_in_viewport(timeout=WAIT_MS)
 
 
 def message(page: Page, text: str) -> Locator:

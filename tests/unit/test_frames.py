@@ -43,7 +43,7 @@ CHANNEL: dict[str, Any] = {"id": 7, "kind": "department", "name": "総務課",
 
 GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "ready": {"type": "ready", "user": {"id": 42, "name": "山田", "role": "staff"},
-              "channels": [{**CHANNEL, "last_read_seq": 2, "muted": False}],
+              "channels": [{**CHANNEL, "last_read_seq": 2, "muted": False, "may_post": True}],
               "online_user_ids": [42],
               "call_presence": [{"user_id": 42, "status": "on_call"}],
               "heartbeat_seconds": 30.0, "disaster": None},

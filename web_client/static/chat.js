@@ -6,11 +6,10 @@
 
 import { CLOSE_CODES } from "./constants.js";
 import { openConnection } from "./connection.js";
-import { errorText } from "./format.js";
 import { t } from "./i18n.js";
 import { forget, flushOutbox, queueMessage, retry } from "./sending.js";
 import { apiFetch, wsAuthFrame, wsUrl } from "./session.js";
-import { connectionLost, createState, readFrame, reduce } from "./store.js";
+import { connectionLost, createState, leaveChannel, readFrame, reduce } from "./store.js";
 import { setConfirmCount } from "./cards/broadcast.js";
 import * as broadcastAlert from "./views/broadcast_alert.js";
 import * as broadcastForm from "./views/broadcast_form.js";
@@ -22,6 +21,7 @@ import * as directory from "./views/directory.js";
 import * as disasterView from "./views/disaster.js";
 import * as hqBoard from "./views/hq_board.js";
 import * as navigation from "./views/navigation.js";
+import { clearNotice, showErrorNotice, showNotice } from "./views/notice_region.js";
 import * as photos from "./views/photos.js";
 import { showStartEntry, tallyArrived } from "./views/rollcall.js";
 import { renderHeaderPresence } from "./views/presence.js";
@@ -51,7 +51,8 @@ const app = {
     if (frame.type === "channel.joined") hqBoard.checkAccess(app).catch(() => {});
   },
   run: (effects) => run(effects),
-  showError: (error) => { $("chat-error").textContent = errorText(error); },
+  showError: (error) => showErrorNotice(error),       // the notice region (views/notice_region.js)
+  notify: (text, options) => showNotice(text, options),
   setView,
   setReply: (m) => composer.setReply(state, m),
   openChannel: (id) => conversation.openChannel(app, id),
@@ -88,7 +89,7 @@ export async function startChat(callbacks) {
   handlers = callbacks;
   const mine = createState();
   state = mine;
-  $("chat-error").textContent = "";
+  clearNotice();
   const [dir, depts] = await Promise.all([apiFetch("/api/users?limit=2000"),
                                           apiFetch("/api/departments").catch(() => null)]);
   if (state !== mine) return;            // stopped meanwhile
@@ -122,6 +123,7 @@ export function stopChat() {
   settings.renderMe(null);
   disasterView.render(null);
   closeSheet();
+  navigation.reset();
   setConn("offline");
 }
 
@@ -143,6 +145,8 @@ export function currentUser() {
 
 export function setView(view) {
   if (!state) return;
+  // Backing out of a conversation closes it: what arrives there now counts as unread.
+  if (view !== "conversation" && state.current != null) leaveChannel(state);
   navigation.showView(state, view);
   if (view === "directory") directory.render(app);
   if (view === "chats") channelList.render(app);
@@ -200,11 +204,11 @@ function run(effects) {
         reportForm.sendWaiting(app);
         break;
       case "mention":
-        $("chat-error").textContent = t("chat.mentioned", {
-          name: (state.users.get(effect.message.sender_id) || {}).name || "" });
+        showNotice(t("chat.mentioned", {
+          name: (state.users.get(effect.message.sender_id) || {}).name || "" }));
         break;
       case "error":
-        $("chat-error").textContent = `${effect.frame.message_ja || effect.frame.message} (${effect.frame.code})`;
+        showErrorNotice(effect.frame);
         break;
       case "broadcast": broadcastAlert.showBroadcast(app, effect.message, effect.repeat); break;
       case "confirmCount": setConfirmCount(effect.messageId, effect.count); break;

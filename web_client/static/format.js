@@ -1,7 +1,7 @@
 // Times, days and excerpts as staff read them: Japan time, 「今日」「昨日」, a one-line
 // summary of a message for lists and quotes. Text only, no DOM.
 
-import { t, language } from "./i18n.js";
+import { errorMessage, language, t } from "./i18n.js";
 
 const ZONE = "Asia/Tokyo";
 
@@ -46,7 +46,7 @@ export function nameOf(users, userId) {
   return (users.get(userId) || {}).name || t("chat.someone");
 }
 
-/** What an error says, in Japanese when the server gave it. */
+/** What an error says, in the person's language (i18n.js errorMessage: never a raw code). */
 export function errorText(error) {
-  return (error && (error.messageJa || error.message)) || String(error);
+  return errorMessage(error);
 }

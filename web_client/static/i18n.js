@@ -1,7 +1,12 @@
 // UI strings, Japanese first. English follows the browser's language or the toggle.
 // Static text lives in the templates in Japanese and carries data-i18n="key" (or
-// data-i18n-placeholder); applyTranslations() swaps it. Errors are always shown in both
-// languages, Japanese first, so whoever helps the person can read them.
+// data-i18n-placeholder); applyTranslations() swaps it.
+// Errors inside the app (the notice region, status lines) are in the person's language
+// only: Japanese (the server's message_ja, else our text for the code, else a Japanese
+// generic line), English only for someone who chose English; a raw error code or an
+// English server sentence never reaches a Japanese screen (errorMessage). The sign-in and
+// enrollment screens show both languages, Japanese first, so whoever helps the person at
+// the door can read them (showError).
 
 import en from "./i18n/en.js";
 import errors from "./i18n/errors.js";
@@ -51,32 +56,42 @@ export function setUpLanguageToggle(button, onChange = () => {}) {
   });
 }
 
-/**
- * [Japanese, English] for an error: the server's own message_ja when it sent one (the
- * off-hours policy says why), else our text for its code, else the raw message.
- */
-export function errorTexts(error) {
-  if (error && error.messageJa) return [error.messageJa, error.message];
-  if (error && error.message_ja) return [error.message_ja, error.message];   // a ws error frame
-  let key = error && error.code;
+/** The error's code as our dictionary knows it (network failures and WebAuthn by name). */
+function errorKey(error) {
   // fetch() fails with a TypeError when the network does; DOMException has legacy
   // numeric codes, so WebAuthn failures are known by name.
-  if (error instanceof TypeError && /fetch|network|load failed/i.test(error.message)) key = "network";
-  else if (error instanceof DOMException) key = error.name;
-  if (key && ERRORS[key]) return ERRORS[key];
-  const message = (error && error.message) || String(error);
-  return [`エラーが発生しました：${message}`, `Something went wrong: ${message}`];
+  if (error instanceof TypeError && /fetch|network|load failed/i.test(error.message)) return "network";
+  if (typeof DOMException !== "undefined" && error instanceof DOMException) return error.name;
+  return error && error.code;
+}
+
+/** What an error says, in the person's language only (see the top of this module). */
+export function errorMessage(error) {
+  const key = errorKey(error);
+  const known = key && Object.hasOwn(ERRORS, key) ? ERRORS[key] : null;
+  const serverJa = error && (error.messageJa || error.message_ja);
+  if (lang === "ja") return serverJa || (known ? known[0] : t("error.generic"));
+  if (serverJa && error.message) return error.message;    // the policy's own English
+  return known ? known[1] : (error && error.message) || t("error.generic");
+}
+
+/** [Japanese, English] for an error, for the sign-in and enrollment screens. */
+export function errorTexts(error) {
+  const key = errorKey(error);
+  const serverJa = error && (error.messageJa || error.message_ja);
+  if (serverJa) return [serverJa, error.message || serverJa];
+  if (key && Object.hasOwn(ERRORS, key)) return ERRORS[key];
+  return [ja["error.generic"], (error && error.message) || en["error.generic"]];
 }
 
 /** Show an error in `el` in both languages (as text, never as HTML); null clears it. */
 export function showError(el, error) {
   if (!error) { el.replaceChildren(); return; }
-  const [ja, en] = errorTexts(error);
-  const jaLine = document.createElement("span");
-  jaLine.lang = "ja";
-  jaLine.textContent = ja;
-  const enLine = document.createElement("span");
-  enLine.lang = "en";
-  enLine.textContent = en;
-  el.replaceChildren(jaLine, enLine);
+  const lines = errorTexts(error).map((text, i) => {
+    const line = document.createElement("span");
+    line.lang = i === 0 ? "ja" : "en";
+    line.textContent = text;
+    return line;
+  });
+  el.replaceChildren(...lines);
 }

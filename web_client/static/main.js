@@ -1,6 +1,8 @@
 // The main page: decide what this browser can do, then show the chat or a way in.
 //   enrolled + a live session (GET /api/me answers)  -> the chat
 //   enrolled, no session                             -> 「パスキーでサインイン」
+//   enrolled, but the server said device_revoked     -> 「この端末は利用停止されました」, no
+//                                                       passkey sign-in (enroll again)
 //   not enrolled                                     -> ask for an enrollment link
 // and, only when the server offers it (GET /dev/users answers 200), the clearly marked
 // demo sign-in, whose session is bound to this browser's device key as well.
@@ -8,8 +10,9 @@
 import { relabelChat, setUpChat, startChat, stopChat } from "./chat.js";
 import { registerServiceWorker } from "./push.js";
 import { showPushState } from "./views/settings.js";
-import { getDeviceKey, getEnrollment } from "./device.js";
+import { getDeviceKey, getEnrollment, saveEnrollment } from "./device.js";
 import { applyTranslations, setUpLanguageToggle, showError, t } from "./i18n.js";
+import { clearNotice, setUp as setUpNotice, showErrorNotice } from "./views/notice_region.js";
 import {
   ApiError, clearSession, demoSignIn, fetchMe, hasSession, refreshSession, signIn, signOut,
 } from "./session.js";
@@ -42,16 +45,28 @@ function renderEnrollment() {
 /** The signed-out screen for whatever this browser holds; `error` is shown if given. */
 async function showSignedOut(error = null) {
   stopChat();
+  clearNotice();
+  if (error && error.code === "device_revoked") await markRevoked();
   const [keyPair, stored] = await Promise.all([getDeviceKey(), getEnrollment()]);
   enrollment = keyPair && stored ? stored : null;
+  const revoked = Boolean(enrollment && enrollment.revokedAt);
   $("chat").hidden = true;
   $("signout-button").hidden = true;
   $("signin").hidden = false;
-  $("passkey-panel").hidden = !enrollment;
+  $("passkey-panel").hidden = !enrollment || revoked;
+  $("device-revoked").hidden = !revoked;
   $("not-enrolled").hidden = Boolean(enrollment);
   renderEnrollment();
   setStatus(null);
-  showError($("signin-error"), error);
+  // A revoked device's own panel says it all; anything else is said below it.
+  showError($("signin-error"), revoked && error && error.code === "device_revoked" ? null : error);
+}
+
+/** The server said this device is revoked: remember it, so that no later visit offers a
+ * passkey sign-in that can only fail (a new enrollment link replaces the record). */
+async function markRevoked() {
+  const stored = await getEnrollment();
+  if (stored && !stored.revokedAt) await saveEnrollment({ ...stored, revokedAt: new Date().toISOString() });
 }
 
 function openChat() {
@@ -64,7 +79,10 @@ function openChat() {
   showPushState().catch(() => {});
   startChat({ onSessionEnded, onOffHours, onAuthFailed }).catch((error) => {
     if (error instanceof ApiError && error.status === 401) onSessionEnded(null);
-    else $("chat-error").textContent = error.message || String(error);
+    // Refused by the off-hours policy (its reason in message_ja): the signed-out screen
+    // says why, instead of an empty トーク screen.
+    else if (error instanceof ApiError && error.status === 403 && error.messageJa) onOffHours(error);
+    else showErrorNotice(error);
   });
 }
 
@@ -97,7 +115,8 @@ async function run(button, statusWhileBusy, work) {
     openChat();
   } catch (error) {
     setStatus(null);
-    showError($("signin-error"), error);
+    if (error && error.code === "device_revoked") await showSignedOut(error);
+    else showError($("signin-error"), error);
   } finally {
     button.disabled = false;
   }
@@ -160,6 +179,7 @@ async function boot() {
     run(ev.currentTarget, "signin.in_progress", signIn);
   });
   $("signout-button").addEventListener("click", () => signOutHere().catch(console.error));
+  setUpNotice();
   setUpChat();
   registerServiceWorker();
   document.addEventListener("pointerdown", noteActivity, { passive: true });

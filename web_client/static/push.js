@@ -30,20 +30,60 @@ export async function pushState() {
   return subscription ? "on" : "off";
 }
 
-/** Ask permission, subscribe with the server's VAPID key, and register the subscription. */
+/**
+ * Why turning push on failed, so 設定 can say why and what to do (docs/client.md):
+ *   "permission"  not allowed this time (the prompt was dismissed): press again, allow
+ *   "blocked"     denied in the browser's settings: allow it there first
+ *   "service"     the browser could not reach its push service (no network, none built in)
+ *   "refused"     the server refused the subscription's address (push_endpoint_refused)
+ *   "server"      the server failed otherwise (`cause` says how)
+ *   "unsupported" this browser has no Web Push
+ */
+export class PushFailure extends Error {
+  constructor(reason, cause = null) {
+    super(`push: ${reason}`);
+    this.name = "PushFailure";
+    this.reason = reason;
+    this.cause = cause;
+  }
+}
+
+/** Ask permission, subscribe with the server's VAPID key, and register the subscription.
+ * Resolves "on"; throws PushFailure. A subscription the server refuses is dropped here
+ * too, so the page never shows push as on while nothing would arrive. */
 export async function enablePush() {
-  if (!pushSupported()) throw new Error("Push is not supported here");
+  if (!pushSupported()) throw new PushFailure("unsupported");
   const permission = await Notification.requestPermission();
-  if (permission !== "granted") return "denied";
+  if (permission === "denied") throw new PushFailure("blocked");
+  if (permission !== "granted") throw new PushFailure("permission");
   const registration = await registerServiceWorker() || await navigator.serviceWorker.ready;
-  const { public_key: key } = await apiFetch("/api/push/key");
-  const subscription = await registration.pushManager.subscribe({
-    userVisibleOnly: true, applicationServerKey: fromBase64url(key),
-  });
+  let key;
+  try {
+    ({ public_key: key } = await apiFetch("/api/push/key"));
+  } catch (error) {
+    throw new PushFailure("server", error);
+  }
+  let subscription;
+  try {
+    subscription = await registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: fromBase64url(key),
+    });
+  } catch (error) {
+    // Chromium says AbortError "push service not available" / "push service error".
+    if (error && error.name === "NotAllowedError") {
+      throw new PushFailure(Notification.permission === "denied" ? "blocked" : "permission", error);
+    }
+    throw new PushFailure("service", error);
+  }
   const json = subscription.toJSON();
-  await apiFetch("/api/push/subscriptions", {
-    method: "POST", body: { endpoint: json.endpoint, keys: json.keys },
-  });
+  try {
+    await apiFetch("/api/push/subscriptions", {
+      method: "POST", body: { endpoint: json.endpoint, keys: json.keys },
+    });
+  } catch (error) {
+    await subscription.unsubscribe().catch(() => {});
+    throw new PushFailure(error && error.code === "push_endpoint_refused" ? "refused" : "server", error);
+  }
   return "on";
 }
 

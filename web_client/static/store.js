@@ -263,8 +263,6 @@ function settle(state, m) {
 }
 
 // --- what the person does (not frames) ------------------------------------------------------
-
-/** Someone stopped typing (their message arrived, or the indicator timed out). */
 /** A new message in a channel (the `message` frame, urgent or not). */
 function newMessage(state, f) {
   const m = f.message;
@@ -308,6 +306,7 @@ export function confirmBroadcast(state, messageId) {
   return [{ kind: "send", frame: { type: "confirm", message_id: messageId } }];
 }
 
+/** Someone stopped typing (their message arrived, or the indicator timed out). */
 export function typingEnded(state, userId) {
   if (!state.typing.delete(userId)) return [];
   return [{ kind: "typing", userId: null }];
@@ -319,6 +318,12 @@ export function enterChannel(state, channelId) {
   state.messages = new Map();
   state.typing = new Map();
   state.replyTo = null;
+}
+
+/** Back to the list (‹, a tab): no conversation is open, so what arrives counts as unread. */
+export function leaveChannel(state) {
+  enterChannel(state, null);
+  Object.assign(state, { lastSeq: 0, lastVersion: 0, hasMore: false, readPositions: new Map() });
 }
 
 /** The newest page of the current channel's history (GET /api/channels/{id}/messages). */

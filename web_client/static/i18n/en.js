@@ -161,4 +161,14 @@ export default Object.freeze({
   "access.accessor.cli": "System operator (command line)", "access.accessor.other": "Authorised staff",
   "access.reason": "Reason: {reason}", "access.no_reason": "No reason recorded",
   "access.messages": "{n} message(s)", "access.direct": "Direct chat",
+  // Issue 25 (ui25): the notice region, read-only channels, push failures, a revoked device.
+  "error.generic": "Something went wrong. Please try again.", "notice.close": "Close",
+  "chat.read_only": "This channel is read-only",
+  "push.failed.permission": "Notifications were not allowed. Press again and choose Allow when the browser asks.",
+  "push.failed.blocked": "Notifications are blocked in the browser's settings. Allow notifications for this site (address bar, site settings), then press again.",
+  "push.failed.service": "This browser could not reach its push service. Check the connection and press again, or try another browser (Chrome, Safari).",
+  "push.failed.refused": "The server did not accept this browser's push address. Try another browser or contact an administrator.",
+  "push.failed.unsupported": "This browser does not support notifications. Use Chrome, or Safari added to the home screen, to receive them.",
+  "push.failed.server": "Could not register notifications with the server: {why}",
+  "signin.revoked": "This device has been suspended. Contact an administrator (it must be enrolled again to be used).",
 });

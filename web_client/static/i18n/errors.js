@@ -52,4 +52,18 @@ export default Object.freeze({
     "Give the reason for this access (3–500 characters); the people whose messages you read will see it."],
   push_endpoint_refused: ["この通知の送り先はサーバーから使えません。ブラウザーの通知設定を確かめ、別のブラウザーでお試しください。",
     "The server cannot send notifications to this push address. Check the browser's notification settings or try another browser."],
+  // Issue 25 (ui25): codes a Japanese screen must never show raw.
+  read_only_channel: ["このチャンネルは閲覧のみです（投稿できるのは管理職と管理者です）。",
+    "This channel is read-only (managers and admins post here)."],
+  rate_limited: ["送信が多すぎます。少し待ってからもう一度お試しください。",
+    "Too many requests. Wait a moment and try again."],
+  not_a_member: ["このチャンネルのメンバーではありません。", "You are not a member of this channel."],
+  channel_not_found: ["このチャンネルは見つかりません。", "No such channel."],
+  forbidden: ["この操作は許可されていません。", "This is not allowed."],
+  role_required: ["この操作は許可されていません。", "Your role does not allow this."],
+  message_too_long: ["メッセージが長すぎます。", "The message is too long."],
+  already_claimed: ["ほかの職員がすでに対応しています。", "Someone else already took this callback."],
+  already_done: ["この連絡はすでに対応済みです。", "This notice is already done."],
+  internal_error: ["サーバーでエラーが起きました。もう一度お試しください。",
+    "The server failed. Please try again."],
 });

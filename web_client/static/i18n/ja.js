@@ -161,4 +161,14 @@ export default Object.freeze({
   "access.accessor.cli": "システム運用担当（コマンドライン）", "access.accessor.other": "権限のある職員",
   "access.reason": "理由：{reason}", "access.no_reason": "理由の記録なし",
   "access.messages": "{n}件のメッセージ", "access.direct": "個別チャット",
+  // Issue 25 (ui25): the notice region, read-only channels, push failures, a revoked device.
+  "error.generic": "うまくいきませんでした。もう一度お試しください。", "notice.close": "閉じる",
+  "chat.read_only": "このチャンネルは閲覧のみです",
+  "push.failed.permission": "通知が許可されませんでした。もう一度押して、ブラウザーの確認で「許可」を選んでください。",
+  "push.failed.blocked": "ブラウザーの設定で通知が拒否されています。アドレスバーのサイト設定で「通知」を許可してから、もう一度押してください。",
+  "push.failed.service": "このブラウザーが通知サービスにつながりませんでした。通信状態を確かめてもう一度押すか、別のブラウザー（Chrome・Safari など）でお試しください。",
+  "push.failed.refused": "サーバーがこのブラウザーの通知の送り先を受け付けませんでした。別のブラウザーでお試しいただくか、管理者にお問い合わせください。",
+  "push.failed.unsupported": "このブラウザーは通知に対応していません。通知が必要なら、Chrome や Safari（ホーム画面に追加）でお使いください。",
+  "push.failed.server": "通知をサーバーに登録できませんでした：{why}",
+  "signin.revoked": "この端末は利用停止されました。管理者に連絡してください（使い続けるには登録し直しが必要です）。",
 });

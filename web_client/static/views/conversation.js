@@ -10,6 +10,7 @@ import { daySeparator, fillMessage } from "../render.js";
 import { apiFetch } from "../session.js";
 import { readCount } from "../selectors.js";
 import { enterChannel, firstSeq, historyLoaded, olderLoaded, typingEnded } from "../store.js";
+import { showComposerFor } from "./composer.js";
 import { clearHead, loadPins, renderHead } from "./conversation_head.js";
 import { noticeAction, react, showReaders, wireLongPress } from "./message_actions.js";
 import { loadImage, openPhoto, releaseImages } from "./photos.js";
@@ -42,9 +43,9 @@ export async function openChannel(app, id) {
   pendingRows.clear();
   $("messages").replaceChildren();
   $("typing").textContent = "";
-  $("chat-error").textContent = "";
   app.setView("conversation");
   renderHead(state);
+  showComposerFor(state);
   const page = await apiFetch(`/api/channels/${id}/messages?limit=50`);
   if (app.state !== state || state.current !== id) return;
   historyLoaded(state, page);

@@ -6,6 +6,7 @@
 import { MESSAGE_KINDS, CHANNEL_KINDS, STAMPS } from "../constants.js";
 import { t } from "../i18n.js";
 import { ApiError, apiFetch } from "../session.js";
+import { mayPost } from "./composer.js";
 import { closeSheet, openSheet, sheetButton } from "./sheets.js";
 
 const $ = (id) => document.getElementById(id);
@@ -38,7 +39,7 @@ function openActions(app, li) {
   const mine = m.sender_id === state.me.id;
   const live = !m.deleted_at && !m.purged_at;
   const buttons = [];
-  if (live) buttons.push([t("act.reply"), () => { app.setReply(m); $("body").focus(); }]);
+  if (live && mayPost(app.state)) buttons.push([t("act.reply"), () => { app.setReply(m); $("body").focus(); }]);
   if (live) buttons.push([t("act.react"), () => openStamps(app, m)]);
   if (live && m.body) buttons.push([t("act.copy"), () => navigator.clipboard && navigator.clipboard.writeText(m.body)]);
   if (live && mine && m.kind === MESSAGE_KINDS.TEXT) buttons.push([t("act.edit"), () => editMessage(app, m)]);
@@ -117,7 +118,7 @@ export async function noticeAction(app, m, action) {
     if (r && r.message) app.dispatch({ type: "message.updated", message: r.message });
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
-      $("chat-error").textContent = error.messageJa || error.message;
+      app.showError(error);
       return;
     }
     throw error;

@@ -4,6 +4,8 @@ import { t } from "../i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
+let brand = "つなぐ";     // the header's title when no view is on screen (the page's own h1)
+
 /** Show `view`; `onShown(view)` redraws what that view shows from the state. */
 export function showView(state, view) {
   state.view = view;
@@ -17,7 +19,15 @@ export function showView(state, view) {
   $("app-title").textContent = view === "conversation" ? "" : t(`nav.${view === "chats" ? "chats" : view}`);
 }
 
+/** Signed out (even from inside a conversation): no ‹, the app's own title. */
+export function reset() {
+  $("back-button").hidden = true;
+  $("app-title").textContent = brand;
+  $("chat").dataset.view = "chats";
+}
+
 export function setUp(app) {
+  brand = $("app-title").textContent || brand;
   for (const b of document.querySelectorAll(".tabs button")) {
     b.addEventListener("click", () => app.setView(b.dataset.view));
   }

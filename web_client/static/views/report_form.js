@@ -96,7 +96,7 @@ export async function renderWaiting(app) {
   for (const r of items.filter((i) => i.error)) {
     const li = document.createElement("li");
     li.className = "error";
-    li.textContent = t("report.failed", { why: r.error.message_ja || r.error.message });
+    li.textContent = t("report.failed", { why: errorText(r.error) });
     const discard = document.createElement("button");
     discard.type = "button";
     discard.textContent = t("report.discard");

@@ -46,14 +46,14 @@ export function rollcallUi(app) {
     },
     attachPosition(id, redraw) {
       // The only place a position is read: this tap, once (never in the background).
-      if (!navigator.geolocation) { app.showError(new Error(t("rollcall.no_position"))); return; }
+      if (!navigator.geolocation) { app.notify(t("rollcall.no_position"), { error: true }); return; }
       navigator.geolocation.getCurrentPosition((pos) => {
         const known = app.state.rollcalls.get(id);
         if (!known) return;
         known.position = { lat: pos.coords.latitude, lon: pos.coords.longitude,
                            accuracy: pos.coords.accuracy };
         redraw();
-      }, () => app.showError(new Error(t("rollcall.no_position"))),
+      }, () => app.notify(t("rollcall.no_position"), { error: true }),
       { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     },
     openTally: (id) => openTally(app, id).catch(app.showError),

@@ -3,13 +3,14 @@
 // sign-out are the page's (main.js), as they work signed out too.
 
 import { errorText } from "../format.js";
-import { showError, t } from "../i18n.js";
-import { disablePush, enablePush, pushState } from "../push.js";
+import { t } from "../i18n.js";
+import { PushFailure, disablePush, enablePush, pushState } from "../push.js";
 import { apiFetch } from "../session.js";
 
 const $ = (id) => document.getElementById(id);
 
 let pushOn = false;
+let pushFailure = null;     // the last PushFailure (push.js), said until push is turned on
 
 /** The signed-in person, in the header and on 設定; empty when signed out. */
 export function renderMe(state) {
@@ -18,12 +19,19 @@ export function renderMe(state) {
   if (me) $("settings-me").textContent = t("settings.me", { name: me.name, role: me.role });
 }
 
+/** 通知 on 設定: on, off, or why it could not be turned on and what to do about it. */
 export async function showPushState() {
   const now = await pushState();
   pushOn = now === "on";
-  $("push-status").textContent = t(`push.${now}`);
+  if (pushOn) pushFailure = null;
+  const why = pushFailure && pushFailure.cause ? errorText(pushFailure.cause) : "";
+  const status = $("push-status");
+  status.dataset.failure = pushFailure ? pushFailure.reason : (now === "denied" ? "blocked" : "");
+  status.textContent = pushFailure ? t(`push.failed.${pushFailure.reason}`, { why })
+    : t(now === "denied" ? "push.failed.blocked" : `push.${now}`);
   $("push-button").textContent = t(pushOn ? "push.disable" : "push.enable");
-  $("push-button").disabled = now === "unsupported" || now === "denied";
+  // Blocked stays pressable: once allowed in the browser's settings, pressing works.
+  $("push-button").disabled = now === "unsupported";
 }
 
 function accessRow(entry) {
@@ -63,10 +71,11 @@ export async function renderAccess() {
 
 export function setUp() {
   $("push-button").addEventListener("click", async () => {
+    pushFailure = null;
     try {
       if (pushOn) await disablePush(); else await enablePush();
     } catch (error) {
-      showError($("chat-error"), error);
+      pushFailure = error instanceof PushFailure ? error : new PushFailure("server", error);
     }
     await showPushState();
   });
