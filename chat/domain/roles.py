@@ -21,8 +21,9 @@ class ChannelKind(StrEnum):
     ANNOUNCEMENT = "announcement"
 
 
-# Whoever can see much must be seen: every message these roles read on request (history,
-# resync, search, revisions) is recorded in the audit log (separation of duties).
+# Whoever can see much must be seen: a message these roles read in a channel they are not
+# a member of, which only the role allows, is recorded in the audit log (docs/audit.md,
+# Privileged reads; chat.actions.message_reads.audit_privileged_read).
 PRIVILEGED_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
 
 # Announcements (全庁通知) go out from people who speak for the organisation.

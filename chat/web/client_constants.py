@@ -5,7 +5,8 @@ JavaScript file holds a hand copy (docs/client.md, "Constants").
 Only what the page must agree on with the server goes here: the stamps it offers, the
 websocket close codes it acts on, the message kinds its card views are keyed by, the
 channel kinds it groups by, the states and actions of a notice card, the roles that may
-take a memo, the call presence shown beside a name, the roles that declare a disaster,
+take a memo, the call presence shown beside a name, the roles that declare a disaster
+and those that send an urgent broadcast,
 a field report's categories, severities and statuses, and a roll call's answers.
 """
 
@@ -22,7 +23,7 @@ from chat.domain.cards.memo import MemoAction
 from chat.domain.cards.report import Category, ReportStatus, Severity
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import NoticeState
-from chat.domain.roles import DISASTER_DECLARERS, ChannelKind
+from chat.domain.roles import BROADCASTERS, DISASTER_DECLARERS, ChannelKind
 from chat.domain.rollcall import RollCallStatus
 from chat.domain.stamps import STAMPS
 
@@ -52,6 +53,7 @@ def client_constants() -> dict[str, Any]:
         "MEMO_TAKERS": sorted(role.value for role in MEMO_TAKERS),
         "CALL_PRESENCE": _members(CallPresence),
         "DISASTER_DECLARERS": sorted(role.value for role in DISASTER_DECLARERS),
+        "BROADCASTERS": sorted(role.value for role in BROADCASTERS),
         "REPORT_CATEGORIES": [category.value for category in Category],
         "REPORT_SEVERITIES": [int(severity) for severity in Severity],
         "REPORT_STATUSES": [status.value for status in ReportStatus],

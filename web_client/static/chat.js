@@ -186,7 +186,7 @@ function run(effects) {
       case "directory": directory.render(app); break;
       case "me":
         settings.renderMe(state); disasterView.render(state);
-        broadcastForm.offer(); broadcastAlert.catchUp(app);
+        broadcastForm.offer(state.me); broadcastAlert.catchUp(app);
         showStartEntry(app).catch((error) => console.warn("roll call:", error));
         break;
       case "append": conversation.append(app, effect.message); break;

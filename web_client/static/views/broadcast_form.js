@@ -2,6 +2,7 @@
 // list, shown only when the server lists targets for this person, opens a form — to
 // everyone or to a building/floor group — that posts POST /api/cards/broadcast.
 
+import { BROADCASTERS } from "../constants.js";
 import { errorText } from "../format.js";
 import { t } from "../i18n.js";
 import { apiFetch } from "../session.js";
@@ -9,8 +10,11 @@ import { closeSheet, openSheet } from "./sheets.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** Offer the button if this person may broadcast (the server decides: 403 otherwise). */
-export async function offer() {
+/** Offer the button if this person may broadcast. The role is checked here first, so a
+ * staff member's page does not ask (and log a 403 for) every sign-in; the server still
+ * decides, and lists the targets. */
+export async function offer(me) {
+  if (!me || !BROADCASTERS.includes(me.role)) return;
   let targets;
   try {
     targets = (await apiFetch("/api/broadcast/targets")).targets;
