@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chat.domain.roles import ROLE_LABELS
+
 LANG_COOKIE = "tsunagu_lang"
 LANGUAGES = ("ja", "en")
 DEFAULT_LANGUAGE = "ja"
@@ -46,12 +48,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav.health": ("稼働状況", "Health"),
     "lang.switch": ("English", "日本語"),
     # roles
-    "role.staff": ("職員", "Staff"),
-    "role.manager": ("管理職", "Manager"),
-    "role.operator": ("オペレーター", "Operator"),
-    "role.auditor": ("監査担当者", "Auditor"),
-    "role.admin": ("管理者", "Administrator"),
-    "role.crisis": ("危機管理担当", "Crisis management"),
+    # roles: from chat.domain.roles.ROLE_LABELS (added below), one table for every screen
     # common
     "common.save": ("保存", "Save"),
     "common.apply": ("適用する", "Apply"),
@@ -339,13 +336,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     "health.title": ("稼働状況", "Health"),
     "health.node": ("ノード", "Node"),
     "health.nodes_note": (
-        "各ノードは10秒ごとに稼働を知らせます。30秒以上知らせのないノードは「応答なし」です。",
-        "Every node reports every 10 seconds; one silent for 30 seconds is not responding."),
+        "各ノードは10秒ごとに稼働を知らせます。30秒以上知らせのないノードは「応答なし」、"
+        "10分以上は「停止」と表示し、24時間たつと一覧から消えます。正常に停止したノードはすぐ"
+        "消えます。時刻は日本時間です。",
+        "Every node reports every 10 seconds; one silent for 30 seconds is not responding, "
+        "for 10 minutes stopped, and after 24 hours it leaves the list. A node shut down "
+        "cleanly leaves at once. Times are Japan time."),
     "health.nodes": ("ノード一覧", "Nodes"),
     "health.last_seen": ("最終報告", "Last report"),
     "health.started": ("起動", "Started"),
     "health.this_node": ("（このノード）", "(this node)"),
     "health.stale": ("応答なし", "Not responding"),
+    "health.stopped": ("停止", "Stopped"),
     "health.alive": ("稼働中", "Running"),
     "health.node_connections": ("接続数", "Connections"),
     "health.connections": ("接続数（このノード）", "Connections (this node)"),
@@ -585,6 +587,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "audit_action.broadcast.sent": ("緊急放送の送信", "Urgent broadcast sent"),
     "audit_action.broadcast.repeated": ("緊急放送の再送", "Urgent broadcast repeated"),
     "audit_action.broadcast.group_set": ("放送グループの設定", "Broadcast group set"),
+    # issue 25: the directory's kinds, refusals said in the reader's language
+    "directory_kind.user": ("職員の内線", "Staff extension"),
+    "directory_kind.desk": ("窓口・係の共有電話", "Shared desk phone"),
+    "directory_kind.contact": ("外部の連絡先", "Outside contact"),
+    "pbx_directory.user": ("職員 #{id}", "Staff #{id}"),
+    "error.role_detail": ("あなたの役割（{role}）では利用できません。利用できる役割：{allowed}",
+                          "Your role ({role}) may not use this. Who may: {allowed}"),
+    "error.technical": ("技術的な詳細（英語）", "Technical details"),
 }
 
 
@@ -596,6 +606,9 @@ def pick_language(query: str | None, cookie: str | None) -> str:
 
 
 Translator = Callable[..., str]
+
+
+STRINGS.update({f"role.{role.value}": labels for role, labels in ROLE_LABELS.items()})
 
 
 def translator(lang: str) -> Translator:

@@ -39,8 +39,8 @@ from chat.audit.record import audit
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
-from chat.domain.roles import DISASTER_DECLARERS, PEOPLE_ADMINS, RECORDS_KEEPERS
-from chat.errors import BadRequest, ChatError, CsrfFailed
+from chat.domain.roles import DISASTER_DECLARERS, PEOPLE_ADMINS, RECORDS_KEEPERS, role_label
+from chat.errors import BadRequest, ChatError, CsrfFailed, RoleRequired
 from chat.web.auth import app_context, client_host, require_role
 from chat.web.errors import challenge_headers
 
@@ -216,8 +216,14 @@ def error_page(request: Request, error: ChatError) -> HTMLResponse:
         summary = t("error.bad_request")
     else:
         summary = t("error.other")
+    detail = None
+    if isinstance(error, RoleRequired) and error.role:
+        # Said in the reader's language from the roles' one table, not the English message.
+        detail = t("error.role_detail", role=role_label(error.role, lang),
+                   allowed="・".join(role_label(r, lang) for r in error.allowed) or "—")
     html = environment.get_template("error.html").render(
-        t=t, lang=lang, summary=summary, code=error.code, message=error.message)
+        t=t, lang=lang, summary=summary, detail=detail, code=error.code,
+        message=error.message)
     return HTMLResponse(html, status_code=error.http_status, headers=challenge_headers(error))
 
 

@@ -29,7 +29,7 @@ from chat.actions.broadcast import repeat_due_broadcasts
 from chat.actions.call_presence import expire_call_presence
 from chat.actions.channels import current_memberships
 from chat.actions.message_search import index_search_backlog
-from chat.actions.nodes import heartbeat
+from chat.actions.nodes import forget_this_node, heartbeat
 from chat.actions.records import sweep_exports
 from chat.actions.retention import run_retention
 from chat.auth.policy import PolicySource
@@ -229,6 +229,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            try:
+                await forget_this_node(ctx)
+            except Exception:
+                log.exception("could not take this node off the health page")
             await hub.stop()
             await bus.close()
             await close_replay()

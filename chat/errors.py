@@ -157,8 +157,17 @@ class HoldReleased(ChatError):
 
 
 class RoleRequired(Forbidden):
+    """``role`` and ``allowed``, when known, let a page say in the reader's language who
+    they are and who may (the console's error page); the JSON stays code and message."""
+
     code = "role_required"
     default_message = "Your role does not allow this"
+
+    def __init__(self, message: str | None = None, *, role: str | None = None,
+                 allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.role = role
+        self.allowed = allowed
 
 
 class CsrfFailed(Forbidden):

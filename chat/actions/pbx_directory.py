@@ -121,6 +121,8 @@ async def _desk_channel(uow: UnitOfWork, target: str) -> int:
 
 async def directory_listing(ctx: AppContext) -> list[JSON]:
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        return [{"number": e.number, "kind": e.kind, "user_id": e.user_id,
-                 "channel_id": e.channel_id, "name": e.name}
-                for e in await uow.pbx.directory()]
+        entries = await uow.pbx.directory()
+    country = ctx.settings.pbx_country_code
+    return [{"number": e.number, "number_display": Number(e.number).display(country),
+             "kind": e.kind, "user_id": e.user_id, "channel_id": e.channel_id, "name": e.name}
+            for e in entries]

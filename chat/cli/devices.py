@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from datetime import datetime
 
 import segno
 
@@ -14,6 +15,7 @@ from chat.cli.common import (
     run_offline,
 )
 from chat.config import Settings
+from chat.domain.dates import japan_time
 
 
 def cmd_device_enroll(settings: Settings, args: argparse.Namespace) -> int:
@@ -23,10 +25,10 @@ def cmd_device_enroll(settings: Settings, args: argparse.Namespace) -> int:
     ticket = run_offline(settings, lambda ctx: create_enrollment(
         ctx, staff_number=args.staff_number, label=args.label, created_by=operator(),
         ttl_seconds=ttl))
-    local = ticket.expires_at.astimezone()
     print(f"enrollment code for {ticket.user_name} ({ticket.staff_number}), "
           f"device {ticket.label!r}")
-    print(f"valid once, until {local:%Y-%m-%d %H:%M %Z}")
+    # Japan time like every screen, whatever zone the server runs in (often UTC).
+    print(f"valid once, until {japan_time(ticket.expires_at)} JST")
     print(f"open on the phone: {ticket.link}")
     qr = segno.make(ticket.link, error="m")
     if args.qr:
@@ -46,9 +48,10 @@ def cmd_device_list(settings: Settings, args: argparse.Namespace) -> int:
     if not rows:
         print("no devices enrolled")
         return 0
-    print(f"{'id':>5}  {'staff':<8} {'name':<12} {'state':<8} {'last seen':<17} label")
+    print(f"{'id':>5}  {'staff':<8} {'name':<12} {'state':<8} {'last seen JST':<17} label")
     for row in rows:
-        seen = (row["last_seen_at"] or "-")[:16].replace("T", " ")
+        seen = (japan_time(datetime.fromisoformat(row["last_seen_at"].replace("Z", "+00:00")))
+                if row["last_seen_at"] else "-")
         print(f"{row['id']:>5}  {row['staff_number']:<8} {row['user']:<12} "
               f"{row['state']:<8} {seen:<17} {row['label']}")
     print(f"{len(rows)} device(s)")

@@ -15,15 +15,16 @@ from collections.abc import Awaitable, Callable
 from chat.cli.common import Subcommands, operator, run_offline
 from chat.config import Settings
 from chat.context import AppContext
+from chat.domain.dates import japan_time
 from chat.domain.disaster import DisasterState
 
 
 def _describe(state: DisasterState) -> str:
     kind = "drill (訓練)" if state.drill else "DISASTER"
-    line = (f"{kind} #{state.id} 「{state.title}」 declared {state.declared_at:%Y-%m-%d %H:%M} "
-            f"UTC by {state.declared_by}")
+    line = (f"{kind} #{state.id} 「{state.title}」 declared {japan_time(state.declared_at)} "
+            f"JST by {state.declared_by}")
     if state.ended_at is not None:
-        line += f", ended {state.ended_at:%Y-%m-%d %H:%M} UTC"
+        line += f", ended {japan_time(state.ended_at)} JST"
     return line
 
 

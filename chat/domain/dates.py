@@ -46,3 +46,10 @@ def wire_time(moment: datetime) -> str:
 
 def wire_time_or_none(moment: datetime | None) -> str | None:
     return wire_time(moment) if moment is not None else None
+
+
+def japan_time(moment: datetime, *, seconds: bool = False) -> str:
+    """A time for people to read (the CLI, the console): Japan time whatever the
+    server's zone, ``2026-12-07 19:27`` (with ``seconds``, ``19:27:05``)."""
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S" if seconds else
+                                           "%Y-%m-%d %H:%M")

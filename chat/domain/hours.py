@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from chat.domain.roles import Role
+from chat.domain.roles import Role, role_label
 
 Interval = tuple[time, time]
 """An opening interval in local time: start inclusive, end exclusive (start == end is empty)."""
@@ -50,13 +50,12 @@ _EN_WEEKDAYS_PLURAL = (
 _EN_MONTHS = (
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 )
-# (Japanese, English plural) as the messages name the people who may connect off-hours.
-_ROLE_LABELS: dict[str, tuple[str, str]] = {
-    Role.STAFF: ("職員", "staff"),
-    Role.MANAGER: ("管理職", "managers"),
-    Role.OPERATOR: ("オペレーター", "operators"),
-    Role.AUDITOR: ("監査担当者", "auditors"),
-    Role.ADMIN: ("管理者", "administrators"),
+# English plurals as the messages name the people who may connect off-hours (the
+# Japanese names are the one table's, chat.domain.roles.ROLE_LABELS).
+_EN_PLURALS: dict[str, str] = {
+    Role.STAFF: "staff", Role.MANAGER: "managers", Role.OPERATOR: "operators",
+    Role.CRISIS: "crisis management staff", Role.AUDITOR: "auditors",
+    Role.ADMIN: "administrators",
 }
 
 
@@ -298,7 +297,7 @@ def _parse_holidays(value: object) -> frozenset[date]:
 
 
 def _role_label(role: str) -> tuple[str, str]:
-    return _ROLE_LABELS.get(role, (role, role))
+    return role_label(role, "ja"), _EN_PLURALS.get(role, role)
 
 
 def _exceptions(off_hours_roles: frozenset[str]) -> tuple[str, str]:

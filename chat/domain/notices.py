@@ -36,6 +36,17 @@ def local_time(moment: datetime) -> str:
     return f"{t.month}月{t.day}日 {t:%H:%M}"
 
 
+def local_span(first: datetime, last: datetime) -> str:
+    """From ``first`` to ``last`` as a person writes it: one time when they are the same
+    minute (12月7日 19:27), the day once when it is the same day (12月7日 19:27〜19:45)."""
+    start, end = first.astimezone(LOCAL_ZONE), last.astimezone(LOCAL_ZONE)
+    if (start.date(), start.hour, start.minute) == (end.date(), end.hour, end.minute):
+        return local_time(first)
+    if start.date() == end.date():
+        return f"{local_time(first)}〜{end:%H:%M}"
+    return f"{local_time(first)}〜{local_time(last)}"
+
+
 @dataclass(frozen=True)
 class Caller:
     number: Number | None

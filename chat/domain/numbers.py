@@ -20,6 +20,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import phonenumbers
+
 MAX_EXTENSION_DIGITS = 8
 _SEPARATORS = re.compile(r"[\s\-‐‑–—ー－.()（）]")
 _ANONYMOUS = {"", "anonymous", "unknown", "restricted", "private", "unavailable",
@@ -47,9 +49,25 @@ class Number:
         return f"tel:{self.value}"
 
     def display(self, country_code: str = "81") -> str:
-        """How staff read it: national form with the trunk 0 for numbers of our country
-        (``0312345678``), international form otherwise, extensions as they are."""
-        if self.value.startswith(f"+{country_code}"):
+        """How staff read it, grouped as printed on a business card: national form for
+        numbers of our country (``03-1234-5678``, ``090-1234-5678``, ``0120-123-456``,
+        ``0570-064-556``), international form otherwise (``+1 202-555-0100``),
+        extensions as they are (``0451``). Where the digits go depends on the area code
+        (03 / 0466 / 0120…), so the grouping is Google's libphonenumber metadata
+        (``phonenumbers``), not a rule of ours; a number it does not know keeps the plain
+        digits (``0312345678``) rather than a wrong grouping."""
+        if self.is_extension:
+            return self.value
+        national = self.value.startswith(f"+{country_code}")
+        try:
+            parsed = phonenumbers.parse(self.value)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is not None and phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL
+                                              if national else
+                                              phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        if national:
             return "0" + self.value[1 + len(country_code):]
         return self.value
 

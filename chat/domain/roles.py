@@ -14,6 +14,28 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# How each role is named to people, (Japanese, English): the one table the phone client
+# (constants.js ROLE_LABELS: the demo picker, 設定), the console (admin/i18n.py role.*)
+# and the off-hours messages (chat/domain/hours.py) all read, so no screen shows ``staff``.
+ROLE_LABELS: dict[Role, tuple[str, str]] = {
+    Role.STAFF: ("職員", "Staff"),
+    Role.MANAGER: ("管理職", "Manager"),
+    Role.OPERATOR: ("オペレーター", "Operator"),
+    Role.CRISIS: ("危機管理担当", "Crisis management"),
+    Role.AUDITOR: ("監査担当者", "Auditor"),
+    Role.ADMIN: ("管理者", "Administrator"),
+}
+
+
+def role_label(role: str, lang: str = "ja") -> str:
+    """The role's name in ``lang`` (``ja`` or ``en``); an unknown role as it is."""
+    try:
+        pair = ROLE_LABELS[Role(role)]
+    except ValueError:
+        return role
+    return pair[1] if lang == "en" else pair[0]
+
+
 class ChannelKind(StrEnum):
     DEPARTMENT = "department"
     GROUP = "group"

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.store.models import SystemSetting
@@ -38,3 +38,14 @@ class SystemSettingsRepository:
         else:
             row.value, row.updated_at, row.updated_by = encoded, at, by
         await self.session.flush()
+
+    async def remove(self, key: str) -> None:
+        await self.session.execute(delete(SystemSetting).where(SystemSetting.key == key))
+
+    async def remove_prefix_older(self, prefix: str, before: datetime) -> int:
+        """Delete the settings under ``prefix`` not written since ``before``; how many."""
+        result = await self.session.execute(
+            delete(SystemSetting)
+            .where(SystemSetting.key.startswith(prefix, autoescape=True),
+                   SystemSetting.updated_at < before))
+        return int(getattr(result, "rowcount", 0) or 0)

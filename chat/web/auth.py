@@ -87,7 +87,8 @@ async def require_role(request: Request, allowed: Collection[str], *,
                 actor_user_id=actor.user_id, session_id=actor.session_id,
                 device_id=actor.device_id, remote=client_host(request), role=actor.role,
                 what=what, method=request.method, path=request.url.path)
-    raise RoleRequired(f"Your role ({actor.role}) may not {what}")
+    raise RoleRequired(f"Your role ({actor.role}) may not {what}", role=actor.role,
+                       allowed=tuple(sorted(allowed)))
 
 
 def set_session_cookie(response: Response, ctx: AppContext, token: str) -> None:

@@ -7,7 +7,8 @@ websocket close codes it acts on, the message kinds its card views are keyed by,
 channel kinds it groups by, the states and actions of a notice card, the roles that may
 take a memo, the call presence shown beside a name, the roles that declare a disaster
 and those that send an urgent broadcast,
-a field report's categories, severities and statuses, and a roll call's answers.
+a field report's categories, severities and statuses, a roll call's answers, and how
+each role is named (職員, 管理職, … : chat.domain.roles.ROLE_LABELS).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from chat.domain.cards.memo import MemoAction
 from chat.domain.cards.report import Category, ReportStatus, Severity
 from chat.domain.kinds import MessageKind
 from chat.domain.notices import NoticeState
-from chat.domain.roles import BROADCASTERS, DISASTER_DECLARERS, ChannelKind
+from chat.domain.roles import BROADCASTERS, DISASTER_DECLARERS, ROLE_LABELS, ChannelKind
 from chat.domain.rollcall import RollCallStatus
 from chat.domain.stamps import STAMPS
 
@@ -58,6 +59,7 @@ def client_constants() -> dict[str, Any]:
         "REPORT_SEVERITIES": [int(severity) for severity in Severity],
         "REPORT_STATUSES": [status.value for status in ReportStatus],
         "ROLLCALL_STATUSES": _members(RollCallStatus),
+        "ROLE_LABELS": {role.value: {"ja": ja, "en": en} for role, (ja, en) in ROLE_LABELS.items()},
     }
 
 

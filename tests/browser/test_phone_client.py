@@ -158,7 +158,7 @@ async def test_a_missed_call_arrives_as_a_card_and_is_claimed(
     await open_channel(suzuki, "電話")
     card = suzuki.locator("#messages li.card")
     await expect(card.locator(".card-title")).to_have_text("📞 不在着信", timeout=WAIT_MS)
-    await expect(card.locator(".body")).to_contain_text("0312345678")
+    await expect(card.locator(".body")).to_contain_text("03-1234-5678")
     await expect(card.locator("a")).to_have_attribute("href", "tel:+81312345678")
     await suzuki.screenshot(path=artifacts_dir / "phone-missed-call-card.png")
 

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  departmentDepth, matchingPeople, mentionsIn, orgOrder, presenceOf, readCount, totalUnread,
+  departmentDepth, matchingPeople, mentionsIn, noticeOffers, orgOrder, presenceOf, readCount,
+  readerSections, totalUnread,
 } from "../../web_client/static/selectors.js";
 import { createState } from "../../web_client/static/store.js";
 
@@ -69,4 +70,28 @@ test("the directory filter matches name, kana, extension or department", () => {
   assert.deepEqual(matchingPeople(people, " 人事 ").map((u) => u.id), [2]);
   assert.deepEqual(matchingPeople(people, "").map((u) => u.id), [1, 2]);
   assert.deepEqual(matchingPeople(people, "4101", ["name", "kana", "department"]), []);
+});
+
+// Issue 25: what a notice card offers, and a group chat's reader list.
+const NOTICE = { OPEN: "open", CLAIMED: "claimed", DONE: "done" };
+const caller = { tel: "tel:+81312345678", display: "03-1234-5678" };
+
+test("once someone claims a notice, the others lose the green 折り返す and 対応済み", () => {
+  const open = { state: "open", caller };
+  assert.deepEqual(noticeOffers(open, 1, NOTICE), { call: true, claim: true, done: true });
+  const claimed = { state: "claimed", caller, claimed_by: { id: 2, name: "田中 美咲" } };
+  assert.deepEqual(noticeOffers(claimed, 1, NOTICE), { call: false, claim: false, done: false });
+  assert.deepEqual(noticeOffers(claimed, 2, NOTICE), { call: true, claim: false, done: true });
+  const done = { state: "done", caller, done_by: { id: 2, name: "田中 美咲" } };
+  assert.deepEqual(noticeOffers(done, 2, NOTICE), { call: false, claim: false, done: false });
+  assert.equal(noticeOffers(open, 1, NOTICE, true).call, false);            // purged: no number
+  assert.equal(noticeOffers({ state: "open", caller: { tel: null } }, 1, NOTICE).call, false);
+});
+
+test("a group chat's reader list has no 確認済み（0）; an announcement's keeps it", () => {
+  const readers = { confirmed: [], read: [{ id: 2, name: "田中 美咲" }], unread: [] };
+  assert.deepEqual(readerSections(readers, false).map((s) => s.key), ["read", "unread"]);
+  assert.deepEqual(readerSections(readers, true).map((s) => s.key), ["confirmed", "read", "unread"]);
+  const confirmed = { ...readers, confirmed: [{ id: 2, name: "田中 美咲" }] };
+  assert.equal(readerSections(confirmed, false)[0].people.length, 1);
 });

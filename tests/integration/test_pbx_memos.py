@@ -23,7 +23,7 @@ async def test_an_operator_memo_arrives_as_a_notice_and_is_claimed_then_done(
     memo = (await suzuki.expect("message", lambda f: f["message"]["kind"] == "memo"))["message"]
     assert memo["id"] == sent["id"] and memo["sender_id"] is None
     assert memo["body"].startswith(
-        "伝言メモ（鈴木 花子 さんへ）：山田商事 山田（0312345678） より。")
+        "伝言メモ（鈴木 花子さんへ）：山田商事 山田（03-1234-5678） より。")
     assert "折り返しお電話ください" in memo["body"] and "受付 加藤 恵" in memo["body"]
     card = memo["data"]
     assert card["notice"] == "memo" and card["action"] == "call_back"
@@ -50,7 +50,7 @@ async def test_a_memo_for_an_extension_reaches_its_owner(server: RunningServer) 
                               {**MEMO, "action": "will_call_again", "extension": "2201"})
     assert response.status_code == 201, response.text
     memo = (await tanaka.expect("message", lambda f: f["message"]["kind"] == "memo"))["message"]
-    assert "また掛け直します" in memo["body"] and "田中 美咲 さんへ" in memo["body"]
+    assert "また掛け直します" in memo["body"] and "田中 美咲さんへ" in memo["body"]
 
 
 async def test_only_operators_record_memos_and_bad_memos_are_refused(

@@ -53,11 +53,11 @@ async def test_a_missed_call_becomes_a_notice_in_the_persons_phone_channel(
     frame = await suzuki.expect("message", is_notice)
     message = frame["message"]
     assert message["channel_id"] == channel["id"] and message["sender_id"] is None
-    assert message["body"].startswith("不在着信：0312345678 から ")
+    assert message["body"].startswith("不在着信：03-1234-5678 から ")
     assert message["body"].endswith("（話し中）")
     card = message["data"]
     assert card["sender"] == "電話" and card["state"] == "open" and card["count"] == 1
-    assert card["caller"] == {"number": "+81312345678", "display": "0312345678",
+    assert card["caller"] == {"number": "+81312345678", "display": "03-1234-5678",
                               "name": None, "tel": "tel:+81312345678"}
     assert card["target"] == {"kind": "user", "name": "鈴木 花子", "extension": SUZUKI_EXT}
     # Notices are searchable text like any message.
@@ -77,7 +77,7 @@ async def test_repeated_missed_calls_from_one_number_collapse_into_one_notice(
         updated = (await suzuki.expect("message.updated",
                                        lambda f: f["message"]["id"] == first["id"]))["message"]
         assert updated["data"]["count"] == count and updated["revision"] == count
-        assert f"不在着信 {count}件：0312345678 から" in updated["body"]
+        assert f"不在着信 {count}件：03-1234-5678 から" in updated["body"]
     await suzuki.expect_nothing("message", is_notice, within=0.3)
     # Another caller is another notice; so is the same caller once the first is done.
     await missed_call(server, secret, from_="090-1111-2222")

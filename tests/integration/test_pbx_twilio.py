@@ -56,7 +56,7 @@ async def test_twilio_callbacks_drive_presence_and_missed_call_notices(
         assert response.status_code == 200, response.text
     notice = (await suzuki.expect("message",
                                   lambda f: f["message"]["kind"] == "call.missed"))["message"]
-    assert notice["data"]["caller"]["display"] == "0312345678"
+    assert notice["data"]["caller"]["display"] == "03-1234-5678"
     assert notice["data"]["reason"] == "no_answer"
     await suzuki.expect_nothing("message", within=0.3)
     call = stored_call(server, sid, source="twilio")

@@ -290,7 +290,7 @@ async def test_a_purged_call_notice_keeps_no_caller_number(server: RunningServer
 
     await missed_call(server, make_secret(server))
     notice_id = sql(server, "SELECT message_id FROM notices")[0][0]
-    assert "0312345678" in sql(server, "SELECT data FROM messages WHERE id = :m",
+    assert "+81312345678" in sql(server, "SELECT data FROM messages WHERE id = :m",
                                m=notice_id)[0][0]
     report = purge_two_years_later(server, "direct")
     assert report.purged_messages >= 1

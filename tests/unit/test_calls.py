@@ -129,9 +129,28 @@ def test_garbage_is_not_a_number(raw: str) -> None:
 
 def test_numbers_display_nationally_and_call_back_by_tel_uri() -> None:
     number = Number("+81312345678")
-    assert number.display() == "0312345678"
+    assert number.display() == "03-1234-5678"
     assert number.tel_uri() == "tel:+81312345678"
-    assert Number("+12025550100").display() == "+12025550100"
+    assert Number("+12025550100").display() == "+1 202-555-0100"
+
+
+@pytest.mark.parametrize(("typed", "shown"), [
+    ("0312345678", "03-1234-5678"),        # Tokyo: a 2-digit area code
+    ("09012345678", "090-1234-5678"),      # a mobile
+    ("0466123456", "0466-12-3456"),        # Fujisawa: a 4-digit area code
+    ("0120123456", "0120-123-456"),        # free dial
+    ("0570064556", "0570-064-556"),        # navi dial
+    ("4501", "4501"),                      # an extension stays as typed
+    ("0451", "0451"),                      # leading zero and all
+])
+def test_numbers_are_shown_with_hyphens_as_on_a_business_card(typed: str, shown: str) -> None:
+    number = normalise(typed)
+    assert number is not None and number.display() == shown
+    assert Caller(number, "山田").card("81")["tel"] == f"tel:{number.value}"   # raw digits
+
+
+def test_a_number_the_metadata_does_not_know_keeps_its_plain_digits() -> None:
+    assert Number("+8131234").display() == "031234"
 
 
 # --- directory and notices ---------------------------------------------------------------
@@ -154,7 +173,8 @@ def test_directory_csv_is_validated_whole() -> None:
 def test_notice_texts_are_japanese_and_collapse() -> None:
     caller = Caller(Number("+81312345678"), "株式会社山田")
     one = MissedCall(caller, "user", "鈴木 花子", "2101", "no_answer", 1, T0, T0)
-    assert one.body("81") == "不在着信：株式会社山田（0312345678） から 11月26日 14:00（応答なし）"
+    assert one.body("81") == ("不在着信：株式会社山田（03-1234-5678） から 11月26日 14:00"
+                              "（応答なし）")
     three = MissedCall(caller, "desk", "庶務係 窓口", "2150", "busy", 3, T0,
                        T0 + timedelta(minutes=20))
     assert three.body("81").startswith("【庶務係 窓口（2150）】不在着信 3件：")
@@ -163,6 +183,19 @@ def test_notice_texts_are_japanese_and_collapse() -> None:
     memo = Memo(Caller(None, "山田"), "山田商事", MemoAction.CALL_BACK, "見積の件",
                 "鈴木 花子", Person(10, "加藤 恵"), T0)
     assert "折り返しお電話ください" in memo.body("81") and "非通知" in memo.body("81")
+    assert memo.body("81").startswith("伝言メモ（鈴木 花子さんへ）：")    # no space before さん
+
+
+def test_collapsed_calls_name_their_span_as_a_person_writes_it() -> None:
+    caller = Caller(Number("+81312345678"), None)
+
+    def span(first: datetime, last: datetime) -> str:
+        return MissedCall(caller, "user", "鈴木 花子", "2101", "no_answer", 2, first,
+                          last).body("81").split(" から ")[1]
+
+    assert span(T0, T0 + timedelta(seconds=40)) == "11月26日 14:00"          # one minute
+    assert span(T0, T0 + timedelta(minutes=18)) == "11月26日 14:00〜14:18"    # one day
+    assert span(T0, T0 + timedelta(hours=12)) == "11月26日 14:00〜11月27日 02:00"
 
 
 def test_a_notice_card_travels_in_message_data_and_goes_with_the_text() -> None:

@@ -1,6 +1,7 @@
 // Times, days and excerpts as staff read them: Japan time, 「今日」「昨日」, a one-line
 // summary of a message for lists and quotes. Text only, no DOM.
 
+import { ROLE_LABELS } from "./constants.js";
 import { errorMessage, language, t } from "./i18n.js";
 
 const ZONE = "Asia/Tokyo";
@@ -44,6 +45,12 @@ export function excerpt(m) {
 /** A person's name from the directory, or 「誰か」 for someone this page does not know. */
 export function nameOf(users, userId) {
   return (users.get(userId) || {}).name || t("chat.someone");
+}
+
+/** A role as people name it (職員, 管理職…), from the server's one table; never `staff`. */
+export function roleLabel(role) {
+  const labels = ROLE_LABELS[role];
+  return labels ? labels[language()] || labels.ja : role;
 }
 
 /** What an error says, in the person's language (i18n.js errorMessage: never a raw code). */

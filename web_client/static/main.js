@@ -13,6 +13,7 @@ import { showPushState } from "./views/settings.js";
 import { getDeviceKey, getEnrollment, saveEnrollment } from "./device.js";
 import { applyTranslations, setUpLanguageToggle, showError, t } from "./i18n.js";
 import { clearNotice, setUp as setUpNotice, showErrorNotice } from "./views/notice_region.js";
+import { roleLabel } from "./format.js";
 import {
   ApiError, clearSession, demoSignIn, fetchMe, hasSession, refreshSession, signIn, signOut,
 } from "./session.js";
@@ -144,7 +145,7 @@ async function offerDemoSignIn() {
   for (const u of body.users) {
     const opt = document.createElement("option");
     opt.value = u.staff_number;
-    opt.textContent = `${u.name}（${u.department || "—"}・${u.role}）`;
+    opt.textContent = `${u.name}（${u.department || "—"}・${roleLabel(u.role)}）`;
     select.append(opt);
   }
   $("signin-button").addEventListener("click", (ev) => {

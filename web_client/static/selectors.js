@@ -73,3 +73,28 @@ export function matchingPeople(people, query, fields = ["name", "kana", "extensi
   const q = query.trim().toLowerCase();
   return people.filter((u) => !q || fields.some((f) => u[f] && String(u[f]).toLowerCase().includes(q)));
 }
+
+/**
+ * What a notice card (a missed call, a 伝言メモ) offers `meId`: the green one-tap callback,
+ * 私が対応します, 対応済みにする. Once someone claims it, only they still see the callback
+ * and 対応済み (the others see 「○○さんが対応中」); once done, nobody is asked to call.
+ * `states` is constants.js NOTICE_STATES (passed in: this module stays importable in Node).
+ */
+export function noticeOffers(card, meId, states, purged = false) {
+  const open = card.state === states.OPEN;
+  const mine = card.state === states.CLAIMED && Boolean(card.claimed_by) && card.claimed_by.id === meId;
+  const tel = Boolean(card.caller && card.caller.tel) && !purged;
+  return { call: tel && (open || mine), claim: open, done: open || mine };
+}
+
+/**
+ * A message's reader list as sections [{ key, people }]: 確認済み only where people confirm
+ * (an announcement, or someone did), so a group chat's list is 既読 and 未読 alone.
+ */
+export function readerSections(readers, confirmable) {
+  const confirmed = readers.confirmed || [];
+  const sections = [];
+  if (confirmable || confirmed.length) sections.push({ key: "confirmed", people: confirmed });
+  sections.push({ key: "read", people: readers.read || [] }, { key: "unread", people: readers.unread || [] });
+  return sections;
+}

@@ -43,7 +43,7 @@ class Memo:
         if self.company:
             who = f"{self.company} {who}"
         note = f"「{self.text}」" if self.text else ""
-        return (f"伝言メモ（{self.for_name} さんへ）：{who} より。{MEMO_ACTION_JA[self.action]}。"
+        return (f"伝言メモ（{self.for_name}さんへ）：{who} より。{MEMO_ACTION_JA[self.action]}。"
                 f"{note}（受付 {self.taken_by.name} {local_time(self.taken_at)}）")
 
     def card(self, country_code: str, follow_up: FollowUp) -> dict[str, Any]:

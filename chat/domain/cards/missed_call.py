@@ -12,7 +12,7 @@ from typing import Any
 from chat.domain.cards import Card, CardAction, Sender, Stored, register
 from chat.domain.dates import wire_time
 from chat.domain.kinds import MessageKind
-from chat.domain.notices import SYSTEM_SENDER_NAME, Caller, FollowUp, local_time
+from chat.domain.notices import SYSTEM_SENDER_NAME, Caller, FollowUp, local_span, local_time
 
 REASON_JA = {"no_answer": "応答なし", "busy": "話し中", "caller_cancelled": "発信者が切断",
              "voicemail": "留守番電話"}
@@ -37,7 +37,7 @@ class MissedCall:
             return (f"{where}{head}：{who} から {local_time(self.last_at)}"
                     f"（{REASON_JA.get(self.reason, self.reason)}）")
         return (f"{where}{head} {self.count}件：{who} から "
-                f"{local_time(self.first_at)}〜{local_time(self.last_at)}")
+                f"{local_span(self.first_at, self.last_at)}")
 
     def card(self, country_code: str, follow_up: FollowUp) -> dict[str, Any]:
         return {"notice": MessageKind.MISSED_CALL.value, "sender": SYSTEM_SENDER_NAME,

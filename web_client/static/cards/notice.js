@@ -5,6 +5,7 @@
 import { NOTICE_STATES } from "../constants.js";
 import { formatTime } from "../format.js";
 import { t } from "../i18n.js";
+import { noticeOffers } from "../selectors.js";
 
 export function fillNotice(li, m, ui, title) {
   li.classList.add("card");
@@ -33,16 +34,15 @@ export function fillNotice(li, m, ui, title) {
   const actions = document.createElement("span");
   actions.className = "card-actions";
   const caller = card.caller || {};
-  if (caller.tel && !m.purged_at) {
+  const offers = noticeOffers(card, ui.me.id, NOTICE_STATES, Boolean(m.purged_at));
+  if (offers.call) {
     const call = document.createElement("a");
     call.href = caller.tel;
     call.textContent = t("card.callback", { who: caller.name || caller.display || "" });
     actions.append(call);
   }
-  const open = card.state === NOTICE_STATES.OPEN;
-  if (open) actions.append(cardButton(t("card.claim"), () => ui.onNoticeAction(m, "claim")));
-  const claimedByMe = card.state === NOTICE_STATES.CLAIMED && card.claimed_by && card.claimed_by.id === ui.me.id;
-  if (open || claimedByMe) actions.append(cardButton(t("card.done"), () => ui.onNoticeAction(m, "done")));
+  if (offers.claim) actions.append(cardButton(t("card.claim"), () => ui.onNoticeAction(m, "claim")));
+  if (offers.done) actions.append(cardButton(t("card.done"), () => ui.onNoticeAction(m, "done")));
   parts.push(actions);
   li.replaceChildren(...parts);
 }

@@ -171,4 +171,7 @@ export default Object.freeze({
   "push.failed.unsupported": "This browser does not support notifications. Use Chrome, or Safari added to the home screen, to receive them.",
   "push.failed.server": "Could not register notifications with the server: {why}",
   "signin.revoked": "This device has been suspended. Contact an administrator (it must be enrolled again to be used).",
+  // Issue 25 (ja25): reader lists with nobody in a section.
+  "readers.none_confirmed": "Nobody yet", "readers.none_read": "Nobody yet",
+  "readers.none_unread": "Everyone has read it",
 });

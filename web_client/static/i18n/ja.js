@@ -171,4 +171,7 @@ export default Object.freeze({
   "push.failed.unsupported": "このブラウザーは通知に対応していません。通知が必要なら、Chrome や Safari（ホーム画面に追加）でお使いください。",
   "push.failed.server": "通知をサーバーに登録できませんでした：{why}",
   "signin.revoked": "この端末は利用停止されました。管理者に連絡してください（使い続けるには登録し直しが必要です）。",
+  // Issue 25 (ja25): reader lists with nobody in a section.
+  "readers.none_confirmed": "まだいません", "readers.none_read": "まだいません",
+  "readers.none_unread": "全員が読みました",
 });

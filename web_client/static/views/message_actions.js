@@ -6,6 +6,7 @@
 import { MESSAGE_KINDS, CHANNEL_KINDS, STAMPS } from "../constants.js";
 import { t } from "../i18n.js";
 import { ApiError, apiFetch } from "../session.js";
+import { readerSections } from "../selectors.js";
 import { mayPost } from "./composer.js";
 import { closeSheet, openSheet, sheetButton } from "./sheets.js";
 
@@ -47,7 +48,7 @@ function openActions(app, li) {
   if (live) buttons.push([m.pinned_at ? t("act.unpin") : t("act.pin"),
                           () => app.send({ type: m.pinned_at ? "unpin" : "pin", message_id: m.id })]);
   if (mine || state.channels.get(m.channel_id)?.kind === CHANNEL_KINDS.ANNOUNCEMENT) {
-    buttons.push([t("announce.readers"), () => showReaders(m).catch(app.showError)]);
+    buttons.push([t("announce.readers"), () => showReaders(app, m).catch(app.showError)]);
   }
   openSheet(t("act.title"), buttons.map(([label, run]) => sheetButton(label, () => { closeSheet(); run(); })));
 }
@@ -95,20 +96,23 @@ function confirmDelete(app, m) {
   })]);
 }
 
-/** Who confirmed, who read and who has not read `m` yet. */
-export async function showReaders(m) {
+/** Who confirmed (where people confirm), who read and who has not read `m` yet. */
+export async function showReaders(app, m) {
   const r = await apiFetch(`/api/messages/${m.id}/readers`);
-  const section = (label, people) => {
+  const confirmable = m.kind === MESSAGE_KINDS.BROADCAST
+    || app.state.channels.get(m.channel_id)?.kind === CHANNEL_KINDS.ANNOUNCEMENT;
+  const section = ({ key, people }) => {
     const wrap = document.createElement("div");
+    wrap.dataset.readers = key;
     const h = document.createElement("h4");
-    h.textContent = `${label}（${people.length}）`;
+    h.textContent = people.length ? `${t(`readers.${key}`)}（${people.length}）` : t(`readers.${key}`);
     const ul = document.createElement("ul");
     for (const p of people) { const li = document.createElement("li"); li.textContent = p.name; ul.append(li); }
+    if (!people.length) { const li = document.createElement("li"); li.className = "none"; li.textContent = t(`readers.none_${key}`); ul.append(li); }
     wrap.append(h, ul);
     return wrap;
   };
-  openSheet(t("announce.readers"), [section(t("readers.confirmed"), r.confirmed || []),
-                                    section(t("readers.read"), r.read), section(t("readers.unread"), r.unread)]);
+  openSheet(t("announce.readers"), readerSections(r, confirmable).map(section));
 }
 
 /** 私が対応します / 対応済みにする on a notice card; a refused claim (409) is said, not thrown. */

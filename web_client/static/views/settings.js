@@ -2,7 +2,7 @@
 // auditors' reads of one's own messages (docs/audit.md, Transparency). Language and
 // sign-out are the page's (main.js), as they work signed out too.
 
-import { errorText } from "../format.js";
+import { errorText, roleLabel } from "../format.js";
 import { t } from "../i18n.js";
 import { PushFailure, disablePush, enablePush, pushState } from "../push.js";
 import { apiFetch } from "../session.js";
@@ -16,7 +16,7 @@ let pushFailure = null;     // the last PushFailure (push.js), said until push i
 export function renderMe(state) {
   const me = state && state.me;
   $("me").textContent = me ? me.name : "";
-  if (me) $("settings-me").textContent = t("settings.me", { name: me.name, role: me.role });
+  if (me) $("settings-me").textContent = t("settings.me", { name: me.name, role: roleLabel(me.role) });
 }
 
 /** 通知 on 設定: on, off, or why it could not be turned on and what to do about it. */
