@@ -18,6 +18,7 @@ from chat.cli.common import (
 )
 from chat.config import Settings
 from chat.context import AppContext
+from chat.domain.dates import japan_time
 from chat.errors import BadRequest
 from chat.store.uow import TxMode, unit_of_work
 
@@ -50,11 +51,10 @@ def cmd_pbx_secret(settings: Settings, args: argparse.Namespace) -> int:
     if not rows:
         print("no PBX secrets; create one with `tsunagu pbx secret add NAME`")
         return 0
-    print(f"{'name':<20} {'kind':<9} {'created':<17} {'by':<20} state")
+    print(f"{'name':<20} {'kind':<9} {'created JST':<17} {'by':<20} state")
     for row in rows:
-        created = row["created_at"].astimezone().strftime("%Y-%m-%d %H:%M")
-        state = ("retired " + row["retired_at"].astimezone().strftime("%Y-%m-%d %H:%M")
-                 if row["retired_at"] else "active")
+        created = japan_time(row["created_at"])
+        state = "retired " + japan_time(row["retired_at"]) if row["retired_at"] else "active"
         print(f"{row['name']:<20} {row['kind']:<9} {created:<17} {row['created_by']:<20} "
               f"{state}")
     print(f"{len(rows)} secret(s), {sum(1 for r in rows if not r['retired_at'])} active")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 
 from chat.cli.common import (
     Subcommands,
@@ -13,6 +14,7 @@ from chat.cli.common import (
 )
 from chat.config import Settings
 from chat.context import AppContext
+from chat.domain.dates import japan_time
 from chat.errors import BadRequest
 
 
@@ -96,7 +98,8 @@ def cmd_hold(settings: Settings, args: argparse.Namespace) -> int:
         print("no legal holds" if args.all else "no active legal holds")
         return 0
     for hold in holds:
-        state = f"released {hold['released_at'][:10]}" if hold["released_at"] else "ACTIVE"
+        state = (f"released {_jst(hold['released_at'])[:10]}" if hold["released_at"]
+                 else "ACTIVE")
         print(f"{hold['id']:>4}  {state:<19} {_hold_scope(hold)}  — {hold['reason']} "
               f"(placed by {hold['placed_by']})")
     return 0
@@ -109,8 +112,13 @@ def _hold_scope(hold: dict[str, object]) -> str:
     if hold["channel_id"]:
         parts.append(f"channel {hold['channel_id']}")
     if hold["starts_at"] or hold["ends_at"]:
-        parts.append(f"from {hold['starts_at'] or '…'} until {hold['ends_at'] or '…'}")
+        parts.append(f"from {_jst(hold['starts_at'])} until {_jst(hold['ends_at'])} JST")
     return ", ".join(parts)
+
+
+def _jst(wire: object) -> str:
+    """A wire time (RFC 3339 UTC) as Japan time, as every screen shows it; "…" for none."""
+    return japan_time(datetime.fromisoformat(wire)) if isinstance(wire, str) and wire else "…"
 
 
 def register(sub: Subcommands) -> None:

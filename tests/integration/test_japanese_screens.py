@@ -102,3 +102,15 @@ async def test_the_cli_prints_the_enrollment_expiry_in_japan_time(
     assert until, result.stdout
     shown = datetime.strptime(until.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=JST)
     assert timedelta(minutes=29) <= shown - before <= timedelta(minutes=31)
+
+
+async def test_the_cli_lists_legal_holds_in_japan_time(
+        server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    placed = await run_tsunagu(server, "hold", "place", "--reason", "情報公開請求",
+                               "--user", SUZUKI, "--since", "2026-04-01")
+    assert placed.returncode == 0, placed.stderr
+    listed = await run_tsunagu(server, "hold", "list")
+    assert listed.returncode == 0, listed.stderr
+    # The day typed is a day in Japan time, and is shown as one (not 2026-03-31T15:00Z).
+    assert "from 2026-04-01 00:00 until … JST" in listed.stdout, listed.stdout
