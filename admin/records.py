@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from admin.tasks import ConsoleState
 from admin.views import ADMINS, AUDITORS, EITHER, Console, page
+from chat.actions import exports as export_actions
 from chat.actions import records as record_actions
 from chat.actions import retention as retention_actions
 from chat.domain.dates import parse_moment
@@ -69,7 +70,7 @@ async def message(c: Console) -> Response:
 async def exports(c: Console) -> Response:
     params = c.request.query_params
     given = {name: params.get(name, "")[:500 if name == "reason" else 200] for name in FIELDS}
-    jobs = await record_actions.list_exports(c.ctx, actor=c.actor, remote=c.remote)
+    jobs = await export_actions.list_exports(c.ctx, actor=c.actor, remote=c.remote)
     return c.render("exports.html", jobs=jobs, given=given)
 
 
@@ -82,7 +83,7 @@ async def start_export(c: Console) -> Response:
         formats = parse_formats(chosen or None)
     except ValueError as error:
         raise BadRequest(str(error)) from None
-    job = await record_actions.start_export(
+    job = await export_actions.start_export(
         c.ctx, actor=c.actor, formats=formats, remote=c.remote,
         filters=_filters({name: c.field(name) for name in FILTER_FIELDS}),
         reason=c.field("reason", limit=500))
@@ -93,7 +94,7 @@ async def start_export(c: Console) -> Response:
 
 @page(AUDITORS, what="see exports")
 async def export(c: Console) -> Response:
-    job = await record_actions.export_status(
+    job = await export_actions.export_status(
         c.ctx, actor=c.actor, job_id=int(c.request.path_params["export_id"]), remote=c.remote)
     return c.render("export.html", job=job)
 

@@ -112,7 +112,7 @@ def _rss_kib() -> int:
 
 def export(db_path: Path, var_dir: Path) -> dict[str, Any]:
     """Run one export in this (fresh) process; peak RSS growth is measured around it."""
-    from chat.actions.records import run_export, start_export
+    from chat.actions.exports import run_export, start_export
     from chat.config import Settings
     from chat.context import open_context
     from chat.domain.records import RecordFilters

@@ -28,9 +28,9 @@ from chat.actions.audit import make_checkpoint
 from chat.actions.broadcast import repeat_due_broadcasts
 from chat.actions.call_presence import expire_call_presence
 from chat.actions.channels import current_memberships
+from chat.actions.exports import sweep_exports
 from chat.actions.message_search import index_search_backlog
 from chat.actions.nodes import forget_this_node, heartbeat
-from chat.actions.records import sweep_exports
 from chat.actions.retention import run_retention
 from chat.auth.policy import PolicySource
 from chat.auth.proofs import ProofService

@@ -142,7 +142,7 @@ def cmd_audit_search(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     """Export inline into --out (audited as records.export_started / records.exported)."""
-    from chat.actions.records import keep_alive, run_export, start_export
+    from chat.actions.exports import keep_alive, run_export, start_export
     from chat.domain.export import FORMAT_FILES, MANIFEST_FILE, parse_formats
 
     out = Path(args.out)

@@ -407,7 +407,7 @@ class ExportJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # The node that runs it and holds its files, and when its runner last said it was
     # alive (every few seconds, queued or running): a running job silent for a minute
-    # was abandoned by a node that stopped (chat.actions.records.fail_abandoned_exports).
+    # was abandoned by a node that stopped (chat.actions.exports.sweep_exports).
     node_id: Mapped[str | None] = mapped_column(String(64))
     alive_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

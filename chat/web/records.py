@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from chat.actions import access_log
+from chat.actions import exports as export_actions
 from chat.actions import records as record_actions
 from chat.context import AppContext
 from chat.domain.export import parse_formats
@@ -51,12 +52,12 @@ class ExportTasks:
     async def _run(self, ctx: AppContext, job_id: int) -> None:
         started = False
         try:
-            async with record_actions.keep_alive(ctx, job_id), self._slots:
+            async with export_actions.keep_alive(ctx, job_id), self._slots:
                 started = True
-                await record_actions.run_export(ctx, job_id=job_id)
+                await export_actions.run_export(ctx, job_id=job_id)
         except asyncio.CancelledError:
             if not started:  # still queued: run_export did not get to mark it
-                await record_actions.fail_export(ctx, job_id,
+                await export_actions.fail_export(ctx, job_id,
                                                  "interrupted: the server shut down")
             raise
         except Exception:
@@ -123,7 +124,7 @@ async def start_export(request: Request) -> JSONResponse:
         formats = parse_formats(body.get("formats"))
     except ValueError as error:
         raise BadRequest(str(error)) from None
-    job = await record_actions.start_export(
+    job = await export_actions.start_export(
         ctx, actor=actor, filters=_filters(raw_filters), formats=formats,
         remote=client_host(request), reason=_text(body.get("reason")))
     tasks: ExportTasks = request.state.export_tasks
@@ -134,7 +135,7 @@ async def start_export(request: Request) -> JSONResponse:
 
 async def export_status(request: Request) -> JSONResponse:
     actor = await require_principal(request)
-    job = await record_actions.export_status(
+    job = await export_actions.export_status(
         app_context(request), actor=actor, job_id=int(request.path_params["export_id"]),
         remote=client_host(request))
     return JSONResponse({"export": job})
@@ -144,7 +145,7 @@ async def export_file(request: Request) -> FileResponse:
     """One file of a finished export, streamed from disk in chunks."""
     actor = await require_principal(request)
     job_id, name = int(request.path_params["export_id"]), request.path_params["name"]
-    path = await record_actions.export_file(app_context(request), actor=actor, job_id=job_id,
+    path = await export_actions.export_file(app_context(request), actor=actor, job_id=job_id,
                                             name=name, remote=client_host(request))
     return FileResponse(path, media_type=MEDIA_TYPES.get(name, "application/octet-stream"),
                         filename=f"tsunagu-export-{job_id}-{name}")

@@ -469,7 +469,7 @@ async def test_the_cli_searches_and_exports_on_the_record(server: RunningServer,
 async def test_a_failed_or_cancelled_export_leaves_no_files_and_is_audited(
         server: RunningServer, tmp_path: Path) -> None:
     """What a node does when an export breaks or the node shuts down mid-way."""
-    from chat.actions.records import run_export, start_export
+    from chat.actions.exports import run_export, start_export
     from chat.domain.records import RecordFilters
 
     await post_history(server)
@@ -536,7 +536,7 @@ async def test_an_export_a_stopped_node_left_running_is_failed_and_its_files_go(
     been silent for a minute, audited; the node removes its own partial files; a job
     whose runner keeps saying it is alive is left alone, and a runner that comes back
     too late cannot mark a failed job done."""
-    from chat.actions.records import (
+    from chat.actions.exports import (
         EXPORT_ABANDONED_AFTER,
         export_dir,
         keep_alive,
