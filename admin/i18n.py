@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from admin.audit_labels import ACTION_LABELS
 from chat.domain.roles import ROLE_LABELS
 
 LANG_COOKIE = "tsunagu_lang"
@@ -517,76 +518,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "audit_log.col_detail": ("詳細", "Detail"),
     "audit_log.cli": ("コマンドライン", "Command line"),
     "audit_log.older": ("さらに古い記録", "Older entries"),
-    # The audit log page (admin/audit_log.py): action labels; the raw name is shown too.
-    "audit_action.access.refused": ("アクセス拒否", "Access refused"),
-    "audit_action.session.signed_in": ("サインイン", "Signed in"),
-    "audit_action.session.sign_in_failed": ("サインイン失敗", "Sign-in failed"),
-    "audit_action.session.signed_out": ("サインアウト", "Signed out"),
-    "audit_action.session.proof_refused": ("端末の証明を拒否", "Device proof refused"),
-    "audit_action.device.enrollment_code_created": ("登録コードの発行", "Enrollment code created"),
-    "audit_action.device.enrolled": ("端末の登録", "Device enrolled"),
-    "audit_action.device.enroll_failed": ("端末の登録失敗", "Enrollment failed"),
-    "audit_action.device.revoked": ("端末の失効", "Device revoked"),
-    "audit_action.user.created": ("職員の追加", "Staff member added"),
-    "audit_action.user.moved": ("職員の異動", "Staff member moved"),
-    "audit_action.user.role_changed": ("役割の変更", "Role changed"),
-    "audit_action.user.disabled": ("アカウントの停止", "Account disabled"),
-    "audit_action.user.enabled": ("アカウントの再開", "Account enabled"),
-    "audit_action.orgchart.departments_imported": ("組織の取り込み", "Departments imported"),
-    "audit_action.orgchart.department_created": ("部署の作成", "Department created"),
-    "audit_action.orgchart.department_changed": ("部署の変更", "Department changed"),
-    "audit_action.membership.added": ("チャンネルへの追加", "Added to a channel"),
-    "audit_action.membership.removed": ("チャンネルからの削除", "Removed from a channel"),
-    "audit_action.message.created": ("メッセージの送信", "Message sent"),
-    "audit_action.message.edited": ("メッセージの編集", "Message edited"),
-    "audit_action.message.deleted": ("メッセージの削除", "Message deleted"),
-    "audit_action.announcement.confirmed": ("全庁通知の確認", "Announcement confirmed"),
-    "audit_action.attachment.unsent_removed": ("未送信の添付の削除", "Unsent attachment removed"),
-    "audit_action.pbx.secret_created": ("電話交換機の鍵の作成", "PBX secret created"),
-    "audit_action.pbx.secret_retired": ("電話交換機の鍵の廃止", "PBX secret retired"),
-    "audit_action.pbx.directory_imported": ("内線番号簿の取り込み", "PBX directory imported"),
-    "audit_action.pbx.events_blanked": ("通話イベントの消去", "PBX events blanked"),
-    "audit_action.pbx.calls_blanked": ("通話記録の消去", "Calls blanked"),
-    "audit_action.notice.claimed": ("不在着信の対応開始", "Missed call claimed"),
-    "audit_action.notice.done": ("不在着信の対応完了", "Missed call done"),
-    "audit_action.memo.created": ("電話メモの作成", "Phone memo created"),
-    "audit_action.policy.working_hours_set": ("勤務時間の設定", "Working hours set"),
-    "audit_action.policy.off_hours_roles_set": ("時間外に使える役割の設定", "Off-hours roles set"),
-    "audit_action.policy.disaster_mode_on": ("災害モード開始", "Disaster mode on"),
-    "audit_action.policy.disaster_mode_off": ("災害モード終了", "Disaster mode off"),
-    "audit_action.disaster.declared": ("災害・訓練の宣言", "Disaster declared"),
-    "audit_action.disaster.ended": ("災害・訓練の終了", "Disaster ended"),
-    "audit_action.disaster.hq_members_set": ("本部員の設定", "HQ members set"),
-    "audit_action.report.filed": ("被害報告の送信", "Field report filed"),
-    "audit_action.report.status_changed": ("被害報告の状態変更", "Report status changed"),
-    "audit_action.reports.positions_viewed": ("報告位置の閲覧", "Report positions viewed"),
-    "audit_action.hq_map.set": ("本部地図の設定", "HQ map set"),
-    "audit_action.rollcall.started": ("安否確認の開始", "Roll call started"),
-    "audit_action.rollcall.answered": ("安否確認への回答", "Roll call answered"),
-    "audit_action.rollcall.reminded": ("安否確認の再通知", "Roll call reminded"),
-    "audit_action.rollcall.exported": ("安否確認の書き出し", "Roll call exported"),
-    "audit_action.rollcall.ended": ("安否確認の終了", "Roll call ended"),
-    "audit_action.retention.policy_set": ("保存期間の設定", "Retention period set"),
-    "audit_action.retention.policy_cleared": ("保存期間の解除", "Retention period cleared"),
-    "audit_action.retention.run": ("保存期間の処理", "Retention run"),
-    "audit_action.retention.purged": ("保存期間切れの削除", "Purged after retention"),
-    "audit_action.legal_hold.placed": ("訴訟ホールドの設定", "Legal hold placed"),
-    "audit_action.legal_hold.released": ("訴訟ホールドの解除", "Legal hold released"),
-    "audit_action.messages.read": ("メッセージの閲覧（管理者・監査）",
-                                   "Messages read (privileged)"),
-    "audit_action.records.searched": ("記録の検索", "Records searched"),
-    "audit_action.records.viewed": ("メッセージ履歴の閲覧", "Message history viewed"),
-    "audit_action.records.export_started": ("書き出しの開始", "Export started"),
-    "audit_action.records.export_status": ("書き出し状況の確認", "Export status"),
-    "audit_action.records.exported": ("書き出しの完了", "Export completed"),
-    "audit_action.records.export_failed": ("書き出しの失敗", "Export failed"),
-    "audit_action.records.export_downloaded": ("書き出しファイルのダウンロード",
-                                               "Export downloaded"),
-    "audit_action.audit.verified": ("監査ログの検証", "Audit log verified"),
-    "audit_action.audit.log_viewed": ("監査ログの閲覧", "Audit log viewed"),
-    "audit_action.broadcast.sent": ("緊急放送の送信", "Urgent broadcast sent"),
-    "audit_action.broadcast.repeated": ("緊急放送の再送", "Urgent broadcast repeated"),
-    "audit_action.broadcast.group_set": ("放送グループの設定", "Broadcast group set"),
     # issue 25: the directory's kinds, refusals said in the reader's language
     "directory_kind.user": ("職員の内線", "Staff extension"),
     "directory_kind.desk": ("窓口・係の共有電話", "Shared desk phone"),
@@ -609,6 +540,8 @@ Translator = Callable[..., str]
 
 
 STRINGS.update({f"role.{role.value}": labels for role, labels in ROLE_LABELS.items()})
+STRINGS.update({f"audit_action.{action.value}": labels
+                for action, labels in ACTION_LABELS.items()})
 
 
 def translator(lang: str) -> Translator:

@@ -41,3 +41,12 @@ def test_no_audit_call_names_its_action_as_a_bare_string() -> None:
                             and "." in leaf.value:
                         bare.append(f"{path.relative_to(ROOT)}:{node.lineno} {leaf.value}")
     assert bare == []
+
+
+def test_every_audit_action_has_a_console_label_in_both_languages() -> None:
+    """The console's audit log page names each action (admin/audit_labels.py); a new
+    action without a label would show only its raw name."""
+    from admin.audit_labels import ACTION_LABELS
+
+    assert set(ACTION_LABELS) == set(AuditAction)
+    assert all(ja and en for ja, en in ACTION_LABELS.values())
