@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chat.actions.retention import active_hold_scopes
 from chat.auth.sessions import Principal
 from chat.context import AppContext
 from chat.domain.audit_actions import AuditAction
@@ -38,7 +39,7 @@ from chat.domain.dates import wire_time
 from chat.domain.retention import HoldScope
 from chat.domain.roles import Role
 from chat.store.audit import access_entries, sent_by
-from chat.store.uow import TxMode, UnitOfWork, unit_of_work
+from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 
 ACCESS_ACTIONS = (AuditAction.RECORDS_SEARCHED, AuditAction.RECORDS_VIEWED,
@@ -98,19 +99,6 @@ def _hidden(touch: _Touch, user_id: int, holds: list[HoldScope]) -> bool:
     return False
 
 
-async def _confidential_holds(uow: UnitOfWork) -> list[HoldScope]:
-    scopes = []
-    for hold in await uow.retention.holds():
-        if not hold.confidential:
-            continue
-        conversations = (await uow.retention.conversation_ids(hold.user_id)
-                         if hold.user_id is not None else frozenset[int]())
-        scopes.append(HoldScope(hold_id=hold.id, user_id=hold.user_id,
-                                channel_id=hold.channel_id, starts_at=hold.starts_at,
-                                ends_at=hold.ends_at, conversation_ids=conversations))
-    return scopes
-
-
 def _accessor(role: str | None, by_cli: bool) -> str:
     if by_cli:
         return "cli"
@@ -134,7 +122,7 @@ async def my_access(ctx: AppContext, actor: Principal) -> JSON:
         details = {e.seq: _detail(e.detail) for e in events if e.actor_user_id != user_id}
         wanted = [i for d in details.values() for i in _message_ids(d)]
         mine = await sent_by(uow.audit, user_id=user_id, message_ids=wanted)
-        holds = await _confidential_holds(uow)
+        holds = await active_hold_scopes(uow, confidential_only=True)
         touches: list[tuple[Any, list[_Touch]]] = []
         for event in events:
             detail = details.get(event.seq)

@@ -192,9 +192,14 @@ async def list_holds(ctx: AppContext, *, include_released: bool = False) -> list
     return [_hold_json(h, numbers.get(h.user_id) if h.user_id else None) for h in holds]
 
 
-async def _active_scopes(uow: UnitOfWork) -> list[HoldScope]:
+async def active_hold_scopes(uow: UnitOfWork, *, confidential_only: bool = False
+                             ) -> list[HoldScope]:
+    """What each active legal hold covers (the purge's rule; the staff access record asks
+    for the confidential ones only)."""
     scopes = []
     for hold in await uow.retention.holds():
+        if confidential_only and not hold.confidential:
+            continue
         conversations = (await uow.retention.conversation_ids(hold.user_id)
                          if hold.user_id is not None else frozenset[int]())
         scopes.append(HoldScope(hold_id=hold.id, user_id=hold.user_id,
@@ -402,7 +407,7 @@ async def _purge_batch(ctx: AppContext, plan: ChannelPlan, report: RetentionRepo
             # Before the holds are read: a hold placed meanwhile is either seen here or
             # committed after this batch (placing one appends, and waits for the head).
             await uow.audit.lock_head()
-        holds = await _active_scopes(uow)
+        holds = await active_hold_scopes(uow)
         sealed = await _sealed_creation_times(uow, page)
         purge_ids: list[int] = []
         for message in page:
