@@ -6,11 +6,12 @@ import asyncio
 from typing import Any
 
 from alembic import context
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from chat.config import Settings
 from chat.store.db import Database
-from chat.store.migrations import include_object
+from chat.store.migrations import include_object, record_serves_from
 from chat.store.models import Base
 
 config = context.config
@@ -32,6 +33,8 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        # Which older releases may still serve the schema now (docs/upgrade.md).
+        record_serves_from(connection, ScriptDirectory.from_config(config))
 
 
 async def _run_async() -> None:

@@ -21,7 +21,12 @@ from chat.context import AppContext, open_context
 from chat.domain.imports import CsvProblems
 from chat.errors import ChatError
 from chat.secrets import SECRETS_FILE
-from chat.store.migrations import database_revisions, known_revision, script_heads
+from chat.store.migrations import (
+    database_revisions,
+    database_serves_from,
+    known_revision,
+    script_heads,
+)
 
 T = TypeVar("T")
 #: What ``register`` receives: the top-level subcommands of ``tsunagu``.
@@ -95,10 +100,16 @@ def instance_problem(settings: Settings) -> str | None:
         if all(known_revision(settings.database_url, rev) for rev in current):
             return (f"the database schema is at revision {', '.join(current)} but this "
                     f"release needs {', '.join(wanted)}: {where}. Run `tsunagu migrate` "
-                    "(servers of the older release should be stopped first).")
-        return (f"the database schema is at revision {', '.join(current)}, which this "
-                f"release does not know (it needs {', '.join(wanted)}): {where}. It was "
-                "migrated by a newer Tsunagu: run that release's `tsunagu`.")
+                    "(nodes of the running release may go on serving while it runs; "
+                    "docs/upgrade.md).")
+        oldest = asyncio.run(database_serves_from(settings.database_url))
+        if oldest is None or not known_revision(settings.database_url, oldest):
+            return (f"the database schema is at revision {', '.join(current)}, which this "
+                    f"release does not know (it needs {', '.join(wanted)}), and that "
+                    f"schema no longer serves this release: {where}. It was migrated by "
+                    "a newer Tsunagu: run that release's `tsunagu`.")
+        # A newer release only expanded the schema: this one may go on serving it
+        # during a rolling upgrade (docs/upgrade.md).
     if not (var_dir / SECRETS_FILE).exists():
         return (f"no instance secrets ({SECRETS_FILE}) in {var_dir}, beside {where}. "
                 "Codes and sessions made without the servers' own file would be refused "

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import delete, insert, inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import command
@@ -82,3 +87,64 @@ async def database_revisions(database_url: str) -> tuple[str, ...]:
     finally:
         await engine.dispose()
     return tuple(heads)
+
+
+# --- rolling upgrades (docs/upgrade.md) ---------------------------------------------------
+
+#: The ``system_settings`` key where every migration run records the oldest schema
+#: revision whose release can still serve the database as it now is.
+SERVES_FROM_KEY = "schema.serves_from"
+
+
+def serves_from(chain: Sequence[tuple[str, bool]]) -> str | None:
+    """The oldest revision whose release can serve a database at the end of ``chain``
+    ((revision, expand_only) pairs, oldest first): walk back from the head over the
+    migrations that only expanded the schema (added tables, nullable columns, indexes),
+    which the release before each of them never notices. A contracting migration (a
+    column dropped, renamed, made NOT NULL) stops the walk: releases before it break."""
+    oldest = None
+    for revision, expand_only in reversed(chain):
+        oldest = revision
+        if not expand_only:
+            break
+    return oldest
+
+
+def migration_chain(script: ScriptDirectory, head: str) -> list[tuple[str, bool]]:
+    """(revision, expand_only) from the first migration to ``head``; a migration module
+    says ``expand_only = True`` to promise that the previous release runs on it.
+    Migrations that say nothing count as contracting (every one before 0021)."""
+    chain = []
+    for rev in script.walk_revisions(base="base", head=head):
+        chain.append((rev.revision, bool(getattr(rev.module, "expand_only", False))))
+    return list(reversed(chain))
+
+
+def record_serves_from(connection: Connection, script: ScriptDirectory) -> None:
+    """Write :data:`SERVES_FROM_KEY` after a migration run (alembic/env.py, in the
+    migration's own transaction), so that a release older than the schema can tell
+    whether it may still serve it (``instance_problem``)."""
+    heads = MigrationContext.configure(connection).get_current_heads()
+    if len(heads) != 1 or not inspect(connection).has_table("system_settings"):
+        return
+    oldest = serves_from(migration_chain(script, heads[0]))
+    from chat.store.models import SystemSetting
+
+    connection.execute(delete(SystemSetting).where(SystemSetting.key == SERVES_FROM_KEY))
+    connection.execute(insert(SystemSetting).values(
+        key=SERVES_FROM_KEY, value=json.dumps(oldest), updated_at=datetime.now(UTC),
+        updated_by="tsunagu migrate"))
+
+
+async def database_serves_from(database_url: str) -> str | None:
+    """What the last migration run recorded under :data:`SERVES_FROM_KEY` (None when
+    it recorded nothing: a database migrated before rolling upgrades existed)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            value = (await conn.execute(
+                text("SELECT value FROM system_settings WHERE key = :key"),
+                {"key": SERVES_FROM_KEY})).scalar()
+    finally:
+        await engine.dispose()
+    return json.loads(value) if value else None
