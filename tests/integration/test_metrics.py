@@ -29,11 +29,13 @@ from tests.support import (
     FRAME_TIMEOUT,
     ChatClient,
     RunningServer,
+    api,
     department_channel,
     dev_token,
     sql,
 )
 from tests.support.people import SUZUKI, TANAKA
+from tests.support.push import Browser, PushService
 from tests.support.servers import REPO_ROOT
 
 ServerFactory = Callable[..., RunningServer]
@@ -120,6 +122,23 @@ async def test_the_metrics_port_counts_real_traffic(make_server: ServerFactory) 
         s, "tsunagu_websocket_connections", state="authenticated") == 1 and value(
         s, "tsunagu_websocket_connections", state="unauthenticated") == 0,
         "the closed sockets gone")
+
+
+async def test_a_push_delivery_is_counted(make_server: ServerFactory,
+                                          push_service: PushService) -> None:
+    server, port = metrics_node(make_server, push_allow_http_loopback=True)
+    tanaka = Browser.make(push_service, "tanaka")
+    subscribed = await api(server, await dev_token(server, TANAKA), "POST",
+                           "/api/push/subscriptions", json=tanaka.subscription())
+    assert subscribed.status_code == 201, subscribed.text
+    suzuki = await ChatClient.connect(server, await dev_token(server, SUZUKI))
+    assert suzuki.ready is not None
+    group = next(c["id"] for c in suzuki.ready["channels"] if c["name"] == "忘年会幹事")
+    await suzuki.send_message(group, "プッシュの計測")
+    assert (await push_service.next()).name == "tanaka"
+    await eventually(port, lambda s: value(
+        s, "tsunagu_push_deliveries_total", outcome="ok") == 1, "the delivery counted")
+    assert value(await scrape(port), "tsunagu_push_deliveries_total", outcome="failed") == 0
 
 
 async def test_the_public_port_does_not_serve_metrics(make_server: ServerFactory) -> None:
