@@ -41,7 +41,9 @@ from chat.context import AppContext
 from chat.domain.map_layer import tile_origin
 from chat.errors import ChatError
 from chat.hub import Hub
+from chat.metrics import Metrics, Readings
 from chat.periodic import every
+from chat.readiness import SchemaCheck
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.outbox import DatabaseOutbox
@@ -69,6 +71,7 @@ from chat.web.admission import UnauthenticatedSockets
 from chat.web.auth import DpopNonceHeaders
 from chat.web.errors import chat_error_handler, http_error_handler, server_error_handler
 from chat.web.headers import SecurityHeaders
+from chat.web.monitoring import ResponseClasses, readyz, serve_metrics
 from chat.web.ratelimit import ClientRateLimiter
 from chat.web.slow_clients import client_disconnected
 from chat.web.ws import websocket_endpoint
@@ -84,6 +87,7 @@ class State(TypedDict):
     export_tasks: records.ExportTasks
     console: ConsoleState
     pbx_rejections: pbx_webhooks.PbxRejections
+    schema_check: SchemaCheck
 
 
 async def health(request: Request) -> JSONResponse:
@@ -173,13 +177,43 @@ def open_replay_cache(bus_url: str) -> tuple[ReplayCache, Callable[[], Awaitable
     return MemoryReplayCache(), nothing
 
 
+def _watch(metrics: Metrics, ctx: AppContext, hub: Hub,
+           unauthenticated: UnauthenticatedSockets, push: WebPush,
+           rejections: pbx_webhooks.PbxRejections) -> None:
+    """What the node's scrape reads live (chat.metrics), and the checkpoint's age."""
+    bus = ctx.bus
+    metrics.read_from(Readings(
+        authenticated_sockets=lambda: len(hub.connections),
+        unauthenticated_sockets=lambda: unauthenticated.count,
+        push_deliveries=lambda: {"ok": push.deliveries_ok, "failed": push.deliveries_failed,
+                                 "refused_ssrf": push.refused_ssrf},
+        webhook_refusals=rejections.counts,
+        bus_reconnects=lambda: int(getattr(bus, "reconnects", 0))))
+
+    async def checkpoint_age() -> None:
+        async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
+            last = await uow.audit.last_checkpoint()
+            head = await uow.audit.head()
+        if last is None:
+            metrics.audit_checkpoint = None
+            return
+        # A chained checkpoint at entry S is followed by its own entry, S + 1.
+        signed_up_to = last.seq + (1 if last.number is not None else 0)
+        unsigned = max(0, (head.seq if head is not None else 0) - signed_up_to)
+        age = (ctx.clock.now() - last.signed_at).total_seconds()
+        metrics.audit_checkpoint = (max(0.0, age), unsigned)
+
+    metrics.refresh_with(checkpoint_age)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     """Build the ASGI app. Nothing is opened until the lifespan starts."""
     settings.validate()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, metrics=metrics)
         # On memory:// this node also relays what the CLI beside it published.
         bus = open_bus(settings.bus_url, prefix=settings.bus_prefix,
                        outbox=DatabaseOutbox(db), serving=True)
@@ -191,7 +225,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         ctx = AppContext(settings=settings, db=db, bus=bus, clock=the_clock, secrets=secrets,
                          proofs=ProofService(settings, secrets, replay),
                          policy=PolicySource(db, the_clock, enabled=settings.off_hours_policy),
-                         push=push)
+                         push=push, metrics=metrics)
         async def memberships(user_ids: Sequence[int]) -> dict[int, dict[int, JSON] | None]:
             return await current_memberships(ctx, user_ids)
 
@@ -201,7 +235,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
 
         hub = Hub(bus, node_id=settings.node_id, clock=the_clock, memberships=memberships,
                   reconcile_seconds=settings.membership_reconcile_seconds,
-                  revocations=revocations)
+                  revocations=revocations, metrics=metrics)
         await hub.start()
         try:
             await heartbeat(ctx, connections=0, bus_ok=hub.healthy,
@@ -211,16 +245,25 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         background = _background_jobs(ctx, hub)
         export_tasks = records.ExportTasks()
         console = ConsoleState()
+        rejections = pbx_webhooks.PbxRejections()
+        unauthenticated = UnauthenticatedSockets(per_address=settings.ws_unauth_per_address,
+                                                 total=settings.ws_unauth_total)
+        _watch(metrics, ctx, hub, unauthenticated, push, rejections)
+        stop_metrics: Callable[[], Awaitable[None]] | None = None
         try:
+            if settings.metrics_port is not None:
+                stop_metrics = await serve_metrics(metrics, host=settings.metrics_host,
+                                                   port=settings.metrics_port)
             yield {"ctx": ctx, "hub": hub, "export_tasks": export_tasks, "console": console,
-                   "pbx_rejections": pbx_webhooks.PbxRejections(),
+                   "pbx_rejections": rejections,
                    "auth_limiter": ClientRateLimiter(
                        the_clock, per_minute=settings.sign_in_attempts_per_minute,
                        burst=settings.sign_in_burst),
-                   "unauthenticated": UnauthenticatedSockets(
-                       per_address=settings.ws_unauth_per_address,
-                       total=settings.ws_unauth_total)}
+                   "unauthenticated": unauthenticated,
+                   "schema_check": SchemaCheck(db)}
         finally:
+            if stop_metrics is not None:
+                await stop_metrics()
             await ctx.writes_settled()
             await console.close()
             await export_tasks.close()
@@ -240,6 +283,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
 
     routes = [
         Route("/healthz", health),
+        Route("/readyz", readyz),
         WebSocketRoute("/ws", websocket_endpoint),
         *api.routes,
         *openapi.routes,
@@ -262,7 +306,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders,
+        middleware=[Middleware(ResponseClasses, metrics=metrics),
+                    Middleware(SecurityHeaders,
                                tile_origin=tile_origin(settings.map_tile_url)),
                     Middleware(DpopNonceHeaders)],
         exception_handlers={

@@ -96,6 +96,12 @@ class Settings:
     # The syslog socket anchors go to: CHAT_AUDIT_ANCHOR_SYSLOG=1 is /dev/log, a path
     # another socket; None: no syslog.
     audit_anchor_syslog: str | None = None
+    # Monitoring (docs/monitoring.md): Prometheus metrics on a port of their own, off
+    # unless set; loopback unless told otherwise, never the public port.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # "text" (the default) or "json": one JSON object a line (chat.logs).
+    log_format: str = "text"
     # How often each node tells the others it is alive (the admin health page).
     node_heartbeat_seconds: float = 10.0
     # How often each node runs the retention purge (0: never; `tsunagu retention run`).
@@ -269,6 +275,10 @@ class Settings:
             audit_anchor_file=(Path(env["CHAT_AUDIT_ANCHOR_FILE"])
                                if env.get("CHAT_AUDIT_ANCHOR_FILE") else None),
             audit_anchor_syslog=_syslog_socket(env.get("CHAT_AUDIT_ANCHOR_SYSLOG")),
+            metrics_port=(_whole(env, "CHAT_METRICS_PORT", 0)
+                          if env.get("CHAT_METRICS_PORT", "").strip() else None),
+            metrics_host=env.get("CHAT_METRICS_HOST", "127.0.0.1").strip() or "127.0.0.1",
+            log_format=env.get("CHAT_LOG_FORMAT", "text").strip().lower() or "text",
         )
         settings.validate()
         return settings
@@ -323,6 +333,13 @@ class Settings:
         if self.push_allow_http_loopback and not is_loopback_host(
                 urlsplit(self.public_origin).hostname or ""):
             raise SettingsError("push_allow_http_loopback is for tests on loopback only")
+        if self.metrics_port is not None and not 1 <= self.metrics_port <= 65535:
+            raise SettingsError("CHAT_METRICS_PORT must be between 1 and 65535")
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise SettingsError("CHAT_METRICS_PORT must differ from CHAT_PORT: metrics "
+                                "are never served on the public port")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError("CHAT_LOG_FORMAT must be text or json")
         if any(not h or "/" in h or "*" in h.removeprefix("*.")
                for h in self.push_allowed_hosts):
             raise SettingsError("CHAT_PUSH_ALLOWED_HOSTS: comma-separated host names, "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from chat.bus import Bus, open_bus
 from chat.config import Settings
 from chat.groupcommit import GroupCommit
+from chat.metrics import Metrics
 from chat.secrets import InstanceSecrets
 from chat.store.db import Database
 from chat.store.outbox import DatabaseOutbox
@@ -41,6 +42,9 @@ class AppContext:
     # Throttled after-commit jobs of this node, by purpose (chat.throttle), each made by
     # the action that owns it on first use (a roll call's live tally).
     throttles: dict[str, Throttle] = field(default_factory=dict, compare=False, repr=False)
+    # This node's Prometheus instruments (chat.metrics); a context beside a node has its
+    # own, which nobody scrapes.
+    metrics: Metrics = field(default_factory=Metrics, compare=False, repr=False)
 
     async def writes_settled(self) -> None:
         """Wait for every queued group-commit write (before the database closes)."""

@@ -292,6 +292,7 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
         if accepted:
             for index, outcome in await _write_accepted(ctx, uow, accepted, now):
                 results[index] = outcome
+    ctx.metrics.messages_stored.inc(len(accepted))  # committed
     for index, first in repeats:
         original = results[first]
         if isinstance(original, SendOutcome):

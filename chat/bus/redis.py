@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -38,6 +38,8 @@ class RedisBus:
         # would never be noticed.
         self._listener: aioredis.Redis | None = None
         self._subscriptions: set[RedisSubscription] = set()
+        # Subscriptions that lost their connection and came back (chat.metrics reads it).
+        self.reconnects = 0
 
     async def start(self) -> None:
         # A command on a connection that broke (a network blip, Redis restarted, a
@@ -78,21 +80,27 @@ class RedisBus:
 
     async def subscribe(self) -> RedisSubscription:
         assert self._listener is not None, "RedisBus.start() was not awaited"
-        subscription = RedisSubscription(self._listener, self._prefix, self._subscriptions)
+        subscription = RedisSubscription(self._listener, self._prefix, self._subscriptions,
+                                         on_lost=self._lost)
         await subscription.connect()
         self._subscriptions.add(subscription)
         return subscription
 
+    def _lost(self) -> None:
+        self.reconnects += 1
+
 
 class RedisSubscription:
     def __init__(self, client: aioredis.Redis, prefix: str,
-                 registry: set[RedisSubscription], *, reconnect_delay: float = 0.5) -> None:
+                 registry: set[RedisSubscription], *, reconnect_delay: float = 0.5,
+                 on_lost: Callable[[], None] | None = None) -> None:
         self._client = client
         self._prefix = prefix
         self._registry = registry
         self._reconnect_delay = reconnect_delay
         self._pubsub: Any = None
         self._closed = asyncio.Event()
+        self._on_lost = on_lost
 
     async def connect(self) -> None:
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
@@ -122,6 +130,8 @@ class RedisSubscription:
                 if self._closed.is_set():
                     return
                 log.error("redis bus subscription lost (%s); resubscribing", exc)
+                if self._on_lost is not None:
+                    self._on_lost()
                 if batch:  # read before the loss; the GAP after reconnecting follows it
                     yield batch
                 await self._drop_pubsub()

@@ -21,6 +21,8 @@ topic                                    data
 ``sessions.revoked``                     JSON ``{session_ids, reason}``: close them
 ``bus.gap``                              empty: the bus lost events (the backends yield
                                          it; nobody publishes it)
+``bus.probe``                            JSON ``{node, at}``: a hub's fan-out lag probe,
+                                         measured by the node that sent it
 =======================================  ===========================================
 """
 
@@ -42,6 +44,9 @@ class TopicKind(StrEnum):
     EVERYONE = "everyone"
     SESSIONS_REVOKED = "sessions.revoked"
     GAP = "bus.gap"
+    # A node's fan-out lag probe, heard back by that node alone (chat.hub.fanout). Older
+    # nodes ignore it, as they do any topic they do not know.
+    PROBE = "bus.probe"
 
 
 # The topics that carry no id: the kind is the whole name.
@@ -50,11 +55,12 @@ CALL_PRESENCE_TOPIC = TopicKind.CALL_PRESENCE.value
 EVERYONE_TOPIC = TopicKind.EVERYONE.value
 SESSIONS_REVOKED_TOPIC = TopicKind.SESSIONS_REVOKED.value
 GAP = TopicKind.GAP.value
+PROBE_TOPIC = TopicKind.PROBE.value
 
 _KINDS = {kind.value: kind for kind in TopicKind}
 _CHANNEL = TopicKind.CHANNEL.value
 _WITHOUT_ID = frozenset({TopicKind.PRESENCE, TopicKind.CALL_PRESENCE, TopicKind.EVERYONE,
-                         TopicKind.SESSIONS_REVOKED, TopicKind.GAP})
+                         TopicKind.SESSIONS_REVOKED, TopicKind.GAP, TopicKind.PROBE})
 
 
 class Topic(NamedTuple):

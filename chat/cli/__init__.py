@@ -28,6 +28,7 @@ from chat.cli import (
 from chat.cli.common import instance_problem, refusal
 from chat.config import Settings, SettingsError
 from chat.errors import ChatError
+from chat.logs import configure_logging
 
 COMMAND_GROUPS = (server, imports, devices, policy, audit, retention, pbx, disaster,
                   rollcall, broadcast)
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format)
     if not getattr(args, "creates_instance", False):
         # Before anything opens the database or the secrets file, which would create
         # them (a new, empty instance in whatever folder the command was run from).

@@ -65,6 +65,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from chat.app import create_app
+    from chat.logs import uvicorn_log_options
     from chat.runtime import settle_garbage_collector, uvicorn_options
 
     overrides: dict[str, object] = {}
@@ -83,7 +84,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings)
     settle_garbage_collector()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                **uvicorn_options(settings))
+                **uvicorn_options(settings), **uvicorn_log_options(settings.log_format))
     return 0
 
 

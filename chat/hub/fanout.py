@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from chat.bus import Bus, BusEvent, Subscription
-from chat.bus.topics import Topic, TopicKind, channel_id_of, parse_topic
+from chat.bus.topics import PROBE_TOPIC, Topic, TopicKind, channel_id_of, parse_topic
 from chat.frames import encode
 from chat.hub.call_presence import CallPresenceCache, CallPresenceLoader
 from chat.hub.connection import Connection, Outgoing
@@ -22,6 +22,7 @@ from chat.hub.sweeps import (
     RevocationSource,
     RevocationSweep,
 )
+from chat.metrics import Metrics
 from chat.periodic import every
 from chat.protocol import CLOSE_SESSION_ENDED
 from chat.types import JSON, Clock
@@ -29,6 +30,9 @@ from chat.types import JSON, Clock
 log = logging.getLogger(__name__)
 
 RESYNC_REQUIRED = encode({"type": "resync.required", "reason": "events may have been lost"})
+
+# How often a hub with metrics publishes its fan-out lag probe (``bus.probe``).
+LAG_PROBE_SECONDS = 5.0
 
 
 class Hub:
@@ -44,7 +48,9 @@ class Hub:
                  revocations: RevocationSource | None = None,
                  revocation_sweep_seconds: float = 1.0,
                  presence_window_seconds: float = 0.5,
-                 call_presence_max_age_seconds: float = 1.0) -> None:
+                 call_presence_max_age_seconds: float = 1.0,
+                 metrics: Metrics | None = None,
+                 lag_probe_seconds: float = LAG_PROBE_SECONDS) -> None:
         self.bus = bus
         self.node_id = node_id
         self._local = LocalConnections()
@@ -64,6 +70,9 @@ class Hub:
         self._sweeps: list[asyncio.Task[None]] = []
         self._subscription: Subscription | None = None
         self.healthy = False
+        self._metrics = metrics
+        self._lag_probe_seconds = lag_probe_seconds
+        self._clock = clock
 
     @property
     def connections(self) -> set[Connection]:
@@ -84,6 +93,9 @@ class Hub:
             self._sweeps.append(asyncio.create_task(
                 every(self._revocation_sweep_seconds, self._revocation_sweep.sweep,
                       "revocation sweep"), name="hub-revocation-sweep"))
+        if self._metrics is not None:
+            self._sweeps.append(asyncio.create_task(self._probe_lag(),
+                                                    name="hub-lag-probe"))
 
     async def stop(self) -> None:
         self._presence.close()
@@ -111,6 +123,8 @@ class Hub:
                 self._call_presence.forget()
                 log.critical("hub bus listener failed; resubscribing", exc_info=True)
                 await asyncio.sleep(0.5)
+                if self._metrics is not None:
+                    self._metrics.hub_resubscribed()
                 try:
                     self._subscription = await self.bus.subscribe()
                     self.healthy = True
@@ -118,6 +132,33 @@ class Hub:
                     log.critical("hub could not resubscribe", exc_info=True)
                     continue
                 self._local.offer_to_all(RESYNC_REQUIRED)
+
+    async def _probe_lag(self) -> None:
+        """Publish a probe now and every :data:`LAG_PROBE_SECONDS`; hearing it back
+        (:meth:`_probe_heard`) observes the fan-out lag: the bus's delivery and the
+        listener's queue, what every event from this node waits. A probe rather than a
+        time stamp in each event: nothing is added to the hot path or to clients' frames."""
+        while True:
+            try:
+                await self.bus.publish(PROBE_TOPIC, json.dumps(
+                    {"node": self.node_id, "at": self._clock.monotonic()}))
+            except Exception:
+                log.warning("could not publish the fan-out lag probe", exc_info=True)
+            await asyncio.sleep(self._lag_probe_seconds)
+
+    def _probe_heard(self, data: str) -> None:
+        """Another node's probe is not ours to time (its monotonic clock is its own)."""
+        if self._metrics is None:
+            return
+        try:
+            probe = json.loads(data)
+            if probe.get("node") != self.node_id:
+                return
+            lag = self._clock.monotonic() - float(probe["at"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            log.debug("ignoring a malformed lag probe")
+            return
+        self._metrics.fanout_lag.observe(max(0.0, lag))
 
     async def reconcile(self) -> None:
         """One membership reconciliation now (:class:`MembershipReconcile`)."""
@@ -215,6 +256,10 @@ class Hub:
         elif kind is TopicKind.GAP:
             self._call_presence.forget()
             self._local.offer_to_all(RESYNC_REQUIRED)
+            if self._metrics is not None:
+                self._metrics.bus_gaps.inc()
+        elif kind is TopicKind.PROBE:
+            self._probe_heard(data)
 
     def _close_sessions(self, data: str) -> None:
         event = json.loads(data)

@@ -9,11 +9,11 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from chat.store import sqlite_inline
+
+if TYPE_CHECKING:
+    from chat.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,10 @@ class Database:
     """
 
     def __init__(self, url: str, *, echo: bool = False,
-                 ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+                 ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+                 metrics: Metrics | None = None) -> None:
         self.url = url
+        self._metrics = metrics
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
@@ -108,6 +113,10 @@ class Database:
             weakref.WeakKeyDictionary())
         self._last_checkpoint = time.monotonic()
         self._checkpoint: asyncio.Task[None] | None = None
+        if metrics is not None:
+            for engine in (self.engine, self._inline_engine, self._inline_read_engine):
+                if engine is not None:
+                    _instrument(engine, metrics)
 
     def session(self, *, write: bool, bulk: bool = False, short: bool = False
                 ) -> AsyncSession:
@@ -145,7 +154,13 @@ class Database:
         lock = self._write_locks.get(loop)
         if lock is None:
             lock = self._write_locks[loop] = asyncio.Lock()
+        if self._metrics is None:
+            async with lock:
+                yield
+            return
+        asked = time.perf_counter()
         async with lock:
+            self._metrics.db_wait["sqlite_writer_turn"].observe(time.perf_counter() - asked)
             yield
 
     def _after_write_commit(self, _connection: Any) -> None:
@@ -184,6 +199,36 @@ class Database:
             if inline is not None:
                 await inline.dispose()
         await self.engine.dispose()
+
+
+def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
+    """Count the driver's errors by kind, and time each wait for a pooled connection.
+
+    SQLAlchemy's pool has events for a checkout but none before it, so the pool's own
+    ``_do_get`` (what a checkout waits in: a free connection, a new one, or a queue when
+    the pool is exhausted) is wrapped, on this engine's pool instance only."""
+    sync_engine = engine.sync_engine
+    errors = metrics.db_error
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _count_error(context: Any) -> None:
+        error = context.sqlalchemy_exception
+        errors("disconnect" if context.is_disconnect
+               else "integrity" if isinstance(error, IntegrityError)
+               else "operational" if isinstance(error, OperationalError) else "other")
+
+    pool = sync_engine.pool
+    get = pool._do_get
+    waited = metrics.db_wait["pool"].observe
+
+    def timed_get() -> Any:
+        asked = time.perf_counter()
+        try:
+            return get()
+        finally:
+            waited(time.perf_counter() - asked)
+
+    pool._do_get = timed_get  # type: ignore[method-assign]
 
 
 def _ping_when_idle(engine: AsyncEngine, *, after_seconds: float) -> None:

@@ -4,7 +4,7 @@ Built from the app's own Starlette routes (paths, methods and path parameters co
 the routes, so they cannot drift) plus the per-operation declarations in ``OPERATIONS``
 below (summary, query parameters, request body, success status and body; the PBX
 webhooks' come from the formats registry). A route under
-``/api/``, ``/auth/``, ``/pbx/`` or ``/healthz`` with no declaration makes
+``/api/``, ``/auth/``, ``/pbx/``, ``/healthz`` or ``/readyz`` with no declaration makes
 :func:`undescribed` non-empty, which a test turns into a failure; a declaration whose
 route is gone does the same (:func:`stale`). The property-based fuzz
 (tests/integration/test_openapi_fuzz.py) runs schemathesis against this description.
@@ -34,7 +34,7 @@ JSON = dict[str, Any]
 # The parts of the app the description covers (the admin console's HTML forms, the
 # client's pages and the development routes are not an API).
 DESCRIBED_PREFIXES = ("/api/", "/auth/", "/pbx/")
-DESCRIBED_PATHS = ("/healthz",)
+DESCRIBED_PATHS = ("/healthz", "/readyz")
 
 ERROR: JSON = {
     "type": "object", "required": ["error"],
@@ -105,6 +105,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op(
         "Liveness and readiness of this node (503 when the database or bus is down)",
         response=obj("status", "node", "database", "bus", "connections"), auth="none"),
+    ("GET", "/readyz"): Op(
+        "Readiness for a load balancer: the database answers, the bus is reachable and "
+        "the schema is this release's (503 naming the failed checks in `failed`)",
+        response=obj("status", "node", "checks"), auth="none"),
     ("GET", "/api/openapi.json"): Op("This description", auth="none"),
     # --- session and directory (chat.web.api) ---
     ("GET", "/api/me"): Op("Who is signed in, and the session's deadlines",

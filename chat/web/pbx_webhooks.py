@@ -60,8 +60,14 @@ class PbxRejections:
 
     def __init__(self, *, keep: int = 200) -> None:
         self._recent: deque[PbxRejection] = deque(maxlen=keep)
+        self._counts: dict[str, int] = {}
+
+    def counts(self) -> dict[str, int]:
+        """Every refusal since the node started, by code (chat.metrics exports it)."""
+        return dict(self._counts)
 
     def record(self, request: Request, code: str, reason: str) -> None:
+        self._counts[code] = self._counts.get(code, 0) + 1
         self._recent.append(PbxRejection(
             at=app_context(request).clock.now(), path=request.url.path,
             remote=client_host(request), code=code, reason=reason[:300]))

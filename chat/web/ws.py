@@ -408,10 +408,12 @@ class ClientSession:
     async def _dispatch(self, command: object, actor: Principal) -> JSON | None:
         ctx = self.ctx
         if isinstance(command, SendMessage):
+            started = ctx.clock.monotonic()
             outcome = await message_actions.send_message(
                 ctx, actor=actor, channel_id=command.channel_id,
                 client_id=command.client_id, body=command.body, reply_to=command.reply_to,
                 mentions=command.mentions, attachment_id=command.attachment_id)
+            ctx.metrics.send_latency.observe(ctx.clock.monotonic() - started)
             return {"type": "ack", "client_id": command.client_id,
                     "message": outcome.message, "duplicate": outcome.duplicate}
         if isinstance(command, EditMessage):

@@ -11,6 +11,7 @@ from chat.bus.topics import (
     EVERYONE_TOPIC,
     GAP,
     PRESENCE_TOPIC,
+    PROBE_TOPIC,
     SESSIONS_REVOKED_TOPIC,
     Topic,
     TopicKind,
@@ -33,6 +34,7 @@ MADE = {
     TopicKind.EVERYONE: (EVERYONE_TOPIC, Topic(TopicKind.EVERYONE)),
     TopicKind.SESSIONS_REVOKED: (SESSIONS_REVOKED_TOPIC, Topic(TopicKind.SESSIONS_REVOKED)),
     TopicKind.GAP: (GAP, Topic(TopicKind.GAP)),
+    TopicKind.PROBE: (PROBE_TOPIC, Topic(TopicKind.PROBE)),
 }
 
 
