@@ -24,7 +24,7 @@ from chat.config import Settings
 from chat.context import open_context
 from chat.domain.audit_actions import AuditAction
 from chat.secrets import SECRETS_FILE
-from chat.store.migrations import known_revision, script_heads
+from chat.store.migrations import database_revisions, known_revision, script_heads
 
 Say = Callable[[str], None]
 
@@ -46,10 +46,14 @@ def _where(settings: Settings) -> str:
 
 
 async def restore_backup(settings: Settings, archive: Path, *, force: bool, by: str,
-                         say: Say) -> RestoreResult:
+                         say: Say, files_only: bool = False) -> RestoreResult:
     """Restore ``archive`` into the instance ``settings`` names. Every node of the
     instance must be stopped. Raises :class:`BackupError` (one line) when the archive is
-    damaged, or when the database holds data and ``force`` is not given."""
+    damaged, or when the database holds data and ``force`` is not given.
+
+    ``files_only``: the secrets and files without the database (which PostgreSQL's
+    point-in-time recovery brought back); an existing, different secrets file is
+    replaced only with ``force``."""
     var_dir = settings.var_dir.absolute()
     staging = await asyncio.to_thread(_staging, archive, var_dir)
     try:
@@ -60,39 +64,61 @@ async def restore_backup(settings: Settings, archive: Path, *, force: bool, by: 
             f"{manifest.created_at} by release {manifest.release}, "
             f"{manifest.database['kind']} database at schema "
             f"{', '.join(manifest.schema_revisions)}")
-        kind = databases.dialect_of(settings.database_url)
-        if manifest.database.get("kind") != kind:
-            raise BackupError(f"the backup holds a {manifest.database.get('kind')} database "
-                              f"but CHAT_DATABASE_URL names a {kind} one: restore into "
-                              "the same kind of database")
-        where = _where(settings)
-        found = await databases.contents(settings.database_url)
-        if found is not None and found.holds_data:
-            if not force:
-                raise BackupError(
-                    f"refusing to overwrite {where}, which holds {found.summary()}; "
-                    f"restoring would destroy all of it (and replace {var_dir / SECRETS_FILE}"
-                    "): stop every node, make a backup of it if it matters, and run "
-                    "restore again with --force")
-            say(f"--force: replacing {where}, which held {found.summary()}")
-        dump = staging.joinpath(*str(manifest.database["member"]).split("/"))
-        if kind == "sqlite":
-            target = databases.sqlite_file(settings.database_url)
-            say(f"writing {target} and checking it (PRAGMA integrity_check)")
-            await asyncio.to_thread(databases.restore_sqlite, dump, target)
+        if files_only:
+            await asyncio.to_thread(_check_secrets, var_dir, staging, force=force)
         else:
-            if found is None:
-                say("creating the database (it does not exist)")
-                await databases.create_postgres_database(
-                    settings.database_url, dict(manifest.database.get("settings") or {}))
-            say(f"restoring {where} (pg_restore --clean --if-exists --no-owner, "
-                "one transaction)")
-            await databases.restore_postgres(settings.database_url, dump)
+            await _restore_database(settings, manifest, staging, force=force, say=say)
         for line in await asyncio.to_thread(_restore_files, settings, manifest, staging):
             say(line)
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
+    if files_only and await databases.contents(settings.database_url) is None:
+        return RestoreResult(manifest, schema_current=False, next_steps=[
+            f"{_where(settings)} does not exist: recover it, then run `tsunagu migrate` "
+            "if told to and `tsunagu audit verify`"])
     return await _check_restored(settings, manifest, archive, sha256, by=by, say=say)
+
+
+async def _restore_database(settings: Settings, manifest: Manifest, staging: Path, *,
+                            force: bool, say: Say) -> None:
+    var_dir = settings.var_dir.absolute()
+    kind = databases.dialect_of(settings.database_url)
+    if manifest.database.get("kind") != kind:
+        raise BackupError(f"the backup holds a {manifest.database.get('kind')} database "
+                          f"but CHAT_DATABASE_URL names a {kind} one: restore into the "
+                          "same kind of database")
+    where = _where(settings)
+    found = await databases.contents(settings.database_url)
+    if found is not None and found.holds_data:
+        if not force:
+            raise BackupError(
+                f"refusing to overwrite {where}, which holds {found.summary()}; restoring "
+                f"would destroy all of it (and replace {var_dir / SECRETS_FILE}): stop "
+                "every node, make a backup of it if it matters, and run restore again "
+                "with --force")
+        say(f"--force: replacing {where}, which held {found.summary()}")
+    dump = staging.joinpath(*str(manifest.database["member"]).split("/"))
+    if kind == "sqlite":
+        target = databases.sqlite_file(settings.database_url)
+        say(f"writing {target} and checking it (PRAGMA integrity_check)")
+        await asyncio.to_thread(databases.restore_sqlite, dump, target)
+        return
+    if found is None:
+        say("creating the database (it does not exist)")
+        await databases.create_postgres_database(
+            settings.database_url, dict(manifest.database.get("settings") or {}))
+    say(f"restoring {where} (pg_restore --clean --if-exists --no-owner, one transaction)")
+    await databases.restore_postgres(settings.database_url, dump)
+
+
+def _check_secrets(var_dir: Path, staging: Path, *, force: bool) -> None:
+    existing = var_dir / SECRETS_FILE
+    if (existing.exists() and not force
+            and existing.read_bytes() != (staging / "var" / SECRETS_FILE).read_bytes()):
+        raise BackupError(f"refusing to replace {existing}, whose keys differ from the "
+                          "backup's (sessions, codes and checkpoints made with them would "
+                          "be refused): run again with --force if the backup's are the "
+                          "instance's")
 
 
 def _staging(archive: Path, var_dir: Path) -> Path:
@@ -149,18 +175,18 @@ def _install(source: Path, target: Path) -> None:
 async def _check_restored(settings: Settings, manifest: Manifest, archive: Path,
                           sha256: str, *, by: str, say: Say) -> RestoreResult:
     heads = set(script_heads(settings.database_url))
-    revisions = set(manifest.schema_revisions)
+    revisions = set(await database_revisions(settings.database_url))
     result = RestoreResult(manifest, schema_current=revisions == heads)
     if not result.schema_current:
         if all(known_revision(settings.database_url, r) for r in revisions):
             result.next_steps += [
-                f"the backup's schema ({', '.join(sorted(revisions))}) is older than this "
+                f"the restored schema ({', '.join(sorted(revisions))}) is older than this "
                 f"release's ({', '.join(sorted(heads))}): run `tsunagu migrate`",
                 "then run `tsunagu audit verify` (the restore is not in the audit log: "
                 "this release cannot write to the older schema)"]
         else:
             result.next_steps.append(
-                f"the backup's schema ({', '.join(sorted(revisions))}) is newer than this "
+                f"the restored schema ({', '.join(sorted(revisions))}) is newer than this "
                 "release knows: restore with the release that made it "
                 f"({manifest.release})")
         return result

@@ -27,9 +27,14 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     except BackupError as error:
         print(f"tsunagu backup: {error}", file=sys.stderr)
         return 1
-    by = operator()
-    run_offline(settings, lambda ctx: audit_backup(ctx, result, by=by))
     print(result.summary())
+    by = operator()
+    try:
+        run_offline(settings, lambda ctx: audit_backup(ctx, result, by=by))
+    except Exception as error:
+        print(f"tsunagu backup: the archive is complete but backup.created could not be "
+              f"recorded in the audit log: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -39,11 +44,13 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         result = asyncio.run(restore_backup(settings, Path(args.archive), force=args.force,
-                                            by=operator(), say=_say))
+                                            by=operator(), say=_say,
+                                            files_only=args.files_only))
     except BackupError as error:
         print(f"tsunagu restore: {error}", file=sys.stderr)
         return 1
-    print(f"restored the backup made {result.manifest.created_at}")
+    what = "the files of the backup" if args.files_only else "the backup"
+    print(f"restored {what} made {result.manifest.created_at}")
     for step in result.next_steps:
         print(f"next: {step}")
     if result.audit_ok is False:
@@ -67,5 +74,8 @@ def register(sub: Subcommands) -> None:
     restore.add_argument("archive", help="the .tar written by `tsunagu backup`")
     restore.add_argument("--force", action="store_true",
                          help="replace a database that holds data (it is destroyed)")
+    restore.add_argument("--files-only", action="store_true",
+                         help="only the secrets and files, not the database (after "
+                         "PostgreSQL point-in-time recovery)")
     # Like `migrate`, restore may meet no instance (chat.cli.main skips the check).
     restore.set_defaults(func=cmd_restore, creates_instance=True)

@@ -107,6 +107,8 @@ async def test_a_backup_under_load_restores_every_acknowledged_message(
     assert restored.returncode == 0, restored.stderr
     assert "audit log intact" in restored.stderr
     assert "the instance is ready" in restored.stdout
+    secrets = server.settings.var_dir / "secrets.json"
+    assert secrets.stat().st_mode & 0o777 == 0o600
 
     verified = await run_tsunagu(server, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
@@ -161,6 +163,18 @@ async def test_restore_refuses_a_tampered_archive_and_a_database_that_holds_data
     assert forced.returncode == 0, forced.stderr
     assert "audit log intact" in forced.stderr
     assert sql(server, after_backup)[0][0] == 0
+
+    # The files alone (after PostgreSQL's point-in-time recovery): other keys in place
+    # are replaced only with --force.
+    secrets = server.settings.var_dir / "secrets.json"
+    backed_up = secrets.read_bytes()
+    secrets.write_text('{"session_key": "b3RoZXI="}')
+    refused = await run_tsunagu(server, "restore", "--files-only", str(archive))
+    assert refused.returncode == 1
+    assert "refusing to replace" in refused.stderr.strip().splitlines()[-1]
+    files = await run_tsunagu(server, "restore", "--files-only", "--force", str(archive))
+    assert files.returncode == 0, files.stderr
+    assert secrets.read_bytes() == backed_up
 
 
 async def test_a_backup_without_pg_dump_says_so_in_one_line(
