@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from chat.audit.record import audit_or_fail
 from chat.backup import databases
 from chat.backup.archive import ArchiveWriter, BackupError, Manifest, Member
@@ -167,15 +169,19 @@ def _said(say: Say, member: Member) -> None:
 
 
 def _size(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)
+    if size < 1024:
+        return f"{size:,} bytes"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value /= 1024
+    else:
+        unit = "TiB"
+    return f"{value:.1f} {unit}"
 
 
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
     return make_url(url).render_as_string(hide_password=True)
 
 

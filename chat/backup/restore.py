@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from chat.audit.record import audit_or_fail
 from chat.backup import databases
 from chat.backup.archive import BackupError, Manifest, file_sha256, read_archive
@@ -40,7 +42,6 @@ class RestoreResult:
 def _where(settings: Settings) -> str:
     if databases.dialect_of(settings.database_url) == "sqlite":
         return f"the SQLite database {databases.sqlite_file(settings.database_url)}"
-    from sqlalchemy.engine import make_url
     return ("the PostgreSQL database "
             + make_url(settings.database_url).render_as_string(hide_password=True))
 
@@ -76,7 +77,8 @@ async def restore_backup(settings: Settings, archive: Path, *, force: bool, by: 
         return RestoreResult(manifest, schema_current=False, next_steps=[
             f"{_where(settings)} does not exist: recover it, then run `tsunagu migrate` "
             "if told to and `tsunagu audit verify`"])
-    return await _check_restored(settings, manifest, archive, sha256, by=by, say=say)
+    return await _check_restored(settings, manifest, archive, sha256, by=by, say=say,
+                                 files_only=files_only)
 
 
 async def _restore_database(settings: Settings, manifest: Manifest, staging: Path, *,
@@ -173,7 +175,8 @@ def _install(source: Path, target: Path) -> None:
 
 
 async def _check_restored(settings: Settings, manifest: Manifest, archive: Path,
-                          sha256: str, *, by: str, say: Say) -> RestoreResult:
+                          sha256: str, *, by: str, say: Say,
+                          files_only: bool) -> RestoreResult:
     heads = set(script_heads(settings.database_url))
     revisions = set(await database_revisions(settings.database_url))
     result = RestoreResult(manifest, schema_current=revisions == heads)
@@ -208,7 +211,8 @@ async def _check_restored(settings: Settings, manifest: Manifest, archive: Path,
                             sha256=sha256, created_at=manifest.created_at,
                             release=manifest.release, schema=manifest.schema_revisions,
                             database=str(manifest.database["kind"]),
-                            messages=counts.get("messages"), by=by)
+                            messages=counts.get("messages"), files_only=files_only,
+                            by=by)
         say("checking the audit log (tsunagu audit verify)")
         report = await verify_log(ctx, anchors=anchors)
     result.audit_ok = report.ok
