@@ -171,13 +171,11 @@ def _said(say: Say, member: Member) -> None:
 def _size(size: int) -> str:
     if size < 1024:
         return f"{size:,} bytes"
-    value = size / 1024
-    for unit in ("KiB", "MiB", "GiB"):
+    value, unit = size / 1024, "KiB"
+    for larger in ("MiB", "GiB", "TiB"):
         if value < 1024:
             break
-        value /= 1024
-    else:
-        unit = "TiB"
+        value, unit = value / 1024, larger
     return f"{value:.1f} {unit}"
 
 

@@ -85,7 +85,7 @@ def test_an_unlisted_member_a_link_and_a_missing_one_are_refused(tmp_path: Path)
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
     manifest["members"].append({"name": "var/exports/2/y.csv", "size": 1, "sha256": "0"})
-    with pytest.raises(BackupError, match="lacks var/exports/2/y.csv"):
+    with pytest.raises(BackupError, match=r"lacks var/exports/2/y\.csv"):
         read_archive(rewritten(archive, manifest=manifest), tmp_path / "c")
 
 
