@@ -177,15 +177,18 @@ def connection_args(database_url: str, *, database: str | None = None
     return args, env
 
 
-async def _run(tool: str, args: list[str], env: dict[str, str]) -> None:
+async def _run(tool: str, args: list[str], env: dict[str, str]) -> str:
+    """Run a client tool; its standard output, or a :class:`BackupError` with the first
+    line it printed on error."""
     process = await asyncio.create_subprocess_exec(
         client_tool(tool), *args, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, stderr = await process.communicate()
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await process.communicate()
     if process.returncode != 0:
         lines = [line for line in stderr.decode(errors="replace").splitlines() if line]
         detail = lines[0] if lines else f"exit status {process.returncode}"
         raise BackupError(f"{tool} failed: {detail}")
+    return stdout.decode(errors="replace")
 
 
 async def dump_postgres(database_url: str, target: Path) -> dict[str, Any]:
@@ -242,3 +245,36 @@ async def restore_postgres(database_url: str, dump: Path) -> None:
     await _run("pg_restore", ["--clean", "--if-exists", "--no-owner", "--no-privileges",
                               "--single-transaction", "--exit-on-error", *args, str(dump)],
                env)
+
+
+async def tables_of_dump(dump: Path) -> set[tuple[str, str]]:
+    """(schema, table) of every table in a custom-format dump (``pg_restore --list``)."""
+    listing = await _run("pg_restore", ["--list", str(dump)], dict(os.environ))
+    tables = set()
+    for line in listing.splitlines():
+        parts = line.split()
+        # "214; 1259 123571 TABLE public messages owner"
+        if not line.startswith(";") and len(parts) >= 6 and parts[3] == "TABLE":
+            tables.add((parts[4], parts[5]))
+    return tables
+
+
+async def drop_tables_except(database_url: str, keep: set[tuple[str, str]]) -> list[str]:
+    """Drop the tables ``keep`` does not name: what a newer schema had added to the
+    database a restore replaced (``pg_restore --clean`` drops only the dump's own
+    objects, and a later ``tsunagu migrate`` would stumble on them). Returns their names."""
+    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN "
+                "('pg_catalog', 'information_schema')"))).all()
+            extra = sorted((str(r[0]), str(r[1])) for r in rows
+                           if (str(r[0]), str(r[1])) not in keep)
+            for schema, table in extra:
+                await conn.execute(sa.text(
+                    f'DROP TABLE IF EXISTS "{schema}"."{table}" CASCADE'))
+    finally:
+        await engine.dispose()
+    return [f"{schema}.{table}" for schema, table in extra]

@@ -111,6 +111,12 @@ async def _restore_database(settings: Settings, manifest: Manifest, staging: Pat
             settings.database_url, dict(manifest.database.get("settings") or {}))
     say(f"restoring {where} (pg_restore --clean --if-exists --no-owner, one transaction)")
     await databases.restore_postgres(settings.database_url, dump)
+    if found is not None and found.tables:
+        dropped = await databases.drop_tables_except(
+            settings.database_url, await databases.tables_of_dump(dump))
+        if dropped:
+            say(f"dropped {len(dropped)} table(s) the backup does not have (a newer "
+                f"schema's): {', '.join(dropped)}")
 
 
 def _check_secrets(var_dir: Path, staging: Path, *, force: bool) -> None:

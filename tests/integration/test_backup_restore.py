@@ -53,6 +53,14 @@ def destroy(server: RunningServer, backend: str) -> None:
     shutil.rmtree(server.settings.var_dir)
 
 
+def table_names(server: RunningServer) -> set[str]:
+    if server.settings.database_url.startswith("sqlite"):
+        query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        query = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    return {str(row[0]) for row in sql(server, query)}
+
+
 def client_id_counts(server: RunningServer) -> Counter[str]:
     return Counter(str(row[0]) for row in sql(
         server, "SELECT client_id FROM messages WHERE client_id IS NOT NULL"))
@@ -159,10 +167,14 @@ async def test_restore_refuses_a_tampered_archive_and_a_database_that_holds_data
     after_backup = "SELECT count(*) FROM messages WHERE body = 'バックアップの後'"
     assert sql(server, after_backup)[0][0] == 1     # neither refusal touched it
 
+    # As if a newer release had migrated it: a table the backup does not have.
+    sql(server, "CREATE TABLE added_by_a_newer_release (id integer)")
     forced = await run_tsunagu(server, "restore", "--force", str(archive))
     assert forced.returncode == 0, forced.stderr
     assert "audit log intact" in forced.stderr
     assert sql(server, after_backup)[0][0] == 0
+    tables = await asyncio.to_thread(table_names, server)
+    assert "added_by_a_newer_release" not in tables and "messages" in tables
 
     # The files alone (after PostgreSQL's point-in-time recovery): other keys in place
     # are replaced only with --force.
