@@ -14,7 +14,8 @@ import asyncio
 import os
 import shutil
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chat.backup.archive import BackupError
+from chat.store.models import UTCDateTime
 
 # Tables whose row counts tell the operator what a database holds.
 COUNTED = {"users": "people", "messages": "messages", "attachments": "photos",
            "audit_events": "audit entries"}
 BUSY_TIMEOUT_SECONDS = 30
+NODE_PREFIX = "node:"        # chat.actions.nodes: each node's heartbeat in system_settings
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,18 @@ class Contents:
     tables: int
     counts: dict[str, int]
     revisions: list[str]
+    # Nodes whose heartbeat (chat.actions.nodes) is recent: node id -> when, UTC.
+    heartbeats: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def holds_data(self) -> bool:
         """Anything worth refusing to overwrite (a freshly migrated schema holds none)."""
         return any(self.counts.values())
+
+    def serving(self, now: datetime, within: timedelta) -> list[str]:
+        """The nodes heard from within ``within`` of ``now``: probably serving still
+        (a node stopping cleanly deletes its heartbeat)."""
+        return sorted(node for node, seen in self.heartbeats.items() if now - seen < within)
 
     def summary(self) -> str:
         counted = ", ".join(f"{self.counts[t]:,} {label}" for t, label in COUNTED.items()
@@ -86,7 +96,14 @@ def _contents(conn: Any) -> Contents:
     revisions = ([str(r) for r in conn.execute(sa.text(
         "SELECT version_num FROM alembic_version")).scalars()]
         if "alembic_version" in tables else [])
-    return Contents(len(tables), counts, sorted(revisions))
+    heartbeats = {}
+    if "system_settings" in tables:
+        settings = sa.table("system_settings", sa.column("key", sa.String()),
+                            sa.column("updated_at", UTCDateTime()))
+        heartbeats = {str(key).removeprefix(NODE_PREFIX): seen for key, seen in conn.execute(
+            sa.select(settings.c.key, settings.c.updated_at).where(
+                settings.c.key.startswith(NODE_PREFIX)))}
+    return Contents(len(tables), counts, sorted(revisions), heartbeats)
 
 
 def _missing_database(error: BaseException) -> bool:

@@ -15,10 +15,12 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from chat.actions.nodes import STALE_AFTER_BEATS
 from chat.audit.record import audit_or_fail
 from chat.backup import databases
 from chat.backup.archive import BackupError, Manifest, file_sha256, read_archive
@@ -91,6 +93,15 @@ async def _restore_database(settings: Settings, manifest: Manifest, staging: Pat
                           "same kind of database")
     where = _where(settings)
     found = await databases.contents(settings.database_url)
+    # A stopping node deletes its heartbeat; one silent for a few beats has stopped.
+    quiet = timedelta(seconds=settings.node_heartbeat_seconds * STALE_AFTER_BEATS)
+    serving = found.serving(datetime.now(UTC), quiet) if found is not None else []
+    if serving:
+        raise BackupError(
+            f"{len(serving)} node(s) ({', '.join(serving)}) wrote a heartbeat to {where} "
+            f"within the last {quiet.total_seconds():.0f} s: stop every node of the "
+            "instance before restoring (a node that was killed is taken as stopped once "
+            "silent that long)")
     if found is not None and found.holds_data:
         if not force:
             raise BackupError(

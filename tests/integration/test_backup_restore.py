@@ -142,6 +142,11 @@ async def test_restore_refuses_a_tampered_archive_and_a_database_that_holds_data
     server: RunningServer = make_server()  # type: ignore[operator]
     archive = await backup(server, tmp_path / "backups")
     await post(server, SUZUKI, ["バックアップの後"])
+    # The node wrote its heartbeat at start-up (chat/app.py), before serving.
+    assert sql(server, "SELECT count(*) FROM system_settings WHERE key LIKE 'node:%'")[0][0]
+    under_a_node = await run_tsunagu(server, "restore", "--force", str(archive))
+    assert under_a_node.returncode == 1
+    assert "stop every node" in under_a_node.stderr.strip().splitlines()[-1]
     server.stop()
 
     tampered = tmp_path / "tampered.tar"
