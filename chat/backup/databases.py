@@ -185,7 +185,7 @@ def connection_args(database_url: str, *, database: str | None = None
     args = ["--host", url.host or "127.0.0.1", "--port", str(url.port or 5432),
             "--username", url.username or "postgres", "--no-password",
             "--dbname", database or url.database or "postgres"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)          # PGSSLROOTCERT, ~/.pgpass and the like still apply
     if url.password:
         env["PGPASSWORD"] = str(url.password)
     ssl = url.query.get("sslmode") or url.query.get("ssl")

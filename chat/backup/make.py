@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from chat.actions.exports import EXPORTS_DIR
 from chat.audit.record import audit_or_fail
 from chat.backup import databases
 from chat.backup.archive import ArchiveWriter, BackupError, Manifest, Member
@@ -32,7 +33,6 @@ from chat.secrets import SECRETS_FILE
 from chat.store.migrations import database_revisions
 
 Say = Callable[[str], None]
-EXPORTS_DIR = "exports"      # chat.actions.exports.EXPORTS_DIR, under CHAT_VAR_DIR
 ARCHIVE_PREFIX = "tsunagu-backup-"
 
 

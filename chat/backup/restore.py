@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from chat.actions.exports import EXPORTS_DIR
 from chat.actions.nodes import STALE_AFTER_BEATS
 from chat.audit.record import audit_or_fail
 from chat.backup import databases
@@ -156,15 +157,16 @@ def _restore_files(settings: Settings, manifest: Manifest, staging: Path) -> lis
     secrets = staging / "var" / SECRETS_FILE
     _install(secrets, var_dir / SECRETS_FILE)
     lines.append(f"wrote {var_dir / SECRETS_FILE} (mode 0600): the instance's keys")
-    exports = [m for m in manifest.member("var") if m.name.startswith("var/exports/")]
-    if (var_dir / "exports").exists():
-        shutil.rmtree(var_dir / "exports")
+    exports = [m for m in manifest.member("var")
+               if m.name.startswith(f"var/{EXPORTS_DIR}/")]
+    if (var_dir / EXPORTS_DIR).exists():
+        shutil.rmtree(var_dir / EXPORTS_DIR)
     for member in exports:
         relative = member.name.removeprefix("var/")
         _install(staging.joinpath(*member.name.split("/")), var_dir.joinpath(
             *relative.split("/")))
     if exports:
-        lines.append(f"wrote {len(exports)} export file(s) under {var_dir / 'exports'}")
+        lines.append(f"wrote {len(exports)} export file(s) under {var_dir / EXPORTS_DIR}")
     for member in manifest.member("anchor"):
         source = staging.joinpath(*member.name.split("/"))
         target = settings.audit_anchor_file or var_dir / f"restored-{source.name}"

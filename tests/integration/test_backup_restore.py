@@ -95,6 +95,10 @@ async def test_a_backup_under_load_restores_every_acknowledged_message(
             if len(acked) >= WARM_UP_ACKS:
                 warmed_up.set()
 
+    # An auditor's finished export is a file under CHAT_VAR_DIR/exports.
+    export = server.settings.var_dir / "exports" / "1" / "messages.jsonl"
+    export.parent.mkdir(parents=True)
+    export.write_text('{"message_id": 1}\n')
     senders = [asyncio.create_task(send_until_stopped(c)) for c in clients]
     await asyncio.wait_for(warmed_up.wait(), 10)
     acked_before_backup = set(acked)
@@ -109,6 +113,7 @@ async def test_a_backup_under_load_restores_every_acknowledged_message(
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert names[-1] == "manifest.json" and "var/secrets.json" in names
+    assert "var/exports/1/messages.jsonl" in names
 
     destroy(server, backend)
     restored = await run_tsunagu(server, "restore", str(archive))
@@ -117,6 +122,7 @@ async def test_a_backup_under_load_restores_every_acknowledged_message(
     assert "the instance is ready" in restored.stdout
     secrets = server.settings.var_dir / "secrets.json"
     assert secrets.stat().st_mode & 0o777 == 0o600
+    assert export.read_text() == '{"message_id": 1}\n'
 
     verified = await run_tsunagu(server, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
