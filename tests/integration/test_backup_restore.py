@@ -66,8 +66,9 @@ def client_id_counts(server: RunningServer) -> Counter[str]:
         server, "SELECT client_id FROM messages WHERE client_id IS NOT NULL"))
 
 
-async def backup(server: RunningServer, out: Path) -> Path:
-    result = await run_tsunagu(server, "backup", "--out", str(out))
+async def backup(server: RunningServer, out: Path,
+                 env: dict[str, str] | None = None) -> Path:
+    result = await run_tsunagu(server, "backup", "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
     assert "backup written" in result.stdout and "sha256" in result.stdout
     archive = the_archive(out)
@@ -77,8 +78,14 @@ async def backup(server: RunningServer, out: Path) -> Path:
 
 async def test_a_backup_under_load_restores_every_acknowledged_message(
         make_server: object, backend: str, tmp_path: Path) -> None:
+    # The node signs a checkpoint every 0.2 s and appends it to the anchor file, so
+    # anchors are written while the backup runs (it copies the file before the database).
+    anchors = tmp_path / "anchors" / "anchors.jsonl"
+    anchors.parent.mkdir()
+    anchored = {"CHAT_AUDIT_ANCHOR_FILE": str(anchors)}
     server: RunningServer = make_server(  # type: ignore[operator]
-        send_rate_per_second=1000.0, send_burst=1000)
+        send_rate_per_second=1000.0, send_burst=1000, audit_anchor_file=anchors,
+        audit_checkpoint_seconds=0.2)
     tokens = {person: await dev_token(server, person) for person in SENDERS}
     clients = [await ChatClient.connect(server, tokens[person]) for person in SENDERS]
     acked: list[str] = []
@@ -102,7 +109,7 @@ async def test_a_backup_under_load_restores_every_acknowledged_message(
     senders = [asyncio.create_task(send_until_stopped(c)) for c in clients]
     await asyncio.wait_for(warmed_up.wait(), 10)
     acked_before_backup = set(acked)
-    archive = await backup(server, tmp_path / "backups")
+    archive = await backup(server, tmp_path / "backups", anchored)
     sent_during_backup = len(acked) - len(acked_before_backup)
     stop.set()
     await asyncio.gather(*senders)
@@ -115,17 +122,21 @@ async def test_a_backup_under_load_restores_every_acknowledged_message(
     assert names[-1] == "manifest.json" and "var/secrets.json" in names
     assert "var/exports/1/messages.jsonl" in names
 
+    assert "anchor/anchors.jsonl" in names
     destroy(server, backend)
-    restored = await run_tsunagu(server, "restore", str(archive))
+    anchors.unlink()                          # on the lost machine too
+    restored = await run_tsunagu(server, "restore", str(archive), env=anchored)
     assert restored.returncode == 0, restored.stderr
     assert "audit log intact" in restored.stderr
+    assert anchors.exists()
     assert "the instance is ready" in restored.stdout
     secrets = server.settings.var_dir / "secrets.json"
     assert secrets.stat().st_mode & 0o777 == 0o600
     assert export.read_text() == '{"message_id": 1}\n'
 
-    verified = await run_tsunagu(server, "audit", "verify")
+    verified = await run_tsunagu(server, "audit", "verify", env=anchored)
     assert verified.returncode == 0, verified.stderr
+    assert " 0 anchors" not in verified.stdout, verified.stdout
     counts = client_id_counts(server)
     assert all(counts[client_id] == 1 for client_id in acked_before_backup), (
         "a message acknowledged before the backup is missing")
@@ -137,7 +148,7 @@ async def test_a_backup_under_load_restores_every_acknowledged_message(
     # A node on the restored instance takes a session made before the backup (its
     # digest is keyed by the restored secrets) and serves a send.
     node: RunningServer = make_server(  # type: ignore[operator]
-        send_rate_per_second=1000.0, send_burst=1000)
+        send_rate_per_second=1000.0, send_burst=1000, audit_anchor_file=anchors)
     client = await ChatClient.connect(node, tokens[SUZUKI])
     ack = await client.send_message(await department_channel(client), "復元後の送信")
     assert ack["duplicate"] is False
