@@ -76,4 +76,6 @@ ACTION_LABELS: dict[AuditAction, tuple[str, str]] = {
     AuditAction.MESSAGES_READ: ("メッセージの閲覧（管理者・監査）", "Messages read (privileged)"),
     AuditAction.RECORDS_EXPORT_DOWNLOADED: ("書き出しファイルのダウンロード", "Export downloaded"),
     AuditAction.AUDIT_CHECKPOINTED: ("監査ログへの署名", "Audit log checkpoint signed"),
+    AuditAction.BACKUP_CREATED: ("バックアップの作成", "Backup created"),
+    AuditAction.BACKUP_RESTORED: ("バックアップからの復元", "Restored from a backup"),
 }

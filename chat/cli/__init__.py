@@ -3,9 +3,9 @@
 Each command group is a module of this package with a ``register(sub)`` that adds its
 subcommands (and their ``func``); :data:`COMMAND_GROUPS` lists them in the order
 ``tsunagu --help`` shows. A new group is a new module and one line here
-(docs/extending.md). Every command but ``migrate`` first checks that the instance exists
-(``chat.cli.common.instance_problem``): run from the wrong folder, a command names what
-it looked at and stops with exit 2 instead of creating an empty instance there.
+(docs/extending.md). Every command but ``migrate`` and ``restore`` first checks that the
+instance exists (``chat.cli.common.instance_problem``): run from the wrong folder, a
+command names what it looked at and stops with exit 2 instead of creating an empty instance there.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 
 from chat.cli import (
     audit,
+    backup,
     broadcast,
     devices,
     disaster,
@@ -31,7 +32,7 @@ from chat.errors import ChatError
 from chat.logs import configure_logging
 
 COMMAND_GROUPS = (server, imports, devices, policy, audit, retention, pbx, disaster,
-                  rollcall, broadcast)
+                  rollcall, broadcast, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,9 @@ class AuditAction(StrEnum):
     AUDIT_VERIFIED = "audit.verified"
     AUDIT_LOG_VIEWED = "audit.log_viewed"
     AUDIT_CHECKPOINTED = "audit.checkpointed"
+    # Backups of the whole instance (docs/backup.md)
+    BACKUP_CREATED = "backup.created"
+    BACKUP_RESTORED = "backup.restored"
     # Urgent broadcasts (緊急放送); confirmations are announcement.confirmed
     BROADCAST_SENT = "broadcast.sent"
     BROADCAST_REPEATED = "broadcast.repeated"

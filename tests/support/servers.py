@@ -180,18 +180,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 async def run_tsunagu(server: RunningServer | None, *args: str,
                       bus_url: str | None = None,
-                      stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+                      stdin: str | None = None,
+                      env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real ``tsunagu`` CLI in a subprocess against ``server``'s database and bus
-    (``bus_url`` overrides the bus; ``stdin`` is piped in), off the event loop."""
-    env = dict(os.environ)
+    (``bus_url`` overrides the bus; ``stdin`` is piped in; ``env`` adds to or overrides
+    the environment, e.g. a ``PATH``), off the event loop."""
+    environment = dict(os.environ)
     if server is not None:
-        env.update(CHAT_DATABASE_URL=server.settings.database_url,
-                   CHAT_BUS_URL=bus_url or server.settings.bus_url,
-                   CHAT_BUS_PREFIX=server.settings.bus_prefix,
-                   CHAT_VAR_DIR=str(server.settings.var_dir),
-                   CHAT_PORT=str(server.port))
+        environment.update(CHAT_DATABASE_URL=server.settings.database_url,
+                           CHAT_BUS_URL=bus_url or server.settings.bus_url,
+                           CHAT_BUS_PREFIX=server.settings.bus_prefix,
+                           CHAT_VAR_DIR=str(server.settings.var_dir),
+                           CHAT_PORT=str(server.port))
+    environment.update(env or {})
     return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "chat.cli", *args], cwd=REPO_ROOT, env=env,
+        subprocess.run, [sys.executable, "-m", "chat.cli", *args], cwd=REPO_ROOT,
+        env=environment,
         input=stdin, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -2,8 +2,9 @@
 that points upwards fails here rather than as a cycle found later.
 
 From the bottom: ``domain`` (pure rules) and ``bus``; ``store``; ``audit`` (recording
-events); ``auth``; ``actions``; the ``hub``; ``web`` and ``app`` on top. An import
-inside a function or under ``TYPE_CHECKING`` counts too: it is still a dependency.
+events); ``auth``; ``actions``; the ``hub``; ``web`` and ``app`` on top; ``backup``
+(whole-instance backups) beside the CLI, above the actions. An import inside a function
+or under ``TYPE_CHECKING`` counts too: it is still a dependency.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ FORBIDDEN = {
     "chat.actions": ("chat.hub", "chat.web", "chat.app"),
     "chat.hub": ("chat.store", "chat.actions", "chat.auth", "chat.audit", "chat.web",
                  "chat.app"),
+    # Backup and restore sit beside the CLI, above the actions; no node runs them.
+    "chat.backup": ("chat.hub", "chat.web", "chat.app", "chat.cli"),
 }
 
 
