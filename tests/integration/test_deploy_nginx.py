@@ -170,7 +170,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         nodes = [start_server(settings), start_server(settings)]
         nginx = start_nginx(root, {
             "SERVER_NAME": "localhost", "PUBLIC_URL": f"https://localhost:{https_port}",
-            "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port),
+            "HTTPS_LISTEN": f"127.0.0.1:{https_port}", "HTTP_LISTEN": f"127.0.0.1:{http_port}",
             "CERT": str(certificate.server_cert), "KEY": str(certificate.server_key),
             "NODE1": f"127.0.0.1:{nodes[0].port}", "NODE2": f"127.0.0.1:{nodes[1].port}",
         }, https_port)

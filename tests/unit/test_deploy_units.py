@@ -150,3 +150,16 @@ def test_the_env_example_names_every_setting_and_is_valid() -> None:
     nginx = (ROOT / "deploy" / "nginx" / "tsunagu.conf").read_text(encoding="utf-8")
     limit = re.search(r"client_max_body_size\s+(\d+)m;", nginx)
     assert limit and int(limit.group(1)) * 1024 * 1024 > configured.max_upload_bytes
+
+
+def test_the_cli_wrapper_reads_the_units_env_file_and_folder() -> None:
+    """deploy/tsunagu-cli runs commands by hand as the units do: same user, same
+    settings, same folder, same executable."""
+    wrapper = ROOT / "deploy" / "tsunagu-cli"
+    assert subprocess.run(["sh", "-n", str(wrapper)], check=False).returncode == 0
+    text = wrapper.read_text(encoding="utf-8")
+    node = UNITS / "tsunagu@.service"
+    assert f". {one(node, 'Service.EnvironmentFile')}" in text
+    assert f"cd {one(node, 'Service.WorkingDirectory')}" in text
+    assert f'exec {TSUNAGU} "$@"' in text
+    assert f"-u {one(node, 'Service.User')} --" in text
