@@ -241,10 +241,11 @@ class TsunaguClient:
         status) if the upgrade is refused, and TimeoutError past ``timeout``.
         """
         token = self._require_token()
+        # websockets refuses ssl=None for wss:// and any ssl for ws://: pass it only when set.
+        tls: dict[str, Any] = {"ssl": self.tls} if self.tls is not None else {}
         try:
             ws = await ws_connect(self.ws_url, origin=Origin(self.origin),
-                                  open_timeout=self.timeout,
-                                  **({"ssl": self.tls} if self.tls is not None else {}))
+                                  open_timeout=self.timeout, **tls)
         except InvalidStatus as refused:  # e.g. 403 for an origin the server does not allow
             status = refused.response.status_code
             raise ClientError("handshake_refused", f"the websocket handshake got {status}",
