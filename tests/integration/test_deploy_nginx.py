@@ -13,9 +13,11 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,3 +285,23 @@ async def test_metrics_and_the_dev_path_are_not_served_through_nginx(
         health = await http.get("/healthz")
     assert health.status_code == 200
     assert health.json()["node"] in {n.settings.node_id for n in deployment.nodes}
+
+
+def handshake(deployment: Deployment, version: ssl.TLSVersion) -> str:
+    """The protocol nginx agrees to when the client offers only ``version``."""
+    context = deployment.certificate.client_context()
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")     # let the client offer the old ones
+    with warnings.catch_warnings():     # TLS 1.1 is deprecated, which is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = version
+    with socket.create_connection(("127.0.0.1", deployment.https_port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as tls:
+        return str(tls.version())
+
+
+def test_only_tls_1_2_and_1_3_are_accepted(deployment: Deployment) -> None:
+    assert handshake(deployment, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert handshake(deployment, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    # Refused by nginx (its alert), not by this client's own OpenSSL policy.
+    with pytest.raises(ssl.SSLError, match="ALERT_PROTOCOL_VERSION"):
+        handshake(deployment, ssl.TLSVersion.TLSv1_1)
