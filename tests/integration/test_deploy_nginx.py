@@ -8,6 +8,7 @@ PBX webhook becoming a missed-call notice; and plain HTTP redirects, /metrics re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -305,3 +306,26 @@ def test_only_tls_1_2_and_1_3_are_accepted(deployment: Deployment) -> None:
     # Refused by nginx (its alert), not by this client's own OpenSSL policy.
     with pytest.raises(ssl.SSLError, match="ALERT_PROTOCOL_VERSION"):
         handshake(deployment, ssl.TLSVersion.TLSv1_1)
+
+
+async def test_a_proven_request_over_http2_is_accepted(deployment: Deployment) -> None:
+    """Browsers speak HTTP/2 to nginx: the Host the node gets comes from :authority,
+    and the proof's htu must still match. curl (nghttp2) sends it; httpx here has no h2."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    phone = await signed_in(deployment, TANAKA)
+    assert phone.token is not None
+    url = f"{deployment.public_url}/api/me"
+    proof = phone.device_key.proof("GET", url, nonce=phone.nonce, access_token=phone.token,
+                                   iat=int(time.time()))
+    result = await asyncio.to_thread(subprocess.run, [
+        curl, "--http2", "--silent", "--show-error", "--max-time", "5",
+        "--cacert", str(deployment.certificate.ca_cert),
+        "--header", f"Authorization: DPoP {phone.token}", "--header", f"DPoP: {proof}",
+        "--write-out", "\n%{http_version} %{http_code}", url],
+        capture_output=True, text=True, timeout=10, check=False)
+    body, _, status = result.stdout.rpartition("\n")
+    assert status == "2 200", (result.stdout, result.stderr)
+    assert json.loads(body)["staff_number"] == TANAKA
+    await phone.aclose()
