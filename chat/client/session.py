@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import ssl
 import time
 from collections.abc import Callable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -106,7 +107,8 @@ class TsunaguClient:
     ``Origin`` header, and must be one the server accepts; ``ws_url`` defaults to
     ``base_url`` with ``ws(s)://`` and path ``/ws``. ``authenticator`` is needed only for
     :meth:`enroll` and :meth:`sign_in`. ``timeout`` bounds each HTTP request and the
-    websocket handshake, in seconds.
+    websocket handshake, in seconds. ``tls`` is the SSL context that verifies an https
+    server (e.g. one trusting the city's own CA); None: the system's trusted CAs.
 
     State a caller may read: ``token`` (the session token, None when signed out) and
     ``nonce`` (the latest ``DPoP-Nonce``). ``clock`` gives each proof's ``iat`` (Unix
@@ -123,6 +125,7 @@ class TsunaguClient:
         ws_url: str | None = None,
         timeout: float = 10,
         clock: Callable[[], float] = time.time,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -139,11 +142,13 @@ class TsunaguClient:
         self.clock = clock
         self.token: str | None = None
         self.nonce: str | None = None
+        self.tls = tls
         # A jar that accepts no cookie: the session goes in Authorization only, so the
         # server never sees a cookie and a header that could disagree.
         closed_jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                       cookies=closed_jar)
+                                       cookies=closed_jar,
+                                       verify=tls if tls is not None else True)
 
     async def __aenter__(self) -> TsunaguClient:
         return self
@@ -236,9 +241,11 @@ class TsunaguClient:
         status) if the upgrade is refused, and TimeoutError past ``timeout``.
         """
         token = self._require_token()
+        # websockets refuses ssl=None for wss:// and any ssl for ws://: pass it only when set.
+        tls: dict[str, Any] = {"ssl": self.tls} if self.tls is not None else {}
         try:
             ws = await ws_connect(self.ws_url, origin=Origin(self.origin),
-                                  open_timeout=self.timeout)
+                                  open_timeout=self.timeout, **tls)
         except InvalidStatus as refused:  # e.g. 403 for an origin the server does not allow
             status = refused.response.status_code
             raise ClientError("handshake_refused", f"the websocket handshake got {status}",
