@@ -81,7 +81,10 @@ def test_every_timer_starts_a_service_of_its_own_name() -> None:
 def test_every_service_runs_as_tsunagu_with_the_env_file_and_hardening() -> None:
     for service in SERVICES:
         assert one(service, "Service.User") == "tsunagu", service.name
-        assert one(service, "Service.EnvironmentFile") == "/etc/tsunagu/tsunagu.env"
+        # The deployment's settings first; a node may add its own (its metrics port).
+        env_files = directives(service)["Service.EnvironmentFile"]
+        assert env_files[0] == "/etc/tsunagu/tsunagu.env", service.name
+        assert all(f.startswith("-/etc/tsunagu/") for f in env_files[1:]), service.name
         assert one(service, "Service.WorkingDirectory") == "/var/lib/tsunagu"
         for key, value in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                            ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
@@ -159,7 +162,7 @@ def test_the_cli_wrapper_reads_the_units_env_file_and_folder() -> None:
     assert subprocess.run(["sh", "-n", str(wrapper)], check=False).returncode == 0
     text = wrapper.read_text(encoding="utf-8")
     node = UNITS / "tsunagu@.service"
-    assert f". {one(node, 'Service.EnvironmentFile')}" in text
+    assert f". {directives(node)['Service.EnvironmentFile'][0]}" in text
     assert f"cd {one(node, 'Service.WorkingDirectory')}" in text
     assert f'exec {TSUNAGU} "$@"' in text
     assert f"-u {one(node, 'Service.User')} --" in text
