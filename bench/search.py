@@ -17,9 +17,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alembic import command
 from sqlalchemy import func, insert, select, update
 
-from alembic import command
 from bench import population, targets
 from bench.loadgen import percentiles
 from bench.population import City

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -17,9 +18,9 @@ from sqlalchemy import delete, insert, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import command
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The migrations (``env.py``, ``script.py.mako``, ``versions/``): a folder of the
+#: ``chat`` package, so a wheel install has them too.
+SCRIPT_LOCATION = Path(__file__).resolve().parents[1] / "migrations"
 
 # Objects that live outside the ORM models because they are dialect-specific (the search
 # indexes, chat/store/search.py): SQLite's FTS5 tables (and their shadow tables) and
@@ -46,8 +47,11 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    """Alembic's configuration, built in code: no ``alembic.ini`` is read (an installed
+    Tsunagu has none), and the URL goes to env.py as an attribute (never into a file)."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     config.attributes["database_url"] = database_url
     return config
 
@@ -121,7 +125,7 @@ def migration_chain(script: ScriptDirectory, head: str) -> list[tuple[str, bool]
 
 
 def record_serves_from(connection: Connection, script: ScriptDirectory) -> None:
-    """Write :data:`SERVES_FROM_KEY` after a migration run (alembic/env.py, in the
+    """Write :data:`SERVES_FROM_KEY` after a migration run (chat/migrations/env.py, in the
     migration's own transaction), so that a release older than the schema can tell
     whether it may still serve it (``instance_problem``)."""
     heads = MigrationContext.configure(connection).get_current_heads()

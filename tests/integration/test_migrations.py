@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import Connection
 
-from alembic import command
 from chat.store.db import Database
 from chat.store.migrations import alembic_config, include_object, upgrade
 from chat.store.models import Base, Channel, Membership, Message, MessageRevision, User

@@ -30,16 +30,22 @@ from tests.support.servers import FRAME_TIMEOUT, REPO_ROOT
 #: it). Move it forward whenever a release is cut, so this test always runs the previous
 #: release's code against this release's migrations (docs/upgrade.md, "Cutting a release").
 PREVIOUS_RELEASE = "853f2363f3afa89e711843fec63f508db814543a"
-#: What a release needs to serve: its code, migrations and pages.
-RELEASE_PATHS = ("chat", "admin", "web_client", "alembic", "alembic.ini")
+#: What the previous release needs to serve: its code, pages and migrations, which were
+#: still beside the package then (``alembic/``, found through ``alembic.ini``). When
+#: PREVIOUS_RELEASE moves past the release that moved them into ``chat/migrations``,
+#: this becomes RELEASE_PATHS.
+PREVIOUS_RELEASE_PATHS = ("chat", "admin", "web_client", "alembic", "alembic.ini")
+#: What this release needs to serve: its code and pages; the migrations are in ``chat``.
+RELEASE_PATHS = ("chat", "admin", "web_client")
 
 
-def release_tree(commit: str, into: Path) -> Path:
-    """The files of ``commit`` (from this checkout's git history) under ``into``."""
+def release_tree(commit: str, into: Path, paths: tuple[str, ...]) -> Path:
+    """The files ``paths`` of ``commit`` (from this checkout's git history) under
+    ``into``."""
     if not (REPO_ROOT / ".git").exists():
         pytest.skip("the previous release is read from git history; this copy has none")
     archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar",
-                              commit, *RELEASE_PATHS], capture_output=True, check=False,
+                              commit, *paths], capture_output=True, check=False,
                              timeout=60)
     assert archive.returncode == 0, (
         f"git cannot give release {commit}: {archive.stderr.decode()!r} (a shallow clone? "
@@ -119,7 +125,7 @@ async def connect(http_url: str, staff_number: str) -> ChatClient:
 def previous_node(tmp_path: Path, backend: str, database_url: str) -> Iterator[ReleaseNode]:
     if backend != "postgres":
         pytest.skip("a rolling upgrade is several nodes: PostgreSQL + Redis")
-    tree = release_tree(PREVIOUS_RELEASE, tmp_path / "previous")
+    tree = release_tree(PREVIOUS_RELEASE, tmp_path / "previous", PREVIOUS_RELEASE_PATHS)
     assert REDIS_URL
     env = {**os.environ, "PYTHONPATH": str(tree), "CHAT_DATABASE_URL": database_url,
            "CHAT_BUS_URL": REDIS_URL, "CHAT_BUS_PREFIX": f"tsunagu-test-{uuid.uuid4().hex}:",
@@ -198,7 +204,7 @@ def next_release(tmp_path: Path, *, expand_only: bool) -> Path:
     change = ("batch.add_column(sa.Column('next_note', sa.Text(), nullable=True))"
               if expand_only else
               "batch.alter_column('last_version', new_column_name='next_version')")
-    (tree / "alembic" / "versions" / "9999_next_release.py").write_text(f"""\
+    (tree / "chat" / "migrations" / "versions" / "9999_next_release.py").write_text(f"""\
 \"\"\"The next release's migration (made by a test).\"\"\"
 import sqlalchemy as sa
 from alembic import op

@@ -22,7 +22,7 @@ from chat.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 ENV_EXAMPLE = ROOT / "deploy" / "tsunagu.env.example"
-TSUNAGU = "/opt/tsunagu/venv/bin/tsunagu"
+TSUNAGU = "/opt/tsunagu/current/venv/bin/tsunagu"
 SERVICES = sorted(UNITS.glob("*.service"))
 TIMERS = sorted(UNITS.glob("*.timer"))
 

@@ -3,7 +3,8 @@ that points upwards fails here rather than as a cycle found later.
 
 From the bottom: ``domain`` (pure rules) and ``bus``; ``store``; ``audit`` (recording
 events); ``auth``; ``actions``; the ``hub``; ``web`` and ``app`` on top; ``backup``
-(whole-instance backups) beside the CLI, above the actions. An import inside a function
+(whole-instance backups) beside the CLI, above the actions; ``migrations`` (Alembic's)
+on the store and the domain, imported by nothing. An import inside a function
 or under ``TYPE_CHECKING`` counts too: it is still a dependency.
 """
 
@@ -32,6 +33,10 @@ FORBIDDEN = {
                  "chat.app"),
     # Backup and restore sit beside the CLI, above the actions; no node runs them.
     "chat.backup": ("chat.hub", "chat.web", "chat.app", "chat.cli"),
+    # The Alembic migrations run on the store's models and the domain's rules (and read
+    # the settings for the URL); Alembic loads them by path, nothing imports them.
+    "chat.migrations": ("chat.actions", "chat.auth", "chat.audit", "chat.bus", "chat.hub",
+                        "chat.web", "chat.context", "chat.app", "chat.backup", "chat.cli"),
 }
 
 
@@ -83,6 +88,15 @@ def test_auth_never_imports_actions() -> None:
     assert not [pair for pair in imports_of("chat.auth") if within(pair[1], "chat.actions")]
 
 
+def test_nothing_imports_the_migrations() -> None:
+    """Alembic loads ``chat/migrations`` by path (``chat.store.migrations`` names the
+    folder); a module that imported a migration would run it outside Alembic."""
+    importers = sorted({importer for importer, imported in imports_of("chat")
+                        if within(imported, "chat.migrations")
+                        and not within(importer, "chat.migrations")})
+    assert importers == []
+
+
 def test_the_reader_sees_imports_of_every_form() -> None:
     """A scanner that saw nothing would pass every rule above."""
     actions = {imported for _, imported in imports_of("chat.actions")}
@@ -93,3 +107,6 @@ def test_the_reader_sees_imports_of_every_form() -> None:
     web = {imported for _, imported in imports_of("chat.web")}
     assert "chat.actions.messages" in web            # from chat.actions import messages
     assert "asyncio" in web                          # import asyncio
+    migrations = {imported for _, imported in imports_of("chat.migrations")}
+    assert "chat.store.models.Base" in migrations    # env.py
+    assert "chat.domain.auditchain" in migrations    # versions/0003
