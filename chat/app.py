@@ -43,7 +43,7 @@ from chat.errors import ChatError
 from chat.hub import Hub
 from chat.periodic import every
 from chat.secrets import InstanceSecrets
-from chat.store.db import Database
+from chat.store.db import ConnectionSetup, Database
 from chat.store.outbox import DatabaseOutbox
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
@@ -173,13 +173,18 @@ def open_replay_cache(bus_url: str) -> tuple[ReplayCache, Callable[[], Awaitable
     return MemoryReplayCache(), nothing
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
-    """Build the ASGI app. Nothing is opened until the lifespan starts."""
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               connection_setup: ConnectionSetup | None = None) -> Starlette:
+    """Build the ASGI app. Nothing is opened until the lifespan starts.
+
+    ``connection_setup`` runs on each database connection as it is handed out
+    (:class:`chat.store.db.Database`): the fault tests set SQLite's ``max_page_count``
+    there, so the node's own connections meet a real SQLITE_FULL."""
     settings.validate()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, connection_setup=connection_setup)
         # On memory:// this node also relays what the CLI beside it published.
         bus = open_bus(settings.bus_url, prefix=settings.bus_prefix,
                        outbox=DatabaseOutbox(db), serving=True)

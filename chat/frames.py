@@ -130,7 +130,7 @@ def channel_json(channel: Channel) -> JSON:
 
 
 def error_frame(code: str, message: str, ref: Any = None, *,
-                details: dict[str, str] | None = None) -> JSON:
+                details: dict[str, str | int] | None = None) -> JSON:
     frame: JSON = {"type": "error", "code": code, "message": message, **(details or {})}
     if ref is not None:
         frame["ref"] = ref

@@ -283,7 +283,7 @@ class ConnectionProtocol:
         return [Close(code, reason)]
 
     def _error_and_close(self, code: str, message: str, ref: Any, reason: str, *,
-                         details: dict[str, str] | None = None) -> list[Action]:
+                         details: dict[str, str | int] | None = None) -> list[Action]:
         """An error frame, then a policy-violation close (RFC 6455 §7.4.1, 1008)."""
         return [Reply(error_frame(code, message, ref, details=details)),
                 *self._close(CLOSE_POLICY, reason)]

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,11 @@ BUSY_TIMEOUT_SECONDS = 30
 PING_AFTER_IDLE_SECONDS = 10.0
 
 
+#: Run on a database connection (the DB-API connection SQLAlchemy's adapter gives, whose
+#: cursors execute synchronously) each time the pool hands it out.
+ConnectionSetup = Callable[[Any], None]
+
+
 class Database:
     """Owns the engine and hands out sessions.
 
@@ -51,7 +56,8 @@ class Database:
     """
 
     def __init__(self, url: str, *, echo: bool = False,
-                 ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+                 ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+                 connection_setup: ConnectionSetup | None = None) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -94,6 +100,11 @@ class Database:
                         file, busy_timeout=BUSY_TIMEOUT_SECONDS))
                 _install_sqlite_hooks(self._inline_read_engine, inline=True, read_only=True)
                 short_read_engine = self._inline_read_engine
+        if connection_setup is not None:
+            for engine in {self.engine, self._inline_engine, self._inline_read_engine}:
+                if engine is not None:
+                    event.listen(engine.sync_engine.pool, "checkout",
+                                 lambda dbapi, _record, _proxy: connection_setup(dbapi))
         self._inline_pools = {inline.sync_engine.pool for inline in (
             self._inline_engine, self._inline_read_engine) if inline is not None}
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -62,6 +62,7 @@ from chat.protocol import (
     SendMessage,
     Typing,
 )
+from chat.store.faults import storage_fault
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 from chat.web.admission import Admission, UnauthenticatedSockets
@@ -292,10 +293,18 @@ class ClientSession:
         try:
             frame = await self._dispatch(command, self.principal)
         except ChatError as exc:
-            frame = error_frame(exc.code, exc.message, run.ref)
-        except Exception:
-            log.exception("command %s failed", type(command).__name__)
-            return self.protocol.internal_error(run.ref)
+            frame = error_frame(exc.code, exc.message, run.ref, details=exc.details())
+        except Exception as exc:
+            # The store unavailable for now (disk full, a lock or statement timeout, a
+            # lost connection): answer this command with the retryable code and keep
+            # the connection, so clients back off instead of reconnecting in a loop.
+            fault = storage_fault(exc)
+            if fault is None:
+                log.exception("command %s failed", type(command).__name__)
+                return self.protocol.internal_error(run.ref)
+            log.warning("command %s: storage unavailable (%s)", type(command).__name__,
+                        exc)
+            frame = error_frame(fault.code, fault.message, run.ref, details=fault.details())
         else:
             if frame is None:
                 return []
@@ -363,8 +372,15 @@ class ClientSession:
         if now - self._last_touch < self._touch_every:
             return
         self._last_touch = now
-        await record_use(self.ctx, session_id=self.principal.session_id,
-                         device_id=self.principal.device_id)
+        try:
+            await record_use(self.ctx, session_id=self.principal.session_id,
+                             device_id=self.principal.device_id)
+        except Exception as exc:
+            # Best effort: the command itself answers the client (with the retryable
+            # code if the store is still unavailable); the touch comes again later.
+            if storage_fault(exc) is None:
+                raise
+            self._last_touch = now - self._touch_every
 
     async def _still_in_use(self, now: float) -> bool:
         """At the idle deadline: the session may have been used elsewhere meanwhile (an

@@ -1,0 +1,133 @@
+"""Faults answered clearly (docs/protocol.md#faults): a store that cannot take a write
+answers each send with the retryable ``storage_unavailable`` and keeps the connection,
+so phones back off instead of reconnecting in a loop; nothing acknowledged is lost and
+nothing is stored twice. Real faults: SQLite's ``max_page_count`` on the node's own
+connections (a real SQLITE_FULL), a PostgreSQL lock held by another connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.support import ChatClient, RunningServer, api, dev_token, sql
+from tests.support.people import SUZUKI, TAKAHASHI, TANAKA
+
+SENDERS = [SUZUKI, TAKAHASHI, TANAKA]
+# Large enough that every send needs new pages (overflow pages, index entries).
+BIG_BODY = "満杯試験" * 2000
+NO_LIMIT = 1_000_000_000
+
+
+class PageLimit:
+    """SQLite's ``max_page_count`` set on each of the node's connections as the pool
+    hands it out (``create_app(connection_setup=...)``): at 1 the database cannot grow
+    past its current size (SQLite keeps the larger of the two), which is a real
+    SQLITE_FULL for every write that needs a new page."""
+
+    def __init__(self) -> None:
+        self.pages = NO_LIMIT
+
+    def __call__(self, dbapi_connection: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA max_page_count = {int(self.pages)}")
+        cursor.close()
+
+
+async def connect(server: RunningServer, staff: str) -> tuple[ChatClient, int]:
+    client = await ChatClient.connect(server, await dev_token(server, staff))
+    assert client.ready is not None
+    channel = next(c["id"] for c in client.ready["channels"] if c["kind"] == "department")
+    return client, channel
+
+
+async def send(client: ChatClient, channel_id: int, client_id: str,
+               body: str) -> dict[str, Any]:
+    """The answer to one send: its ack or its error frame (``ref``, as the page sends)."""
+    await client.send({"type": "send", "ref": client_id, "channel_id": channel_id,
+                       "client_id": client_id, "body": body})
+    return await answer_to(client, client_id)
+
+
+async def answer_to(client: ChatClient, client_id: str) -> dict[str, Any]:
+    """The ack or the error frame answering the send ``client_id``."""
+    return await client.expect_any(
+        lambda f: (f["type"] == "ack" and f["client_id"] == client_id)
+        or (f["type"] == "error" and f.get("ref") == client_id))
+
+
+def stored_counts(server: RunningServer, client_ids: list[str]) -> dict[str, int]:
+    rows = sql(server, "SELECT client_id, count(*) FROM messages "
+                       "WHERE client_id LIKE 'fault-%' GROUP BY client_id")
+    counts = {row[0]: row[1] for row in rows}
+    return {client_id: counts.get(client_id, 0) for client_id in client_ids}
+
+
+def assert_retryable(frame: dict[str, Any]) -> None:
+    assert frame["type"] == "error", frame
+    assert frame["code"] == "storage_unavailable", frame
+    assert isinstance(frame["retry_after_ms"], int) and frame["retry_after_ms"] > 0
+    assert frame["message_ja"]
+
+
+async def test_a_full_disk_answers_each_send_retryably_on_the_same_connection(
+        backend: str, make_server: ServerFactory) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLITE_FULL is SQLite's; PostgreSQL's faults are tested below")
+    limit = PageLimit()
+    server = make_server(app_kwargs={"connection_setup": limit})
+    senders = [await connect(server, staff) for staff in SENDERS]
+    acked: list[str] = []
+    for client, channel in senders:
+        client_id = f"fault-{uuid.uuid4().hex}"
+        assert (await send(client, channel, client_id, "満杯前"))["type"] == "ack"
+        acked.append(client_id)
+
+    limit.pages = 1                         # the disk is full from now on
+    refused: list[tuple[ChatClient, int, str]] = []
+
+    async def until_refused(client: ChatClient, channel: int) -> None:
+        for _ in range(40):
+            client_id = f"fault-{uuid.uuid4().hex}"
+            answer = await send(client, channel, client_id, BIG_BODY)
+            if answer["type"] == "ack":     # it still fitted in a free page
+                acked.append(client_id)
+                continue
+            assert_retryable(answer)
+            refused.append((client, channel, client_id))
+            # Still refused when sent again at once: the disk is still full.
+            assert_retryable(await send(client, channel, client_id, BIG_BODY))
+            return
+        raise AssertionError("the database never filled up")
+
+    for client, channel in senders:
+        await until_refused(client, channel)
+    for client, _ in senders:               # the connection is alive and answering
+        await client.send({"type": "ping", "ref": "alive"})
+        await client.expect("pong")
+        assert client.ws.close_code is None
+    assert all(n == 0 for n in stored_counts(
+        server, [client_id for _, _, client_id in refused]).values())
+
+    # HTTP says the same with 503 and Retry-After (RFC 9110 §10.2.3).
+    token = await dev_token(server, SUZUKI)
+    for n in range(40):
+        response = await api(server, token, "POST", "/api/channels/group",
+                             json={"name": f"満杯の班{n}", "member_ids": []})
+        if response.status_code != 201:
+            break
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "storage_unavailable"
+    assert response.headers["Retry-After"] == "2"
+
+    limit.pages = NO_LIMIT                  # space freed: the same sends, same sockets
+    for client, channel, client_id in refused:
+        answer = await send(client, channel, client_id, BIG_BODY)
+        assert answer["type"] == "ack" and answer["duplicate"] is False, answer
+        acked.append(client_id)
+    assert stored_counts(server, acked) == {client_id: 1 for client_id in acked}
+    for client, _ in senders:
+        assert client.ws.close_code is None
