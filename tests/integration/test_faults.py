@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.support import ChatClient, RunningServer, api, dev_token, sql
+from tests.support import REDIS_URL, ChatClient, RunningServer, api, dev_token, sql
+from tests.support.proxy import TcpProxy
 from tests.support.people import SUZUKI, TAKAHASHI, TANAKA
 
 SENDERS = [SUZUKI, TAKAHASHI, TANAKA]
@@ -131,3 +132,67 @@ async def test_a_full_disk_answers_each_send_retryably_on_the_same_connection(
     assert stored_counts(server, acked) == {client_id: 1 for client_id in acked}
     for client, _ in senders:
         assert client.ws.close_code is None
+
+
+# --- the bus: acks never wait for Redis ----------------------------------------------
+
+def shared_channel(poster: ChatClient, reader: ChatClient) -> int:
+    assert poster.ready is not None and reader.ready is not None
+    theirs = {c["id"] for c in reader.ready["channels"]}
+    return next(c["id"] for c in poster.ready["channels"]
+                if c["id"] in theirs and c["may_post"])
+
+
+async def seen_everything(client: ChatClient, channel_id: int, seqs: set[int], *,
+                          within: float) -> None:
+    """Wait until ``client`` has every message ``seqs`` of the channel, from message
+    frames or, after a ``resync.required``, by resyncing as the page does."""
+    have: set[int] = set()
+    deadline = asyncio.get_running_loop().time() + within
+    while not seqs <= have:
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"never saw {sorted(seqs - have)}"
+        frame = await client.expect_any(
+            lambda f: f["type"] in {"message", "resync.required", "resync.result"},
+            timeout=remaining)
+        if frame["type"] == "message" and frame["message"]["channel_id"] == channel_id:
+            have.add(frame["message"]["seq"])
+        elif frame["type"] == "resync.required":
+            await client.send({"type": "resync", "channel_id": channel_id,
+                               "after_seq": min(seqs) - 1})
+        elif frame["type"] == "resync.result" and frame["channel_id"] == channel_id:
+            have.update(m["seq"] for m in frame["messages"])
+
+
+async def test_acks_do_not_wait_for_a_frozen_redis_and_every_node_converges(
+        backend: str, make_server: ServerFactory) -> None:
+    if backend != "postgres":
+        pytest.skip("the in-process bus has no outage")
+    assert REDIS_URL is not None
+    host, port = REDIS_URL.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = TcpProxy(host, int(port)).start()
+    try:
+        node_a = make_server(bus_url=proxy.url_for(REDIS_URL))
+        node_b = make_server()
+        sender = await ChatClient.connect(node_a, await dev_token(node_a, SUZUKI))
+        watcher = await ChatClient.connect(node_b, await dev_token(node_b, TAKAHASHI))
+        channel = shared_channel(sender, watcher)
+
+        proxy.freeze()                      # node A's Redis hangs
+        loop = asyncio.get_running_loop()
+        latencies: list[float] = []
+        acked: dict[str, int] = {}
+        for n in range(8):
+            client_id = f"fault-{uuid.uuid4().hex}"
+            started = loop.time()
+            ack = await sender.send_message(channel, f"凍結中 {n}", client_id)
+            latencies.append(loop.time() - started)
+            acked[client_id] = ack["message"]["seq"]
+        assert max(latencies) < 0.5, latencies     # it was ~2 s, or for ever on a hang
+
+        proxy.thaw()
+        await seen_everything(watcher, channel, set(acked.values()), within=15)
+        await seen_everything(sender, channel, set(acked.values()), within=15)
+        assert stored_counts(node_a, list(acked)) == {c: 1 for c in acked}
+    finally:
+        proxy.stop()
