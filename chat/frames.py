@@ -185,6 +185,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "resync.required": {"reason": (str,)},
     "ok": {"message": (dict,)},
     "pong": {},
+    "server.restarting": {"retry_after_ms": (int,)},
     "hello": {"dpop_nonce": (str,)},
     "error": {"code": (str,), "message": (str,)},
     "mention": {"message": (dict,)},

@@ -35,6 +35,11 @@ CLOSE_IDLE = 4000
 CLOSE_RESYNC = 4001  # outgoing queue overflowed: reconnect, then resync from last seq
 CLOSE_SESSION_ENDED = 4002  # the session was revoked or expired: sign in again
 CLOSE_OFF_HOURS = 4003  # working hours ended (off-hours policy): come back when it opens
+# RFC 6455 §7.4.1 "Service Restart": the node is shutting down after answering what it
+# had; reconnect soon (to another node) and resend what was not acknowledged.
+CLOSE_SERVICE_RESTART = 1012
+# The hint in the ``server.restarting`` frame sent before close 1012.
+RESTART_RETRY_AFTER_MS = 500
 
 MAX_REF_CHARS = 64
 MAX_RESYNC_LIMIT = 500
@@ -247,6 +252,15 @@ class ConnectionProtocol:
         return [Reply(error_frame("internal_error", "Internal error; reconnect and resync",
                                   ref)),
                 Close(CLOSE_INTERNAL_ERROR, "internal error")]
+
+    def server_restarting(self) -> list[Action]:
+        """The node is shutting down (SIGTERM) and this connection's command in flight,
+        if any, has been answered: say when to come back, then close 1012. Frames the
+        client sent meanwhile were not read; its outbox sends them again elsewhere."""
+        if self.state is State.CLOSED:
+            return []
+        return [Reply({"type": "server.restarting", "retry_after_ms": RESTART_RETRY_AFTER_MS}),
+                *self._close(CLOSE_SERVICE_RESTART, "server restarting")]
 
     def session_ended(self, reason: str) -> list[Action]:
         return self._close(CLOSE_SESSION_ENDED, reason)

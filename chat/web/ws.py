@@ -158,7 +158,7 @@ class ClientSession:
     through Starlette.
     """
 
-    __slots__ = ("_idle_deadline", "_last_touch", "_policy_deadline", "_session_deadline",
+    __slots__ = ("_draining", "_idle_deadline", "_last_touch", "_policy_deadline", "_session_deadline",
                  "_touch_every", "_waiting", "admission", "conn", "ctx", "hello_nonce", "hub",
                  "principal",
                  "protocol", "sink", "ws")
@@ -175,8 +175,10 @@ class ClientSession:
                                sink=sink)
         self.conn.wake = self._wake
         sink.on_drained = self.conn.flush
+        sink.on_shutdown = self._server_restarting
         self.principal: Principal | None = None
         self.admission: Admission | None = None  # released once authenticated
+        self._draining = False              # the node is shutting down (SIGTERM)
         self._waiting: asyncio.Timeout | None = None  # set while waiting for a frame
         self._session_deadline = math.inf   # monotonic time the session expires
         self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
@@ -192,6 +194,9 @@ class ClientSession:
                     code, reason = self.conn.close_requested
                     self._close(code, reason, flush=code != CLOSE_RESYNC)
                     return
+                if self._draining:
+                    await self._perform(self.protocol.server_restarting())
+                    return
                 deadline = min(self.protocol.next_deadline(), self._session_deadline,
                                self._policy_deadline, self._idle_deadline)
                 # Measured from when the last frame arrived (``now``), not from after its
@@ -200,13 +205,15 @@ class ClientSession:
                 message = await self._receive(None if deadline == math.inf
                                               else max(0.0, deadline - now))
                 now = self.ctx.clock.monotonic()
-                if self.conn.close_requested is None and not await self._handle(message, now):
+                if self.conn.close_requested is None and not self._draining and \
+                        not await self._handle(message, now):
                     return
                 del message  # not kept while waiting: the auth frame is the largest
         except WebSocketDisconnect:
             return
         finally:
             self.sink.on_drained = None
+            self.sink.on_shutdown = None
             self.conn.wake = None
             await self.hub.unregister(self.conn)
 
@@ -220,6 +227,14 @@ class ClientSession:
             return None
         finally:
             self._waiting = None
+
+    def _server_restarting(self) -> None:
+        """The node is shutting down (chat.web.transport ``shutdown``): no further frame
+        is read; the command running now (a send waiting for its group commit) completes
+        and is answered first, then the loop above closes 1012. Not a close request:
+        those drop what is offered after them, and the answer must still go out."""
+        self._draining = True
+        self._wake()
 
     def _wake(self) -> None:
         """A close was requested (by the hub, or an overflowing backlog): stop waiting

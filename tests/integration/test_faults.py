@@ -7,13 +7,29 @@ connections (a real SQLITE_FULL), a PostgreSQL lock held by another connection."
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import time
 import uuid
 from typing import Any
 
 import pytest
+import websockets
 
 from tests.conftest import ServerFactory
-from tests.support import REDIS_URL, ChatClient, RunningServer, api, dev_token, sql
+from tests.support import (
+    REDIS_URL,
+    ChatClient,
+    RunningServer,
+    ServedNode,
+    api,
+    dev_token,
+    in_own_thread,
+    serve_process,
+    sql,
+)
+from tests.support.people import WATANABE
 from tests.support.proxy import TcpProxy
 from tests.support.people import SUZUKI, TAKAHASHI, TANAKA
 
@@ -196,3 +212,93 @@ async def test_acks_do_not_wait_for_a_frozen_redis_and_every_node_converges(
         assert stored_counts(node_a, list(acked)) == {c: 1 for c in acked}
     finally:
         proxy.stop()
+
+
+# --- SIGTERM: drain, then close 1012 --------------------------------------------------
+
+DRAIN_SECONDS = 8.0
+IN_FLIGHT = 4          # sends a phone has out at once (its outbox flushing)
+
+
+class Burst:
+    """One phone sending as fast as acks allow, up to IN_FLIGHT at once, until the
+    server closes; what it sent, what was acknowledged, and how the socket closed."""
+
+    def __init__(self, client: ChatClient, channel_id: int, staff: str) -> None:
+        self.client, self.channel_id, self.staff = client, channel_id, staff
+        self.sent: list[str] = []
+        self.acked: set[str] = set()
+        self.frames: list[str] = []
+        self.close_code: int | None = None
+        self.warmed_up = asyncio.Event()
+
+    async def send_one(self) -> None:
+        client_id = f"fault-{self.staff}-{len(self.sent)}-{uuid.uuid4().hex[:8]}"
+        self.sent.append(client_id)
+        # Once the server's close has arrived nothing more goes out; what it sent before
+        # its close is still read below.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.client.send({"type": "send", "ref": client_id,
+                                    "client_id": client_id, "channel_id": self.channel_id,
+                                    "body": f"停止試験 {len(self.sent)}"})
+
+    async def run(self) -> None:
+        try:
+            for _ in range(IN_FLIGHT):
+                await self.send_one()
+            while True:
+                frame = await self.client._recv(30)
+                self.frames.append(frame["type"])
+                if frame["type"] == "ack":
+                    self.acked.add(frame["client_id"])
+                    if len(self.acked) >= 5:
+                        self.warmed_up.set()
+                    await self.send_one()
+        except websockets.ConnectionClosed:
+            self.close_code = self.client.ws.close_code
+
+
+async def connect_to(node: ServedNode, token: str) -> ChatClient:
+    ws = await websockets.connect(node.ws_url, open_timeout=5)
+    client = ChatClient(ws)
+    await client.send({"type": "auth", "token": token})
+    client.ready = await client.expect("ready")
+    return client
+
+
+async def test_sigterm_answers_every_stored_send_then_closes_1012(
+        make_server: ServerFactory) -> None:
+    prepared = make_server()                # migrates, seeds and mints sessions
+    node = serve_process(prepared.settings,
+                         CHAT_SHUTDOWN_DRAIN_TIMEOUT=str(DRAIN_SECONDS))
+    try:
+        bursts = []
+        for staff in (SUZUKI, TAKAHASHI, TANAKA, WATANABE):
+            client = await connect_to(node, await dev_token(prepared, staff))
+            assert client.ready is not None
+            channel = next(c["id"] for c in client.ready["channels"]
+                           if c["kind"] == "department")
+            bursts.append(Burst(client, channel, staff))
+        running = [asyncio.create_task(burst.run()) for burst in bursts]
+        await asyncio.wait_for(asyncio.gather(*(b.warmed_up.wait() for b in bursts)), 15)
+
+        node.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        await asyncio.wait_for(asyncio.gather(*running), DRAIN_SECONDS + 5)
+        await asyncio.to_thread(node.process.wait, DRAIN_SECONDS + 5)
+        assert time.monotonic() - signalled < DRAIN_SECONDS + 3
+        # uvicorn re-raises the signal once shut down: "killed by SIGTERM", as expected.
+        assert node.process.returncode in (0, -signal.SIGTERM), node.process.returncode
+    finally:
+        node.stop()
+
+    sent = [client_id for burst in bursts for client_id in burst.sent]
+    stored = stored_counts(prepared, sent)
+    acked = set().union(*(burst.acked for burst in bursts))
+    assert all(n <= 1 for n in stored.values()), "a message was stored twice"
+    assert {c for c, n in stored.items() if n} <= acked, (
+        "stored but never acknowledged: "
+        f"{sorted({c for c, n in stored.items() if n} - acked)}")
+    for burst in bursts:
+        assert burst.close_code == 1012, (burst.staff, burst.close_code, burst.frames[-3:])
+        assert burst.frames[-1] == "server.restarting", burst.frames[-3:]
