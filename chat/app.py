@@ -43,7 +43,7 @@ from chat.errors import ChatError
 from chat.hub import Hub
 from chat.periodic import every
 from chat.secrets import InstanceSecrets
-from chat.store.db import ConnectionSetup, Database
+from chat.store.db import ConnectionSetup, Database, DatabaseTimeouts
 from chat.store.outbox import DatabaseOutbox
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
@@ -184,7 +184,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        db = Database(settings.database_url, connection_setup=connection_setup)
+        db = Database(settings.database_url, connection_setup=connection_setup,
+                      timeouts=DatabaseTimeouts(
+                          statement_seconds=settings.db_statement_timeout_seconds,
+                          lock_seconds=settings.db_lock_timeout_seconds,
+                          pool_seconds=settings.db_pool_timeout_seconds,
+                          bulk_statement_seconds=settings.db_bulk_statement_timeout_seconds))
         # On memory:// this node also relays what the CLI beside it published.
         bus = open_bus(settings.bus_url, prefix=settings.bus_prefix,
                        outbox=DatabaseOutbox(db), serving=True)

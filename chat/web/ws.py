@@ -36,7 +36,13 @@ from chat.auth.sessions import (
 )
 from chat.bus.topics import channel_topic
 from chat.context import AppContext
-from chat.errors import AccountDisabled, ChatError, DeviceRevoked, NotAMember
+from chat.errors import (
+    AccountDisabled,
+    ChatError,
+    DeviceRevoked,
+    NotAMember,
+    StorageUnavailable,
+)
 from chat.frames import encode, error_frame
 from chat.hub import Connection, Hub
 from chat.hub.connection import Outgoing
@@ -305,15 +311,27 @@ class ClientSession:
         if isinstance(command, Authenticate):
             return await self._authenticate(command, run.ref)
         assert self.principal is not None
+        settings = self.ctx.settings
+        # A store that hangs (a frozen server, a lock never released) must not hold the
+        # client's answer: past the longest a healthy command may wait for a pooled
+        # connection and run, it is answered as a storage fault. A send whose write is
+        # already under way may still be stored; resent with its client id, it is then
+        # acknowledged as a duplicate, never stored twice.
+        limit = asyncio.timeout(settings.db_pool_timeout_seconds
+                                + settings.db_statement_timeout_seconds)
         try:
-            frame = await self._dispatch(command, self.principal)
+            async with limit:
+                frame = await self._dispatch(command, self.principal)
         except ChatError as exc:
             frame = error_frame(exc.code, exc.message, run.ref, details=exc.details())
         except Exception as exc:
             # The store unavailable for now (disk full, a lock or statement timeout, a
-            # lost connection): answer this command with the retryable code and keep
-            # the connection, so clients back off instead of reconnecting in a loop.
+            # lost connection, no answer in time): answer this command with the
+            # retryable code and keep the connection, so clients back off instead of
+            # reconnecting in a loop.
             fault = storage_fault(exc)
+            if fault is None and isinstance(exc, TimeoutError) and limit.expired():
+                fault = StorageUnavailable()
             if fault is None:
                 log.exception("command %s failed", type(command).__name__)
                 return self.protocol.internal_error(run.ref)

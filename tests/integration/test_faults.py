@@ -302,3 +302,78 @@ async def test_sigterm_answers_every_stored_send_then_closes_1012(
     for burst in bursts:
         assert burst.close_code == 1012, (burst.staff, burst.close_code, burst.frames[-3:])
         assert burst.frames[-1] == "server.restarting", burst.frames[-3:]
+
+
+# --- PostgreSQL: a lock held too long, a frozen server --------------------------------
+
+def asyncpg_dsn(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def test_a_lock_held_too_long_answers_retryably_and_the_resend_is_stored_once(
+        backend: str, make_server: ServerFactory) -> None:
+    if backend != "postgres":
+        pytest.skip("lock_timeout is PostgreSQL's")
+    import asyncpg
+
+    server = make_server(db_lock_timeout_seconds=0.3)
+    client, channel = await connect(server, SUZUKI)
+    holder = await asyncpg.connect(asyncpg_dsn(server.settings.database_url))
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        client_id = f"fault-{uuid.uuid4().hex}"
+        started = time.monotonic()
+        answer = await send(client, channel, client_id, "ロック中")
+        # The batch, then the send alone: two lock timeouts, and no more.
+        assert time.monotonic() - started < 3, time.monotonic() - started
+        assert_retryable(answer)
+        await transaction.rollback()        # the lock is released
+    finally:
+        await holder.close()
+    ack = await send(client, channel, client_id, "ロック中")
+    assert ack["type"] == "ack" and ack["duplicate"] is False, ack
+    assert client.ws.close_code is None
+    assert stored_counts(server, [client_id]) == {client_id: 1}
+
+
+async def test_a_frozen_database_answers_sends_within_the_timeouts(
+        backend: str, make_server: ServerFactory, database_url: str) -> None:
+    if backend != "postgres":
+        pytest.skip("a database server behind a TCP proxy: PostgreSQL")
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        server = make_server(database_url=proxy.url_for(database_url),
+                             db_statement_timeout_seconds=1.0, db_pool_timeout_seconds=1.0)
+        client, channel = await connect(server, SUZUKI)
+        proxy.freeze()                      # PostgreSQL hangs, for this node only
+        client_id = f"fault-{uuid.uuid4().hex}"
+        started = time.monotonic()
+        answer = await send(client, channel, client_id, "凍結中")
+        assert time.monotonic() - started < 4, time.monotonic() - started
+        assert_retryable(answer)
+        proxy.thaw()
+        ack = await answer_to_resend(client, channel, client_id)
+        assert client.ws.close_code is None
+        assert stored_counts(server, [client_id]) == {client_id: 1}, ack
+    finally:
+        proxy.stop()
+
+
+async def answer_to_resend(client: ChatClient, channel: int, client_id: str
+                           ) -> dict[str, Any]:
+    """Resend as the page does (after the hint) until acknowledged, a bounded number of
+    times: the write held by the frozen server may land first (then a duplicate ack)."""
+    for _ in range(10):
+        answer = await send(client, channel, client_id, "凍結中")
+        if answer["type"] == "ack":
+            return answer
+        assert_retryable(answer)
+        await asyncio.sleep(answer["retry_after_ms"] / 1000)    # the client's backoff
+    raise AssertionError("never acknowledged")

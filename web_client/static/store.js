@@ -199,6 +199,9 @@ export const reducers = {
     return [{ kind: "rollcallTally", id }];
   },
 
+  // The node is restarting (close 1012 follows): connection.js reconnects, nothing changes.
+  "server.restarting"() { return []; },
+
   error(state, f) {
     const pending = f.ref != null ? state.pending.get(f.ref) : null;
     return pending ? sendFailed(pending, f) : [{ kind: "error", frame: f }];
