@@ -164,10 +164,9 @@ class ClientSession:
     through Starlette.
     """
 
-    __slots__ = ("_draining", "_idle_deadline", "_last_touch", "_policy_deadline", "_session_deadline",
-                 "_touch_every", "_waiting", "admission", "conn", "ctx", "hello_nonce", "hub",
-                 "principal",
-                 "protocol", "sink", "ws")
+    __slots__ = ("_draining", "_idle_deadline", "_last_touch", "_policy_deadline",
+                 "_session_deadline", "_touch_every", "_waiting", "admission", "conn", "ctx",
+                 "hello_nonce", "hub", "principal", "protocol", "sink", "ws")
 
     def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub,
                  sink: WebSocketProtocol, *, hello_nonce: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import time
 import uuid
@@ -25,13 +24,11 @@ from tests.support import (
     ServedNode,
     api,
     dev_token,
-    in_own_thread,
     serve_process,
     sql,
 )
-from tests.support.people import WATANABE
+from tests.support.people import SUZUKI, TAKAHASHI, TANAKA, WATANABE
 from tests.support.proxy import TcpProxy
-from tests.support.people import SUZUKI, TAKAHASHI, TANAKA
 
 SENDERS = [SUZUKI, TAKAHASHI, TANAKA]
 # Large enough that every send needs new pages (overflow pages, index entries).
