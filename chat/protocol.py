@@ -35,6 +35,9 @@ CLOSE_IDLE = 4000
 CLOSE_RESYNC = 4001  # outgoing queue overflowed: reconnect, then resync from last seq
 CLOSE_SESSION_ENDED = 4002  # the session was revoked or expired: sign in again
 CLOSE_OFF_HOURS = 4003  # working hours ended (off-hours policy): come back when it opens
+# "Try Again Later" (IANA registry, RFC 6455 §7.4.2): the node cannot serve this
+# connection now (over a limit, its store unavailable).
+CLOSE_TRY_AGAIN_LATER = 1013
 # RFC 6455 §7.4.1 "Service Restart": the node is shutting down after answering what it
 # had; reconnect soon (to another node) and resend what was not acknowledged.
 CLOSE_SERVICE_RESTART = 1012
@@ -252,6 +255,15 @@ class ConnectionProtocol:
         return [Reply(error_frame("internal_error", "Internal error; reconnect and resync",
                                   ref)),
                 Close(CLOSE_INTERNAL_ERROR, "internal error")]
+
+    def unavailable(self, error: ChatError, ref: str | int | None = None) -> list[Action]:
+        """The store could not check the session now (``storage_unavailable``): say so,
+        then close 1013 (try again later). Not 1008, which tells the page the sign-in
+        was refused, nor 1011: nothing is broken, the page reconnects with its backoff."""
+        if self.state is State.CLOSED:
+            return []
+        return [Reply(error_frame(error.code, error.message, ref, details=error.details())),
+                *self._close(CLOSE_TRY_AGAIN_LATER, "storage unavailable")]
 
     def server_restarting(self) -> list[Action]:
         """The node is shutting down (SIGTERM) and this connection's command in flight,

@@ -51,6 +51,7 @@ from chat.protocol import (
     CLOSE_POLICY,
     CLOSE_RESYNC,
     CLOSE_SESSION_ENDED,
+    CLOSE_TRY_AGAIN_LATER,
     Action,
     Authenticate,
     Close,
@@ -76,9 +77,6 @@ from chat.web.auth import client_host, request_url
 from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
 
 log = logging.getLogger(__name__)
-
-# RFC 6455 §7.4.2 / IANA registry: "Try Again Later" (the server is over a limit).
-CLOSE_TRY_AGAIN_LATER = 1013
 
 ASGIMessage = MutableMapping[str, Any]
 
@@ -358,7 +356,11 @@ class ClientSession:
                 nonce=self.hello_nonce))
         except ChatError as exc:
             return self.protocol.auth_failed(exc, ref)
-        except Exception:
+        except Exception as exc:
+            fault = storage_fault(exc)
+            if fault is not None:
+                log.warning("authentication: storage unavailable (%s)", exc)
+                return self.protocol.unavailable(fault, ref)
             log.exception("authentication failed unexpectedly")
             return self.protocol.internal_error(ref)
         self.principal = principal
