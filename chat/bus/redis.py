@@ -54,7 +54,7 @@ class RedisBus:
     anything newer, so every client resyncs from the database (docs/protocol.md#faults).
     """
 
-    def __init__(self, url: str, *, prefix: str = PREFIX,
+    def __init__(self, url: str, *, prefix: str = PREFIX, queued: bool = True,
                  queue_limit: int = PUBLISH_QUEUE_LIMIT) -> None:
         self._url = url
         self._prefix = prefix
@@ -65,6 +65,9 @@ class RedisBus:
         # would never be noticed.
         self._listener: aioredis.Redis | None = None
         self._subscriptions: set[RedisSubscription] = set()
+        # A serving node queues; a process beside it (the CLI: ``queued`` False) answers
+        # no acks and publishes inline, before it exits.
+        self._queued_publishing = queued
         self._queue: deque[tuple[str, str]] = deque()
         self._queue_limit = queue_limit
         self._queued = asyncio.Event()
@@ -90,7 +93,9 @@ class RedisBus:
         self._listener = aioredis.from_url(self._url, decode_responses=True)
         # Fail loudly at start-up rather than on the first message.
         await self._client.ping()
-        self._publisher = asyncio.create_task(self._publish_queued(), name="redis publisher")
+        if self._queued_publishing:
+            self._publisher = asyncio.create_task(self._publish_queued(),
+                                                  name="redis publisher")
 
     async def close(self, *, drain_seconds: float = 5.0) -> None:
         """Publish what is queued (for up to ``drain_seconds``), then disconnect."""
@@ -111,10 +116,17 @@ class RedisBus:
             await self._listener.aclose()
 
     async def publish(self, topic: str, data: str) -> None:
-        self._enqueue(((topic, data),))
+        await self.publish_many(((topic, data),))
 
     async def publish_many(self, events: Sequence[tuple[str, str]]) -> None:
-        self._enqueue(events)
+        if self._queued_publishing:
+            self._enqueue(events)
+        elif events:
+            assert self._client is not None, "RedisBus.start() was not awaited"
+            async with self._client.pipeline(transaction=False) as pipe:
+                for topic, data in events:
+                    pipe.publish(self._prefix + topic, data)
+                await pipe.execute()
 
     async def published(self) -> None:
         """Wait until everything queued so far went out (or was given up as a GAP)."""
@@ -123,8 +135,11 @@ class RedisBus:
             await self._idle.wait()
 
     def _enqueue(self, events: Sequence[tuple[str, str]]) -> None:
-        assert self._publisher is not None, "RedisBus.start() was not awaited"
+        assert self._client is not None, "RedisBus.start() was not awaited"
         if not events:
+            return
+        if self._publisher is None:         # closed: a hook that ran after the close
+            log.warning("redis bus closed; %d events not published", len(events))
             return
         if len(self._queue) + len(events) > self._queue_limit:
             self._lose(len(events), "the publish queue is full")
