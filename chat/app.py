@@ -45,7 +45,7 @@ from chat.metrics import Metrics, Readings
 from chat.periodic import every
 from chat.readiness import SchemaCheck
 from chat.secrets import InstanceSecrets
-from chat.store.db import Database
+from chat.store.db import ConnectionSetup, Database, DatabaseTimeouts
 from chat.store.outbox import DatabaseOutbox
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
@@ -188,7 +188,8 @@ def _watch(metrics: Metrics, ctx: AppContext, hub: Hub,
         push_deliveries=lambda: {"ok": push.deliveries_ok, "failed": push.deliveries_failed,
                                  "refused_ssrf": push.refused_ssrf},
         webhook_refusals=rejections.counts,
-        bus_reconnects=lambda: int(getattr(bus, "reconnects", 0))))
+        bus_reconnects=lambda: int(getattr(bus, "reconnects", 0)),
+        bus_lost_publishes=lambda: int(getattr(bus, "lost_events", 0))))
 
     async def checkpoint_age() -> None:
         async with unit_of_work(ctx.db, TxMode.SHORT_READ) as uow:
@@ -206,14 +207,25 @@ def _watch(metrics: Metrics, ctx: AppContext, hub: Hub,
     metrics.refresh_with(checkpoint_age)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
-    """Build the ASGI app. Nothing is opened until the lifespan starts."""
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               connection_setup: ConnectionSetup | None = None) -> Starlette:
+    """Build the ASGI app. Nothing is opened until the lifespan starts.
+
+    ``connection_setup`` runs on each database connection as it is handed out
+    (:class:`chat.store.db.Database`): the fault tests set SQLite's ``max_page_count``
+    there, so the node's own connections meet a real SQLITE_FULL."""
     settings.validate()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        db = Database(settings.database_url, metrics=metrics)
+        db = Database(settings.database_url, metrics=metrics,
+                      connection_setup=connection_setup,
+                      timeouts=DatabaseTimeouts(
+                          statement_seconds=settings.db_statement_timeout_seconds,
+                          lock_seconds=settings.db_lock_timeout_seconds,
+                          pool_seconds=settings.db_pool_timeout_seconds,
+                          bulk_statement_seconds=settings.db_bulk_statement_timeout_seconds))
         # On memory:// this node also relays what the CLI beside it published.
         bus = open_bus(settings.bus_url, prefix=settings.bus_prefix,
                        outbox=DatabaseOutbox(db), serving=True)

@@ -166,6 +166,19 @@ class Settings:
     http_header_timeout_seconds: float = 10.0
     # ... and must be complete this long after its headers (a 10 MB photo at ~1 Mbit/s).
     http_body_timeout_seconds: float = 120.0
+    # Faults (docs/architecture.md#faults). On SIGTERM a node stops taking connections
+    # and sends, lets the writes in flight finish and their acks go out, then closes
+    # every websocket with 1012; past this many seconds what is left is cut.
+    shutdown_drain_seconds: float = 10.0
+    # PostgreSQL, on a serving node: a statement running longer, or waiting longer for a
+    # lock, is cancelled and the request answered with the retryable
+    # ``storage_unavailable`` rather than left hanging; a request waiting longer for a
+    # pooled connection likewise. Long work (exports, verification, the purge, imports:
+    # snapshot reads and bulk writes) has its own, larger limit.
+    db_statement_timeout_seconds: float = 10.0
+    db_lock_timeout_seconds: float = 5.0
+    db_pool_timeout_seconds: float = 10.0
+    db_bulk_statement_timeout_seconds: float = 600.0
 
     @property
     def dev_sessions_allowed(self) -> bool:
@@ -271,6 +284,12 @@ class Settings:
             ws_auth_timeout_seconds=_number(env, "CHAT_WS_AUTH_TIMEOUT", 10.0),
             http_header_timeout_seconds=_number(env, "CHAT_HTTP_HEADER_TIMEOUT", 10.0),
             http_body_timeout_seconds=_number(env, "CHAT_HTTP_BODY_TIMEOUT", 120.0),
+            shutdown_drain_seconds=_number(env, "CHAT_SHUTDOWN_DRAIN_TIMEOUT", 10.0),
+            db_statement_timeout_seconds=_number(env, "CHAT_DB_STATEMENT_TIMEOUT", 10.0),
+            db_lock_timeout_seconds=_number(env, "CHAT_DB_LOCK_TIMEOUT", 5.0),
+            db_pool_timeout_seconds=_number(env, "CHAT_DB_POOL_TIMEOUT", 10.0),
+            db_bulk_statement_timeout_seconds=_number(env, "CHAT_DB_BULK_STATEMENT_TIMEOUT",
+                                                      600.0),
             push_allowed_hosts=parse_allowed_hosts(env.get("CHAT_PUSH_ALLOWED_HOSTS", "")),
             audit_anchor_file=(Path(env["CHAT_AUDIT_ANCHOR_FILE"])
                                if env.get("CHAT_AUDIT_ANCHOR_FILE") else None),
@@ -327,6 +346,13 @@ class Settings:
         if not 1 <= self.ws_unauth_per_address <= self.ws_unauth_total:
             raise SettingsError("CHAT_WS_UNAUTH_PER_ADDRESS must be at least 1 and at most "
                                 "CHAT_WS_UNAUTH_TOTAL")
+        if min(self.shutdown_drain_seconds, self.db_statement_timeout_seconds,
+               self.db_lock_timeout_seconds, self.db_pool_timeout_seconds) <= 0:
+            raise SettingsError("CHAT_SHUTDOWN_DRAIN_TIMEOUT and the CHAT_DB_*_TIMEOUT "
+                                "settings must be positive")
+        if self.db_bulk_statement_timeout_seconds < self.db_statement_timeout_seconds:
+            raise SettingsError("CHAT_DB_BULK_STATEMENT_TIMEOUT must not be shorter than "
+                                "CHAT_DB_STATEMENT_TIMEOUT")
         if self.http_body_timeout_seconds < self.http_header_timeout_seconds:
             raise SettingsError("CHAT_HTTP_BODY_TIMEOUT must not be shorter than "
                                 "CHAT_HTTP_HEADER_TIMEOUT")

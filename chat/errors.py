@@ -15,7 +15,7 @@ class ChatError(Exception):
 
     default_message = "Internal error"
 
-    def details(self) -> dict[str, str]:
+    def details(self) -> dict[str, str | int]:
         """Extra fields for the JSON error and the error frame (e.g. ``message_ja``)."""
         return {}
 
@@ -253,7 +253,7 @@ class OffHours(Forbidden):
         self.code = code
         self.message_ja = message_ja
 
-    def details(self) -> dict[str, str]:
+    def details(self) -> dict[str, str | int]:
         return {"message_ja": self.message_ja}
 
 
@@ -277,7 +277,7 @@ class InvalidEvent(BadRequest):
         super().__init__(message)
         self.field = field
 
-    def details(self) -> dict[str, str]:
+    def details(self) -> dict[str, str | int]:
         return {"field": self.field}
 
 
@@ -422,3 +422,25 @@ class PushEndpointRefused(BadRequest):
 
     code = "push_endpoint_refused"
     default_message = "This push endpoint is refused"
+
+
+# --- faults: the store cannot take a write right now (docs/protocol.md#faults) ----------
+
+class StorageUnavailable(ChatError):
+    """The database cannot answer right now (disk full, I/O error, locked, a statement or
+    lock timeout, a lost connection, no pooled connection free): nothing was stored, the
+    request may be sent again unchanged after ``retry_after_ms`` (a send with the same
+    client id stores once). Raised by :func:`chat.store.faults.storage_fault`; the
+    websocket stays open and HTTP answers 503 with ``Retry-After``."""
+
+    code = "storage_unavailable"
+    http_status = 503
+    default_message = "The server cannot store this right now; it will be sent again shortly"
+    message_ja = "サーバーが一時的に保存できません。しばらくすると自動で再送します。"
+
+    def __init__(self, message: str | None = None, *, retry_after_ms: int = 2000) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+    def details(self) -> dict[str, str | int]:
+        return {"message_ja": self.message_ja, "retry_after_ms": self.retry_after_ms}

@@ -130,7 +130,7 @@ def channel_json(channel: Channel) -> JSON:
 
 
 def error_frame(code: str, message: str, ref: Any = None, *,
-                details: dict[str, str] | None = None) -> JSON:
+                details: dict[str, str | int] | None = None) -> JSON:
     frame: JSON = {"type": "error", "code": code, "message": message, **(details or {})}
     if ref is not None:
         frame["ref"] = ref
@@ -185,6 +185,7 @@ SERVER_FRAMES: dict[str, dict[str, tuple[type, ...]]] = {
     "resync.required": {"reason": (str,)},
     "ok": {"message": (dict,)},
     "pong": {},
+    "server.restarting": {"retry_after_ms": (int,)},
     "hello": {"dpop_nonce": (str,)},
     "error": {"code": (str,), "message": (str,)},
     "mention": {"message": (dict,)},

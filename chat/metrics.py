@@ -57,6 +57,7 @@ class Readings:
     push_deliveries: Callable[[], Mapping[str, int]]    # outcome -> count
     webhook_refusals: Callable[[], Mapping[str, int]]   # reason code -> count
     bus_reconnects: Callable[[], int]                   # the bus backend's own
+    bus_lost_publishes: Callable[[], int]               # events given up or dropped
 
 
 class Metrics:
@@ -185,6 +186,13 @@ def _live(readings: Readings) -> Iterator[Metric]:
         "(Redis; each is followed by a gap).")
     reconnects.add_metric([], readings.bus_reconnects())
     yield reconnects
+    lost = CounterMetricFamily(
+        "tsunagu_bus_lost_publishes",
+        "Events this node could not publish on the bus (Redis unreachable past its "
+        "retries, or its publish queue full); each loss is announced as a gap, so "
+        "clients resync from the database.")
+    lost.add_metric([], readings.bus_lost_publishes())
+    yield lost
 
 
 def _counter_by(name: str, documentation: str, label: str,

@@ -35,6 +35,14 @@ CLOSE_IDLE = 4000
 CLOSE_RESYNC = 4001  # outgoing queue overflowed: reconnect, then resync from last seq
 CLOSE_SESSION_ENDED = 4002  # the session was revoked or expired: sign in again
 CLOSE_OFF_HOURS = 4003  # working hours ended (off-hours policy): come back when it opens
+# "Try Again Later" (IANA registry, RFC 6455 §7.4.2): the node cannot serve this
+# connection now (over a limit, its store unavailable).
+CLOSE_TRY_AGAIN_LATER = 1013
+# RFC 6455 §7.4.1 "Service Restart": the node is shutting down after answering what it
+# had; reconnect soon (to another node) and resend what was not acknowledged.
+CLOSE_SERVICE_RESTART = 1012
+# The hint in the ``server.restarting`` frame sent before close 1012.
+RESTART_RETRY_AFTER_MS = 500
 
 MAX_REF_CHARS = 64
 MAX_RESYNC_LIMIT = 500
@@ -248,6 +256,24 @@ class ConnectionProtocol:
                                   ref)),
                 Close(CLOSE_INTERNAL_ERROR, "internal error")]
 
+    def unavailable(self, error: ChatError, ref: str | int | None = None) -> list[Action]:
+        """The store could not check the session now (``storage_unavailable``): say so,
+        then close 1013 (try again later). Not 1008, which tells the page the sign-in
+        was refused, nor 1011: nothing is broken, the page reconnects with its backoff."""
+        if self.state is State.CLOSED:
+            return []
+        return [Reply(error_frame(error.code, error.message, ref, details=error.details())),
+                *self._close(CLOSE_TRY_AGAIN_LATER, "storage unavailable")]
+
+    def server_restarting(self) -> list[Action]:
+        """The node is shutting down (SIGTERM) and this connection's command in flight,
+        if any, has been answered: say when to come back, then close 1012. Frames the
+        client sent meanwhile were not read; its outbox sends them again elsewhere."""
+        if self.state is State.CLOSED:
+            return []
+        return [Reply({"type": "server.restarting", "retry_after_ms": RESTART_RETRY_AFTER_MS}),
+                *self._close(CLOSE_SERVICE_RESTART, "server restarting")]
+
     def session_ended(self, reason: str) -> list[Action]:
         return self._close(CLOSE_SESSION_ENDED, reason)
 
@@ -283,7 +309,7 @@ class ConnectionProtocol:
         return [Close(code, reason)]
 
     def _error_and_close(self, code: str, message: str, ref: Any, reason: str, *,
-                         details: dict[str, str] | None = None) -> list[Action]:
+                         details: dict[str, str | int] | None = None) -> list[Action]:
         """An error frame, then a policy-violation close (RFC 6455 §7.4.1, 1008)."""
         return [Reply(error_frame(code, message, ref, details=details)),
                 *self._close(CLOSE_POLICY, reason)]

@@ -38,4 +38,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": settings.ws_per_message_deflate,
         "proxy_headers": settings.forwarded_allow_ips is not None,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # On SIGTERM: sockets drain and close 1012 (chat.web.transport), then this bounds
+        # the wait before what is left is cancelled and the lifespan shuts down.
+        "timeout_graceful_shutdown": settings.shutdown_drain_seconds,
     }

@@ -67,8 +67,10 @@ def make_server(database_url: str, bus_url: str, tmp_path: Path
     def factory(*, seed: bool = True, app_kwargs: dict[str, Any] | None = None,
                 **overrides: Any) -> RunningServer:
         nonlocal prepared
-        settings = base_settings(database_url, tmp_path / "var", bus_url=bus_url,
-                                 **{"bus_prefix": prefix, **overrides})
+        # A node may reach the test's database another way (through a TCP proxy).
+        settings = base_settings(overrides.pop("database_url", database_url),
+                                 tmp_path / "var",
+                                 **{"bus_url": bus_url, "bus_prefix": prefix, **overrides})
         if not prepared:
             prepare_database(settings, seed=seed)
             prepared = True

@@ -95,5 +95,5 @@ def open_bus(url: str, *, prefix: str = "tsunagu:", outbox: Outbox | None = None
     if scheme in {"redis", "rediss"}:
         from chat.bus.redis import RedisBus
 
-        return RedisBus(url, prefix=prefix)
+        return RedisBus(url, prefix=prefix, queued=serving)
     raise ValueError(f"unsupported bus URL scheme: {scheme!r}")

@@ -7,7 +7,8 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,36 @@ BUSY_TIMEOUT_SECONDS = 30
 PING_AFTER_IDLE_SECONDS = 10.0
 
 
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long a serving node's PostgreSQL work may take before it is given up (and the
+    request answered with the retryable ``storage_unavailable``, chat.store.faults): a
+    statement, a wait for a lock, a wait for a pooled connection; long work (snapshot
+    reads, bulk writes: exports, verification, the purge, imports) gets
+    ``bulk_statement_seconds`` for both of the first two, per transaction. Without them
+    (the CLI) nothing is limited."""
+
+    statement_seconds: float
+    lock_seconds: float
+    pool_seconds: float
+    bulk_statement_seconds: float
+
+    def server_settings(self) -> dict[str, str]:
+        """asyncpg's ``server_settings``: set once per connection, in its start-up."""
+        return {"statement_timeout": str(round(self.statement_seconds * 1000)),
+                "lock_timeout": str(round(self.lock_seconds * 1000))}
+
+    def long_work_statements(self) -> tuple[str, ...]:
+        """What a long transaction runs first (``SET LOCAL``: until its end only)."""
+        ms = round(self.bulk_statement_seconds * 1000)
+        return (f"SET LOCAL statement_timeout = {ms}", f"SET LOCAL lock_timeout = {ms}")
+
+
+#: Run on a database connection (the DB-API connection SQLAlchemy's adapter gives, whose
+#: cursors execute synchronously) each time the pool hands it out.
+ConnectionSetup = Callable[[Any], None]
+
+
 class Database:
     """Owns the engine and hands out sessions.
 
@@ -55,7 +86,9 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False,
                  ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 connection_setup: ConnectionSetup | None = None,
+                 timeouts: DatabaseTimeouts | None = None) -> None:
         self.url = url
         self._metrics = metrics
         parsed = make_url(url)
@@ -68,6 +101,14 @@ class Database:
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
         else:
             kwargs.update(pool_size=10, max_overflow=20)
+            if timeouts is not None:
+                kwargs.update(pool_timeout=timeouts.pool_seconds, connect_args={
+                    "server_settings": timeouts.server_settings(),
+                    "timeout": timeouts.pool_seconds})      # asyncpg's connect timeout
+        #: SQL a long transaction runs first (PostgreSQL with timeouts; else empty).
+        self.long_work_statements: tuple[str, ...] = (
+            timeouts.long_work_statements()
+            if timeouts is not None and self.dialect == "postgresql" else ())
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # SQLite only: the engine of short writes on the loop's thread.
         self._inline_engine: AsyncEngine | None = None
@@ -99,6 +140,11 @@ class Database:
                         file, busy_timeout=BUSY_TIMEOUT_SECONDS))
                 _install_sqlite_hooks(self._inline_read_engine, inline=True, read_only=True)
                 short_read_engine = self._inline_read_engine
+        if connection_setup is not None:
+            for engine in {self.engine, self._inline_engine, self._inline_read_engine}:
+                if engine is not None:
+                    event.listen(engine.sync_engine.pool, "checkout",
+                                 lambda dbapi, _record, _proxy: connection_setup(dbapi))
         self._inline_pools = {inline.sync_engine.pool for inline in (
             self._inline_engine, self._inline_read_engine) if inline is not None}
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)

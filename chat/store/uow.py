@@ -118,6 +118,10 @@ async def unit_of_work(db: Database, mode: TxMode) -> AsyncIterator[UnitOfWork]:
             if mode is TxMode.SNAPSHOT_READ and db.dialect == "postgresql":
                 await session.execute(
                     text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+            if mode in (TxMode.SNAPSHOT_READ, TxMode.BULK_WRITE):
+                # Long work has its own statement and lock timeouts (chat.store.db).
+                for statement in db.long_work_statements:
+                    await session.execute(text(statement))
             yield uow
             # Last, so the audit head is locked only for the end of the transaction.
             await uow.audit.seal()

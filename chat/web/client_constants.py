@@ -46,6 +46,7 @@ def client_constants() -> dict[str, Any]:
             "RESYNC": protocol.CLOSE_RESYNC,
             "SESSION_ENDED": protocol.CLOSE_SESSION_ENDED,
             "OFF_HOURS": protocol.CLOSE_OFF_HOURS,
+            "SERVICE_RESTART": protocol.CLOSE_SERVICE_RESTART,
         },
         "MESSAGE_KINDS": _members(MessageKind),
         "CHANNEL_KINDS": _members(ChannelKind),

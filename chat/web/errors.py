@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat.auth.dpop_base import DpopError
-from chat.errors import BodyTooLarge, ChatError, MalformedJson
+from chat.errors import BodyTooLarge, ChatError, MalformedJson, StorageUnavailable
+from chat.store.faults import storage_fault
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,7 @@ MAX_JSON_BODY = 64 * 1024
 
 
 def error_response(status: int, code: str, message: str, *,
-                   details: dict[str, str] | None = None,
+                   details: dict[str, str | int] | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **(details or {})}},
                         status_code=status, headers=headers)
@@ -31,7 +33,14 @@ def error_response(status: int, code: str, message: str, *,
 async def chat_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ChatError)
     return error_response(exc.http_status, exc.code, exc.message, details=exc.details(),
-                          headers=challenge_headers(exc))
+                          headers=challenge_headers(exc) or retry_headers(exc))
+
+
+def retry_headers(exc: ChatError) -> dict[str, str] | None:
+    """RFC 9110 §10.2.3: a 503 says when to come back (whole seconds, rounded up)."""
+    if not isinstance(exc, StorageUnavailable):
+        return None
+    return {"Retry-After": str(max(1, math.ceil(exc.retry_after_ms / 1000)))}
 
 
 def challenge_headers(exc: ChatError) -> dict[str, str] | None:
@@ -54,6 +63,11 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
+    fault = storage_fault(exc)
+    if fault is not None:   # the store unavailable for now: 503, come back later
+        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path,
+                    exc)
+        return await chat_error_handler(request, fault)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "Internal error")
 

@@ -67,6 +67,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O websocket protocol, and the connection's :class:`FrameSink`."""
 
     on_drained: Callable[[], None] | None = None
+    # Set by the connection's session (chat.web.ws): asked to drain on server shutdown.
+    on_shutdown: Callable[[], None] | None = None
+    shutting_down = False
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
@@ -134,6 +137,11 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
+        if self.shutting_down:
+            # The server is stopping: close once what is written has gone (as uvicorn's
+            # own shutdown does), not after the peer's answering close.
+            self._close_after_flush()
+            return
         if self.read_paused:  # read the peer's answering close frame
             self.read_paused = False
             self.transport.resume_reading()
@@ -144,9 +152,22 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.abort()
 
     def shutdown(self) -> None:
+        """The server stops (SIGTERM). A session that drains (:attr:`on_shutdown`)
+        finishes the command it is running, sends its answer and closes 1012 itself;
+        uvicorn waits for that up to ``timeout_graceful_shutdown``
+        (``CHAT_SHUTDOWN_DRAIN_TIMEOUT``). Any other socket is closed 1012 now."""
+        self.shutting_down = True
+        if self.on_shutdown is not None and not self._closing():
+            self.stop_keepalive()
+            self.on_shutdown()
+            return
+        super().shutdown()
+        self._close_after_flush()
+
+    def _close_after_flush(self) -> None:
         # uvicorn closes the transport and waits for its buffer to flush, which a peer
         # that stopped reading never allows: the server's shutdown would wait forever.
-        super().shutdown()
+        self.transport.close()
         if not self.disconnected:
             self.loop.call_later(SHUTDOWN_FLUSH_SECONDS, self.transport.abort)
 

@@ -36,7 +36,13 @@ from chat.auth.sessions import (
 )
 from chat.bus.topics import channel_topic
 from chat.context import AppContext
-from chat.errors import AccountDisabled, ChatError, DeviceRevoked, NotAMember
+from chat.errors import (
+    AccountDisabled,
+    ChatError,
+    DeviceRevoked,
+    NotAMember,
+    StorageUnavailable,
+)
 from chat.frames import encode, error_frame
 from chat.hub import Connection, Hub
 from chat.hub.connection import Outgoing
@@ -45,6 +51,7 @@ from chat.protocol import (
     CLOSE_POLICY,
     CLOSE_RESYNC,
     CLOSE_SESSION_ENDED,
+    CLOSE_TRY_AGAIN_LATER,
     Action,
     Authenticate,
     Close,
@@ -62,6 +69,7 @@ from chat.protocol import (
     SendMessage,
     Typing,
 )
+from chat.store.faults import storage_fault
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 from chat.web.admission import Admission, UnauthenticatedSockets
@@ -69,9 +77,6 @@ from chat.web.auth import client_host, request_url
 from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
 
 log = logging.getLogger(__name__)
-
-# RFC 6455 §7.4.2 / IANA registry: "Try Again Later" (the server is over a limit).
-CLOSE_TRY_AGAIN_LATER = 1013
 
 ASGIMessage = MutableMapping[str, Any]
 
@@ -157,10 +162,9 @@ class ClientSession:
     through Starlette.
     """
 
-    __slots__ = ("_idle_deadline", "_last_touch", "_policy_deadline", "_session_deadline",
-                 "_touch_every", "_waiting", "admission", "conn", "ctx", "hello_nonce", "hub",
-                 "principal",
-                 "protocol", "sink", "ws")
+    __slots__ = ("_draining", "_idle_deadline", "_last_touch", "_policy_deadline",
+                 "_session_deadline", "_touch_every", "_waiting", "admission", "conn", "ctx",
+                 "hello_nonce", "hub", "principal", "protocol", "sink", "ws")
 
     def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub,
                  sink: WebSocketProtocol, *, hello_nonce: str) -> None:
@@ -174,8 +178,10 @@ class ClientSession:
                                sink=sink)
         self.conn.wake = self._wake
         sink.on_drained = self.conn.flush
+        sink.on_shutdown = self._server_restarting
         self.principal: Principal | None = None
         self.admission: Admission | None = None  # released once authenticated
+        self._draining = False              # the node is shutting down (SIGTERM)
         self._waiting: asyncio.Timeout | None = None  # set while waiting for a frame
         self._session_deadline = math.inf   # monotonic time the session expires
         self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
@@ -191,6 +197,9 @@ class ClientSession:
                     code, reason = self.conn.close_requested
                     self._close(code, reason, flush=code != CLOSE_RESYNC)
                     return
+                if self._draining:
+                    await self._perform(self.protocol.server_restarting())
+                    return
                 deadline = min(self.protocol.next_deadline(), self._session_deadline,
                                self._policy_deadline, self._idle_deadline)
                 # Measured from when the last frame arrived (``now``), not from after its
@@ -199,13 +208,15 @@ class ClientSession:
                 message = await self._receive(None if deadline == math.inf
                                               else max(0.0, deadline - now))
                 now = self.ctx.clock.monotonic()
-                if self.conn.close_requested is None and not await self._handle(message, now):
+                if self.conn.close_requested is None and not self._draining and \
+                        not await self._handle(message, now):
                     return
                 del message  # not kept while waiting: the auth frame is the largest
         except WebSocketDisconnect:
             return
         finally:
             self.sink.on_drained = None
+            self.sink.on_shutdown = None
             self.conn.wake = None
             await self.hub.unregister(self.conn)
 
@@ -219,6 +230,14 @@ class ClientSession:
             return None
         finally:
             self._waiting = None
+
+    def _server_restarting(self) -> None:
+        """The node is shutting down (chat.web.transport ``shutdown``): no further frame
+        is read; the command running now (a send waiting for its group commit) completes
+        and is answered first, then the loop above closes 1012. Not a close request:
+        those drop what is offered after them, and the answer must still go out."""
+        self._draining = True
+        self._wake()
 
     def _wake(self) -> None:
         """A close was requested (by the hub, or an overflowing backlog): stop waiting
@@ -289,13 +308,33 @@ class ClientSession:
         if isinstance(command, Authenticate):
             return await self._authenticate(command, run.ref)
         assert self.principal is not None
+        settings = self.ctx.settings
+        # A store that hangs (a frozen server, a lock never released) must not hold the
+        # client's answer: past the longest a healthy command may wait for a pooled
+        # connection and run, it is answered as a storage fault. A send whose write is
+        # already under way may still be stored; resent with its client id, it is then
+        # acknowledged as a duplicate, never stored twice.
+        limit = asyncio.timeout(settings.db_pool_timeout_seconds
+                                + settings.db_statement_timeout_seconds)
         try:
-            frame = await self._dispatch(command, self.principal)
+            async with limit:
+                frame = await self._dispatch(command, self.principal)
         except ChatError as exc:
-            frame = error_frame(exc.code, exc.message, run.ref)
-        except Exception:
-            log.exception("command %s failed", type(command).__name__)
-            return self.protocol.internal_error(run.ref)
+            frame = error_frame(exc.code, exc.message, run.ref, details=exc.details())
+        except Exception as exc:
+            # The store unavailable for now (disk full, a lock or statement timeout, a
+            # lost connection, no answer in time): answer this command with the
+            # retryable code and keep the connection, so clients back off instead of
+            # reconnecting in a loop.
+            fault = storage_fault(exc)
+            if fault is None and isinstance(exc, TimeoutError) and limit.expired():
+                fault = StorageUnavailable()
+            if fault is None:
+                log.exception("command %s failed", type(command).__name__)
+                return self.protocol.internal_error(run.ref)
+            log.warning("command %s: storage unavailable (%s)", type(command).__name__,
+                        exc)
+            frame = error_frame(fault.code, fault.message, run.ref, details=fault.details())
         else:
             if frame is None:
                 return []
@@ -317,7 +356,11 @@ class ClientSession:
                 nonce=self.hello_nonce))
         except ChatError as exc:
             return self.protocol.auth_failed(exc, ref)
-        except Exception:
+        except Exception as exc:
+            fault = storage_fault(exc)
+            if fault is not None:
+                log.warning("authentication: storage unavailable (%s)", exc)
+                return self.protocol.unavailable(fault, ref)
             log.exception("authentication failed unexpectedly")
             return self.protocol.internal_error(ref)
         self.principal = principal
@@ -363,8 +406,15 @@ class ClientSession:
         if now - self._last_touch < self._touch_every:
             return
         self._last_touch = now
-        await record_use(self.ctx, session_id=self.principal.session_id,
-                         device_id=self.principal.device_id)
+        try:
+            await record_use(self.ctx, session_id=self.principal.session_id,
+                             device_id=self.principal.device_id)
+        except Exception as exc:
+            # Best effort: the command itself answers the client (with the retryable
+            # code if the store is still unavailable); the touch comes again later.
+            if storage_fault(exc) is None:
+                raise
+            self._last_touch = now - self._touch_every
 
     async def _still_in_use(self, now: float) -> bool:
         """At the idle deadline: the session may have been used elsewhere meanwhile (an

@@ -6,7 +6,8 @@ import { test } from "node:test";
 
 import { nextBackoff, openConnection, reconnectDelay } from "../../web_client/static/connection.js";
 
-const CLOSE_CODES = { NORMAL: 1000, POLICY: 1008, SESSION_ENDED: 4002, OFF_HOURS: 4003 };
+const CLOSE_CODES = { NORMAL: 1000, POLICY: 1008, SESSION_ENDED: 4002, OFF_HOURS: 4003,
+                      SERVICE_RESTART: 1012 };
 
 class FakeSocket {
   static CONNECTING = 0;
@@ -93,6 +94,22 @@ test("the server's final closes end the chat instead of reconnecting", async () 
     assert.deepEqual(seen.ended, [[reason, "why"]]);
     assert.equal(timers.timeouts.length, 0);
   }
+});
+
+test("close 1012 (the node restarts) reconnects soon from the server's hint, backoff reset", async () => {
+  const { seen, timers, socket } = open();
+  socket().drop(1006);                      // the backoff has grown meanwhile
+  timers.timeouts[0].fn();
+  socket().drop(1006);
+  timers.timeouts[1].fn();
+  await socket().receive({ type: "ready" });
+  await socket().receive({ type: "server.restarting", retry_after_ms: 400 });
+  socket().drop(1012);
+  assert.deepEqual(seen.ended, []);
+  assert.equal(timers.timeouts[2].ms, 400, "the hint, jittered (random 0.5: exactly)");
+  timers.timeouts[2].fn();
+  socket().drop(1006);
+  assert.equal(timers.timeouts[3].ms, 500, "the next failure starts the backoff afresh");
 });
 
 test("a policy close after ready is a reconnect, not a refused sign-in", async () => {

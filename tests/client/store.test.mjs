@@ -254,7 +254,7 @@ test("every frame type the server sends has a reducer", () => {
   const types = ["ready", "message", "message.updated", "ack", "ok", "read.ok", "pong", "resync.result", "read", "typing",
                  "presence", "presence.batch", "call.presence", "channel.joined", "channel.left",
                  "reaction.updated", "pin.updated", "confirm.updated", "mention", "resync.required", "error",
-                 "broadcast.repeated", "disaster.changed", "rollcall.tally"];
+                 "broadcast.repeated", "disaster.changed", "rollcall.tally", "server.restarting"];
   assert.deepEqual(Object.keys(reducers).sort(), [...types].sort());
 });
 

@@ -31,6 +31,7 @@ from tests.support.servers import (
     REDIS_URL,
     REPO_ROOT,
     RunningServer,
+    ServedNode,
     base_settings,
     beside,
     create_postgres_database,
@@ -38,6 +39,7 @@ from tests.support.servers import (
     in_own_thread,
     prepare_database,
     run_tsunagu,
+    serve_process,
     sql,
     start_server,
 )
@@ -53,10 +55,10 @@ from tests.support.sessions import (
 
 __all__ = [
     "FRAME_TIMEOUT", "OPEN_CLIENTS", "POSTGRES_URL", "REDIS_URL", "REPO_ROOT", "ChatClient",
-    "ManualClock", "ProtocolError", "RunningServer", "StalledClient", "api", "auth_headers",
-    "base_settings", "beside", "close_open_clients", "create_postgres_database",
-    "department_channel", "dev_token", "device_client", "drop_postgres_database",
-    "enrollment_code", "events", "in_own_thread", "post", "prepare_database",
-    "read_until_closed", "run_tsunagu", "signed_in", "sql", "start_server", "user_id",
-    "verify",
+    "ManualClock", "ProtocolError", "RunningServer", "ServedNode", "StalledClient", "api",
+    "auth_headers", "base_settings", "beside", "close_open_clients",
+    "create_postgres_database", "department_channel", "dev_token", "device_client",
+    "drop_postgres_database", "enrollment_code", "events", "in_own_thread", "post",
+    "prepare_database", "read_until_closed", "run_tsunagu", "serve_process", "signed_in",
+    "sql", "start_server", "user_id", "verify"
 ]

@@ -92,6 +92,24 @@ class ChatClient:
                 return frame
             self.backlog.append(frame)
 
+    async def expect_any(self, where: Callable[[dict[str, Any]], bool], *,
+                         timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        """The first frame of any type (backlog first) that satisfies ``where``."""
+        for i, frame in enumerate(self.backlog):
+            if where(frame):
+                return self.backlog.pop(i)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                frame = await self._recv(remaining)
+            except TimeoutError:
+                break
+            if where(frame):
+                return frame
+            self.backlog.append(frame)
+        raise ProtocolError(f"no matching frame within {timeout}s; "
+                            f"backlog: {self.backlog[-5:]}")
+
     async def expect_nothing(self, type_: str,
                              where: Callable[[dict[str, Any]], bool] | None = None, *,
                              within: float = 0.3) -> None:

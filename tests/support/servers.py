@@ -200,6 +200,57 @@ async def run_tsunagu(server: RunningServer | None, *args: str,
 
 
 
+@dataclass
+class ServedNode:
+    """A real ``tsunagu serve`` process on a loopback port: what a real SIGTERM does to
+    a node is seen only in a process of its own (uvicorn's signal handlers)."""
+
+    settings: Settings
+    process: subprocess.Popen[str]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.settings.port}/ws"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=15)
+
+
+def serve_process(settings: Settings, *, ready_within: float = 30.0,
+                  **env_overrides: str) -> ServedNode:
+    """Start ``tsunagu serve`` on ``settings``' database, bus and var dir (already
+    prepared) on a free loopback port, with dev sessions; return once it answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, CHAT_DATABASE_URL=settings.database_url,
+               CHAT_BUS_URL=settings.bus_url, CHAT_BUS_PREFIX=settings.bus_prefix,
+               CHAT_VAR_DIR=str(settings.var_dir), CHAT_HOST="127.0.0.1",
+               CHAT_PORT=str(port), CHAT_DEV_SESSIONS="1", CHAT_OFF_HOURS_POLICY="off",
+               **env_overrides)
+    process = subprocess.Popen([sys.executable, "-m", "chat.cli", "serve"], cwd=REPO_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    node = ServedNode(settings.with_overrides(port=port), process)
+    deadline = time.monotonic() + ready_within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"tsunagu serve exited: {process.communicate()[0]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return node
+        except OSError:
+            time.sleep(0.05)            # a process starting: nothing to await but its port
+    node.stop()
+    raise AssertionError("tsunagu serve did not start")
+
+
 def sql(server: RunningServer, statement: str, **params: Any) -> list[Any]:
     """Run SQL directly against the server's database, as an intruder with database
     access would (no application code in the way)."""

@@ -234,7 +234,25 @@ def test_the_resource_limits_come_from_the_environment() -> None:
     assert (defaults.http_header_timeout_seconds, defaults.http_body_timeout_seconds) == (10, 120)
 
 
+def test_the_fault_timeouts_come_from_the_environment() -> None:
+    settings = Settings.from_env({"CHAT_SHUTDOWN_DRAIN_TIMEOUT": "4",
+                                  "CHAT_DB_STATEMENT_TIMEOUT": "2.5",
+                                  "CHAT_DB_LOCK_TIMEOUT": "1", "CHAT_DB_POOL_TIMEOUT": "3",
+                                  "CHAT_DB_BULK_STATEMENT_TIMEOUT": "60"})
+    assert settings.shutdown_drain_seconds == 4
+    assert (settings.db_statement_timeout_seconds, settings.db_lock_timeout_seconds,
+            settings.db_pool_timeout_seconds, settings.db_bulk_statement_timeout_seconds
+            ) == (2.5, 1, 3, 60)
+    defaults = Settings.from_env({})
+    assert (defaults.shutdown_drain_seconds, defaults.db_statement_timeout_seconds,
+            defaults.db_lock_timeout_seconds, defaults.db_pool_timeout_seconds,
+            defaults.db_bulk_statement_timeout_seconds) == (10, 10, 5, 10, 600)
+
+
 @pytest.mark.parametrize("env", [
+    {"CHAT_DB_LOCK_TIMEOUT": "0"},
+    {"CHAT_SHUTDOWN_DRAIN_TIMEOUT": "-1"},
+    {"CHAT_DB_STATEMENT_TIMEOUT": "20", "CHAT_DB_BULK_STATEMENT_TIMEOUT": "10"},
     {"CHAT_WS_UNAUTH_PER_ADDRESS": "0"},
     {"CHAT_WS_UNAUTH_PER_ADDRESS": "30", "CHAT_WS_UNAUTH_TOTAL": "20"},
     {"CHAT_WS_AUTH_TIMEOUT": "0"},

@@ -68,6 +68,7 @@ GOOD_FRAMES: dict[str, dict[str, Any]] = {
     "resync.required": {"type": "resync.required", "reason": "events may have been lost"},
     "ok": {"type": "ok", "message": MESSAGE},
     "pong": {"type": "pong", "ref": 1},
+    "server.restarting": {"type": "server.restarting", "retry_after_ms": 500},
     "hello": {"type": "hello", "dpop_nonce": "AQAAAZrS-nonce"},
     "error": {"type": "error", "code": "not_a_member", "message": "No", "ref": "x"},
     "mention": {"type": "mention", "message": PHOTO_MESSAGE},

@@ -42,7 +42,7 @@ def scraped(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 def every_metric() -> set[str]:
     metrics = Metrics()
-    metrics.read_from(Readings(lambda: 0, lambda: 0, dict, dict, lambda: 0))
+    metrics.read_from(Readings(lambda: 0, lambda: 0, dict, dict, lambda: 0, lambda: 0))
     metrics.audit_checkpoint = (0.0, 0)
     return metric_names(metrics)
 

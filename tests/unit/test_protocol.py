@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chat.errors import Unauthenticated
+from chat.errors import StorageUnavailable, Unauthenticated
 from chat.frames import validate_server_frame
 from chat.protocol import (
     CLOSE_IDLE,
@@ -671,6 +671,25 @@ def test_an_internal_error_replies_then_closes_with_1011() -> None:
     assert isinstance(actions[0], Reply) and actions[0].frame["code"] == "internal_error"
     assert actions[1] == Close(1011, "internal error")
     assert proto.internal_error() == []
+
+
+def test_a_store_unavailable_at_auth_says_so_then_closes_1013_not_1008() -> None:
+    """1008 would tell the page its sign-in was refused; the store is only busy."""
+    proto = opened(Limits())
+    actions = proto.unavailable(StorageUnavailable(), "a1")
+    assert isinstance(actions[0], Reply)
+    assert actions[0].frame["code"] == "storage_unavailable"
+    assert actions[0].frame["ref"] == "a1" and actions[0].frame["retry_after_ms"] > 0
+    assert actions[1] == Close(1013, "storage unavailable")
+
+
+def test_the_node_restarting_says_when_to_come_back_then_closes_1012() -> None:
+    proto = opened(Limits())
+    actions = proto.server_restarting()
+    assert isinstance(actions[0], Reply)
+    assert actions[0].frame == {"type": "server.restarting", "retry_after_ms": 500}
+    assert actions[1] == Close(1012, "server restarting")
+    assert proto.server_restarting() == []
 
 
 # --- text no database can store -------------------------------------------------------------

@@ -7,7 +7,7 @@
 import { CLOSE_CODES } from "./constants.js";
 import { openConnection } from "./connection.js";
 import { t } from "./i18n.js";
-import { forget, flushOutbox, queueMessage, retry } from "./sending.js";
+import { forget, flushOutbox, queueMessage, resendLater, retry } from "./sending.js";
 import { apiFetch, wsAuthFrame, wsUrl } from "./session.js";
 import { connectionLost, createState, leaveChannel, readFrame, reduce } from "./store.js";
 import { setConfirmCount } from "./cards/broadcast.js";
@@ -197,6 +197,7 @@ function run(effects) {
       case "pending": conversation.drawPending(app, effect.clientId); break;
       case "settled": conversation.dropPending(effect.clientId); forget(effect.clientId); break;
       case "forget": forget(effect.clientId); break;
+      case "resendLater": resendLater(app, effect.clientId, effect.frame, effect.attempt); break;
       case "send": app.send(effect.frame); break;
       case "markRead": markRead(); break;
       case "flushOutbox":

@@ -7,6 +7,8 @@
 // Nothing is wired at import: `openConnection` starts one, `close()` ends it for good.
 // The socket class, timers and randomness can be passed in, so this runs under Node too.
 
+import { restartDelay } from "./faults.js";
+
 const FIRST_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 15000;
 
@@ -30,6 +32,9 @@ export function nextBackoff(backoff) {
  *   onDown(): the socket closed (whatever was being sent may be lost);
  *   onEnded(reason, errorFrame|null): the server ended it for good, no reconnect:
  *     "session_ended" (4002), "off_hours" (4003), "auth_failed" (1008 before ready).
+ * Close 1012 (the node restarts or drains, after answering what it had) reconnects after a
+ * short jittered wait (faults.js `restartDelay`, from its `server.restarting` hint), to
+ * whichever node the load balancer picks, without growing the backoff.
  * Returns {send(frame) -> bool (false: not connected, nothing sent), connected(), close()}.
  */
 export function openConnection({
@@ -55,6 +60,7 @@ export function openConnection({
     timers.clearTimeout(reconnectTimer);
     const socket = new WebSocketClass(url());
     let lastError = null;
+    let restarting = null;
     ws = socket;
     ready = false;
     socket.addEventListener("message", async (ev) => {
@@ -72,6 +78,7 @@ export function openConnection({
         return;
       }
       if (f.type === "error") lastError = f;
+      if (f.type === "server.restarting") restarting = f;
       if (f.type === "ready") {
         ready = true;
         backoff = FIRST_BACKOFF_MS;
@@ -91,6 +98,11 @@ export function openConnection({
       if (ev.code === closeCodes.SESSION_ENDED) { onEnded("session_ended", lastError); return; }
       if (ev.code === closeCodes.OFF_HOURS) { onEnded("off_hours", lastError); return; }
       if (ev.code === closeCodes.POLICY && !wasReady) { onEnded("auth_failed", lastError); return; }
+      if (ev.code === closeCodes.SERVICE_RESTART) {
+        backoff = FIRST_BACKOFF_MS;
+        reconnectTimer = timers.setTimeout(connect, restartDelay(restarting, random));
+        return;
+      }
       reconnectTimer = timers.setTimeout(connect, reconnectDelay(backoff, random));
       backoff = nextBackoff(backoff);
     });

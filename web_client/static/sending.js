@@ -4,6 +4,7 @@
 // typed, with the same client ids: the server stores a client id once.
 
 import * as outbox from "./outbox.js";
+import { resendDelay } from "./faults.js";
 import { addPending, adoptOutbox, sendFrame } from "./store.js";
 import { drawPending, showPending } from "./views/conversation.js";
 
@@ -47,4 +48,14 @@ export function retry(app, clientId) {
 /** The server stored it, or refused it for good: the outbox lets it go. */
 export function forget(clientId) {
   outbox.remove(clientId).catch(() => {});
+}
+
+/** The server could not store it for now (a fault, faults.js): send it again, same client
+ * id, after the backoff; a reconnect meanwhile sends it anyway (flushOutbox). */
+export function resendLater(app, clientId, frame, attempt, timers = globalThis) {
+  const state = app.state;
+  timers.setTimeout(() => {
+    const p = app.state === state ? state.pending.get(clientId) : null;
+    if (p && p.state === "queued") transmit(app, clientId);
+  }, resendDelay(frame, attempt));
 }

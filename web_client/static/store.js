@@ -11,20 +11,22 @@
 //   {kind: "append", message}       a new message at the end of the conversation
 //   {kind: "update", message}       redraw one message of the conversation
 //   {kind: "readCounts"}            redraw 既読 on one's own messages
-//   {kind: "typing", userId}        someone is typing (userId null: redraw only)
-//   {kind: "pins"}                  reload the pinned bar
+//   {kind: "typing", userId}        someone is typing (userId null: redraw only); {kind: "pins"}
 //   {kind: "pending", clientId}     redraw a message that is not stored yet
 //   {kind: "settled", clientId}     the server stored it: drop its bubble and outbox entry
 //   {kind: "forget", clientId}      refused for good: drop it from the outbox
+//   {kind: "resendLater", clientId, frame, attempt}  not stored for now (a fault): resend later
 //   {kind: "send", frame}           send a frame if connected
 //   {kind: "markRead"}              tell the server what is read, if the page is seen
 //   {kind: "flushOutbox"}           send everything waiting in the outbox again
 //   {kind: "mention", message}      someone mentioned me elsewhere
 //   {kind: "error", frame}          show the server's error
 //   {kind: "broadcast", message, repeat}  an urgent broadcast (緊急放送) to open full screen
-//   {kind: "confirmCount", messageId, count}  how many confirmed a message (the sender's count)
+//   {kind: "confirmCount", messageId, count}  how many confirmed it (the sender's count)
 //   {kind: "disaster"}              redraw the disaster banner and its settings panel
 //   {kind: "rollcallTally", id}     a roll call's tally changed (HQ's sheet)
+
+import { sendFailed } from "./faults.js";
 
 /** A fresh state: nothing known until `ready`. */
 export function createState() {
@@ -197,17 +199,12 @@ export const reducers = {
     return [{ kind: "rollcallTally", id }];
   },
 
+  // The node is restarting (close 1012 follows): connection.js reconnects, nothing changes.
+  "server.restarting"() { return []; },
+
   error(state, f) {
-    const effects = [];
     const pending = f.ref != null ? state.pending.get(f.ref) : null;
-    if (pending) {                      // this message was refused: say so beside it
-      pending.state = "failed";
-      pending.error = f;
-      effects.push({ kind: "pending", clientId: f.ref });
-      if (f.code !== "rate_limited") effects.push({ kind: "forget", clientId: f.ref });
-    }
-    effects.push({ kind: "error", frame: f });
-    return effects;
+    return pending ? sendFailed(pending, f) : [{ kind: "error", frame: f }];
   },
 
   // 緊急放送 again, to those who have not confirmed it (chat/actions/broadcast.py).

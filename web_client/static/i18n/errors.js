@@ -66,4 +66,9 @@ export default Object.freeze({
   already_done: ["この連絡はすでに対応済みです。", "This notice is already done."],
   internal_error: ["サーバーでエラーが起きました。もう一度お試しください。",
     "The server failed. Please try again."],
+  // Faults (docs/protocol.md#faults): nothing was stored; the page sends it again itself.
+  storage_unavailable: ["サーバーが一時的に保存できません。しばらくすると自動で再送します。",
+    "The server cannot store messages right now. They will be sent again automatically."],
+  server_restarting: ["サーバーを再起動しています。自動で再接続します。",
+    "The server is restarting. Reconnecting automatically."],
 });
