@@ -137,13 +137,7 @@ def restore_sqlite(copy: Path, target: Path) -> None:
     ``PRAGMA integrity_check``, its old ``-wal``/``-shm`` removed (a stale log would be
     replayed into the new file), then renamed over it. Mode 0600."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.restoring")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, copy.open("rb") as fh:
-        shutil.copyfileobj(fh, out, 1024 * 1024)
-        out.flush()
-        os.fsync(out.fileno())
+    temporary = private_copy_beside(copy, target)
     problems = integrity_problems(temporary)
     if problems:
         temporary.unlink()
@@ -152,6 +146,20 @@ def restore_sqlite(copy: Path, target: Path) -> None:
     for suffix in ("-wal", "-shm", "-journal"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     os.replace(temporary, target)
+
+
+def private_copy_beside(source: Path, target: Path) -> Path:
+    """``source`` copied to a hidden file beside ``target`` (mode 0600, on disk before
+    this returns), for the caller to check and rename over ``target``: a restore never
+    leaves a half-written file where a node would read it."""
+    temporary = target.with_name(f".{target.name}.restoring")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, source.open("rb") as fh:
+        shutil.copyfileobj(fh, out, 1024 * 1024)
+        out.flush()
+        os.fsync(out.fileno())
+    return temporary
 
 
 def integrity_problems(path: Path) -> list[str]:

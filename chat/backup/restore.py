@@ -183,14 +183,7 @@ def _restore_files(settings: Settings, manifest: Manifest, staging: Path) -> lis
 
 def _install(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = target.with_name(f".{target.name}.restoring")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, source.open("rb") as fh:
-        shutil.copyfileobj(fh, out, 1024 * 1024)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, target)
+    os.replace(databases.private_copy_beside(source, target), target)
 
 
 async def _check_restored(settings: Settings, manifest: Manifest, archive: Path,
