@@ -45,5 +45,10 @@ async def post_card_message(ctx: AppContext, uow: UnitOfWork, *, channel_id: int
                  session_id=session_id, message_id=message.id, channel_id=channel_id,
                  revision=1, body_sha256=body_digest(body), sender_id=sender_id)
     frame = encode({"type": "message", "message": message_json(message)})
+
+    async def stored() -> None:
+        ctx.metrics.messages_stored.inc()
+
+    uow.on_commit(stored)
     uow.on_commit(lambda: ctx.bus.publish(channel_topic(channel_id), frame))
     return message

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from chat.readiness import SchemaCheck, bounded, bus_reachable, check_readiness
 from chat.store.db import Database
 from chat.store.migrations import alembic_config
-from tests.integration.pbx_helpers import call_event, make_secret, post_event
+from tests.integration.pbx_helpers import call_event, make_secret, missed_call, post_event
 from tests.support import (
     FRAME_TIMEOUT,
     ChatClient,
@@ -94,16 +94,18 @@ async def test_the_metrics_port_counts_real_traffic(make_server: ServerFactory) 
     channel = await department_channel(sender)
     for n in range(3):
         await sender.send_message(channel, f"計測 {n}")
-    refused = await post_event(server, make_secret(server),
+    secret = make_secret(server)
+    refused = await post_event(server, secret,
                                call_event("call.ringing", f"metrics-{uuid.uuid4().hex}"),
                                headers={"content-type": "application/json"})
     assert refused.status_code == 401
+    await missed_call(server, secret)         # a notice card, posted by the system
 
     after = await eventually(
         port, lambda s: value(s, "tsunagu_fanout_lag_seconds_count") >= 1
         and ("tsunagu_audit_checkpoint_age_seconds", ()) in s, "a probe and a checkpoint")
     stored = "tsunagu_messages_stored_total"
-    assert value(after, stored) - value(before, stored) == 3
+    assert value(after, stored) - value(before, stored) == 3 + 1      # sends + the card
     latency = "tsunagu_send_latency_seconds_count"
     assert value(after, latency) - value(before, latency) == 3
     assert value(after, "tsunagu_send_latency_seconds_sum") > 0
