@@ -2,8 +2,8 @@
 
 ``/healthz`` says the process is alive (systemd, a restart policy); ``/readyz`` says a
 load balancer may send it requests: the database answers, the bus is reachable, and the
-schema is the one this release was written for (a node started before ``tsunagu
-migrate`` ran, or after a newer release migrated, must not serve). A check never hangs
+schema is one this release can serve (its own, or a newer one that only expanded it:
+docs/upgrade.md; a node started before ``tsunagu migrate`` ran must not serve). A check never hangs
 the probe: each has :data:`CHECK_TIMEOUT_SECONDS`.
 """
 
@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from chat.store.db import Database
-from chat.store.migrations import script_heads
+from chat.store.migrations import read_serves_from, schema_fit, script_heads
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -56,23 +56,24 @@ async def database_answers(db: Database) -> str:
 
 
 class SchemaCheck:
-    """The database's Alembic revision against this release's head (the scripts are
-    read once, off the event loop)."""
+    """The database's Alembic revision against this release's migrations: ready at the
+    head, and on a newer schema that still serves this release (a rolling upgrade,
+    docs/upgrade.md); the scripts are read off the event loop."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._heads: tuple[str, ...] | None = None
 
     async def __call__(self) -> str:
-        if self._heads is None:
-            self._heads = await asyncio.to_thread(script_heads, self._db.url)
         async with self._db.engine.connect() as conn:
             current = await conn.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_heads())
-        if set(current) == set(self._heads):
+            serves_from = await read_serves_from(conn) if current else None
+        fit = await asyncio.to_thread(schema_fit, self._db.url, current, serves_from)
+        if fit.serves:
             return "ok"
-        return (f"schema at {', '.join(current) or 'nothing'}; this release needs "
-                f"{', '.join(self._heads)} (run tsunagu migrate)")
+        heads = await asyncio.to_thread(script_heads, self._db.url)
+        return (f"schema at {', '.join(current) or 'nothing'} ({fit.value}); this release "
+                f"needs {', '.join(heads)} (run this release's tsunagu migrate)")
 
 
 async def bus_reachable(bus_url: str) -> str:

@@ -22,9 +22,10 @@ from chat.domain.imports import CsvProblems
 from chat.errors import ChatError
 from chat.secrets import SECRETS_FILE
 from chat.store.migrations import (
+    SchemaFit,
     database_revisions,
     database_serves_from,
-    known_revision,
+    schema_fit,
     script_heads,
 )
 
@@ -93,23 +94,24 @@ def instance_problem(settings: Settings) -> str | None:
         return (f"cannot open {where}: {type(exc).__name__}: {exc}. Check CHAT_DATABASE_URL "
                 "(and that the database server is running).")
     wanted = script_heads(settings.database_url)
-    if not current:
+    fit = schema_fit(settings.database_url, current,
+                     asyncio.run(database_serves_from(settings.database_url))
+                     if current and set(current) != set(wanted) else None)
+    if fit is SchemaFit.EMPTY:
         return (f"the database is not a Tsunagu database yet (no schema): {where}. If this "
                 "is the right database, run `tsunagu migrate`. " + advice)
-    if set(current) != set(wanted):
-        if all(known_revision(settings.database_url, rev) for rev in current):
-            return (f"the database schema is at revision {', '.join(current)} but this "
-                    f"release needs {', '.join(wanted)}: {where}. Run `tsunagu migrate` "
-                    "(nodes of the running release may go on serving while it runs; "
-                    "docs/upgrade.md).")
-        oldest = asyncio.run(database_serves_from(settings.database_url))
-        if oldest is None or not known_revision(settings.database_url, oldest):
-            return (f"the database schema is at revision {', '.join(current)}, which this "
-                    f"release does not know (it needs {', '.join(wanted)}), and that "
-                    f"schema no longer serves this release: {where}. It was migrated by "
-                    "a newer Tsunagu: run that release's `tsunagu`.")
-        # A newer release only expanded the schema: this one may go on serving it
-        # during a rolling upgrade (docs/upgrade.md).
+    if fit is SchemaFit.OLDER:
+        return (f"the database schema is at revision {', '.join(current)} but this "
+                f"release needs {', '.join(wanted)}: {where}. Run `tsunagu migrate` "
+                "(nodes of the running release may go on serving while it runs; "
+                "docs/upgrade.md).")
+    if fit is SchemaFit.NEWER_REFUSED:
+        return (f"the database schema is at revision {', '.join(current)}, which this "
+                f"release does not know (it needs {', '.join(wanted)}), and that "
+                f"schema no longer serves this release: {where}. It was migrated by "
+                "a newer Tsunagu: run that release's `tsunagu`.")
+    # CURRENT, or NEWER_SERVED: a newer release only expanded the schema, and this one
+    # may go on serving it during a rolling upgrade (docs/upgrade.md).
     if not (var_dir / SECRETS_FILE).exists():
         return (f"no instance secrets ({SECRETS_FILE}) in {var_dir}, beside {where}. "
                 "Codes and sessions made without the servers' own file would be refused "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import delete, insert, inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 #: The migrations (``env.py``, ``script.py.mako``, ``versions/``): a folder of the
 #: ``chat`` package, so a wheel install has them too.
@@ -146,9 +147,42 @@ async def database_serves_from(database_url: str) -> str | None:
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
-            value = (await conn.execute(
-                text("SELECT value FROM system_settings WHERE key = :key"),
-                {"key": SERVES_FROM_KEY})).scalar()
+            return await read_serves_from(conn)
     finally:
         await engine.dispose()
+
+
+async def read_serves_from(conn: AsyncConnection) -> str | None:
+    """:data:`SERVES_FROM_KEY` as read on ``conn``."""
+    value = (await conn.execute(text("SELECT value FROM system_settings WHERE key = :key"),
+                                {"key": SERVES_FROM_KEY})).scalar()
     return json.loads(value) if value else None
+
+
+class SchemaFit(enum.Enum):
+    """How a database's schema stands to this release (what a node or a command may do)."""
+
+    EMPTY = "empty"                  # never migrated: `tsunagu migrate` creates it
+    CURRENT = "current"              # at this release's head
+    OLDER = "older"                  # behind: `tsunagu migrate` first
+    NEWER_SERVED = "newer_served"    # a newer release only expanded it: serve on
+    NEWER_REFUSED = "newer_refused"  # a newer release contracted it: run that release
+
+    @property
+    def serves(self) -> bool:
+        return self in (SchemaFit.CURRENT, SchemaFit.NEWER_SERVED)
+
+
+def schema_fit(database_url: str, current: Sequence[str], serves_from: str | None
+               ) -> SchemaFit:
+    """Judge ``current`` (the database's revisions) and its recorded ``serves_from``
+    against this release's migrations (read from disk: call it off the event loop)."""
+    if not current:
+        return SchemaFit.EMPTY
+    if set(current) == set(script_heads(database_url)):
+        return SchemaFit.CURRENT
+    if all(known_revision(database_url, rev) for rev in current):
+        return SchemaFit.OLDER
+    if serves_from is not None and known_revision(database_url, serves_from):
+        return SchemaFit.NEWER_SERVED
+    return SchemaFit.NEWER_REFUSED

@@ -241,10 +241,18 @@ def test_this_release_serves_a_schema_the_next_one_only_expanded(
 
     migrated = tsunagu(tree, "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    # This release, on the next release's schema.
+    # This release, on the next release's schema: its commands, and a node's /readyz
+    # (what a load balancer asks before sending it staff).
     shown = tsunagu(REPO_ROOT, "policy", "show")
+    node = start_server(base_settings(env["CHAT_DATABASE_URL"], tmp_path / "var"))
+    try:
+        ready = httpx.get(f"{node.http_url}/readyz", timeout=10)
+    finally:
+        node.stop()
     if expand_only:
         assert shown.returncode == 0, shown.stderr
+        assert ready.status_code == 200, ready.text
     else:
         assert shown.returncode == 2
         assert "9999" in shown.stderr and "no longer serves this release" in shown.stderr
+        assert ready.status_code == 503 and ready.json()["failed"] == ["schema"]
