@@ -47,6 +47,7 @@ from chat.readiness import SchemaCheck
 from chat.secrets import InstanceSecrets
 from chat.store.db import ConnectionSetup, Database, DatabaseTimeouts
 from chat.store.outbox import DatabaseOutbox
+from chat.store.sessions import revoked_since
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON, Clock, SystemClock
 from chat.web import (
@@ -242,8 +243,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             return await current_memberships(ctx, user_ids)
 
         async def revocations(start: datetime) -> list[tuple[int, str | None]]:
-            async with unit_of_work(db, TxMode.READ) as uow:
-                return await uow.sessions.revoked_since(start)
+            return await revoked_since(db, start)
 
         hub = Hub(bus, node_id=settings.node_id, clock=the_clock, memberships=memberships,
                   reconcile_seconds=settings.membership_reconcile_seconds,

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -147,6 +148,10 @@ class Database:
                                  lambda dbapi, _record, _proxy: connection_setup(dbapi))
         self._inline_pools = {inline.sync_engine.pool for inline in (
             self._inline_engine, self._inline_read_engine) if inline is not None}
+        self._short_read_engine = short_read_engine
+        # SQLite file only: the connection of :meth:`read_now`, opened on first use.
+        self._sqlite_file = file if self.dialect == "sqlite" else None
+        self._quick_reader: sqlite3.Connection | None = None
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._short_read_sessions = async_sessionmaker(short_read_engine,
                                                        expire_on_commit=False)
@@ -176,6 +181,30 @@ class Database:
         if not write:
             return (self._short_read_sessions if short else self._read_sessions)()
         return (self._bulk_write_sessions if bulk else self._write_sessions)()
+
+    async def read_now(self, statement: sqlite_inline.InlineStatement,
+                       values: Mapping[str, Any]) -> list[Any]:
+        """The rows of a read of a few indexed rows, without a session: what a node's
+        periodic polls ask (the bus outbox four times a second, the revocation sweep
+        every second) whether or not anything happened.
+
+        Through a session such a read cost ~1 ms of CPU on the benchmark machine (a
+        session, a transaction, a pooled connection, ORM result set-up) for ~20 µs of the
+        database's work, so an idle node spent most of its background CPU there
+        (docs/performance.md, scenario h). On a SQLite file it runs here on a connection
+        of its own (``query_only``, on the loop's thread: under WAL a reader never waits
+        for a writer); on PostgreSQL as one Core statement on the autocommit engine,
+        with no BEGIN or COMMIT. One statement is one snapshot, as in a transaction."""
+        if self._quick_reader is None and self._sqlite_file is not None:
+            self._quick_reader = _open_quick_reader(self._sqlite_file)
+        if self._quick_reader is not None:
+            sql, parameters = statement.bind(values)
+            try:
+                return self._quick_reader.execute(sql, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
+        async with self._short_read_engine.connect() as connection:
+            return list((await connection.execute(statement.statement, values)).all())
 
     async def close(self, session: AsyncSession) -> None:
         """Close ``session`` (from :meth:`session`), its connection back in the pool.
@@ -241,6 +270,9 @@ class Database:
         running = self._checkpoint
         if running is not None and running.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(running)
+        if self._quick_reader is not None:
+            self._quick_reader.close()
+            self._quick_reader = None
         for inline in (self._inline_engine, self._inline_read_engine):
             if inline is not None:
                 await inline.dispose()
@@ -303,6 +335,16 @@ def _ping_when_idle(engine: AsyncEngine, *, after_seconds: float) -> None:
         except Exception as error:
             # The pool drops this connection and checks out another.
             raise DisconnectionError(f"pooled connection lost: {error}") from error
+
+
+def _open_quick_reader(path: str) -> sqlite3.Connection:
+    """The connection of :meth:`Database.read_now`: autocommit (each statement its own
+    snapshot), read-only, and never waiting: under WAL a read does not wait for a
+    writer, and a busy refusal (a WAL reset in progress) is raised like any fault."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("PRAGMA query_only=ON", "PRAGMA busy_timeout=100"):
+        connection.execute(pragma)
+    return connection
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import BigInteger, Integer, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus.outbox import KEEP_SECONDS
 from chat.store.db import Database
 from chat.store.models import BusOutboxEvent
+from chat.store.sqlite_inline import InlineStatement
 from chat.store.uow import TxMode, unit_of_work
 
 
@@ -25,15 +26,6 @@ class BusOutboxRepository:
     async def prune(self, *, before: datetime) -> None:
         await self.session.execute(
             delete(BusOutboxEvent).where(BusOutboxEvent.created_at < before))
-
-    async def last_id(self) -> int:
-        return int(await self.session.scalar(select(func.max(BusOutboxEvent.id))) or 0)
-
-    async def after(self, last_id: int, limit: int) -> list[tuple[int, str, str]]:
-        rows = await self.session.execute(
-            select(BusOutboxEvent.id, BusOutboxEvent.topic, BusOutboxEvent.data)
-            .where(BusOutboxEvent.id > last_id).order_by(BusOutboxEvent.id).limit(limit))
-        return [(row.id, row.topic, row.data) for row in rows]
 
 
 class DatabaseOutbox:
@@ -57,9 +49,19 @@ class DatabaseOutbox:
             await outbox.prune(before=now - timedelta(seconds=KEEP_SECONDS))
 
     async def last_id(self) -> int:
-        async with unit_of_work(self._db, TxMode.SHORT_READ) as uow:
-            return await BusOutboxRepository(uow.session).last_id()
+        rows = await self._db.read_now(_LAST_ID, {})
+        return int(rows[0][0] or 0)
 
     async def after(self, last_id: int, limit: int) -> list[tuple[int, str, str]]:
-        async with unit_of_work(self._db, TxMode.SHORT_READ) as uow:
-            return await BusOutboxRepository(uow.session).after(last_id, limit)
+        """Polled four times a second by every serving node, nearly always finding
+        nothing: a read without a session (:meth:`Database.read_now`)."""
+        rows = await self._db.read_now(_AFTER, {"last": last_id, "limit": limit})
+        return [(int(row_id), str(topic), str(data)) for row_id, topic, data in rows]
+
+
+_OUTBOX = BusOutboxEvent.__table__
+_LAST_ID = InlineStatement(select(func.max(_OUTBOX.c.id)))
+_AFTER = InlineStatement(
+    select(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.data)
+    .where(_OUTBOX.c.id > bindparam("last", type_=BigInteger))
+    .order_by(_OUTBOX.c.id).limit(bindparam("limit", type_=Integer)))
