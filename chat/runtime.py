@@ -41,4 +41,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # On SIGTERM: sockets drain and close 1012 (chat.web.transport), then this bounds
         # the wait before what is left is cancelled and the lifespan shuts down.
         "timeout_graceful_shutdown": settings.shutdown_drain_seconds,
+        # No protocol-level pings of uvicorn's (by default one every 20 s to each
+        # socket, and its pong read back): the client's own ``ping`` every
+        # ``heartbeat_seconds`` and the ``idle_timeout_seconds`` deadline
+        # (chat.protocol) already find a dead peer, and keep nginx's read timeout
+        # from firing. At 10,000 idle phones uvicorn's pings alone were 500 frames
+        # written and 500 read a second (docs/performance.md, scenario h).
+        "ws_ping_interval": None,
     }
