@@ -73,14 +73,19 @@ def _capacity(s: dict[str, Any]) -> list[str]:
             out.append(f"{name:10} {_step(f)}")
     for name in ("one", "two", "one_pinned", "two_pinned"):
         v = s.get(name)
+        if v and v.get("idle"):
+            out.append(f"  idle {name}: nodes {v['idle']['node_cpu_ms_per_s']} ms CPU/s, "
+                       f"database {v['idle']['database_cpu_ms_per_s']}, Redis "
+                       f"{v['idle']['redis_cpu_ms_per_s']}")
         if v:
             out.append(f"  capacity {name}: {v['capacity_msg_per_s']} msg/s "
                        f"({v['capacity_deliveries_per_s']} deliveries/s) under arrival p99 "
                        f"{s['bound_ms']} ms, every message once")
     for two in ("two", "two_pinned"):
-        ratio = s.get(f"capacity_ratio_{two}_to_{two.replace('two', 'one')}")
+        one = two.replace("two", "one")
+        ratio = s.get(f"capacity_ratio_{two}_to_{one}")
         if ratio is not None:
-            out.append(f"  measured ratio {two}/one: {ratio}× (target ≥ {s['target_ratio']}×: "
+            out.append(f"  measured ratio {two}/{one}: {ratio}× (target ≥ {s['target_ratio']}×: "
                        f"{'met' if ratio >= s['target_ratio'] else 'NOT met'} on this machine)")
         d = s.get(f"derived_{two}")
         if d:
@@ -96,6 +101,10 @@ def _capacity(s: dict[str, Any]) -> list[str]:
 def _prefecture(s: dict[str, Any]) -> list[str]:
     out = [_STEP_HEAD]
     out.extend(_step(f) for f in s.get("steps", []))
+    idle = s.get("idle")
+    if idle:
+        out.append(f"  idle, all connected: nodes {idle['node_cpu_ms_per_s']} ms CPU/s, database "
+                   f"{idle['database_cpu_ms_per_s']}, Redis {idle['redis_cpu_ms_per_s']}")
     out.append(f"  {s['connections']} connected over {s['nodes']} nodes; largest sender count "
                f"sustained (every message once, arrival p99 ≤ {s['bound_ms']} ms): "
                f"{s['largest_sustained_senders']} at {s['rate_per_sender']} msg/s "

@@ -47,7 +47,7 @@ CAPACITY_TARGET = 1.8
 # city's 50 per 700 scaled to 10,000.
 PREFECTURE = {f"P{i:03d}": 20 for i in range(500)}
 PREFECTURE_SENDERS = tuple(int(n) for n in os.environ.get(
-    "BENCH_PREFECTURE_SENDERS", "25,50,100,200,400,714").split(","))
+    "BENCH_PREFECTURE_SENDERS", "10,25,50,100,200,400,714").split(","))
 PREFECTURE_P99_MS = 50.0
 
 
@@ -66,6 +66,20 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    def idle(self, seconds: float = 4.0) -> dict[str, Any]:
+        """CPU a second of each node, the database's backends and Redis while every
+        connection is open and nobody sends: the fixed cost beneath each phase."""
+        time.sleep(1.0)
+        nodes0, db0, redis0 = self.cpu()
+        time.sleep(seconds)
+        nodes1, db1, redis1 = self.cpu()
+        return {"seconds": seconds,
+                "node_cpu_ms_per_s": [round((b - a).process_s / seconds * 1e3, 1)
+                                      for a, b in zip(nodes0, nodes1, strict=True)],
+                "database_cpu_ms_per_s": round(
+                    targets.backends_delta(db0, db1) / seconds * 1e3, 1),
+                "redis_cpu_ms_per_s": round((redis1 - redis0) / seconds * 1e3, 1)}
 
 
 def start_cluster(bench: Bench, city: City, count: int, *, pinned: bool = False) -> Cluster:
@@ -134,6 +148,8 @@ def run_capacity(bench: Bench) -> dict[str, Any]:
                                     workers=bench.sizes.workers)
                 try:
                     connect = gen.connect()
+                    idle = cluster.idle()
+                    bench.say(f"  (i) {name:10} idle: {idle}")
                     steps = []
                     for total in CAPACITY_STEPS:
                         step = measured_phase(cluster, gen, spread_senders(city, total),
@@ -153,7 +169,8 @@ def run_capacity(bench: Bench) -> dict[str, Any]:
                 cluster.stop()
             passed = [s for s in steps if s["ok"]]
             results[name] = {
-                "nodes": count, "pinned": pinned, "connect": connect, "steps": steps,
+                "nodes": count, "pinned": pinned, "connect": connect, "idle": idle,
+                "steps": steps,
                 "capacity_msg_per_s": passed[-1]["msg_per_s_offered"] if passed else 0,
                 "capacity_deliveries_per_s": passed[-1]["deliveries_per_s"] if passed else 0,
                 "limited_by_steps": len(passed) == len(CAPACITY_STEPS)}
@@ -219,6 +236,8 @@ def run_prefecture(bench: Bench) -> dict[str, Any]:
                           f"{connect['wall_s']:.0f}s, {connect['failed']} failed "
                           f"{connect['errors'] or ''}")
                 rss = [round(n.rss() / 2**20, 1) for n in cluster.nodes]
+                idle = cluster.idle()
+                bench.say(f"  (j) idle: {idle}")
                 for count in PREFECTURE_SENDERS:
                     senders = department_senders(city.people, city, count=count,
                                                  rate=MAX_RATE)
@@ -240,7 +259,7 @@ def run_prefecture(bench: Bench) -> dict[str, Any]:
     return {"connections": len(city.people), "nodes": 2, "channels": len(PREFECTURE),
             "rate_per_sender": MAX_RATE, "bound_ms": PREFECTURE_P99_MS,
             "proportional_senders": round(MIN_SENDERS * len(city.people) / 700),
-            "connect": connect, "rss_mib_after_connect": rss, "steps": steps,
+            "connect": connect, "rss_mib_after_connect": rss, "idle": idle, "steps": steps,
             "largest_sustained_senders": passed[-1]["senders"] if passed else 0,
             "met_at_proportional": bool(passed) and passed[-1]["senders"] >= round(
                 MIN_SENDERS * len(city.people) / 700)}
