@@ -51,7 +51,9 @@ def _mix(s: dict[str, Any]) -> list[str]:
                    + (f"; with the database {with_db}×" if with_db is not None else "")
                    + f"), arrival p99 {t['arrival_p99_ms']} ms (≤ {t['arrival_bound_ms']}: "
                    f"{'met' if t['arrival_met'] else 'NOT met'}), delivered once "
-                   f"{'yes' if t['delivered_once'] else 'NO'}")
+                   f"{'yes' if t['delivered_once'] else 'NO'}"
+                   + ("" if t.get("generator_kept_pace", True)
+                      else "; the generator fell behind the offered rate"))
     return out
 
 
