@@ -20,6 +20,12 @@ receives the ``message`` frame subtracts it from
 
 Both are CLOCK_REALTIME, one clock for every process on the machine. Where the kernel
 gives no timestamp (not Linux), arrival is the read time.
+
+Delivery is counted **once**: each connection remembers the ``client_id`` of every
+message it received in the phase, and a second copy is counted as a duplicate instead of
+a delivery, so "all delivered" means every member got each message exactly once. The
+connections may be spread over several servers (the nodes of one deployment): each
+connection has its target, round-robin unless a scenario says.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import sys
 import time
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from websockets.client import ClientProtocol
@@ -89,12 +96,26 @@ class ConnSpec:
     subscribe it to these; Tsunagu reads memberships from its database).
 
     A connection that is not ``measured`` is left out of deliveries and latencies (the
-    ones a scenario will stall)."""
+    ones a scenario will stall). ``target`` is the index of the server it connects to
+    among the generator's targets (None: round-robin, see :func:`assign_targets`)."""
 
     channels: list[int]
     token: str | None = None
     key_pem: bytes | None = None
     measured: bool = True
+    target: int | None = None
+
+
+def assign_targets(specs: Sequence[ConnSpec], targets: int) -> list[ConnSpec]:
+    """Each spec with its target: its own if it has one, else connection i goes to
+    target i mod ``targets`` (so a channel's members spread evenly over the nodes)."""
+    out = []
+    for i, spec in enumerate(specs):
+        target = spec.target if spec.target is not None else i % targets
+        if not 0 <= target < targets:
+            raise ValueError(f"connection {i}: target {target} of {targets}")
+        out.append(replace(spec, target=target))
+    return out
 
 
 @dataclass
@@ -116,6 +137,8 @@ class Stats:
     arrivals_ns: array[int] = field(default_factory=lambda: array("q"))   # send → arrival
     acks: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    # A message a connection had already received (the same client_id): not a delivery.
+    duplicates: int = 0
     other: int = 0
     closed: int = 0
     # Connections left out of the measurement: messages they received, and how each
@@ -146,6 +169,8 @@ class WsClient:
         self.live = False
         self.sender: SenderState | None = None
         self.stalled = False
+        # client_ids received this phase, so a second copy counts as a duplicate.
+        self.seen: set[bytes] = set()
 
     async def connect(self, host: str, port: int) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -336,10 +361,10 @@ class SenderState:
 class Worker:
     """Runs in a worker process: owns its connections and reports to the coordinator."""
 
-    def __init__(self, index: int, target: Target, specs: list[ConnSpec],
+    def __init__(self, index: int, targets: list[Target], specs: list[ConnSpec],
                  pipe: multiprocessing.connection.Connection) -> None:
         self.index = index
-        self.target = target
+        self.targets = targets
         self.specs = specs
         self.pipe = pipe
         self.clients: list[WsClient | None] = [None] * len(specs)
@@ -353,13 +378,20 @@ class Worker:
             return
         if data.startswith(MESSAGE_PREFIX):
             stats = self.stats
-            stats.delivered += 1
             at = data.find(CLIENT_ID_MARK)
-            if at >= 0:
-                start = at + len(CLIENT_ID_MARK)
-                sent_ns = int(data[start:data.index(b"-", start)])
-                stats.latencies_ns.append(time.time_ns() - sent_ns)
-                stats.arrivals_ns.append(client.arrived_ns - sent_ns)
+            if at < 0:
+                stats.delivered += 1
+                return
+            start = at + len(CLIENT_ID_MARK)
+            client_id = data[start:data.index(b'"', start)]
+            if client_id in client.seen:
+                stats.duplicates += 1
+                return
+            client.seen.add(client_id)
+            stats.delivered += 1
+            sent_ns = int(data[start:data.index(b"-", start)])
+            stats.latencies_ns.append(time.time_ns() - sent_ns)
+            stats.arrivals_ns.append(client.arrived_ns - sent_ns)
         elif data.startswith(ACK_PREFIX):
             self.stats.acks += 1
             if client.sender is not None:
@@ -375,10 +407,11 @@ class Worker:
 
     async def open_one(self, i: int) -> float:
         spec = self.specs[i]
+        target = self.targets[spec.target or 0]
         started = time.perf_counter()
-        url = parse_uri(self.target.ws_url)
-        client = WsClient(self, self.target.ws_url, self.target.origin,
-                          self.target.deflate, measured=spec.measured)
+        url = parse_uri(target.ws_url)
+        client = WsClient(self, target.ws_url, target.origin,
+                          target.deflate, measured=spec.measured)
         await client.connect(url.host, url.port)
         try:
             await asyncio.wait_for(client.opened, 30)
@@ -391,7 +424,7 @@ class Worker:
                 from chat.client.device import DeviceKey
 
                 key = DeviceKey.from_pem(spec.key_pem)
-                auth["proof"] = key.proof("GET", self.target.ws_url,
+                auth["proof"] = key.proof("GET", target.ws_url,
                                           nonce=hello.get("dpop_nonce"),
                                           access_token=spec.token, iat=int(time.time()))
             client.send_text(_dumps(auth))
@@ -484,6 +517,9 @@ class Worker:
                     reply = None
                 elif command == "collect":
                     reply, self.stats = self.stats, Stats()
+                    for client in self.clients:
+                        if client is not None:
+                            client.seen.clear()
                 elif command == "close":
                     for client in self.clients:
                         if client is not None:
@@ -510,14 +546,14 @@ def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _worker_main(index: int, target: Target, specs: list[ConnSpec],
+def _worker_main(index: int, targets: list[Target], specs: list[ConnSpec],
                  pipe: multiprocessing.connection.Connection) -> None:
     raise_fd_limit()
     # The phones' CPUs are not the server's: on a shared machine the server is served
     # first, and the generator reads what arrived when a core is free (arrival times
     # are the kernel's, so its lag is not counted against the server).
     os.nice(GENERATOR_NICE)
-    asyncio.run(Worker(index, target, specs, pipe).serve())
+    asyncio.run(Worker(index, targets, specs, pipe).serve())
 
 
 # --- the coordinator's side -------------------------------------------------------------
@@ -537,13 +573,18 @@ class PhaseResult:
     drained_in: float
     unmeasured_delivered: int = 0
     close_codes: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
 
 
 class LoadGenerator:
-    """Worker processes holding ``specs`` (dealt out round-robin)."""
+    """Worker processes holding ``specs`` (dealt out round-robin), connected to
+    ``target`` or spread over several targets (see :func:`assign_targets`)."""
 
-    def __init__(self, target: Target, specs: list[ConnSpec], *, workers: int) -> None:
-        self.target = target
+    def __init__(self, target: Target | Sequence[Target], specs: list[ConnSpec], *,
+                 workers: int) -> None:
+        targets = [target] if isinstance(target, Target) else list(target)
+        self.targets = targets
+        specs = assign_targets(specs, len(targets))
         self.specs = specs
         ctx = multiprocessing.get_context("spawn")
         self.parts: list[list[int]] = [list(range(w, len(specs), workers))
@@ -553,7 +594,7 @@ class LoadGenerator:
         for w, part in enumerate(self.parts):
             ours, theirs = ctx.Pipe()
             process = ctx.Process(target=_worker_main,
-                                  args=(w, target, [specs[i] for i in part], theirs),
+                                  args=(w, targets, [specs[i] for i in part], theirs),
                                   daemon=True)
             process.start()
             self.pipes.append(ours)
@@ -628,7 +669,8 @@ class LoadGenerator:
                            errors=dict(errors), closed=sum(s.closed for s in stats),
                            drained_in=drained_in,
                            unmeasured_delivered=sum(s.unmeasured_delivered for s in stats),
-                           close_codes=dict(close_codes))
+                           close_codes=dict(close_codes),
+                           duplicates=sum(s.duplicates for s in stats))
 
     def stall(self, indexes: list[int]) -> None:
         """Connections ``indexes`` stop reading (see :meth:`WsClient.stall`)."""

@@ -68,7 +68,10 @@ class City:
                 # One address signs in the whole city: the per-address ceremony limit
                 # (a NAT at 8:30) is lifted for the set-up, not for what is measured.
                 "CHAT_SIGN_IN_ATTEMPTS_PER_MINUTE": "1000000",
-                "CHAT_SIGN_IN_BURST": "100000"}
+                "CHAT_SIGN_IN_BURST": "100000",
+                # Likewise every websocket comes from one address, the generator's: the
+                # cap on its sockets still waiting to authenticate is the node's total.
+                "CHAT_WS_UNAUTH_PER_ADDRESS": "1000"}
 
     def members(self) -> dict[int, int]:
         """Channel id -> how many of the city's people belong to it."""

@@ -107,6 +107,10 @@ def _rows(s: dict[str, Any]) -> list[str]:
         out.append(f"{s['database']:10} {s['people']:6} {s['sending_took_s']:6} "
                    f"{'yes' if s['stored_once'] else 'NO':>11} {s['tally_frames']:7} "
                    f"{lag['p50']:10.1f} {lag['p99']:10.1f} {'yes' if s['ok'] else 'NO'}")
+    elif key[:2] in ("h_", "i_", "j_"):
+        from bench.report_nodes import rows
+
+        out.extend(rows(s))
     if "ratios" in s:
         for name, row in s["ratios"].items():
             out.append(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))

@@ -1,4 +1,5 @@
-"""Run the benchmark: ``python -m bench.run [--full] [--only a,b,c,d,e,f]``.
+"""Run the benchmark: ``python -m bench.run [--full] [--only a,b,c,d,e,f,g,h]``
+(``--only i`` and ``--only j``, the two-node runs, are not in the default set).
 
 Writes ``bench/results/latest.json`` (one object per scenario, each with the machine)
 and ``bench/results/latest.txt`` (the table). See docs/performance.md.
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--full", action="store_true",
                         help="the issue's sizes (10,000 idle, 1,000,000 messages)")
-    parser.add_argument("--only", default="a,b,c,d,e,f,g",
+    parser.add_argument("--only", default="a,b,c,d,e,f,g,h",
                         help="scenarios to run, e.g. a,b (a and b always run together)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--profile", action="store_true",
@@ -134,6 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         record("g_rollcall", "a safety roll call: all 700 staff answer within 10 s "
                "through HTTP while one HQ connection watches the live tally",
                run_rollcall(bench))
+    if "h" in only:
+        from bench.mix import run_mix
+
+        record("h_city_hall_mix", "700 connected, 35 department channels of 20, 50 senders "
+               "at 1 and 9 msg/s; Tsunagu on SQLite and PostgreSQL against the raw relay",
+               run_mix(bench))
+    if "i" in only:
+        from bench.twonode import run_capacity
+
+        record("i_two_nodes", "capacity of one node and of two (PostgreSQL + Redis) in the "
+               "city-hall mix: the highest rate delivered once under the p99 bound",
+               run_capacity(bench))
+    if "j" in only:
+        from bench.twonode import run_prefecture
+
+        record("j_prefecture", "10,000 connected over two nodes, 500 department channels "
+               "of 20, senders at 9 msg/s", run_prefecture(bench))
     elapsed = time.perf_counter() - started
     host["speed_ms_at_end"] = machine_speed()
     document = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": sizes.name,

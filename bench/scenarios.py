@@ -55,6 +55,10 @@ def phase_figures(result: PhaseResult, cpu: targets.CpuTimes, duration: float
         "expected_deliveries": result.expected,
         "deliveries": result.delivered,
         "all_delivered": result.delivered >= result.expected and not result.closed,
+        # Copies of a message a connection had already received (expected 0).
+        "duplicates": result.duplicates,
+        "delivered_once": (result.delivered == result.expected and not result.duplicates
+                           and not result.closed),
         "deliveries_per_s": round(result.delivered / (duration + result.drained_in), 1),
         "latency_ms": percentiles(result.latencies_ns, 1e-6),
         "arrival_ms": percentiles(result.arrivals_ns, 1e-6),

@@ -107,9 +107,11 @@ class Server:
 
 
 def start(kind: str, *, log_dir: Path, env: dict[str, str] | None = None,
-          deflate: bool = False, profile: bool = False) -> Server:
+          deflate: bool = False, profile: bool = False,
+          cpus: set[int] | None = None) -> Server:
     """Start a server and wait until it accepts connections. ``profile`` runs Tsunagu
-    under ``bench.profiling`` (see :meth:`Server.profile_start`)."""
+    under ``bench.profiling`` (see :meth:`Server.profile_start`); ``cpus`` pins it (every
+    thread) to those cores, as ``taskset`` would."""
     port = free_port()
     python = sys.executable
     if kind == "tsunagu":
@@ -130,8 +132,9 @@ def start(kind: str, *, log_dir: Path, env: dict[str, str] | None = None,
         full_env["CHAT_WS_PER_MESSAGE_DEFLATE"] = "1"
     log_path = log_dir / f"{kind}-{port}.log"
     log = log_path.open("wb")
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, preexec_fn=pin)
     server = Server(kind, port, process, log_path, profiled=profile and kind == "tsunagu")
     deadline = time.monotonic() + 30
     while True:
@@ -149,3 +152,53 @@ def start(kind: str, *, log_dir: Path, env: dict[str, str] | None = None,
                 raise RuntimeError(f"{kind} server did not start: "
                                    f"{log_path.read_text()[-2000:]}") from None
             time.sleep(0.1)
+
+
+# --- the shared services' CPU (PostgreSQL's backends, Redis) ------------------------------
+
+def postgres_backends_cpu(database_url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``database_url``'s database
+    (pids from pg_stat_activity, CPU from /proc: the server runs on this machine)."""
+    import asyncio
+
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+
+    async def pids() -> list[int]:
+        conn = await asyncpg.connect(host=url.host or "127.0.0.1", port=url.port or 5432,
+                                     user=url.username or "postgres",
+                                     password=url.password, database="postgres")
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1",
+                                    url.database)
+        finally:
+            await conn.close()
+        return [int(r["pid"]) for r in rows]
+
+    out: dict[int, float] = {}
+    for pid in asyncio.run(pids()):
+        try:
+            out[pid] = cpu_seconds(pid)
+        except OSError:
+            pass  # ended meanwhile, or not on this machine
+    return out
+
+
+def backends_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the backends spent between two :func:`postgres_backends_cpu` readings (a
+    backend that started meanwhile counts whole; one that ended is lost)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def redis_cpu_seconds(redis_url: str) -> float:
+    """Redis's own CPU so far (INFO cpu: used_cpu_user + used_cpu_sys, every thread)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
