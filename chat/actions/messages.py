@@ -321,18 +321,15 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
             created_at=now,
             reply_to_id=a.quoted.id if a.quoted else None,
             mentions=json.dumps(a.mentioned) if a.mentioned else None))
-    id_of = await uow.messages.insert_many([
+    # With their first revisions, and each sender's read position moved up to them.
+    id_of = await uow.messages.insert_sent([
         {column: getattr(m, column) for column in INSERTED_COLUMNS} for m in messages])
-    revisions = []
     events: list[tuple[str, str]] = []
     pushes: list[NewMessagePush] = []
-    read_up_to: dict[tuple[int, int], int] = {}
     outcomes: list[tuple[int, SendOutcome]] = []
     for a, message in zip(accepted, messages, strict=True):
         actor, channel_id, body = a.request.actor, a.request.channel_id, a.request.body
         message.id = message_id = id_of[channel_id, message.seq]
-        revisions.append({"message_id": message_id, "revision": 1, "action": "create",
-                          "body": body, "actor_id": actor.user_id, "created_at": now})
         if a.photo is None:
             audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message_id,
@@ -345,8 +342,6 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
                          session_id=actor.session_id, message_id=message_id,
                          channel_id=channel_id, revision=1, body_sha256=body_digest(body),
                          attachment_sha256=a.photo.sha256, sender_id=actor.user_id)
-        # Writing a message means having read the channel up to it.
-        read_up_to[channel_id, actor.user_id] = message.seq
         payload = message_json(message, MessageExtras(
             reply_to=quote_of(a.quoted),
             attachment=attachment_json(a.photo) if a.photo else None))
@@ -362,9 +357,6 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
             sender_name=actor.name, body=body, kind=message.kind,
             mentioned=a.mentioned))
         outcomes.append((a.index, SendOutcome(payload, duplicate=False)))
-    await uow.messages.insert_revisions(revisions)
-    await uow.channels.advance_reads(
-        (channel_id, user_id, seq) for (channel_id, user_id), seq in read_up_to.items())
     uow.on_commit(lambda: ctx.bus.publish_many(events))
     await push_new_messages(ctx, uow, pushes)
     return outcomes
