@@ -264,8 +264,11 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
     results: list[SendOutcome | Exception | None] = [None] * len(requests)
     repeats: list[tuple[int, int]] = []      # (index, index of the same key earlier)
     async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
-        # Resends: stored before (the ack was lost), or twice in this batch.
-        stored = await uow.messages.by_client_ids(r.key for r in requests)
+        # Resends: stored before (the ack was lost), or twice in this batch; and the
+        # channels, memberships and push subscribers the others need (one look-up).
+        looked = await uow.send_batches.look_up(
+            [r.key for r in requests], [(r.channel_id, r.actor.user_id) for r in requests])
+        stored = looked.stored
         first_of: dict[tuple[int, str], int] = {}
         fresh: list[int] = []
         for index, request in enumerate(requests):
@@ -280,9 +283,7 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
             else:
                 first_of[request.key] = index
                 fresh.append(index)
-        channels, members = await uow.channels.with_memberships(
-            (requests[i].channel_id, requests[i].actor.user_id) for i in fresh)
-        checks = _BatchChecks(uow, channels, members)
+        checks = _BatchChecks(uow, looked.channels, looked.members)
         accepted: list[_Accepted] = []
         for index in fresh:
             try:
@@ -290,7 +291,8 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
             except ChatError as refusal:
                 results[index] = refusal
         if accepted:
-            for index, outcome in await _write_accepted(ctx, uow, accepted, now):
+            for index, outcome in await _write_accepted(ctx, uow, accepted, now,
+                                                        looked.push_flags):
                 results[index] = outcome
     ctx.metrics.messages_stored.inc(len(accepted))  # committed
     for index, first in repeats:
@@ -306,7 +308,8 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
 
 
 async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Accepted],
-                          now: datetime) -> list[tuple[int, SendOutcome]]:
+                          now: datetime, push_flags: dict[int, dict[int, bool]] | None
+                          ) -> list[tuple[int, SendOutcome]]:
     counts = Counter(a.request.channel_id for a in accepted)
     next_of = await uow.channels.allocate_seqs(counts)
     messages: list[_NewRow] = []
@@ -358,5 +361,5 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
             mentioned=a.mentioned))
         outcomes.append((a.index, SendOutcome(payload, duplicate=False)))
     uow.on_commit(lambda: ctx.bus.publish_many(events))
-    await push_new_messages(ctx, uow, pushes)
+    await push_new_messages(ctx, uow, pushes, flags_of=push_flags)
     return outcomes

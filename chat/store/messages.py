@@ -117,6 +117,11 @@ class MessageRepository:
                for message_id, sender_id, client_id in rows}
         if not ids:                      # the usual case: no resends
             return {}
+        return await self.by_ids(ids)
+
+    async def by_ids(self, ids: dict[tuple[int, str], int]
+                     ) -> dict[tuple[int, str], Message]:
+        """The messages of ``ids`` (key -> message id), by the same keys."""
         loaded = (await self.session.scalars(
             select(Message).where(Message.id.in_(ids.values())))).all()
         by_id = {m.id: m for m in loaded}

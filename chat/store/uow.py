@@ -32,6 +32,7 @@ from chat.store.reactions import ReactionRepository
 from chat.store.records import RecordRepository
 from chat.store.retention import RetentionRepository
 from chat.store.rollcalls import RollCallRepository
+from chat.store.sends import SendBatchRepository
 from chat.store.sessions import SessionRepository
 from chat.store.system_settings import SystemSettingsRepository
 from chat.store.users import UserRepository
@@ -49,6 +50,7 @@ class UnitOfWork:
         self.users = UserRepository(session)
         self.channels = ChannelRepository(session)
         self.messages = MessageRepository(session, dialect)
+        self.send_batches = SendBatchRepository(session, dialect)
         self.sessions = SessionRepository(session)
         self.devices = DeviceRepository(session)
         self.audit = AuditRepository(session)
