@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +38,7 @@ from chat.errors import (
 from chat.frames import attachment_json, encode, message_json
 from chat.groupcommit import GroupCommit
 from chat.store.channels import PostingChannel
-from chat.store.messages import INSERTED_COLUMNS
+from chat.store.messages import SENT_COLUMNS
 from chat.store.models import Attachment, Channel, Message
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
@@ -310,29 +309,26 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
 async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Accepted],
                           now: datetime, push_flags: dict[int, dict[int, bool]] | None
                           ) -> list[tuple[int, SendOutcome]]:
-    counts = Counter(a.request.channel_id for a in accepted)
-    next_of = await uow.channels.allocate_seqs(counts)
     messages: list[_NewRow] = []
     for a in accepted:
         request = a.request
-        seq, version = next_of[request.channel_id]
-        next_of[request.channel_id] = seq + 1, version + 1
         messages.append(_NewRow(
-            channel_id=request.channel_id, seq=seq, version=version,
+            channel_id=request.channel_id, seq=0, version=0,     # the channel's to give
             sender_id=request.actor.user_id, client_id=request.client_id,
             kind=MessageKind.PHOTO if a.photo else MessageKind.TEXT, body=request.body,
             created_at=now,
             reply_to_id=a.quoted.id if a.quoted else None,
             mentions=json.dumps(a.mentioned) if a.mentioned else None))
-    # With their first revisions, and each sender's read position moved up to them.
-    id_of = await uow.messages.insert_sent([
-        {column: getattr(m, column) for column in INSERTED_COLUMNS} for m in messages])
+    # With their seqs, first revisions, and each sender's read position moved up to them.
+    stored = await uow.messages.insert_sent([
+        {column: getattr(m, column) for column in SENT_COLUMNS} for m in messages])
     events: list[tuple[str, str]] = []
     pushes: list[NewMessagePush] = []
     outcomes: list[tuple[int, SendOutcome]] = []
-    for a, message in zip(accepted, messages, strict=True):
+    for a, message, (message_id, seq, version) in zip(accepted, messages, stored,
+                                                      strict=True):
         actor, channel_id, body = a.request.actor, a.request.channel_id, a.request.body
-        message.id = message_id = id_of[channel_id, message.seq]
+        message.id, message.seq, message.version = message_id, seq, version
         if a.photo is None:
             audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message_id,
