@@ -27,18 +27,18 @@ from chat.store.sqlite_inline import InlineStatement, rows_of
 _LOOK_UP = InlineStatement(text(
     "SELECT 0 AS part, m.id, m.sender_id, CAST(m.client_id AS TEXT) AS t1, "
     "CAST(NULL AS TEXT) AS t2, CAST(NULL AS BOOLEAN) AS muted FROM unnest("
-    "CAST(:senders AS INTEGER[]), CAST(:client_ids AS VARCHAR[])) AS k(sender_id, client_id) "
+    "CAST(:senders AS BIGINT[]), CAST(:client_ids AS VARCHAR[])) AS k(sender_id, client_id) "
     "CROSS JOIN LATERAL (SELECT s.id, s.sender_id, s.client_id FROM messages AS s "
     "WHERE s.sender_id = k.sender_id AND s.client_id = k.client_id LIMIT 1) AS m "
     "UNION ALL "
     "SELECT 1, c.id, ms.user_id, CAST(c.kind AS TEXT), CAST(c.name AS TEXT), NULL "
     "FROM channels AS c LEFT OUTER JOIN memberships AS ms ON ms.channel_id = c.id "
-    "AND ms.user_id = ANY(CAST(:users AS INTEGER[])) "
-    "WHERE c.id = ANY(CAST(:channels AS INTEGER[])) "
+    "AND ms.user_id = ANY(CAST(:users AS BIGINT[])) "
+    "WHERE c.id = ANY(CAST(:channels AS BIGINT[])) "
     "UNION ALL "
     "SELECT DISTINCT 2, ms.channel_id, ms.user_id, NULL, NULL, ms.muted "
     "FROM memberships AS ms JOIN push_subscriptions AS p ON p.user_id = ms.user_id "
-    "WHERE ms.channel_id = ANY(CAST(:channels AS INTEGER[]))"))
+    "WHERE ms.channel_id = ANY(CAST(:channels AS BIGINT[]))"))
 
 
 @dataclass
