@@ -77,17 +77,31 @@ async def test_a_lone_send_makes_five_round_trips(postgres_url: str, tmp_path: P
             again = await send_message(ctx, actor=tanaka, channel_id=channel_id,
                                        client_id="lone", body="本日の窓口混雑状況を共有します。")
             assert again.duplicate and again.message == sent.message
+
+            # Another node moves the audit head: this node's seal finds its guess stale,
+            # then locks and reads the head and chains after it (two more round trips).
+            other_settings = base_settings(postgres_url, tmp_path / "other",
+                                           bus_url=settings.bus_url,
+                                           bus_prefix=settings.bus_prefix)
+            async with open_context(other_settings) as other:
+                await send_message(other, actor=suzuki, channel_id=channel_id,
+                                   client_id="other-node", body="別のノードから")
+            mark = wire.mark()
+            latest = await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                        client_id="after-other", body="続けて")
+            assert len(wire.since(mark)) == LONE_SEND_ROUND_TRIPS + 2
             await push.close()
     finally:
         wire.stop()
-    # What the one statement wrote is what the statements it replaced wrote.
+    # What the one statement wrote is what the statements it replaced wrote, and the
+    # chain is unbroken through both nodes' seals.
     assert await rows(postgres_url, "SELECT revision, action, body, actor_id, superseded "
                                     "FROM message_revisions WHERE message_id = :m",
                       m=sent.message["id"]) == [
         (1, "create", "本日の窓口混雑状況を共有します。", tanaka.user_id, False)]
     assert await rows(postgres_url, "SELECT last_read_seq FROM memberships WHERE "
                                     "channel_id = :c AND user_id = :u",
-                      c=channel_id, u=tanaka.user_id) == [(sent.message["seq"],)]
+                      c=channel_id, u=tanaka.user_id) == [(latest.message["seq"],)]
     verified = await run_tsunagu(None, "audit", "verify",
                                  env={"CHAT_DATABASE_URL": postgres_url,
                                       "CHAT_VAR_DIR": str(tmp_path / "var")})
