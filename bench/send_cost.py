@@ -31,6 +31,7 @@ from chat.context import open_context
 from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
 from chat.store.messages import MessageRepository
+from chat.store.sends import SendBatchRepository
 
 # (owner, coroutine method); the transaction's end is its commit.
 TIMED: list[tuple[Any, str]] = [
@@ -39,6 +40,8 @@ TIMED: list[tuple[Any, str]] = [
     (MessageRepository, "insert_revisions"), (ChannelRepository, "advance_reads"),
     (ChannelRepository, "subscriber_mute_flags"), (AuditRepository, "seal"),
     (AsyncSessionTransaction, "__aexit__"),
+    # PostgreSQL's one-statement forms of the above (on SQLite they call them).
+    (SendBatchRepository, "look_up"), (MessageRepository, "insert_sent"),
 ]
 
 

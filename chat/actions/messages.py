@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +38,7 @@ from chat.errors import (
 from chat.frames import attachment_json, encode, message_json
 from chat.groupcommit import GroupCommit
 from chat.store.channels import PostingChannel
-from chat.store.messages import INSERTED_COLUMNS
+from chat.store.messages import SENT_COLUMNS
 from chat.store.models import Attachment, Channel, Message
 from chat.store.uow import TxMode, UnitOfWork, unit_of_work
 from chat.types import JSON
@@ -264,8 +263,11 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
     results: list[SendOutcome | Exception | None] = [None] * len(requests)
     repeats: list[tuple[int, int]] = []      # (index, index of the same key earlier)
     async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
-        # Resends: stored before (the ack was lost), or twice in this batch.
-        stored = await uow.messages.by_client_ids(r.key for r in requests)
+        # Resends: stored before (the ack was lost), or twice in this batch; and the
+        # channels, memberships and push subscribers the others need (one look-up).
+        looked = await uow.send_batches.look_up(
+            [r.key for r in requests], [(r.channel_id, r.actor.user_id) for r in requests])
+        stored = looked.stored
         first_of: dict[tuple[int, str], int] = {}
         fresh: list[int] = []
         for index, request in enumerate(requests):
@@ -280,9 +282,7 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
             else:
                 first_of[request.key] = index
                 fresh.append(index)
-        channels, members = await uow.channels.with_memberships(
-            (requests[i].channel_id, requests[i].actor.user_id) for i in fresh)
-        checks = _BatchChecks(uow, channels, members)
+        checks = _BatchChecks(uow, looked.channels, looked.members)
         accepted: list[_Accepted] = []
         for index in fresh:
             try:
@@ -290,7 +290,8 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
             except ChatError as refusal:
                 results[index] = refusal
         if accepted:
-            for index, outcome in await _write_accepted(ctx, uow, accepted, now):
+            for index, outcome in await _write_accepted(ctx, uow, accepted, now,
+                                                        looked.push_flags):
                 results[index] = outcome
     ctx.metrics.messages_stored.inc(len(accepted))  # committed
     for index, first in repeats:
@@ -306,33 +307,28 @@ async def _store_batch(ctx: AppContext, requests: Sequence[NewMessage]
 
 
 async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Accepted],
-                          now: datetime) -> list[tuple[int, SendOutcome]]:
-    counts = Counter(a.request.channel_id for a in accepted)
-    next_of = await uow.channels.allocate_seqs(counts)
+                          now: datetime, push_flags: dict[int, dict[int, bool]] | None
+                          ) -> list[tuple[int, SendOutcome]]:
     messages: list[_NewRow] = []
     for a in accepted:
         request = a.request
-        seq, version = next_of[request.channel_id]
-        next_of[request.channel_id] = seq + 1, version + 1
         messages.append(_NewRow(
-            channel_id=request.channel_id, seq=seq, version=version,
+            channel_id=request.channel_id, seq=0, version=0,     # the channel's to give
             sender_id=request.actor.user_id, client_id=request.client_id,
             kind=MessageKind.PHOTO if a.photo else MessageKind.TEXT, body=request.body,
             created_at=now,
             reply_to_id=a.quoted.id if a.quoted else None,
             mentions=json.dumps(a.mentioned) if a.mentioned else None))
-    id_of = await uow.messages.insert_many([
-        {column: getattr(m, column) for column in INSERTED_COLUMNS} for m in messages])
-    revisions = []
+    # With their seqs, first revisions, and each sender's read position moved up to them.
+    stored = await uow.messages.insert_sent([
+        {column: getattr(m, column) for column in SENT_COLUMNS} for m in messages])
     events: list[tuple[str, str]] = []
     pushes: list[NewMessagePush] = []
-    read_up_to: dict[tuple[int, int], int] = {}
     outcomes: list[tuple[int, SendOutcome]] = []
-    for a, message in zip(accepted, messages, strict=True):
+    for a, message, (message_id, seq, version) in zip(accepted, messages, stored,
+                                                      strict=True):
         actor, channel_id, body = a.request.actor, a.request.channel_id, a.request.body
-        message.id = message_id = id_of[channel_id, message.seq]
-        revisions.append({"message_id": message_id, "revision": 1, "action": "create",
-                          "body": body, "actor_id": actor.user_id, "created_at": now})
+        message.id, message.seq, message.version = message_id, seq, version
         if a.photo is None:
             audit_within(ctx, uow, AuditAction.MESSAGE_CREATED, actor_user_id=actor.user_id,
                          session_id=actor.session_id, message_id=message_id,
@@ -345,8 +341,6 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
                          session_id=actor.session_id, message_id=message_id,
                          channel_id=channel_id, revision=1, body_sha256=body_digest(body),
                          attachment_sha256=a.photo.sha256, sender_id=actor.user_id)
-        # Writing a message means having read the channel up to it.
-        read_up_to[channel_id, actor.user_id] = message.seq
         payload = message_json(message, MessageExtras(
             reply_to=quote_of(a.quoted),
             attachment=attachment_json(a.photo) if a.photo else None))
@@ -362,9 +356,6 @@ async def _write_accepted(ctx: AppContext, uow: UnitOfWork, accepted: list[_Acce
             sender_name=actor.name, body=body, kind=message.kind,
             mentioned=a.mentioned))
         outcomes.append((a.index, SendOutcome(payload, duplicate=False)))
-    await uow.messages.insert_revisions(revisions)
-    await uow.channels.advance_reads(
-        (channel_id, user_id, seq) for (channel_id, user_id), seq in read_up_to.items())
     uow.on_commit(lambda: ctx.bus.publish_many(events))
-    await push_new_messages(ctx, uow, pushes)
+    await push_new_messages(ctx, uow, pushes, flags_of=push_flags)
     return outcomes

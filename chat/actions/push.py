@@ -113,15 +113,20 @@ class NewMessagePush:
 
 
 async def push_new_messages(ctx: AppContext, uow: UnitOfWork,
-                            messages: Sequence[NewMessagePush]) -> None:
+                            messages: Sequence[NewMessagePush], *,
+                            flags_of: dict[int, dict[int, bool]] | None = None) -> None:
     """After commit: push people's new messages to their channels' members (not the
     sender; not those who muted the channel, unless mentioned). The batch of sends'
     own transaction reads who of its channels' members can be pushed to (one query;
-    usually a few of a 700-member channel), so no job starts when nobody can be."""
+    usually a few of a 700-member channel; ``flags_of`` if it read them already, as
+    :meth:`ChannelRepository.subscriber_mute_flags` gives them), so no job starts when
+    nobody can be."""
     push = ctx.push
     if push is None or not messages:
         return
-    flags_of = await uow.channels.subscriber_mute_flags({m.channel_id for m in messages})
+    if flags_of is None:
+        flags_of = await uow.channels.subscriber_mute_flags(
+            {m.channel_id for m in messages})
     if not flags_of:
         return
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,22 @@ _MOVE_HEAD = InlineStatement(update(_HEAD).where(_HEAD.c.id == HEAD_ID)
 _NEW_HEAD = insert(_HEAD)
 # On PostgreSQL, one statement over column arrays (chat/store/pg_arrays.py).
 _INSERT_EVENTS = InlineStatement.insert(_EVENTS, _EVENT_COLUMNS)
+# PostgreSQL: the entries and the head's move in one statement, which also takes the
+# head's lock: the head moves only from the (seq, hash) the entries were chained to
+# (waiting for a concurrent writer, then reading its head), and the entries are written
+# only if it moved. Their parameters: the entries' column arrays, then $n+1…$n+4.
+_ARRAYS = _INSERT_EVENTS.arrays
+assert _ARRAYS is not None
+_n = len(_EVENT_COLUMNS)
+_CHAIN_FROM = (
+    f"WITH moved AS (UPDATE audit_head SET seq = ${_n + 3}, hash = ${_n + 4} "
+    f"WHERE id = {HEAD_ID} AND seq = ${_n + 1} AND hash = ${_n + 2} RETURNING id) "
+    f"{_ARRAYS.insert_into} SELECT * FROM {_ARRAYS.unnest} "
+    f"WHERE EXISTS (SELECT FROM moved) RETURNING seq")
+# The head as this process last moved it, per database (keyed by its connection pool):
+# a guess :meth:`AuditRepository.seal` chains to without reading the head, which the
+# statement above checks (another node or the CLI may have moved it since).
+_LAST_HEADS: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
 def content_of(event: AuditEvent) -> EntryContent:
@@ -53,17 +70,68 @@ class AuditRepository:
 
     async def seal(self) -> None:
         """Give the queued entries the next seqs and hashes under the locked head row
-        (SELECT … FOR UPDATE on PostgreSQL; SQLite writers are serialised already), so
-        concurrent writers on every node extend one chain."""
+        (PostgreSQL: row-locked by the statement that moves it; SQLite writers are
+        serialised already), so concurrent writers on every node extend one chain.
+
+        On PostgreSQL the entries are first chained to the head this process last
+        moved, written and the head moved in one statement that checks it still is the
+        head (one round trip, where locking, reading, inserting and moving took three);
+        if another writer moved it, the head is locked and read, and the entries chained
+        again."""
         if not self._pending:
             return
+        bind = self.session.bind
+        if bind is not None and bind.dialect.name == "postgresql":
+            await self._seal_on_postgresql(bind.sync_engine.pool)
+        else:
+            head = await self._locked_head()
+            rows, moved_to = self._chained(head)
+            # One multi-row INSERT (a batch of sends seals hundreds of entries) of plain
+            # rows: no ORM object per entry, nothing reads them back in this transaction.
+            await execute_each(self.session, _INSERT_EVENTS, rows)
+            await execute_each(self.session, _MOVE_HEAD,
+                               [{"new_seq": moved_to[0], "new_hash": moved_to[1]}])
+        self._pending.clear()
+        # An AuditHead loaded earlier in this transaction is stale now.
+        head_object = self.session.identity_map.get(
+            self.session.identity_key(AuditHead, HEAD_ID))
+        if head_object is not None:
+            self.session.expire(head_object)
+
+    async def _seal_on_postgresql(self, pool: Any) -> None:
+        guess = _LAST_HEADS.get(pool)
+        if guess is not None:
+            rows, moved_to = self._chained(guess)
+            if await self._chain_from(guess, moved_to, rows):
+                _LAST_HEADS[pool] = moved_to
+                return
+        head = await self._locked_head()
+        rows, moved_to = self._chained(head)
+        if not await self._chain_from(head, moved_to, rows):
+            raise RuntimeError("the audit head moved while locked")
+        _LAST_HEADS[pool] = moved_to
+
+    async def _chain_from(self, head: tuple[int, str], moved_to: tuple[int, str],
+                          rows: list[dict[str, Any]]) -> bool:
+        """Write ``rows`` and move the head from ``head`` to ``moved_to``, if ``head``
+        is the head (one statement); whether it was."""
+        assert _ARRAYS is not None
+        written = await _ARRAYS.fetch(self.session, _CHAIN_FROM, rows, *head, *moved_to)
+        return bool(written)
+
+    async def _locked_head(self) -> tuple[int, str]:
+        """The head's (seq, hash), its row locked (created at genesis if missing)."""
         head = next(iter(await rows_of(self.session, _LOCK_HEAD, {})), None)
         if head is None:
-            seq, last_hash = 0, GENESIS_HASH
             await self.session.execute(_NEW_HEAD, {"id": HEAD_ID, "seq": 0,
                                                    "hash": GENESIS_HASH})
-        else:
-            seq, last_hash = int(head[0]), str(head[1])
+            return 0, GENESIS_HASH
+        return int(head[0]), str(head[1])
+
+    def _chained(self, head: tuple[int, str]
+                 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
+        """The pending entries as rows chained after ``head``, and the head after them."""
+        seq, last_hash = head
         rows = []
         for pending in self._pending:
             seq += 1
@@ -71,16 +139,7 @@ class AuditRepository:
             digest = entry_hash(last_hash, entry)
             rows.append({**vars(entry), "prev_hash": last_hash, "hash": digest})
             last_hash = digest
-        self._pending.clear()
-        # One multi-row INSERT (a batch of sends seals hundreds of entries) of plain
-        # rows: no ORM object per entry, nothing reads them back in this transaction.
-        await execute_each(self.session, _INSERT_EVENTS, rows)
-        await execute_each(self.session, _MOVE_HEAD, [{"new_seq": seq, "new_hash": last_hash}])
-        # An AuditHead loaded earlier in this transaction is stale now.
-        head_object = self.session.identity_map.get(
-            self.session.identity_key(AuditHead, HEAD_ID))
-        if head_object is not None:
-            self.session.expire(head_object)
+        return rows, (seq, last_hash)
 
     async def lock_head(self) -> None:
         """Take the head row's lock now rather than at commit. A purge batch does this

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Integer, Table, column, exists, func, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.store.channels import ChannelRepository
 from chat.store.models import Channel, Membership, Message, MessageRevision
+from chat.store.pg_arrays import ArrayInsert
 from chat.store.scan import scan
 from chat.store.search import (
     TRIGRAM_MIN_CHARS,
@@ -63,6 +66,44 @@ _STORED_KEYS = {
 _INSERT_MESSAGES = InlineStatement.insert(_MESSAGES, INSERTED_COLUMNS,
                                           returning=("id", "channel_id", "seq"))
 _INSERT_REVISIONS = InlineStatement.insert(_REVISIONS, _REVISION_COLUMNS)
+# What a send gives :meth:`MessageRepository.insert_sent`: the rest (seq, version) is
+# the channel's to allocate.
+SENT_COLUMNS = tuple(c for c in INSERTED_COLUMNS if c not in ("seq", "version"))
+# PostgreSQL: a batch of sends' seqs, messages, first revisions and senders' read
+# positions in one statement (data-modifying CTEs; one round trip where four were, each
+# a wait for a core the database server shares). The channels are locked in id order
+# first (``locked``: two nodes' batches never deadlock) and keep their lock to commit,
+# so seq order is commit order; each channel's messages take its next seqs and versions
+# in the batch's order. A revision is its message's text as created by the sender; a
+# read position moves forward only. The statement-level triggers on message_revisions
+# (alembic 0011, 0012) run after the statement, and see its messages.
+_SENT = ArrayInsert(_MESSAGES, SENT_COLUMNS)
+_INSERT_SENT = (
+    f"WITH batch AS (SELECT * FROM {_SENT.unnest} WITH ORDINALITY AS b("
+    f"{', '.join(SENT_COLUMNS)}, nth)), "
+    "counts AS (SELECT channel_id, count(*) AS n FROM batch GROUP BY channel_id), "
+    "locked AS (SELECT id FROM channels WHERE id IN (SELECT channel_id FROM counts) "
+    "ORDER BY id FOR UPDATE), "
+    "taken AS (UPDATE channels AS c SET last_seq = c.last_seq + k.n, "
+    "last_version = c.last_version + k.n FROM counts AS k, locked AS l "
+    "WHERE c.id = k.channel_id AND l.id = k.channel_id "
+    "RETURNING c.id, c.last_seq - k.n AS seq0, c.last_version - k.n AS version0), "
+    "numbered AS (SELECT b.*, t.seq0 + row_number() OVER w AS seq, "
+    "t.version0 + row_number() OVER w AS version FROM batch AS b "
+    "JOIN taken AS t ON t.id = b.channel_id "
+    "WINDOW w AS (PARTITION BY b.channel_id ORDER BY b.nth)), "
+    f"sent AS (INSERT INTO messages ({', '.join(INSERTED_COLUMNS)}) SELECT "
+    f"{', '.join(INSERTED_COLUMNS)} FROM numbered "
+    "RETURNING id, channel_id, seq, sender_id, body, created_at), "
+    "revisions AS (INSERT INTO message_revisions "
+    f"({', '.join(_REVISION_COLUMNS)}) "
+    "SELECT id, 1, 'create', body, sender_id, created_at FROM sent), "
+    "reads AS (UPDATE memberships AS m SET last_read_seq = r.seq FROM ("
+    "SELECT channel_id, sender_id, max(seq) AS seq FROM sent GROUP BY channel_id, sender_id"
+    ") AS r WHERE m.channel_id = r.channel_id AND m.user_id = r.sender_id "
+    "AND m.last_read_seq < r.seq) "
+    "SELECT s.id, n.seq, n.version FROM sent AS s JOIN numbered AS n "
+    "ON n.channel_id = s.channel_id AND n.seq = s.seq ORDER BY n.nth")
 
 
 class MessageRepository:
@@ -98,6 +139,11 @@ class MessageRepository:
                for message_id, sender_id, client_id in rows}
         if not ids:                      # the usual case: no resends
             return {}
+        return await self.by_ids(ids)
+
+    async def by_ids(self, ids: dict[tuple[int, str], int]
+                     ) -> dict[tuple[int, str], Message]:
+        """The messages of ``ids`` (key -> message id), by the same keys."""
         loaded = (await self.session.scalars(
             select(Message).where(Message.id.in_(ids.values())))).all()
         by_id = {m.id: m for m in loaded}
@@ -113,6 +159,39 @@ class MessageRepository:
             await index_noted_messages(self.session, len(returned))
         return {(int(channel_id), int(seq)): int(message_id)
                 for message_id, channel_id, seq in returned}
+
+    async def insert_sent(self, rows: Sequence[dict[str, Any]]
+                          ) -> list[tuple[int, int, int]]:
+        """A batch of sends (``SENT_COLUMNS`` each, in the batch's order): each
+        channel's next seqs and versions (:meth:`ChannelRepository.allocate_seqs`, the
+        channels row-locked to commit), the messages (:meth:`insert_many`), each one's
+        first revision (its text, created by its sender at its time), and each sender's
+        read position moved up to their last message of the channel (writing means
+        having read). Returns each message's ``(id, seq, version)``, in the rows' order.
+        One statement on PostgreSQL."""
+        if not rows:
+            return []
+        if self.dialect == "postgresql":
+            returned = await _SENT.fetch(self.session, _INSERT_SENT, rows)
+            if len(returned) != len(rows):
+                raise RuntimeError("a channel of the batch is gone")
+            return [(int(i), int(seq), int(version)) for i, seq, version in returned]
+        channels = ChannelRepository(self.session)
+        next_of = await channels.allocate_seqs(Counter(row["channel_id"] for row in rows))
+        numbered = []
+        for row in rows:
+            seq, version = next_of[row["channel_id"]]
+            next_of[row["channel_id"]] = seq + 1, version + 1
+            numbered.append({**row, "seq": seq, "version": version})
+        id_of = await self.insert_many(numbered)
+        await self.insert_revisions([
+            {"message_id": id_of[row["channel_id"], row["seq"]], "revision": 1,
+             "action": "create", "body": row["body"], "actor_id": row["sender_id"],
+             "created_at": row["created_at"]} for row in numbered])
+        read_up_to = {(row["channel_id"], row["sender_id"]): row["seq"] for row in numbered}
+        await channels.advance_reads((c, u, seq) for (c, u), seq in read_up_to.items())
+        return [(id_of[row["channel_id"], row["seq"]], row["seq"], row["version"])
+                for row in numbered]
 
     async def insert_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert revision rows (column -> value)."""

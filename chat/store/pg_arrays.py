@@ -41,8 +41,11 @@ class ArrayInsert:
                             for name in self.columns]
         arrays = ", ".join(f"${n}::{table.c[name].type.compile(dialect=_DIALECT)}[]"
                            for n, name in enumerate(self.columns, 1))
-        self.sql = (f"INSERT INTO {table.name} ({', '.join(self.columns)}) "
-                    f"SELECT * FROM unnest({arrays})")
+        #: The rows as a relation, for a statement of the caller's (:meth:`fetch`).
+        self.unnest = f"unnest({arrays})"
+        #: ``INSERT INTO table (columns)``, for a statement of the caller's.
+        self.insert_into = f"INSERT INTO {table.name} ({', '.join(self.columns)})"
+        self.sql = f"{self.insert_into} SELECT * FROM {self.unnest}"
         if returning:
             self.sql += f" RETURNING {', '.join(returning)}"
 
@@ -61,12 +64,18 @@ class ArrayInsert:
         ``IntegrityError``), and leave the transaction to be rolled back as usual."""
         if not rows:
             return []
+        return await self.fetch(session, self.sql, rows)
+
+    async def fetch(self, session: AsyncSession, sql: str,
+                    rows: Sequence[Mapping[str, Any]], *extra: Any) -> list[Any]:
+        """Run ``sql``, a statement that reads ``rows`` through :attr:`unnest` (its
+        ``$1…$n``, one per column) and ``extra`` values as the parameters after them, in
+        ``session``'s transaction; the rows it returns. Errors as :meth:`run`'s."""
         adapted = await _adapted_connection(session)
-        arrays = self.arrays(rows)
         try:
-            return list(await adapted._connection.fetch(self.sql, *arrays))
+            return list(await adapted._connection.fetch(sql, *self.arrays(rows), *extra))
         except Exception as error:
-            raise _as_sqlalchemy_error(adapted, self.sql, error) from error
+            raise _as_sqlalchemy_error(adapted, sql, error) from error
 
 
 async def _adapted_connection(session: AsyncSession) -> Any:

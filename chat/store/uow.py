@@ -33,6 +33,7 @@ from chat.store.reactions import ReactionRepository
 from chat.store.records import RecordRepository
 from chat.store.retention import RetentionRepository
 from chat.store.rollcalls import RollCallRepository
+from chat.store.sends import SendBatchRepository
 from chat.store.sessions import SessionRepository
 from chat.store.system_settings import SystemSettingsRepository
 from chat.store.users import UserRepository
@@ -67,6 +68,10 @@ class UnitOfWork:
     @cached_property
     def messages(self) -> MessageRepository:
         return MessageRepository(self.session, self.dialect)
+
+    @cached_property
+    def send_batches(self) -> SendBatchRepository:
+        return SendBatchRepository(self.session, self.dialect)
 
     @cached_property
     def sessions(self) -> SessionRepository:

@@ -12,14 +12,21 @@ import asyncio
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _CHUNK = 65536
 
+# Called with the bytes each way of one connection (to the server, to the client) before
+# they are forwarded: a protocol reader (tests/support/pg_wire.py).
+Tap = Callable[[], tuple[Callable[[bytes], None], Callable[[bytes], None]]]
+
 
 class TcpProxy:
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *,
+                 tap: Tap | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self._tap = tap
         self._loop = asyncio.new_event_loop()
         self._thawed = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -93,15 +100,19 @@ class TcpProxy:
             self._writers.discard(writer)
             return
         self._writers.add(up_writer)
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        to_server, to_client = self._tap() if self._tap else (None, None)
+        await asyncio.gather(self._pump(reader, up_writer, to_server),
+                             self._pump(up_reader, writer, to_client))
         self._writers.discard(writer)
         self._writers.discard(up_writer)
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-                    ) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    tap: Callable[[bytes], None] | None = None) -> None:
         try:
             while data := await reader.read(_CHUNK):
                 await self._thawed.wait()
+                if tap is not None:
+                    tap(data)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -1,0 +1,108 @@
+"""A send's round trips to PostgreSQL, read off the wire (tests/support/pg_wire.py): each
+is a wait for the database server, which on a small machine shares the node's cores, so
+their number is the floor of a send's latency (docs/store.md, "A send's statements")."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from chat.actions.messages import send_message
+from chat.context import open_context
+from chat.demo import _principals
+from chat.store.db import Database
+from chat.store.uow import TxMode, unit_of_work
+from chat.webpush import WebPush
+from tests.support import REDIS_URL, base_settings, prepare_database, run_tsunagu
+from tests.support.people import SUZUKI, TANAKA
+from tests.support.pg_wire import RoundTrips
+
+# BEGIN; the resend look-up with the channels, memberships and push subscribers; seqs,
+# messages, their revisions and read positions; the audit entries with the head's move;
+# COMMIT. (It was twelve: docs/store.md, "A send's statements".)
+LONE_SEND_ROUND_TRIPS = 5
+
+
+@pytest.fixture
+def postgres_url(database_url: str, backend: str) -> str:
+    if backend != "postgres":
+        pytest.skip("round trips to PostgreSQL")
+    return database_url
+
+
+async def rows(url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(statement), params)]
+    finally:
+        await db.dispose()
+
+
+async def test_a_lone_send_makes_five_round_trips(postgres_url: str, tmp_path: Path
+                                                  ) -> None:
+    url = make_url(postgres_url)
+    wire = RoundTrips(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        settings = base_settings(wire.url_for(postgres_url), tmp_path / "var",
+                                 bus_url=REDIS_URL or "memory://",
+                                 bus_prefix=f"round-trips-{tmp_path.name}:")
+        prepare_database(settings, seed=True)
+        async with open_context(settings) as cli_ctx:
+            # Web Push on, as on a serving node: the batch reads who can be pushed to.
+            push = WebPush(cli_ctx.settings, cli_ctx.secrets)
+            ctx = dataclasses.replace(cli_ctx, push=push)
+            people = await _principals(ctx)
+            suzuki, tanaka = people[SUZUKI], people[TANAKA]
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
+                shared = set(await uow.channels.channel_ids_of(suzuki.user_id)) & set(
+                    await uow.channels.channel_ids_of(tanaka.user_id))
+            channel_id = min(shared)
+            for n in range(3):      # statements prepared, the audit head known
+                await send_message(ctx, actor=suzuki, channel_id=channel_id,
+                                   client_id=f"warm-{n}", body="おはようございます")
+
+            mark = wire.mark()
+            sent = await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                      client_id="lone", body="本日の窓口混雑状況を共有します。")
+            trips = wire.since(mark)
+            assert len(trips) == LONE_SEND_ROUND_TRIPS, "\n".join(
+                " | ".join(statement[:80] for statement in trip) for trip in trips)
+
+            again = await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                       client_id="lone", body="本日の窓口混雑状況を共有します。")
+            assert again.duplicate and again.message == sent.message
+
+            # Another node moves the audit head: this node's seal finds its guess stale,
+            # then locks and reads the head and chains after it (two more round trips).
+            other_settings = base_settings(postgres_url, tmp_path / "other",
+                                           bus_url=settings.bus_url,
+                                           bus_prefix=settings.bus_prefix)
+            async with open_context(other_settings) as other:
+                await send_message(other, actor=suzuki, channel_id=channel_id,
+                                   client_id="other-node", body="別のノードから")
+            mark = wire.mark()
+            latest = await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                        client_id="after-other", body="続けて")
+            assert len(wire.since(mark)) == LONE_SEND_ROUND_TRIPS + 2
+            await push.close()
+    finally:
+        wire.stop()
+    # What the one statement wrote is what the statements it replaced wrote, and the
+    # chain is unbroken through both nodes' seals.
+    assert await rows(postgres_url, "SELECT revision, action, body, actor_id, superseded "
+                                    "FROM message_revisions WHERE message_id = :m",
+                      m=sent.message["id"]) == [
+        (1, "create", "本日の窓口混雑状況を共有します。", tanaka.user_id, False)]
+    assert await rows(postgres_url, "SELECT last_read_seq FROM memberships WHERE "
+                                    "channel_id = :c AND user_id = :u",
+                      c=channel_id, u=tanaka.user_id) == [(latest.message["seq"],)]
+    verified = await run_tsunagu(None, "audit", "verify",
+                                 env={"CHAT_DATABASE_URL": postgres_url,
+                                      "CHAT_VAR_DIR": str(tmp_path / "var")})
+    assert verified.returncode == 0, verified.stdout + verified.stderr
