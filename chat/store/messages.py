@@ -268,11 +268,12 @@ class MessageRepository:
         """PostgreSQL, in two statements whose every plan is bounded (issue 27): the
         messages above ``newest_id - NEWEST_WINDOW`` confirmed by the pattern alone
         (nothing indexable but the primary key's range: at most the window is read),
-        then, if the page is not full, older ones through the text's index (the order
-        and the channels written so no index walks messages in id order, and sequential
-        scans off: only the index's matches are read, then sorted). Together they are
-        exactly the one query's results, newest first. Once a plan walked messages
-        newest first for a rare word (台風接近) and read every one."""
+        then, if the page is not full, older ones through the text's index (ordered
+        by ``id + 0``, so no index walks messages in id order, and sequential scans
+        off: the index's matches are read, narrowed by the channels' index where the
+        planner likes, then sorted). Together they are exactly the one query's
+        results, newest first. Once a plan walked messages newest first for a rare
+        word (台風接近) and read every one."""
         await prefer_custom_plans(self.session)
         floor = newest_id - NEWEST_WINDOW
         text_ = folded_text(Message)
@@ -286,7 +287,7 @@ class MessageRepository:
         if len(found) >= limit or floor <= 0:
             return found
         older = (select(Message, Channel).join(Channel, Channel.id == Message.channel_id)
-                 .where(Message.id + 0 <= floor, (Message.channel_id + 0).in_(channel_ids),
+                 .where(Message.id + 0 <= floor, Message.channel_id.in_(channel_ids),
                         Message.deleted_at.is_(None), pattern)
                  .order_by((Message.id + 0).desc()).limit(limit - len(found)))
         if len(word) < TRIGRAM_MIN_CHARS:

@@ -176,7 +176,7 @@ def folded_text(row: Any) -> ColumnElement[str]:
 # PostgreSQL: a person's search reads the newest messages of the city (this many ids)
 # first, confirmed by the pattern alone, and only then the index for older ones, so no
 # plan reads every message (chat/store/messages.py, ``search_visible``).
-NEWEST_WINDOW = 2_000
+NEWEST_WINDOW = 1_000
 
 
 def postgres_text_conditions(message_id: Any, body: Any, words: Sequence[str]
