@@ -19,6 +19,9 @@ The fold, in order:
    is one run of digits however it is spelled (03-1234-5678, 03ー1234ー5678 → 0312345678).
    The characters: - ‐ ‑ ‒ – — ― − ー (after NFKC, which maps － and ｰ onto - and ー).
 
+Changing the fold changes what the stored folds mean: it needs a migration that folds
+every stored text again (as alembic 0021 did first).
+
 Folding is not substring-preserving at a word's edge: "3-" stays "3-" but "3-4" folds to
 "34", so "3-" does not find "3-4". A search means the fold of the text containing the
 fold of the word; results are exactly that, never approximate.

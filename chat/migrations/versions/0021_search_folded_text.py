@@ -13,7 +13,10 @@ restore), so the application stores it: ``messages.search_text`` and
 body is set; the send path's multi-row inserts add it in the repository).
 
 Every search index now holds ``coalesce(search_text, body)``: the fold, or, for a row
-written without one (a bulk load, the sqlite3 shell), the text itself as before.
+written without one (a bulk load, the sqlite3 shell), the text itself as before. A
+writer outside the application that changes a ``body`` must set ``search_text`` to NULL
+(or to the fold) in the same statement: the database cannot tell a stale fold from a
+text whose fold did not change (ｶﾀｶﾅ edited to カタカナ).
 
 - SQLite: ``messages_fts`` becomes contentless (its content, the fold, is no column the
   FTS table could read back), and the triggers of 0008 and 0009 are recreated over the
