@@ -33,14 +33,14 @@ from chat.store.models import Channel, Membership, Message, MessageRevision, Use
 from chat.store.records import RecordQuery
 from chat.store.search import NEWEST_WINDOW
 from chat.store.uow import TxMode, unit_of_work
-from tests.integration.test_search_index import (
-    _channels,
-    assert_index_holds_exactly_the_rows,
-    captured_statements,
-    fill_channel,
-)
 from tests.support import ManualClock, base_settings, in_own_thread, prepare_database
 from tests.support.people import SUZUKI
+from tests.support.search import (
+    assert_index_holds_exactly_the_rows,
+    captured_statements,
+    channels_of,
+    fill_channel,
+)
 
 # Each group: spellings that must find each other, as words and inside texts.
 SPELLINGS = [
@@ -77,7 +77,7 @@ async def auditor_search(ctx: AppContext, *words: str) -> set[int]:
 
 async def send(ctx: AppContext, body: str, client_id: str) -> int:
     suzuki = (await _principals(ctx))[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     sent = await send_message(ctx, actor=suzuki, channel_id=channel, client_id=client_id,
                               body=f"連絡：{body}です")
     return int(sent.message["id"])
@@ -102,7 +102,7 @@ async def test_every_spelling_finds_every_other(ctx: AppContext) -> None:
 async def test_a_number_without_hyphens_finds_the_notice_that_spells_it_with_them(
         ctx: AppContext) -> None:
     suzuki = (await _principals(ctx))[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     at = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
     missed = MissedCall(Caller(normalise("0312345678"), "株式会社山田"), "user", "鈴木",
                         "2201", "no_answer", 1, at, at)
@@ -135,7 +135,7 @@ async def test_an_edit_and_a_purge_keep_the_folded_index_right(ctx: AppContext) 
     assert edited in await auditor_search(ctx, "かな", "ab")
     await assert_index_holds_exactly_the_rows(ctx)
     # Retention purges the text and every revision: nothing is found any more.
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     await retention_actions.set_policy(ctx, channel_id=channel, keep_years=1, by="test")
     assert (await retention_actions.run_retention(ctx, by="test")).purged_messages >= 1
     for word in ("かたかな", "ｶﾅ", "abc", "ＡＢ", "窓口"):
@@ -256,7 +256,7 @@ async def test_a_rare_word_reads_the_newest_window_and_its_matches_only(
     if ctx.db.dialect != "postgresql":
         pytest.skip("about PostgreSQL's plans")
     suzuki = (await _principals(ctx))[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     total = 20_000
     await fill_channel(ctx, suzuki, channel, total, {"台風接近": 5})
     with captured_statements(ctx) as statements:
