@@ -1,7 +1,9 @@
 """(e) Search: the latency of a Japanese substring search through the real HTTP API
 (``GET /api/search/messages``, a passkey session with a DPoP proof on every request) over
 a large message table, on SQLite and PostgreSQL: words of one and two characters use the
-grams index (alembic 0007), longer ones the trigram index (chat/store/search.py).
+grams index (alembic 0007), longer ones the trigram index (chat/store/search.py); some
+words are spelled otherwise in the messages (kana, width, a hyphenated number: the fold
+of alembic 0021).
 
 The messages and their first revisions are inserted straight into the schema in big
 batches (the set-up, not what is measured); the grams index is then built by the
@@ -30,13 +32,21 @@ from chat.store.models import Channel, Message, MessageRevision
 FRAGMENTS = ["本日の", "窓口の混雑状況を", "共有します。", "会議資料を", "確認してください。",
              "予算案について", "ご意見をお願いします。", "住民票の交付件数は", "通常どおりです。",
              "防災訓練の", "日程が決まりました。", "確定申告の", "相談会を開きます。",
-             "庁舎の", "駐車場が満車です。", "来週の", "研修の出欠を", "教えてください。"]
+             "庁舎の", "駐車場が満車です。", "来週の", "研修の出欠を", "教えてください。",
+             # Katakana, half-width katakana and full-width Latin, found by the fold.
+             "システムの", "ﾒｰﾙで", "ＰＤＦを"]
 # (query, how often it is planted: None = it occurs through the fragments above)
 QUERIES: list[tuple[str, float | None]] = [
     ("窓", None), ("雷", None),  # one character (雷 only in the planted 落雷): grams
     ("防災", None), ("会議", None), ("落雷", 0.0002),  # two characters: grams
     ("防災訓練", None), ("住民票", None), ("台風接近", 0.0002),  # three or more: trigram
+    # Folded (chat/domain/search_fold.py): kana and width, two characters and more, and a
+    # telephone number planted with hyphens.
+    ("ｼｽ", None), ("めー", None), ("pdf", None), ("しすてむ", None), ("カナ", 0.0002),
+    ("0312345678", 0.0002),
 ]
+# How a planted query is spelled in the messages, where not as searched.
+PLANTED_AS = {"カナ": "ｶﾅ", "0312345678": "03-1234-5678"}
 # p95 of 15 runs was the second-worst run: one hiccup of the shared machine set it.
 RUNS_PER_QUERY = 50
 
@@ -45,7 +55,7 @@ def _body(rng: random.Random) -> str:
     text = "".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(2, 5)))
     for word, rate in QUERIES:
         if rate is not None and rng.random() < rate:
-            text += f"{word}に注意してください。"
+            text += f"{PLANTED_AS.get(word, word)}に注意してください。"
     return text
 
 

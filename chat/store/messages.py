@@ -10,13 +10,16 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, column, exists, func, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat.domain.search_fold import search_fold
 from chat.store.channels import ChannelRepository
 from chat.store.models import Channel, Membership, Message, MessageRevision
 from chat.store.pg_arrays import ArrayInsert
 from chat.store.scan import scan
 from chat.store.search import (
+    NEWEST_WINDOW,
     TRIGRAM_MIN_CHARS,
     UNINDEXED,
+    folded_text,
     fts_match,
     has_backlog,
     index_backlog,
@@ -41,7 +44,8 @@ _REVISIONS = cast(Table, MessageRevision.__table__)
 # The columns a send inserts: every column a message row needs but its id.
 INSERTED_COLUMNS = ("channel_id", "seq", "version", "sender_id", "client_id", "kind", "body",
                     "revision", "created_at", "reply_to_id", "mentions")
-_REVISION_COLUMNS = ("message_id", "revision", "action", "body", "actor_id", "created_at")
+_REVISION_COLUMNS = ("message_id", "revision", "action", "body", "actor_id", "created_at",
+                     "search_text")
 # The statements every send runs, built once: SQLAlchemy then finds them in its
 # statement cache without rebuilding them, and on SQLite's inline connection they run
 # straight on sqlite3 (docs/performance.md, scenario a).
@@ -63,12 +67,16 @@ _STORED_KEYS = {
         "WHERE s.sender_id = k.sender_id AND s.client_id = k.client_id LIMIT 1) AS m")),
 }
 # On PostgreSQL each insert is one statement over column arrays (chat/store/pg_arrays.py).
-_INSERT_MESSAGES = InlineStatement.insert(_MESSAGES, INSERTED_COLUMNS,
+# The repository adds each text's fold for search (chat/domain/search_fold.py).
+_INSERT_MESSAGES = InlineStatement.insert(_MESSAGES, (*INSERTED_COLUMNS, "search_text"),
                                           returning=("id", "channel_id", "seq"))
 _INSERT_REVISIONS = InlineStatement.insert(_REVISIONS, _REVISION_COLUMNS)
 # What a send gives :meth:`MessageRepository.insert_sent`: the rest (seq, version) is
 # the channel's to allocate.
 SENT_COLUMNS = tuple(c for c in INSERTED_COLUMNS if c not in ("seq", "version"))
+# With each text's fold for search, which the repository adds (chat/domain/search_fold.py).
+_SENT_WITH_FOLD = (*SENT_COLUMNS, "search_text")
+_MESSAGE_COLUMNS_WITH_FOLD = (*INSERTED_COLUMNS, "search_text")
 # PostgreSQL: a batch of sends' seqs, messages, first revisions and senders' read
 # positions in one statement (data-modifying CTEs; one round trip where four were, each
 # a wait for a core the database server shares). The channels are locked in id order
@@ -77,10 +85,10 @@ SENT_COLUMNS = tuple(c for c in INSERTED_COLUMNS if c not in ("seq", "version"))
 # in the batch's order. A revision is its message's text as created by the sender; a
 # read position moves forward only. The statement-level triggers on message_revisions
 # (alembic 0011, 0012) run after the statement, and see its messages.
-_SENT = ArrayInsert(_MESSAGES, SENT_COLUMNS)
+_SENT = ArrayInsert(_MESSAGES, _SENT_WITH_FOLD)
 _INSERT_SENT = (
     f"WITH batch AS (SELECT * FROM {_SENT.unnest} WITH ORDINALITY AS b("
-    f"{', '.join(SENT_COLUMNS)}, nth)), "
+    f"{', '.join(_SENT_WITH_FOLD)}, nth)), "
     "counts AS (SELECT channel_id, count(*) AS n FROM batch GROUP BY channel_id), "
     "locked AS (SELECT id FROM channels WHERE id IN (SELECT channel_id FROM counts) "
     "ORDER BY id FOR UPDATE), "
@@ -92,12 +100,12 @@ _INSERT_SENT = (
     "t.version0 + row_number() OVER w AS version FROM batch AS b "
     "JOIN taken AS t ON t.id = b.channel_id "
     "WINDOW w AS (PARTITION BY b.channel_id ORDER BY b.nth)), "
-    f"sent AS (INSERT INTO messages ({', '.join(INSERTED_COLUMNS)}) SELECT "
-    f"{', '.join(INSERTED_COLUMNS)} FROM numbered "
-    "RETURNING id, channel_id, seq, sender_id, body, created_at), "
+    f"sent AS (INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS_WITH_FOLD)}) SELECT "
+    f"{', '.join(_MESSAGE_COLUMNS_WITH_FOLD)} FROM numbered "
+    "RETURNING id, channel_id, seq, sender_id, body, created_at, search_text), "
     "revisions AS (INSERT INTO message_revisions "
     f"({', '.join(_REVISION_COLUMNS)}) "
-    "SELECT id, 1, 'create', body, sender_id, created_at FROM sent), "
+    "SELECT id, 1, 'create', body, sender_id, created_at, search_text FROM sent), "
     "reads AS (UPDATE memberships AS m SET last_read_seq = r.seq FROM ("
     "SELECT channel_id, sender_id, max(seq) AS seq FROM sent GROUP BY channel_id, sender_id"
     ") AS r WHERE m.channel_id = r.channel_id AND m.user_id = r.sender_id "
@@ -153,7 +161,10 @@ class MessageRepository:
         """Insert message rows (column -> value); returns each new id by ``(channel_id,
         seq)``. Rows are not loaded into the session: a batch of sends builds its frames
         from what it inserted. SQLite then indexes them for search in the same
-        transaction, off the event loop (chat/store/search.py)."""
+        transaction, off the event loop (chat/store/search.py). Each row gets its
+        ``search_text`` here (the caller's dicts are completed in place)."""
+        for row in rows:
+            row["search_text"] = search_fold(row["body"])
         returned = await insert_rows(self.session, _INSERT_MESSAGES, rows)
         if self.dialect == "sqlite" and returned:
             await index_noted_messages(self.session, len(returned))
@@ -167,12 +178,14 @@ class MessageRepository:
         channels row-locked to commit), the messages (:meth:`insert_many`), each one's
         first revision (its text, created by its sender at its time), and each sender's
         read position moved up to their last message of the channel (writing means
-        having read). Returns each message's ``(id, seq, version)``, in the rows' order.
-        One statement on PostgreSQL."""
+        having read). Each message and revision gets its text's fold for search.
+        Returns each message's ``(id, seq, version)``, in the rows' order. One
+        statement on PostgreSQL."""
         if not rows:
             return []
         if self.dialect == "postgresql":
-            returned = await _SENT.fetch(self.session, _INSERT_SENT, rows)
+            returned = await _SENT.fetch(self.session, _INSERT_SENT, [
+                {**row, "search_text": search_fold(row["body"])} for row in rows])
             if len(returned) != len(rows):
                 raise RuntimeError("a channel of the batch is gone")
             return [(int(i), int(seq), int(version)) for i, seq, version in returned]
@@ -194,7 +207,10 @@ class MessageRepository:
                 for row in numbered]
 
     async def insert_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert revision rows (column -> value)."""
+        """Insert revision rows (column -> value); each gets its ``search_text`` (in
+        place), the same fold as its message's when the texts are the same."""
+        for row in rows:
+            row["search_text"] = search_fold(row["body"])
         await execute_each(self.session, _INSERT_REVISIONS, rows)
 
     async def insert(self, message: Message) -> None:
@@ -269,65 +285,109 @@ class MessageRepository:
     async def search_visible(
         self, user_id: int, query: str, *, limit: int, channel_id: int | None = None
     ) -> Sequence[tuple[Message, Channel]]:
-        """Live (not deleted) messages containing ``query`` as a substring, in channels
-        ``user_id`` belongs to (only ``channel_id`` when given), newest first.
+        """Live (not deleted) messages whose folded text contains the folded ``query``
+        (chat/domain/search_fold.py), in channels ``user_id`` belongs to (only
+        ``channel_id`` when given), newest first.
 
         Every length uses an index (chat/store/search.py): three or more characters the
         trigram index, fewer the grams index, confirmed with LIKE / ILIKE. The person's
         channels are read first and named in the query, so on SQLite the grams index
-        walks only their channels' matches, newest first, and PostgreSQL's planner
-        sees which channels (and how many of their messages) are involved. On SQLite the
-        messages not indexed yet (noted, alembic 0009), if any, are read besides, with a
-        scan of the notes.
+        walks only their channels' matches, newest first. On SQLite the messages not
+        indexed yet (noted, alembic 0009), if any, are read besides, with a scan of the
+        notes. On PostgreSQL the newest :data:`NEWEST_WINDOW` messages are read first,
+        then the index for older ones (:meth:`_search_postgres`).
         """
+        word = search_fold(query)
         columns: list[Any] = [Membership.channel_id]
         if self.dialect == "sqlite":
             # Whether any message awaits indexing (alembic 0009; usually none), read
             # with the channels rather than by a statement of its own.
             columns.append(exists(select(UNINDEXED.c.id)))
+        else:
+            # Where the newest window starts, read once for both of its statements.
+            columns.append(select(func.max(Message.id)).scalar_subquery())
         memberships = select(*columns).where(Membership.user_id == user_id)
         if channel_id is not None:
             memberships = memberships.where(Membership.channel_id == channel_id)
         rows = (await self.session.execute(memberships)).all()
-        if not rows:
+        if not rows or not word:
             return []
         channel_ids = sorted(row[0] for row in rows)
-        noted_exist = self.dialect == "sqlite" and bool(rows[0][1])
-        short = len(query) < TRIGRAM_MIN_CHARS
-        pattern = Message.body.ilike(like_pattern(query), escape="\\")
+        if self.dialect != "sqlite":
+            return await self._search_postgres(word, channel_ids, int(rows[0][1] or 0),
+                                               limit=limit)
+        noted_exist = bool(rows[0][1])
+        short = len(word) < TRIGRAM_MIN_CHARS
+        pattern = folded_text(Message).ilike(like_pattern(word), escape="\\")
 
         def visible(stmt: Any, channel: Any = Message.channel_id) -> Any:
             return (stmt.join(Channel, Channel.id == Message.channel_id)
                     .where(channel.in_(channel_ids), Message.deleted_at.is_(None))
                     .limit(limit))
 
-        if self.dialect == "sqlite":
-            # Messages not indexed yet (alembic 0009) first: one that is indexed between
-            # the two queries is then found twice, never missed; one noted after the
-            # first statement is newer than the search. The notes drive the query:
-            # "+ 0" keeps SQLite from walking the person's channels through the channel
-            # index instead.
-            noted = [] if not noted_exist else (await self.session.execute(visible(
-                select(Message, Channel).select_from(UNINDEXED)
-                .join(Message, Message.id == UNINDEXED.c.id)
-                .where(pattern).order_by(UNINDEXED.c.id.desc()),
-                Message.channel_id + 0))).all()
-            fts, match = (("messages_grams", sqlite_gram_match(query, channel_ids=channel_ids))
-                          if short else ("messages_fts", sqlite_trigram_match(query)))
-            hits = table(fts, column("rowid", Integer))
-            stmt = (select(Message, Channel).select_from(hits)
-                    .join(Message, Message.id == hits.c.rowid)
-                    .where(fts_match(fts, match)).order_by(hits.c.rowid.desc()))
-            if short:  # the trigram phrase query is exact; the grams only narrow
-                stmt = stmt.where(pattern)
-            found = {m.id: (m, c) for m, c in
-                     [*noted, *(await self.session.execute(visible(stmt))).all()]}
-            return [found[i] for i in sorted(found, reverse=True)[:limit]]
+        # Messages not indexed yet (alembic 0009) first: one that is indexed between
+        # the two queries is then found twice, never missed; one noted after the
+        # first statement is newer than the search. The notes drive the query:
+        # "+ 0" keeps SQLite from walking the person's channels through the channel
+        # index instead.
+        noted = [] if not noted_exist else (await self.session.execute(visible(
+            select(Message, Channel).select_from(UNINDEXED)
+            .join(Message, Message.id == UNINDEXED.c.id)
+            .where(pattern).order_by(UNINDEXED.c.id.desc()),
+            Message.channel_id + 0))).all()
+        fts, match = (("messages_grams", sqlite_gram_match(word, channel_ids=channel_ids))
+                      if short else ("messages_fts", sqlite_trigram_match(word)))
+        hits = table(fts, column("rowid", Integer))
+        stmt = (select(Message, Channel).select_from(hits)
+                .join(Message, Message.id == hits.c.rowid)
+                .where(fts_match(fts, match)).order_by(hits.c.rowid.desc()))
+        if short:  # the trigram phrase query is exact; the grams only narrow
+            stmt = stmt.where(pattern)
+        found = {m.id: (m, c) for m, c in
+                 [*noted, *(await self.session.execute(visible(stmt))).all()]}
+        return [found[i] for i in sorted(found, reverse=True)[:limit]]
+
+    async def _search_postgres(self, word: str, channel_ids: list[int], newest_id: int,
+                               *, limit: int) -> list[tuple[Message, Channel]]:
+        """PostgreSQL, in two statements whose every plan is bounded (issue 27): the
+        messages above ``newest_id - NEWEST_WINDOW`` confirmed by the pattern alone
+        (nothing indexable but the primary key's range: at most the window is read),
+        then, if the page is not full, older ones through the text's index (ordered
+        by ``id + 0``, so no index walks messages in id order, and sequential scans
+        off: the index's matches are read, narrowed by the channels' index where the
+        planner likes, then sorted). Together they are exactly the one query's
+        results, newest first. Once a plan walked messages newest first for a rare
+        word (台風接近) and read every one."""
         await prefer_custom_plans(self.session)
-        stmt = select(Message, Channel).where(pattern).order_by(Message.id.desc())
-        if short:
-            stmt = stmt.where(postgres_grams_contain(Message.body, query))
-        return [(m, c) for m, c in (await self.session.execute(visible(stmt))).all()]
+        floor = newest_id - NEWEST_WINDOW
+        text_ = folded_text(Message)
+        pattern = text_.ilike(like_pattern(word), escape="\\")
+        newest = (select(Message, Channel).join(Channel, Channel.id == Message.channel_id)
+                  .where(Message.id > floor, (Message.channel_id + 0).in_(channel_ids),
+                         Message.deleted_at.is_(None),
+                         (text_ + "").ilike(like_pattern(word), escape="\\"))
+                  .order_by(Message.id.desc()).limit(limit))
+        found = [(m, c) for m, c in (await self.session.execute(newest)).all()]
+        if len(found) >= limit or floor <= 0:
+            return found
+        older = (select(Message, Channel).join(Channel, Channel.id == Message.channel_id)
+                 .where(Message.id + 0 <= floor, Message.channel_id.in_(channel_ids),
+                        Message.deleted_at.is_(None), pattern)
+                 .order_by((Message.id + 0).desc()).limit(limit - len(found)))
+        if len(word) < TRIGRAM_MIN_CHARS:
+            older = older.where(postgres_grams_contain(text_, word))
+        # Sequential scans off, and JIT with them: a plan that still holds one (a small
+        # table's) is priced beyond JIT's threshold, whose compiling costs ~300 ms.
+        was = (await self.session.execute(text(
+            "SELECT current_setting('enable_seqscan'), current_setting('jit'), "
+            "set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"))).one()
+        try:
+            found += [(m, c) for m, c in (await self.session.execute(older)).all()]
+        finally:
+            await self.session.execute(text(
+                "SELECT set_config('enable_seqscan', :seqscan, true), "
+                "set_config('jit', :jit, true)"), {"seqscan": was[0], "jit": was[1]})
+        return found
 
     async def many(self, message_ids: Sequence[int]) -> dict[int, Message]:
         if not message_ids:

@@ -20,10 +20,11 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
 from chat.domain.kinds import MessageKind
+from chat.domain.search_fold import search_fold
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -327,6 +328,13 @@ class Message(Base):
     # Pinned to the channel (ピン留め): when and by whom; None when not pinned.
     pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pinned_by: Mapped[int | None] = mapped_column(BigInteger)
+    # search_fold(body), what the search indexes hold (alembic 0021); set with the body.
+    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
+
+    @validates("body")
+    def _fold_for_search(self, _key: str, body: str) -> str:
+        self.search_text = search_fold(body)
+        return body
 
 
 class MessageRevision(Base):
@@ -344,6 +352,13 @@ class MessageRevision(Base):
     body: Mapped[str] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # search_fold(body), what the search indexes hold (alembic 0021); set with the body.
+    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
+
+    @validates("body")
+    def _fold_for_search(self, _key: str, body: str) -> str:
+        self.search_text = search_fold(body)
+        return body
 
 
 class RetentionPolicy(Base):

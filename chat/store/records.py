@@ -19,8 +19,10 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import CompoundSelect
 
 from chat.domain.records import MessageRecord, Person, RevisionRecord
+from chat.domain.search_fold import search_fold
 from chat.store.models import Channel, Message, MessageRevision, User
 from chat.store.search import (
+    folded_text,
     like_pattern,
     postgres_text_conditions,
     prefer_custom_plans,
@@ -36,7 +38,7 @@ Stmt = TypeVar("Stmt", bound=Select[*tuple[Any, ...]])
 class RecordQuery:
     """What to match; every given field must match. ``start`` is inclusive and ``end``
     exclusive on ``messages.created_at``; each of ``words`` must be a substring of some
-    revision's text (case-insensitive for Latin letters); ``up_to_message_id`` bounds an
+    revision's text (compared folded: chat/domain/search_fold.py); ``up_to_message_id`` bounds an
     export to the messages that existed when it started."""
 
     sender_id: int | None = None
@@ -66,14 +68,15 @@ class RecordRepository:
         if query.words and self.dialect == "sqlite":
             # Narrow with the grams, whatever the length (chat/store/search.py): the
             # revisions whose text is no longer current and the current texts (alembic
-            # 0008), listed by message id; confirm with ILIKE on the revisions. On
-            # PostgreSQL the words are asked apart (:meth:`_matching_ids`).
-            for word in query.words:
+            # 0008), listed by message id; confirm with ILIKE on the revisions' folded
+            # texts. On PostgreSQL the words are asked apart (:meth:`_matching_ids`).
+            for word in _folded(query.words):
                 stmt = stmt.where(
                     Message.id.in_(sqlite_revision_message_ids(word)),
                     exists().where(
                         MessageRevision.message_id == Message.id,
-                        MessageRevision.body.ilike(like_pattern(word), escape="\\")))
+                        folded_text(MessageRevision).ilike(like_pattern(word),
+                                                           escape="\\")))
         return stmt
 
     async def page(self, query: RecordQuery, *, before_id: int | None, limit: int
@@ -110,7 +113,7 @@ class RecordRepository:
         # to count a common word, where the trigram or grams index leaves a fraction to
         # confirm (a word in a fifth of 100,000 messages: 47–51 ms against 168–196 ms).
         in_current, in_superseded = postgres_text_conditions(
-            Message.id, Message.body, query.words)
+            Message.id, folded_text(Message), _folded(query.words))
         stmt = select(stmt.where(in_current).scalar_subquery()
                       + stmt.where(in_superseded, not_(in_current)).scalar_subquery())
         before = await self.session.scalar(text(
@@ -161,7 +164,8 @@ class RecordRepository:
         caller takes the first ``limit`` of the union in the same order."""
         order = Message.id.asc() if ascending else Message.id.desc()
         windows = []
-        for condition in postgres_text_conditions(Message.id, Message.body, query.words):
+        for condition in postgres_text_conditions(Message.id, folded_text(Message),
+                                                  _folded(query.words)):
             window = self._where(select(Message.id), query).where(condition)
             if before_id is not None:
                 window = window.where(Message.id < before_id)
@@ -200,6 +204,11 @@ class RecordRepository:
             deleted_at=message.deleted_at, purged_at=message.purged_at,
             revisions=tuple(revisions[message.id]))
             for message, channel, sender in rows]
+
+
+def _folded(words: Sequence[str]) -> tuple[str, ...]:
+    """The words as the search compares them (chat/domain/search_fold.py)."""
+    return tuple(search_fold(word) for word in words)
 
 
 def _person(user: User | None) -> Person | None:

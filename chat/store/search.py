@@ -1,8 +1,11 @@
 """Substring search: the index conditions and the patterns the searches share.
 
-Every search narrows with an index and, where the index is not exact, confirms with
-``LIKE`` / ``ILIKE``, so results are always exactly what a scan with that pattern finds
-(case-insensitive for Latin letters, wildcards taken literally).
+Every search compares folded texts (chat/domain/search_fold.py: width, kana, case and
+the hyphens of a telephone number folded), as stored beside each text (alembic 0021;
+:func:`folded_text`). It narrows with an index of the folded texts and, where the index
+is not exact, confirms with ``LIKE`` / ``ILIKE`` of the folded word on the folded text,
+so results are always exactly what a scan of the folded texts finds (wildcards taken
+literally).
 
 - Three or more characters: the trigram indexes (SQLite FTS5 ``messages_fts``,
   PostgreSQL ``pg_trgm``), alembic 0001 and 0004.
@@ -159,12 +162,27 @@ def sqlite_revision_message_ids(word: str) -> CompoundSelect[Any]:
 # subqueries never correlate with an outer query's. ``superseded`` is kept by triggers
 # and is not in the ORM model (alembic 0011).
 _SUPERSEDED = table("message_revisions", column("message_id", Integer), column("body"),
-                    column("superseded")).alias("superseded_texts")
+                    column("search_text"), column("superseded")).alias("superseded_texts")
+
+
+def folded_text(row: Any) -> ColumnElement[str]:
+    """What the search indexes hold of a message or revision row (alembic 0021): its
+    stored fold (chat/domain/search_fold.py), or its text where a writer stored none.
+    Searches compare it with the fold of the word; on PostgreSQL the expression must be
+    written exactly as indexed."""
+    return func.coalesce(row.search_text, row.body)
+
+
+# PostgreSQL: a person's search reads the newest messages of the city (this many ids)
+# first, confirmed by the pattern alone, and only then the index for older ones, so no
+# plan reads every message (chat/store/messages.py, ``search_visible``).
+NEWEST_WINDOW = 1_000
 
 
 def postgres_text_conditions(message_id: Any, body: Any, words: Sequence[str]
                              ) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """Two conditions on messages (``message_id``, current text ``body``) that together
+    """Two conditions on messages (``message_id``, current folded text ``body``, see
+    :func:`folded_text`; ``words`` folded) that together
     select those one of whose texts, current or superseded, holds each of ``words``
     (PostgreSQL; confirmed by ``ILIKE``): its current text holds them all (through the
     messages' own indexes), or it has a superseded text holding one of them (through
@@ -183,9 +201,10 @@ def postgres_text_conditions(message_id: Any, body: Any, words: Sequence[str]
         return condition
 
     in_current = and_(*(holds(body, word, indexed=True) for word in words))
+    superseded_text = folded_text(_SUPERSEDED.c)
     with_superseded = union_all(*(
         select(_SUPERSEDED.c.message_id)
-        .where(_SUPERSEDED.c.superseded, holds(_SUPERSEDED.c.body, word, indexed=True))
+        .where(_SUPERSEDED.c.superseded, holds(superseded_text, word, indexed=True))
         for word in words))
     in_superseded = message_id.in_(with_superseded)
     if len(words) > 1:
@@ -194,7 +213,7 @@ def postgres_text_conditions(message_id: Any, body: Any, words: Sequence[str]
             or_(holds(body, word, indexed=False),
                 exists().where(_SUPERSEDED.c.message_id == message_id,
                                _SUPERSEDED.c.superseded,
-                               holds(_SUPERSEDED.c.body, word, indexed=False)))
+                               holds(superseded_text, word, indexed=False)))
             for word in words))
     return in_current, in_superseded
 

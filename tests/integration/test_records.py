@@ -220,10 +220,11 @@ async def test_pages_follow_the_cursor_newest_first(server: RunningServer) -> No
 
 async def test_purged_messages_are_listed_without_content(server: RunningServer) -> None:
     story = await post_history(server)
-    # What a retention run leaves behind: the row, no text, no revisions.
+    # What a retention run leaves behind: the row, no text (nor its fold for search,
+    # alembic 0021), no revisions.
     purged_at = datetime.now(UTC).replace(tzinfo=None)
-    sql(server, "UPDATE messages SET body = '', purged_at = :t WHERE id = :i",
-        t=purged_at, i=story.plain)
+    sql(server, "UPDATE messages SET body = '', search_text = NULL, purged_at = :t "
+        "WHERE id = :i", t=purged_at, i=story.plain)
     sql(server, "DELETE FROM message_revisions WHERE message_id = :i", i=story.plain)
     async with await signed_in(server, AUDITOR) as auditor:
         listed = await search(auditor, channel_id=story.bousai_channel, limit=200)

@@ -7,15 +7,14 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, exists, func, insert, select, text, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.engine import make_url
 
 from chat.actions import retention as retention_actions
@@ -28,12 +27,20 @@ from chat.config import Settings
 from chat.context import AppContext, open_context
 from chat.demo import _principals
 from chat.domain.kinds import MessageKind
-from chat.store.models import Channel, Membership, Message, MessageRevision
+from chat.domain.search_fold import search_fold
+from chat.store.models import Membership, Message, MessageRevision
 from chat.store.records import RecordQuery
-from chat.store.search import like_pattern, sqlite_gram_match
+from chat.store.search import folded_text, like_pattern
 from chat.store.uow import TxMode, unit_of_work
 from tests.support import ManualClock, base_settings, prepare_database
 from tests.support.people import ITO, SUZUKI, TANAKA
+from tests.support.search import (
+    assert_index_holds_exactly_the_rows,
+    captured_statements,
+    channels_of,
+    fill_channel,
+    noted_ids,
+)
 
 # Pieces of message text: two-character words, single characters, Latin letters in
 # both cases (fullwidth too), LIKE wildcards and the escape character, a character
@@ -69,16 +76,6 @@ def _body(rng: random.Random) -> str:
     return body if body.strip() else body + "雨"  # the app refuses blank messages
 
 
-async def _channels(ctx: AppContext, user_id: int) -> dict[str, int]:
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        rows = await uow.session.execute(
-            select(Channel.kind, Channel.name, Channel.id)
-            .join(Membership, Membership.channel_id == Channel.id)
-            .where(Membership.user_id == user_id))
-        return {name if kind == "group" else kind: channel_id
-                for kind, name, channel_id in rows}
-
-
 async def tell_story(settings: Settings) -> Story:
     """Messages from three people in their channels through the actions the app uses:
     some edited (the old text survives only as a revision), some deleted, and a group
@@ -92,7 +89,7 @@ async def tell_story(settings: Settings) -> Story:
     async with open_context(settings, clock=three_years_ago) as old:
         people = await _principals(old)
         suzuki, tanaka, ito = people[SUZUKI], people[TANAKA], people[ITO]
-        group = (await _channels(old, suzuki.user_id))["忘年会幹事"]
+        group = (await channels_of(old, suzuki.user_id))["忘年会幹事"]
         purged = []
         for i in range(12):
             body = _body(rng)
@@ -102,7 +99,7 @@ async def tell_story(settings: Settings) -> Story:
             purged.append(sent.message["id"])
     async with open_context(settings) as ctx:
         for n, person in enumerate([suzuki, tanaka, ito] * 20):
-            channels = list((await _channels(ctx, person.user_id)).items())
+            channels = list((await channels_of(ctx, person.user_id)).items())
             channels = [(k, c) for k, c in channels if k != "announcement"]
             channel = channels[n % len(channels)][1]
             body = _body(rng)
@@ -135,24 +132,28 @@ def words_of(texts: list[str]) -> list[str]:
 
 
 async def like_scan_visible(ctx: AppContext, user_id: int, word: str) -> list[int]:
-    """What a person's search must return: the scan the index replaces."""
+    """What a person's search must return: the scan the index replaces, of the folded
+    texts as stored (alembic 0021; the text where a writer stored no fold) for the
+    folded word (chat/domain/search_fold.py)."""
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return list((await uow.session.scalars(
             select(Message.id)
             .join(Membership, (Membership.channel_id == Message.channel_id)
                   & (Membership.user_id == user_id))
-            .where(Message.deleted_at.is_(None),
-                   Message.body.ilike(like_pattern(word), escape="\\"))
+            .where(Message.deleted_at.is_(None), _holds(Message, word))
             .order_by(Message.id.desc()))).all())
+
+
+def _holds(row: Any, word: str) -> Any:
+    return folded_text(row).ilike(like_pattern(search_fold(word)), escape="\\")
 
 
 async def like_scan_records(ctx: AppContext, words: tuple[str, ...]) -> list[int]:
     """What the auditor's search must return: messages with each word in a revision."""
     stmt = select(Message.id).order_by(Message.id.desc())
     for word in words:
-        stmt = stmt.where(exists().where(
-            MessageRevision.message_id == Message.id,
-            MessageRevision.body.ilike(like_pattern(word), escape="\\")))
+        stmt = stmt.where(exists().where(MessageRevision.message_id == Message.id,
+                                         _holds(MessageRevision, word)))
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
         return list((await uow.session.scalars(stmt)).all())
 
@@ -223,7 +224,7 @@ async def test_edited_deleted_and_purged_text_is_found_only_where_it_still_is(
 async def test_a_search_in_one_channel_finds_only_that_channels_messages(
         ctx: AppContext) -> None:
     story = await tell_story(ctx.settings)
-    channels = await _channels(ctx, story.suzuki.user_id)
+    channels = await channels_of(ctx, story.suzuki.user_id)
     for channel_id in channels.values():
         for word in ("防災", "a", "の", "防災訓練"):
             everywhere = await like_scan_visible(ctx, story.suzuki.user_id, word)
@@ -233,7 +234,7 @@ async def test_a_search_in_one_channel_finds_only_that_channels_messages(
             assert await searched_visible(ctx, story.suzuki.user_id, word, channel_id) == [
                 m for m in everywhere if m in in_channel]
     # A channel the person is not in finds nothing, even where the word is.
-    others = set((await _channels(ctx, story.ito.user_id)).values()) - set(channels.values())
+    others = set((await channels_of(ctx, story.ito.user_id)).values()) - set(channels.values())
     assert others
     for channel_id in others:
         assert await searched_visible(ctx, story.suzuki.user_id, "の", channel_id) == []
@@ -242,7 +243,7 @@ async def test_a_search_in_one_channel_finds_only_that_channels_messages(
 async def test_a_long_message_is_indexed_to_its_last_characters(ctx: AppContext) -> None:
     people = await _principals(ctx)
     suzuki = people[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     body = "あ" * (ctx.settings.max_message_chars - 2) + "雹害"
     sent = await send_message(ctx, actor=suzuki, channel_id=channel, client_id="long",
                               body=body)
@@ -256,7 +257,7 @@ async def test_a_notice_is_indexed_in_its_own_transaction(ctx: AppContext) -> No
     """A PBX notice or memo is written through the ORM, not the send path: it is
     indexed before its transaction commits too (no note left, alembic 0009)."""
     suzuki = (await _principals(ctx))[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     async with unit_of_work(ctx.db, TxMode.WRITE) as uow:
         message, _ = await post_notice(
             ctx, uow, channel_id=channel, kind=MessageKind.MEMO, body="伝言: 雹害の件で折り返し",
@@ -276,7 +277,7 @@ async def test_bulk_inserts_updates_and_deletes_keep_the_index_exact(ctx: AppCon
     index follows each row, on every backend."""
     people = await _principals(ctx)
     suzuki = people[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     rng = random.Random(7)
     async with unit_of_work(ctx.db, TxMode.READ) as uow:
         seq = int(await uow.session.scalar(
@@ -295,12 +296,13 @@ async def test_bulk_inserts_updates_and_deletes_keep_the_index_exact(ctx: AppCon
         await conn.execute(insert(Message), rows[:200])  # executemany
         await conn.execute(insert(Message).values(rows[200:]))  # one multi-row statement
         await conn.execute(insert(MessageRevision), revisions)
+        # A writer outside the app that changes a text clears its fold (alembic 0021).
         await conn.execute(update(Message).where(Message.id.in_(ids[:50]))
-                           .values(body="", purged_at=now))
+                           .values(body="", search_text=None, purged_at=now))
         await conn.execute(delete(MessageRevision)
                            .where(MessageRevision.message_id.in_(ids[:50])))
         await conn.execute(delete(Message).where(Message.id.in_(ids[250:])))
-    words = [*words_of([r["body"] for r in rows])[:80], "防災", "の", "a", "防災訓練"]
+    words = [*words_of([str(r["body"]) for r in rows])[:80], "防災", "の", "a", "防災訓練"]
     # On SQLite these rows are noted, not indexed (alembic 0009), until a send indexes
     # them: found all the same, by the scan of the notes, then by the index.
     for indexed in (False, True):
@@ -327,89 +329,6 @@ async def test_bulk_inserts_updates_and_deletes_keep_the_index_exact(ctx: AppCon
             shell.close()
 
 
-async def noted_ids(ctx: AppContext) -> set[int]:
-    """Messages noted as not indexed yet (SQLite, alembic 0009)."""
-    if ctx.db.dialect != "sqlite":
-        return set()
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        return set((await uow.session.scalars(text("SELECT id FROM messages_unindexed"))).all())
-
-
-
-
-def reference_grams(body: str) -> set[str]:
-    """Alembic 0007's grams of a text, written again independently: lower(text) as
-    SQLite folds it (ASCII letters only), every character and every adjacent pair."""
-    folded = "".join(c.lower() if "A" <= c <= "Z" else c for c in body)
-    return set(folded) | {folded[i:i + 2] for i in range(len(folded) - 1)}
-
-
-async def assert_index_holds_exactly_the_rows(ctx: AppContext) -> None:
-    """Not one row too many (a stale entry left by an update or delete) or too few: for
-    every gram, the index's rows are the rows whose text has that gram (on SQLite,
-    those of the messages not noted as unindexed)."""
-    noted = await noted_ids(ctx)
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        messages = (await uow.session.execute(
-            select(Message.id, Message.channel_id, Message.body))).all()
-        revisions = (await uow.session.execute(
-            select(MessageRevision.message_id, MessageRevision.revision,
-                   MessageRevision.body))).all()
-        current = {i: b for i, _, b in messages}
-        grams = set().union(*(reference_grams(b) for *_, b in messages),
-                            *(reference_grams(b) for *_, b in revisions))
-        if ctx.db.dialect == "postgresql":
-            # The flag the partial indexes rest on is exact, whatever wrote the rows.
-            flagged = set((await uow.session.execute(text(
-                "SELECT message_id, revision FROM message_revisions WHERE superseded"))).all())
-            assert flagged == {(m, r) for m, r, b in revisions if current.get(m) != b}
-        for gram in sorted(grams):
-            want_messages = {i for i, _, b in messages
-                             if gram in reference_grams(b) and i not in noted}
-            # A revision is indexed only while its message holds another text
-            # (SQLite: alembic 0008; PostgreSQL: 0010's partial indexes).
-            want_superseded = {(m, r) for m, r, b in revisions
-                               if gram in reference_grams(b) and current.get(m) != b}
-            if ctx.db.dialect == "sqlite":
-                match = {"q": sqlite_gram_match(gram)}
-                got_messages = set((await uow.session.scalars(text(
-                    "SELECT rowid FROM messages_grams WHERE messages_grams MATCH :q"),
-                    match)).all())
-                got_revisions = {(rowid >> 20, rowid & 0xFFFFF) for rowid in (
-                    await uow.session.scalars(text(
-                        "SELECT rowid FROM message_revisions_grams "
-                        "WHERE message_revisions_grams MATCH :q"), match)).all()}
-            else:
-                got_messages = set((await uow.session.scalars(text(
-                    "SELECT id FROM messages "
-                    "WHERE tsunagu_search_grams(body) @> tsunagu_query_grams(:g)"),
-                    {"g": gram})).all())
-                # The revisions' index is partial: superseded texts only (alembic 0010).
-                got_revisions = set((await uow.session.execute(text(
-                    "SELECT message_id, revision FROM message_revisions WHERE superseded "
-                    "AND tsunagu_search_grams(body) @> tsunagu_query_grams(:g)"),
-                    {"g": gram})).all())
-            # PostgreSQL folds more than ASCII (lower() in the database's locale), so
-            # it may hold a row more; never one fewer.
-            if ctx.db.dialect == "sqlite":
-                assert got_messages == want_messages, gram
-                assert got_revisions == want_superseded, gram
-            else:
-                assert want_messages <= got_messages, gram
-                assert want_superseded <= got_revisions, gram
-        if ctx.db.dialect == "sqlite":
-            for channel_id in {c for _, c, _ in messages}:
-                in_index = set((await uow.session.scalars(text(
-                    "SELECT rowid FROM messages_grams WHERE messages_grams MATCH :q"),
-                    {"q": f"ch{channel_id}"})).all())
-                assert in_index == {i for i, c, _ in messages
-                                    if c == channel_id and i not in noted}
-            assert noted <= set(current)
-            for table in ("messages_grams", "message_revisions_grams", "messages_fts"):
-                await uow.session.execute(text(
-                    f"INSERT INTO {table}({table}) VALUES ('integrity-check')"))
-
-
 async def test_the_story_leaves_the_index_exact(ctx: AppContext) -> None:
     await tell_story(ctx.settings)
     assert not await noted_ids(ctx)  # each send indexed its own messages
@@ -417,23 +336,6 @@ async def test_the_story_leaves_the_index_exact(ctx: AppContext) -> None:
 
 
 # --- the index answers ---------------------------------------------------------------------
-
-@contextmanager
-def captured_statements(ctx: AppContext) -> Iterator[list[tuple[str, Any]]]:
-    from sqlalchemy import event
-
-    statements: list[tuple[str, Any]] = []
-
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-             executemany: bool) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(ctx.db.engine.sync_engine, "before_cursor_execute", keep)
-    try:
-        yield statements
-    finally:
-        event.remove(ctx.db.engine.sync_engine, "before_cursor_execute", keep)
-
 
 async def plan_of(ctx: AppContext, search: Callable[[], Any], reading: str = "") -> str:
     """The plan of the search's page query (its last statement with a LIMIT; the last
@@ -452,52 +354,15 @@ async def plan_of(ctx: AppContext, search: Callable[[], Any], reading: str = "")
         return "\n".join(str(row[0]) for row in rows)
 
 
-async def fill_channel(ctx: AppContext, person: Principal, channel: int, count: int,
-                       rare: dict[str, int], *, index: bool = True) -> None:
-    """``count`` messages in ``channel`` (varied text: kanji drawn from 512), with each
-    ``rare`` word in a few of them, and statistics gathered as autovacuum would: a
-    table where an index is worth using. On SQLite they are indexed, as a send would
-    (``index``), or left noted."""
-    rng = random.Random(3)
-    kanji = [chr(c) for c in range(0x4E00, 0x5000)]
-    async with unit_of_work(ctx.db, TxMode.READ) as uow:
-        seq = int(await uow.session.scalar(
-            select(func.max(Message.seq)).where(Message.channel_id == channel)) or 0)
-        first_id = int(await uow.session.scalar(select(func.max(Message.id))) or 0) + 1
-    now = ctx.clock.now()
-    bodies = ["".join(rng.choices(kanji, k=rng.randint(8, 30))) for _ in range(count)]
-    for word, times in rare.items():
-        for i in range(times):
-            bodies[i * 97 % count] += word
-    rows = [{"id": first_id + i, "channel_id": channel, "seq": seq + 1 + i,
-             "version": seq + 1 + i, "sender_id": person.user_id, "client_id": f"f{first_id + i}",
-             "kind": "text", "body": body, "revision": 1, "created_at": now}
-            for i, body in enumerate(bodies)]
-    async with ctx.db.engine.begin() as conn:
-        await conn.execute(insert(Message), rows)
-        await conn.execute(insert(MessageRevision), [
-            {"message_id": r["id"], "revision": 1, "action": "create", "body": r["body"],
-             "actor_id": person.user_id, "created_at": now} for r in rows])
-    if index:  # in batches of 500, each its own transaction
-        assert await index_search_backlog(ctx) == (count if ctx.db.dialect == "sqlite" else 0)
-    if ctx.db.dialect == "postgresql":
-        # What autovacuum does after many inserts: statistics, and the GIN indexes'
-        # pending entries merged (until then every search reads them all).
-        async with ctx.db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("VACUUM ANALYZE messages")
-            await conn.exec_driver_sql("VACUUM ANALYZE message_revisions")
-
-
 @pytest.mark.parametrize(("word", "sqlite_index", "postgres_index"), [
-    ("雹", "messages_grams", "ix_messages_body_grams"),
-    ("雹害", "messages_grams", "ix_messages_body_grams"),
-    ("雹害対策", "messages_fts", "ix_messages_body_trgm"),
+    ("雹", "messages_grams", "ix_messages_search_grams"),
+    ("雹害", "messages_grams", "ix_messages_search_grams"),
+    ("雹害対策", "messages_fts", "ix_messages_search_trgm"),
 ])
 async def test_a_persons_search_is_answered_from_the_index(
         ctx: AppContext, word: str, sqlite_index: str, postgres_index: str) -> None:
     suzuki = (await _principals(ctx))[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     await fill_channel(ctx, suzuki, channel, 20_000, {"雹害対策": 5})
     plan = await plan_of(ctx, lambda: searched_visible(ctx, suzuki.user_id, word))
     if ctx.db.dialect == "sqlite":
@@ -520,14 +385,14 @@ async def test_a_persons_search_is_answered_from_the_index(
 
 
 @pytest.mark.parametrize(("word", "postgres_indexes"), [
-    ("雹", ("ix_messages_body_grams", "ix_message_revisions_body_grams")),
-    ("雹害", ("ix_messages_body_grams", "ix_message_revisions_body_grams")),
-    ("雹害対策", ("ix_messages_body_trgm", "ix_message_revisions_body_trgm")),
+    ("雹", ("ix_messages_search_grams", "ix_message_revisions_search_grams")),
+    ("雹害", ("ix_messages_search_grams", "ix_message_revisions_search_grams")),
+    ("雹害対策", ("ix_messages_search_trgm", "ix_message_revisions_search_trgm")),
 ])
 async def test_an_auditors_search_is_answered_from_the_index(
         ctx: AppContext, word: str, postgres_indexes: tuple[str, str]) -> None:
     suzuki = (await _principals(ctx))[SUZUKI]
-    channel = (await _channels(ctx, suzuki.user_id))["department"]
+    channel = (await channels_of(ctx, suzuki.user_id))["department"]
     await fill_channel(ctx, suzuki, channel, 20_000, {"雹害対策": 5})
     plan = await plan_of(ctx, lambda: searched_records(ctx, (word,)))
     if ctx.db.dialect == "sqlite":
