@@ -156,11 +156,7 @@ def run_capacity(bench: Bench) -> dict[str, Any]:
                                               members, seconds, CAPACITY_P99_MS)
                         step["msg_per_s_offered"] = total
                         steps.append(step)
-                        bench.say(f"  (i) {name:10} {total:5} msg/s: {_brief(step)} "
-                                  f"nodes {step['node_cpu_us_per_delivery']} db "
-                                  f"{step['database_cpu_us_per_delivery']} redis "
-                                  f"{step['redis_cpu_us_per_delivery']} us/deliv "
-                                  f"{'ok' if step['ok'] else 'OVER'}")
+                        bench.say(f"  (i) {name:10} {total:5} msg/s: {_step_line(step)}")
                         if not step["ok"]:
                             break
                 finally:
@@ -244,11 +240,7 @@ def run_prefecture(bench: Bench) -> dict[str, Any]:
                     step = measured_phase(cluster, gen, senders, members, seconds,
                                           PREFECTURE_P99_MS)
                     steps.append(step)
-                    bench.say(f"  (j) {count:4} senders: {_brief(step)} nodes "
-                              f"{step['node_cpu_us_per_delivery']} db "
-                              f"{step['database_cpu_us_per_delivery']} redis "
-                              f"{step['redis_cpu_us_per_delivery']} us/deliv "
-                              f"{'ok' if step['ok'] else 'OVER'}")
+                    bench.say(f"  (j) {count:4} senders: {_step_line(step)}")
                     if not step["ok"]:
                         break
             finally:
@@ -263,3 +255,11 @@ def run_prefecture(bench: Bench) -> dict[str, Any]:
             "largest_sustained_senders": passed[-1]["senders"] if passed else 0,
             "met_at_proportional": bool(passed) and passed[-1]["senders"] >= round(
                 MIN_SENDERS * len(city.people) / 700)}
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    """One capacity step as the run prints it."""
+    return (f"{_brief(step)} nodes {step['node_cpu_us_per_delivery']} db "
+            f"{step['database_cpu_us_per_delivery']} redis "
+            f"{step['redis_cpu_us_per_delivery']} us/deliv "
+            f"{'ok' if step['ok'] else 'OVER'}")
