@@ -14,7 +14,6 @@ PostgreSQL the bench database's backends are measured beside it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -86,13 +85,7 @@ def run_mix(bench: Bench) -> dict[str, Any]:
 
 
 def _city(bench: Bench, url: str, var_dir: Any) -> City:
-    city = City(url, var_dir)
-    started = time.perf_counter()
-    population.seed(city, DEPARTMENTS)
-    took = asyncio.run(population.mint_sessions(city, city.people))
-    bench.say(f"  (h) {len(city.people)} staff seeded and sessions minted in "
-              f"{time.perf_counter() - started:.1f}s ({took:.1f}s minting)")
-    return city
+    return population.signed_in_city(url, var_dir, DEPARTMENTS, say=bench.say, label="(h)")
 
 
 def _measure(bench: Bench, server: targets.Server, city: City, name: str, *,

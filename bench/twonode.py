@@ -19,7 +19,6 @@ Not in ``make bench`` (minutes): ``python -m bench.run --only i`` or ``--only j`
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import time
@@ -131,6 +130,30 @@ def measured_phase(cluster: Cluster, gen: LoadGenerator, senders: list[SenderSpe
     return figures
 
 
+def warm_up_then_step(bench: Bench, cluster: Cluster, gen: LoadGenerator,
+                      members: dict[int, int], prefix: str,
+                      steps: list[tuple[str, dict[str, Any], list[SenderSpec]]], *,
+                      seconds: float, bound_ms: float
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A warm-up phase with the first step's senders (reported, not counted: a node's
+    first sends prepare each statement on every pooled PostgreSQL connection), then the
+    ``steps`` (label, figures to add, senders) in order until the first over the bound,
+    each line of the run's output starting with ``prefix``. The warm-up's figures and
+    the steps measured."""
+    warm_up = measured_phase(cluster, gen, steps[0][2], members, WARM_UP_SECONDS,
+                             bound_ms)
+    bench.say(f"  {prefix} warm-up: {_step_line(warm_up)}")
+    measured = []
+    for label, extra, senders in steps:
+        step = measured_phase(cluster, gen, senders, members, seconds, bound_ms)
+        step.update(extra)
+        measured.append(step)
+        bench.say(f"  {prefix} {label}: {_step_line(step)}")
+        if not step["ok"]:
+            break
+    return warm_up, measured
+
+
 # --- (i) capacity -----------------------------------------------------------------------
 
 def run_capacity(bench: Bench) -> dict[str, Any]:
@@ -140,9 +163,8 @@ def run_capacity(bench: Bench) -> dict[str, Any]:
     seconds = min(bench.sizes.phase_seconds, 3.0) if bench.sizes.name == "quick" else 10.0
     results: dict[str, Any] = {}
     with population.database("postgres") as (url, var_dir):
-        city = City(url, var_dir)
-        population.seed(city, DEPARTMENTS)
-        asyncio.run(population.mint_sessions(city, city.people))
+        city = population.signed_in_city(url, var_dir, DEPARTMENTS, say=bench.say,
+                                         label="(i)")
         members = department_members(city)
         for name, count, pinned in variants:
             cluster = start_cluster(bench, city, count, pinned=pinned)
@@ -154,19 +176,11 @@ def run_capacity(bench: Bench) -> dict[str, Any]:
                     connect = gen.connect()
                     idle = cluster.idle()
                     bench.say(f"  (i) {name:10} idle: {idle}")
-                    warm_up = measured_phase(cluster, gen,
-                                             spread_senders(city, CAPACITY_STEPS[0]),
-                                             members, WARM_UP_SECONDS, CAPACITY_P99_MS)
-                    bench.say(f"  (i) {name:10} warm-up: {_step_line(warm_up)}")
-                    steps = []
-                    for total in CAPACITY_STEPS:
-                        step = measured_phase(cluster, gen, spread_senders(city, total),
-                                              members, seconds, CAPACITY_P99_MS)
-                        step["msg_per_s_offered"] = total
-                        steps.append(step)
-                        bench.say(f"  (i) {name:10} {total:5} msg/s: {_step_line(step)}")
-                        if not step["ok"]:
-                            break
+                    warm_up, steps = warm_up_then_step(
+                        bench, cluster, gen, members, f"(i) {name:10}",
+                        [(f"{total:5} msg/s", {"msg_per_s_offered": total},
+                          spread_senders(city, total)) for total in CAPACITY_STEPS],
+                        seconds=seconds, bound_ms=CAPACITY_P99_MS)
                 finally:
                     gen.close()
             finally:
@@ -222,15 +236,10 @@ def run_prefecture(bench: Bench) -> dict[str, Any]:
     sender count is what this machine (and generator) sustains."""
     seconds = bench.sizes.phase_seconds
     with population.database("postgres") as (url, var_dir):
-        city = City(url, var_dir)
-        started = time.perf_counter()
-        population.seed(city, PREFECTURE)
-        minted = asyncio.run(population.mint_sessions(city, city.people))
-        bench.say(f"  (j) {len(city.people)} staff seeded and sessions minted in "
-                  f"{time.perf_counter() - started:.0f}s ({minted:.0f}s minting)")
+        city = population.signed_in_city(url, var_dir, PREFECTURE, say=bench.say,
+                                         label="(j)")
         members = department_members(city)
         cluster = start_cluster(bench, city, 2)
-        steps = []
         try:
             gen = LoadGenerator([n.target() for n in cluster.nodes],
                                 specs_for(city.people, "tsunagu"),
@@ -243,21 +252,12 @@ def run_prefecture(bench: Bench) -> dict[str, Any]:
                 rss = [round(n.rss() / 2**20, 1) for n in cluster.nodes]
                 idle = cluster.idle()
                 bench.say(f"  (j) idle: {idle}")
-                warm_up = measured_phase(
-                    cluster, gen, department_senders(city.people, city,
-                                                     count=PREFECTURE_SENDERS[0],
-                                                     rate=MAX_RATE),
-                    members, WARM_UP_SECONDS, PREFECTURE_P99_MS)
-                bench.say(f"  (j) warm-up: {_step_line(warm_up)}")
-                for count in PREFECTURE_SENDERS:
-                    senders = department_senders(city.people, city, count=count,
-                                                 rate=MAX_RATE)
-                    step = measured_phase(cluster, gen, senders, members, seconds,
-                                          PREFECTURE_P99_MS)
-                    steps.append(step)
-                    bench.say(f"  (j) {count:4} senders: {_step_line(step)}")
-                    if not step["ok"]:
-                        break
+                warm_up, steps = warm_up_then_step(
+                    bench, cluster, gen, members, "(j)",
+                    [(f"{count:4} senders", {},
+                      department_senders(city.people, city, count=count, rate=MAX_RATE))
+                     for count in PREFECTURE_SENDERS],
+                    seconds=seconds, bound_ms=PREFECTURE_P99_MS)
             finally:
                 gen.close()
         finally:
