@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, func, not_, select, text, union_all
+from sqlalchemy import Select, and_, exists, func, not_, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import CompoundSelect
@@ -22,6 +22,7 @@ from chat.domain.records import MessageRecord, Person, RevisionRecord
 from chat.domain.search_fold import search_fold
 from chat.store.models import Channel, Message, MessageRevision, User
 from chat.store.search import (
+    NEWEST_WINDOW,
     folded_text,
     like_pattern,
     postgres_text_conditions,
@@ -89,8 +90,8 @@ class RecordRepository:
         if before_id is not None:
             stmt = stmt.where(Message.id < before_id)
         if self._words_apart(query):
-            stmt = stmt.where(Message.id.in_(self._matching_ids(
-                query, before_id=before_id, limit=limit + 1, ascending=False)))
+            stmt = stmt.where(Message.id.in_(await self._newest_matching_ids(
+                query, before_id=before_id, limit=limit + 1)))
         rows = (await self.session.execute(
             stmt.order_by(Message.id.desc()).limit(limit + 1))).all()
         more = len(rows) > limit
@@ -154,15 +155,53 @@ class RecordRepository:
     def _words_apart(self, query: RecordQuery) -> bool:
         return bool(query.words) and self.dialect != "sqlite"
 
+    async def _newest_matching_ids(self, query: RecordQuery, *, before_id: int | None,
+                                   limit: int) -> list[int]:
+        """PostgreSQL: the ids of the newest ``limit`` matching messages below
+        ``before_id``, in two statements whose every plan is bounded, as the staff
+        search's (``MessageRepository._search_postgres``): the :data:`NEWEST_WINDOW` ids
+        below it confirmed by the pattern alone (nothing indexable in the text: at most
+        the window is read), then, if those are too few, older ones through the texts'
+        indexes, ordered by ``id + 0`` with sequential scans off, so no plan walks every
+        message newest first looking for a rare word. The caller orders and cuts."""
+        ceiling = before_id if before_id is not None else int(
+            await self.session.scalar(select(func.max(Message.id))) or 0) + 1
+        floor = ceiling - NEWEST_WINDOW
+        words = _folded(query.words)
+        unindexed = folded_text(Message) + ""
+        _, in_superseded = postgres_text_conditions(Message.id, folded_text(Message), words)
+        newest = (self._where(select(Message.id), query)
+                  .where(Message.id < ceiling, Message.id >= floor,
+                         or_(and_(*(unindexed.ilike(like_pattern(word), escape="\\")
+                                    for word in words)), in_superseded))
+                  .order_by(Message.id.desc()).limit(limit))
+        found = list((await self.session.scalars(newest)).all())
+        if len(found) >= limit or floor <= 1:
+            return found
+        older = self._matching_ids(query, before_id=floor, limit=limit - len(found),
+                                   ascending=False, order_key=Message.id + 0)
+        # As the staff search: JIT off with sequential scans (its compiling costs ~300 ms).
+        was = (await self.session.execute(text(
+            "SELECT current_setting('enable_seqscan'), current_setting('jit'), "
+            "set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"))).one()
+        try:
+            found += (await self.session.scalars(older)).all()
+        finally:
+            await self.session.execute(text(
+                "SELECT set_config('enable_seqscan', :seqscan, true), "
+                "set_config('jit', :jit, true)"), {"seqscan": was[0], "jit": was[1]})
+        return found
+
     def _matching_ids(self, query: RecordQuery, *, before_id: int | None = None,
-                      after_id: int | None = None, limit: int, ascending: bool
-                      ) -> CompoundSelect[Any]:
+                      after_id: int | None = None, limit: int, ascending: bool,
+                      order_key: Any = Message.id) -> CompoundSelect[Any]:
         """PostgreSQL: the ids of the first ``limit`` matching messages in the keyset
         window, in order, as the union of two windows each planned for itself
         (:func:`chat.store.search.postgres_text_conditions`): the messages whose
         current text holds the words, and those found through a superseded text. The
-        caller takes the first ``limit`` of the union in the same order."""
-        order = Message.id.asc() if ascending else Message.id.desc()
+        caller takes the first ``limit`` of the union in the same order. ``order_key``
+        ``Message.id + 0`` keeps the planner from walking the primary key in order."""
+        order = order_key.asc() if ascending else order_key.desc()
         windows = []
         for condition in postgres_text_conditions(Message.id, folded_text(Message),
                                                   _folded(query.words)):

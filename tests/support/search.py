@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 
 from chat.actions.message_search import index_search_backlog
 from chat.auth.sessions import Principal
@@ -163,6 +163,14 @@ async def fill_channel(ctx: AppContext, person: Principal, channel: int, count: 
             for i, body in enumerate(bodies)]
     async with ctx.db.engine.begin() as conn:
         await conn.execute(insert(Message), rows)
+        # As a send leaves them, so a later send follows: the channel's counters and,
+        # on PostgreSQL, the ids' sequence (these ids were given).
+        await conn.execute(update(Channel).where(Channel.id == channel).values(
+            last_seq=seq + count, last_version=seq + count))
+        if ctx.db.dialect == "postgresql":
+            await conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('messages', 'id'), max(id)) "
+                "FROM messages")
         await conn.execute(insert(MessageRevision), [
             {"message_id": r["id"], "revision": 1, "action": "create", "body": r["body"],
              "actor_id": person.user_id, "created_at": now} for r in rows])
