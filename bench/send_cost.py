@@ -34,7 +34,8 @@ from chat.store.messages import MessageRepository
 from chat.store.sends import SendBatchRepository
 from chat.store.sqlite_inline import InlineConnection
 
-# (owner, coroutine method); the transaction's end is its commit.
+# (owner, coroutine method); the transaction's end is its commit (the session's, or on
+# SQLite straight on the inline connection: Database.inline_write).
 TIMED: list[tuple[Any, str]] = [
     (MessageRepository, "by_client_ids"), (ChannelRepository, "with_memberships"),
     (ChannelRepository, "allocate_seqs"), (MessageRepository, "insert_many"),

@@ -225,7 +225,7 @@ class Database:
         inside :meth:`write_turn`), committed on exit, rolled back on error, and a session
         on it for whatever needs the ORM.
 
-        Through a session of its own, a transaction cost ~250 µs of SQLAlchemy's CPU
+        Through a session of its own, a transaction cost ~300 µs of SQLAlchemy's CPU
         beside its statements (a pool checkout and check-in, a connection object and its
         events, the session's transaction, BEGIN and COMMIT through the adapter): a lone
         send's transaction is about a quarter of its CPU. Here the connection stays
