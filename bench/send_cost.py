@@ -32,14 +32,16 @@ from chat.store.audit import AuditRepository
 from chat.store.channels import ChannelRepository
 from chat.store.messages import MessageRepository
 from chat.store.sends import SendBatchRepository
+from chat.store.sqlite_inline import InlineConnection
 
-# (owner, coroutine method); the transaction's end is its commit.
+# (owner, coroutine method); the transaction's end is its commit (the session's, or on
+# SQLite straight on the inline connection: Database.inline_write).
 TIMED: list[tuple[Any, str]] = [
     (MessageRepository, "by_client_ids"), (ChannelRepository, "with_memberships"),
     (ChannelRepository, "allocate_seqs"), (MessageRepository, "insert_many"),
     (MessageRepository, "insert_revisions"), (ChannelRepository, "advance_reads"),
     (ChannelRepository, "subscriber_mute_flags"), (AuditRepository, "seal"),
-    (AsyncSessionTransaction, "__aexit__"),
+    (AsyncSessionTransaction, "__aexit__"), (InlineConnection, "commit"),
     # PostgreSQL's one-statement forms of the above (on SQLite they call them).
     (SendBatchRepository, "look_up"), (MessageRepository, "insert_sent"),
 ]
@@ -60,7 +62,7 @@ class Timings:
             try:
                 return await original(*args, **kwargs)
             finally:
-                label = "commit" if name == "__aexit__" else name
+                label = "commit" if name in ("__aexit__", "commit") else name
                 self.cpu[label] += time.thread_time() - cpu
                 self.wall[label] += time.perf_counter() - wall
 

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -146,6 +147,13 @@ class Database:
                 if engine is not None:
                     event.listen(engine.sync_engine.pool, "checkout",
                                  lambda dbapi, _record, _proxy: connection_setup(dbapi))
+        self._connection_setup = connection_setup
+        # SQLite file only: per event loop, the write connection held between write
+        # transactions (:meth:`inline_write`).
+        self._inline_write_engine = write_engine if self._inline_engine is not None else None
+        self._held_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                      _HeldWriter] = (
+            weakref.WeakKeyDictionary())
         self._inline_pools = {inline.sync_engine.pool for inline in (
             self._inline_engine, self._inline_read_engine) if inline is not None}
         self._short_read_engine = short_read_engine
@@ -205,6 +213,82 @@ class Database:
                 raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
         async with self._short_read_engine.connect() as connection:
             return list((await connection.execute(statement.statement, values)).all())
+
+    @property
+    def inline_writes(self) -> bool:
+        """Whether short writes run as :meth:`inline_write` (a SQLite file)."""
+        return self._inline_write_engine is not None
+
+    @contextlib.asynccontextmanager
+    async def inline_write(self) -> AsyncIterator[AsyncSession]:
+        """A short write transaction on SQLite's inline connection (a SQLite file only;
+        inside :meth:`write_turn`), committed on exit, rolled back on error, and a session
+        on it for whatever needs the ORM.
+
+        Through a session of its own, a transaction cost ~300 µs of SQLAlchemy's CPU
+        beside its statements (a pool checkout and check-in, a connection object and its
+        events, the session's transaction, BEGIN and COMMIT through the adapter): a lone
+        send's transaction is about a quarter of its CPU. Here the connection stays
+        checked out between transactions (one per event loop: writers take turns
+        anyway), BEGIN IMMEDIATE and COMMIT run straight on sqlite3, and the
+        repositories' :class:`~chat.store.sqlite_inline.InlineStatement` calls find the
+        connection without asking the session. The session handed out is bound to the
+        held connection and begins nothing until the ORM is used (a resend's messages,
+        a reply's quote, an upload claimed): its statements then run in this same
+        transaction (the begin hook sees sqlite3 in one already), and it commits it.
+        """
+        held = await self._held_writer()
+        inline = held.inline
+        setup = self._connection_setup
+        if setup is not None:       # as on each checkout (in SQLAlchemy's greenlet)
+            await held.connection.run_sync(lambda _sync: setup(held.dbapi))
+        try:
+            await inline._retry_busy(inline._live.execute, "BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            await self._drop_held_writer()
+            raise DBAPIError.instance("BEGIN IMMEDIATE", (), error, sqlite3.Error) from error
+        session = AsyncSession(bind=held.connection, expire_on_commit=False)
+        sqlite_inline.mark_inline(session, inline)
+        try:
+            yield session
+            if _orm_used(session):
+                await session.commit()      # flushes; the inline engine's hook checkpoints
+                # Its objects detached, as a closed session's are: nothing loaded here
+                # may query later on the held connection, in another's transaction.
+                await session.close()
+            else:
+                try:
+                    await inline.commit()
+                except sqlite3.Error as error:
+                    raise DBAPIError.instance("COMMIT", (), error, sqlite3.Error) from error
+                self._after_write_commit(None)
+        except BaseException:
+            # Leave nothing half-done on the held connection: roll back on sqlite3 (sync,
+            # so a cancellation cannot stop it), then let the pool have the connection
+            # back (SQLAlchemy's own transaction, if the ORM began one, ends there).
+            if inline._conn is not None and inline._conn.in_transaction:
+                inline._conn.rollback()
+            session.expunge_all()
+            await self._drop_held_writer()
+            raise
+
+    async def _held_writer(self) -> _HeldWriter:
+        loop = asyncio.get_running_loop()
+        held = self._held_writers.get(loop)
+        if held is None:
+            assert self._inline_write_engine is not None
+            connection = await self._inline_write_engine.connect()
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite_inline.InlineConnection)
+            held = self._held_writers[loop] = _HeldWriter(connection, driver,
+                                                          raw.dbapi_connection)
+        return held
+
+    async def _drop_held_writer(self) -> None:
+        held = self._held_writers.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held.connection.close()
 
     async def close(self, session: AsyncSession) -> None:
         """Close ``session`` (from :meth:`session`), its connection back in the pool.
@@ -270,6 +354,9 @@ class Database:
         running = self._checkpoint
         if running is not None and running.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(running)
+        for held in list(self._held_writers.values()):
+            await held.connection.close()
+        self._held_writers.clear()
         if self._quick_reader is not None:
             self._quick_reader.close()
             self._quick_reader = None
@@ -277,6 +364,20 @@ class Database:
             if inline is not None:
                 await inline.dispose()
         await self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class _HeldWriter:
+    """The inline write connection an event loop keeps between write transactions."""
+
+    connection: AsyncConnection
+    inline: sqlite_inline.InlineConnection
+    dbapi: Any      # what :data:`ConnectionSetup` is given
+
+
+def _orm_used(session: AsyncSession) -> bool:
+    """Whether ``session`` began its transaction or holds changes to flush."""
+    return bool(session.in_transaction() or session.new or session.dirty or session.deleted)
 
 
 def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
@@ -376,7 +477,8 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool,
         immediate = conn.get_execution_options().get("tsunagu_write", False)
         statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
         driver = conn.connection.driver_connection
-        if isinstance(driver, sqlite_inline.InlineConnection) and driver.begin_at_once(
-                statement):
+        if isinstance(driver, sqlite_inline.InlineConnection) and (
+                driver.in_transaction      # begun by Database.inline_write
+                or driver.begin_at_once(statement)):
             return
         conn.exec_driver_sql(statement)

@@ -161,6 +161,10 @@ class InlineConnection:
             await asyncio.sleep(_BUSY_PAUSES[min(attempt, len(_BUSY_PAUSES) - 1)])
             attempt += 1
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._live.in_transaction
+
     def cursor(self) -> InlineCursor:
         return InlineCursor(self)
 
@@ -271,6 +275,7 @@ def _as_sqlalchemy_error(sql: str, parameters: Any, error: sqlite3.Error) -> Exc
 
 _SQLITE = sqlite.dialect()
 _INLINE_KEY = "tsunagu.inline_connection"
+_INLINE_WRITE_KEY = "tsunagu.inline_write"
 
 
 class InlineStatement:
@@ -330,9 +335,19 @@ class InlineStatement:
         return sql, parameters
 
 
+def mark_inline(session: AsyncSession, connection: InlineConnection) -> None:
+    """Tell :func:`inline_connection` that ``session`` is the ORM's way into a write
+    transaction run on ``connection`` (chat.store.db.Database.inline_write), so the
+    repositories' statements run there without waking the session."""
+    session.info[_INLINE_WRITE_KEY] = connection
+
+
 async def inline_connection(session: AsyncSession) -> InlineConnection | None:
     """The :class:`InlineConnection` under ``session``'s current transaction, or None
     (PostgreSQL, reads, bulk writes): where :class:`InlineStatement` may run."""
+    marked = session.info.get(_INLINE_WRITE_KEY)
+    if marked is not None:
+        return marked  # type: ignore[no-any-return]
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(_INLINE_KEY)
     if cached is not None and cached[0] is transaction:

@@ -179,6 +179,15 @@ async def unit_of_work(db: Database, mode: TxMode) -> AsyncIterator[UnitOfWork]:
     After-commit hooks run in registration order; one failing hook is logged and does not
     stop the others (the write is already durable; clients resync from the database).
     """
+    if mode is TxMode.WRITE and db.inline_writes:
+        # SQLite file: the transaction runs straight on the held inline connection.
+        async with db.write_turn(write=True), db.inline_write() as session:
+            uow = UnitOfWork(session, db.dialect)
+            yield uow
+            if "audit" in uow.__dict__:
+                await uow.audit.seal()
+        await _after_commit(uow)
+        return
     write = mode.writes
     session = db.session(write=write, bulk=mode is TxMode.BULK_WRITE,
                          short=mode is TxMode.SHORT_READ)
@@ -196,10 +205,14 @@ async def unit_of_work(db: Database, mode: TxMode) -> AsyncIterator[UnitOfWork]:
             # Last, so the audit head is locked only for the end of the transaction.
             if "audit" in uow.__dict__:     # made: something may have been audited
                 await uow.audit.seal()
-        for hook in uow._after_commit:
-            try:
-                await hook()
-            except Exception:
-                log.exception("after-commit hook failed")
+        await _after_commit(uow)
     finally:
         await db.close(session)
+
+
+async def _after_commit(uow: UnitOfWork) -> None:
+    for hook in uow._after_commit:
+        try:
+            await hook()
+        except Exception:
+            log.exception("after-commit hook failed")

@@ -99,6 +99,29 @@ async def test_every_spelling_finds_every_other(ctx: AppContext) -> None:
     await assert_index_holds_exactly_the_rows(ctx)
 
 
+async def test_a_send_folds_its_text_once_for_the_message_and_its_revision(
+        ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Folding is most of a short text's Python work on the way in: a send's first
+    revision is given its message's fold, not folded again."""
+    from chat.store import messages as message_store
+    folded: list[str] = []
+    fold = message_store.search_fold
+
+    def counted(body: str) -> str:
+        folded.append(body)
+        return fold(body)
+
+    monkeypatch.setattr(message_store, "search_fold", counted)
+    message_id = await send(ctx, "ｶﾀｶﾅ", "once")
+    assert folded == ["連絡：ｶﾀｶﾅです"]
+    async with unit_of_work(ctx.db, TxMode.READ) as uow:
+        texts = (await uow.session.execute(
+            select(Message.search_text, MessageRevision.search_text)
+            .join(MessageRevision, MessageRevision.message_id == Message.id)
+            .where(Message.id == message_id))).one()
+    assert tuple(texts) == (fold("連絡：ｶﾀｶﾅです"),) * 2
+
+
 async def test_a_number_without_hyphens_finds_the_notice_that_spells_it_with_them(
         ctx: AppContext) -> None:
     suzuki = (await _principals(ctx))[SUZUKI]
