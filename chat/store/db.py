@@ -101,7 +101,12 @@ class Database:
                 Path(file).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
         else:
-            kwargs.update(pool_size=10, max_overflow=20)
+            # Last in, first out: the connection handed out is the one used last, so a
+            # node's steady traffic stays on a few warm backends (statements prepared,
+            # array types known to asyncpg, plans cached, not idle long enough to need a
+            # ping) instead of going round all of them in turn, each paying its first
+            # use (docs/store.md, "Pooled connections").
+            kwargs.update(pool_size=10, max_overflow=20, pool_use_lifo=True)
             if timeouts is not None:
                 kwargs.update(pool_timeout=timeouts.pool_seconds, connect_args={
                     "server_settings": timeouts.server_settings(),
