@@ -35,7 +35,7 @@ IDLE_SECONDS = 4.0
 SERVERS = ("tsunagu_sqlite", "tsunagu_postgres", "raw")
 # ``BENCH_MIX_SERVERS=tsunagu_postgres`` runs only the named servers' phases (comma-
 # separated, of SERVERS): a PostgreSQL investigation need not wait for SQLite's.
-ONLY = set(filter(None, os.environ.get("BENCH_MIX_SERVERS", "").split(","))) or set(SERVERS)
+ONLY = set(os.environ.get("BENCH_MIX_SERVERS", "").split(",")) & set(SERVERS) or set(SERVERS)
 
 
 def department_senders(people: list[Person], city: City, *, count: int, rate: float

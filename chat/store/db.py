@@ -323,10 +323,10 @@ _ARRAY_TYPES_PROBE = "SELECT " + ", ".join(
 
 def _array_types_known_at_connect(engine: AsyncEngine) -> None:
     """Have asyncpg learn the send's array types when a connection opens, not in the
-    connection's first send. asyncpg knows no array type until it has read the type's
-    definition from the server's catalogue, per connection: the first send on a
-    connection did so twice (a query of the catalogue each, ~3 ms planning it on a new
-    backend), in the middle of a batch that the sends behind it wait for."""
+    connection's first send. asyncpg reads an array type's definition from the server's
+    catalogue the first time a connection binds it: the first send on a connection did
+    so twice (a query of the catalogue each, ~3 ms planning it on a new backend), in the
+    middle of a batch that the sends behind it wait for."""
     @event.listens_for(engine.sync_engine.pool, "connect")
     def _learn_array_types(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
