@@ -14,6 +14,7 @@ PostgreSQL the bench database's backends are measured beside it.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -31,6 +32,9 @@ CPU_BOUND = {"1x": 3.0, "9x": 2.0}
 ARRIVAL_P99_MS = 10.0
 IDLE_SECONDS = 4.0
 SERVERS = ("tsunagu_sqlite", "tsunagu_postgres", "raw")
+# ``BENCH_MIX_SERVERS=tsunagu_postgres`` runs only the named servers' phases (comma-
+# separated, of SERVERS): a PostgreSQL investigation need not wait for SQLite's.
+ONLY = set(os.environ.get("BENCH_MIX_SERVERS", "").split(",")) & set(SERVERS) or set(SERVERS)
 
 
 def department_senders(people: list[Person], city: City, *, count: int, rate: float
@@ -60,18 +64,20 @@ def department_members(city: City) -> dict[int, int]:
 
 def run_mix(bench: Bench) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with population.database("sqlite") as (url, var_dir):
-        city = _city(bench, url, var_dir)
-        server = bench.server("tsunagu", city)
-        try:
-            results["tsunagu_sqlite"] = _measure(bench, server, city, "tsunagu_sqlite")
-        finally:
-            server.stop()
-        server = bench.server("raw", city)
-        try:
-            results["raw"] = _measure(bench, server, city, "raw")
-        finally:
-            server.stop()
+    if ONLY & {"tsunagu_sqlite", "raw"}:
+        with population.database("sqlite") as (url, var_dir):
+            city = _city(bench, url, var_dir)
+            for name, kind in (("tsunagu_sqlite", "tsunagu"), ("raw", "raw")):
+                if name not in ONLY:
+                    continue
+                server = bench.server(kind, city)
+                try:
+                    results[name] = _measure(bench, server, city, name)
+                finally:
+                    server.stop()
+    if "tsunagu_postgres" not in ONLY:
+        return {"connections": len(city.people), "channels": len(DEPARTMENTS),
+                "senders": SENDERS, **results, "targets": verdicts(results)}
     with population.database("postgres") as (url, var_dir):
         city = _city(bench, url, var_dir)
         server = bench.server("tsunagu", city)

@@ -143,6 +143,11 @@ async def _create_postgres() -> str:
     try:
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 '
                            "ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'")
+        # BENCH_PG_SETTINGS="log_min_duration_statement=0;plan_cache_mode=auto": settings
+        # of the bench database alone (the server's log shows each statement's parse,
+        # bind and execute), for an investigation that must not touch other databases.
+        for setting in filter(None, os.environ.get("BENCH_PG_SETTINGS", "").split(";")):
+            await conn.execute(f'ALTER DATABASE "{name}" SET {setting}')
     finally:
         await conn.close()
     return make_url(POSTGRES_BASE).set(database=name).render_as_string(hide_password=False)

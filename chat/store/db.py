@@ -102,7 +102,12 @@ class Database:
                 Path(file).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
         else:
-            kwargs.update(pool_size=10, max_overflow=20)
+            # Last in, first out: the connection handed out is the one used last, so a
+            # node's steady traffic stays on a few warm backends (statements prepared,
+            # plans cached, not idle long enough to need a ping) instead of going round
+            # all of them in turn, each paying its first use (docs/store.md, "Pooled
+            # connections").
+            kwargs.update(pool_size=10, max_overflow=20, pool_use_lifo=True)
             if timeouts is not None:
                 kwargs.update(pool_timeout=timeouts.pool_seconds, connect_args={
                     "server_settings": timeouts.server_settings(),
@@ -118,6 +123,7 @@ class Database:
         write_engine = bulk_write_engine = short_read_engine = self.engine
         if self.dialect == "postgresql":
             _ping_when_idle(self.engine, after_seconds=ping_after_idle_seconds)
+            _array_types_known_at_connect(self.engine)
             # READ COMMITTED gives each statement a snapshot of its own anyway: a short
             # read without BEGIN and COMMIT reads the same and spares two round trips.
             short_read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -408,6 +414,28 @@ def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
             waited(time.perf_counter() - asked)
 
     pool._do_get = timed_get  # type: ignore[method-assign]
+
+
+# The array types a send binds (sends._LOOK_UP, messages._INSERT_SENT, the audit seal).
+_SEND_ARRAY_TYPES = ("BIGINT", "VARCHAR", "TEXT", "INTEGER", "TIMESTAMP WITH TIME ZONE")
+_ARRAY_TYPES_PROBE = "SELECT " + ", ".join(
+    f"CAST(${n} AS {name}[])" for n, name in enumerate(_SEND_ARRAY_TYPES, start=1))
+
+
+def _array_types_known_at_connect(engine: AsyncEngine) -> None:
+    """Have asyncpg learn the send's array types when a connection opens, not in the
+    connection's first send. asyncpg reads an array type's definition from the server's
+    catalogue the first time a connection binds it: the first send on a connection did
+    so twice (a query of the catalogue each, ~3 ms planning it on a new backend), in the
+    middle of a batch that the sends behind it wait for."""
+    @event.listens_for(engine.sync_engine.pool, "connect")
+    def _learn_array_types(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(_ARRAY_TYPES_PROBE, tuple([] for _ in _SEND_ARRAY_TYPES))
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # the adapter began a transaction for the probe
 
 
 def _ping_when_idle(engine: AsyncEngine, *, after_seconds: float) -> None:

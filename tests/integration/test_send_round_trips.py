@@ -4,6 +4,7 @@ their number is the floor of a send's latency (docs/store.md, "A send's statemen
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,82 @@ async def test_a_lone_send_makes_five_round_trips(postgres_url: str, tmp_path: P
                                  env={"CHAT_DATABASE_URL": postgres_url,
                                       "CHAT_VAR_DIR": str(tmp_path / "var")})
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+async def test_sends_after_a_burst_stay_on_one_warm_connection(postgres_url: str,
+                                                              tmp_path: Path) -> None:
+    """A burst (connects authenticating, a roll call) grows the pool; the sends after it
+    must not go round its connections in turn: on each one a first send prepares every
+    statement and has asyncpg look up the array types (round trips and ~10 ms of the
+    database's CPU), and one unused for a while is pinged first."""
+    url = make_url(postgres_url)
+    wire = RoundTrips(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        settings = base_settings(wire.url_for(postgres_url), tmp_path / "var",
+                                 bus_url=REDIS_URL or "memory://",
+                                 bus_prefix=f"warm-pool-{tmp_path.name}:")
+        prepare_database(settings, seed=True)
+        async with open_context(settings) as ctx:
+            people = await _principals(ctx)
+            suzuki, tanaka = people[SUZUKI], people[TANAKA]
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
+                shared = set(await uow.channels.channel_ids_of(suzuki.user_id)) & set(
+                    await uow.channels.channel_ids_of(tanaka.user_id))
+            channel_id = min(shared)
+            await send_message(ctx, actor=suzuki, channel_id=channel_id,
+                               client_id="warm", body="おはようございます")
+            async with contextlib.AsyncExitStack() as burst:
+                for _ in range(4):
+                    conn = await burst.enter_async_context(ctx.db.engine.connect())
+                    await conn.execute(text("SELECT 1"))
+            backends = set()
+            for n in range(4):
+                mark = wire.mark()
+                await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                   client_id=f"after-burst-{n}", body="窓口は空いています")
+                trips = wire.since(mark)
+                assert len(trips) == LONE_SEND_ROUND_TRIPS, "\n".join(
+                    " | ".join(statement[:80] for statement in trip) for trip in trips)
+                async with ctx.db.engine.connect() as conn:
+                    backends.add((await conn.execute(text("SELECT pg_backend_pid()"))
+                                  ).scalar_one())
+            assert len(backends) == 1
+    finally:
+        wire.stop()
+
+
+async def test_a_new_connections_first_send_prepares_but_looks_up_no_types(
+        postgres_url: str, tmp_path: Path) -> None:
+    """A connection's first send prepares its statements (a round trip each) but does not
+    wait for asyncpg to read the array types it binds from the catalogue: the pool had
+    it learn them when the connection opened."""
+    url = make_url(postgres_url)
+    wire = RoundTrips(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        settings = base_settings(wire.url_for(postgres_url), tmp_path / "var",
+                                 bus_url=REDIS_URL or "memory://",
+                                 bus_prefix=f"first-send-{tmp_path.name}:")
+        prepare_database(settings, seed=True)
+        async with open_context(settings) as ctx:
+            people = await _principals(ctx)
+            suzuki, tanaka = people[SUZUKI], people[TANAKA]
+            async with unit_of_work(ctx.db, TxMode.READ) as uow:
+                shared = set(await uow.channels.channel_ids_of(suzuki.user_id)) & set(
+                    await uow.channels.channel_ids_of(tanaka.user_id))
+            channel_id = min(shared)
+            await send_message(ctx, actor=suzuki, channel_id=channel_id,
+                               client_id="warm", body="おはようございます")
+            # Hold the warm connection and open a new one: the next send takes it.
+            async with ctx.db.engine.connect() as held:
+                await held.execute(text("SELECT 1"))
+                async with ctx.db.engine.connect() as new:
+                    await new.execute(text("SELECT 1"))
+                mark = wire.mark()
+                await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                   client_id="on-a-new-connection", body="窓口は空いています")
+                trips = wire.since(mark)
+            # Five, and a Parse for each of the look-up, the write and the seal.
+            assert len(trips) == LONE_SEND_ROUND_TRIPS + 3, "\n".join(
+                " | ".join(statement[:80] for statement in trip) for trip in trips)
+    finally:
+        wire.stop()
