@@ -13,12 +13,14 @@ A transport whose buffer passes its high-water mark says so (``pause_writing``);
 connection then keeps frames in its bounded backlog and flushes it from
 ``resume_writing``. Nothing here ever waits for a slow peer, and the kernel's send
 buffer is capped (:data:`SEND_BUFFER_BYTES`) so that a stalled one is noticed soon.
+Reading a socket stops only while frames wait for the session
+(:data:`UNREAD_FRAMES_BEFORE_PAUSE`), not after each one as uvicorn's does.
 
 Serve with ``uvicorn.Config(app, ws=WebSocketProtocol, ...)`` (``tsunagu serve`` and the
 tests do). It relies on uvicorn's ``WebSocketsSansIOProtocol`` internals (``transport``,
-``conn``, ``writable``, ``close_sent``, ``close_timer``, ``read_paused``), checked by
-tests/unit/test_transport.py and the integration tests, which run every websocket
-through it.
+``conn``, ``writable``, ``close_sent``, ``close_timer``, ``read_paused``, ``queue``,
+``send_receive_event_to_app``), checked by tests/unit/test_transport.py and the
+integration tests, which run every websocket through it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ SINK_EXTENSION = "tsunagu.sink"
 SEND_BUFFER_BYTES = 64 * 1024
 # When the server stops, how long a connection may take to flush before it is cut.
 SHUTDOWN_FLUSH_SECONDS = 1.0
+# Reading a socket stops while this many of its frames wait for the session to take
+# them (uvicorn's own protocol stops after every frame). Each stop and restart is a
+# change to the event loop's epoll set, two system calls and a callback handle a frame;
+# a session waiting for the next frame (nearly always) takes it before another comes.
+UNREAD_FRAMES_BEFORE_PAUSE = 2
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -90,6 +97,22 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             # once the socket is open, and a city hall keeps thousands of sockets open.
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+
+    def send_receive_event_to_app(self) -> None:
+        """Queue the frame for the session (uvicorn's), and stop reading the socket only
+        once :data:`UNREAD_FRAMES_BEFORE_PAUSE` frames wait: what a client can make the
+        node hold stays bounded. uvicorn's ``receive`` reads again once the session
+        has taken them all."""
+        paused = self.read_paused
+        self.read_paused = True  # so that uvicorn's method does not pause by itself
+        try:
+            super().send_receive_event_to_app()
+        finally:
+            self.read_paused = paused
+        if not paused and not self.close_sent and \
+                self.queue.qsize() >= UNREAD_FRAMES_BEFORE_PAUSE:
+            self.read_paused = True
+            self.transport.pause_reading()
 
     # -- FrameSink ---------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ backlog (``chat.hub.Connection``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -55,6 +54,7 @@ from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 from chat.web.admission import Admission, UnauthenticatedSockets
 from chat.web.auth import client_host, request_url
+from chat.web.reusable_timeout import ReusableTimeout
 from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
 from chat.web.ws_commands import answer_command
 
@@ -145,8 +145,8 @@ class ClientSession:
     """
 
     __slots__ = ("_draining", "_idle_deadline", "_last_touch", "_policy_deadline",
-                 "_session_deadline", "_touch_every", "_waiting", "admission", "conn", "ctx",
-                 "hello_nonce", "hub", "principal", "protocol", "sink", "ws")
+                 "_receiving", "_session_deadline", "_timeout", "_touch_every", "admission",
+                 "conn", "ctx", "hello_nonce", "hub", "principal", "protocol", "sink", "ws")
 
     def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub,
                  sink: WebSocketProtocol, *, hello_nonce: str) -> None:
@@ -164,7 +164,9 @@ class ClientSession:
         self.principal: Principal | None = None
         self.admission: Admission | None = None  # released once authenticated
         self._draining = False              # the node is shutting down (SIGTERM)
-        self._waiting: asyncio.Timeout | None = None  # set while waiting for a frame
+        # Every wait for a frame and every command's time limit: one timer, not one each.
+        self._timeout = ReusableTimeout()
+        self._receiving = False             # waiting for a frame: a close request ends it
         self._session_deadline = math.inf   # monotonic time the session expires
         self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
         self._idle_deadline = math.inf      # monotonic time the session goes idle
@@ -187,8 +189,7 @@ class ClientSession:
                 # Measured from when the last frame arrived (``now``), not from after its
                 # replies went out: the client may act on a reply at once, and what it
                 # does next must not find the deadline already passed.
-                message = await self._receive(None if deadline == math.inf
-                                              else max(0.0, deadline - now))
+                message = await self._receive(max(0.0, deadline - now))
                 now = self.ctx.clock.monotonic()
                 if self.conn.close_requested is None and not self._draining and \
                         not await self._handle(message, now):
@@ -197,21 +198,23 @@ class ClientSession:
         except WebSocketDisconnect:
             return
         finally:
+            self._timeout.disarm()
             self.sink.on_drained = None
             self.sink.on_shutdown = None
             self.conn.wake = None
             await self.hub.unregister(self.conn)
 
-    async def _receive(self, within: float | None) -> ASGIMessage | None:
-        """The next message from the socket; None after ``within`` seconds (None: no
+    async def _receive(self, within: float) -> ASGIMessage | None:
+        """The next message from the socket; None after ``within`` seconds (``inf``: no
         limit) or when a close is requested (:meth:`_wake`)."""
+        self._receiving = True
         try:
-            async with asyncio.timeout(within) as self._waiting:
+            async with self._timeout.after(within):
                 return await self.ws.receive()
         except TimeoutError:
             return None
         finally:
-            self._waiting = None
+            self._receiving = False
 
     def _server_restarting(self) -> None:
         """The node is shutting down (chat.web.transport ``shutdown``): no further frame
@@ -224,9 +227,8 @@ class ClientSession:
     def _wake(self) -> None:
         """A close was requested (by the hub, or an overflowing backlog): stop waiting
         for the client. Outside the wait, the loop sees the request before it waits."""
-        waiting = self._waiting
-        if waiting is not None and not waiting.expired():
-            waiting.reschedule(0)
+        if self._receiving:
+            self._timeout.expire_now()
 
     async def _handle(self, message: ASGIMessage | None, now: float) -> bool:
         """React to a client frame (or to a deadline when ``message`` is None); False
@@ -291,7 +293,7 @@ class ClientSession:
             return await self._authenticate(command, run.ref)
         assert self.principal is not None
         return await answer_command(self.ctx, self.protocol, run, self.principal,
-                                    self.conn.channel_ids)
+                                    self.conn.channel_ids, self._timeout)
 
     async def _authenticate(self, command: Authenticate, ref: str | int | None
                             ) -> list[Action]:
@@ -330,6 +332,9 @@ class ClientSession:
         await self.hub.register(self.conn, channel_ids)
         channels = await list_channels(self.ctx, actor=principal)
         self.protocol.auth_succeeded()
+        # The timer set for the auth deadline would fire only to be set again for the
+        # idle deadline, on every connection: the next wait arms it there at once.
+        self._timeout.disarm()
         if self.admission is not None:
             self.admission.release()  # no longer counted as unauthenticated
         ready: JSON = {

@@ -8,7 +8,6 @@ only here and ``chat/protocol.py``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection
 
@@ -38,18 +37,22 @@ from chat.protocol import (
 )
 from chat.store.faults import storage_fault
 from chat.types import JSON
+from chat.web.reusable_timeout import ReusableTimeout
 
 log = logging.getLogger(__name__)
 
 
 async def answer_command(ctx: AppContext, protocol: ConnectionProtocol, run: Run,
-                         actor: Principal, channel_ids: Collection[int]) -> list[Action]:
+                         actor: Principal, channel_ids: Collection[int],
+                         limit: ReusableTimeout) -> list[Action]:
     """Run ``run``'s command for ``actor`` and say what to send back: its answer (with
     the command's ``ref``), its refusal as an error frame, the retryable storage fault
     (the connection stays open), or, for an unexpected failure, close 1011.
 
     ``channel_ids`` are the connection's channels as the hub knows them (typing is
-    authorised against them, without a database round trip)."""
+    authorised against them, without a database round trip). ``limit`` is the
+    session's timeout, reused for each command (one timer per connection, not one per
+    command)."""
     command = run.command
     settings = ctx.settings
     # A store that hangs (a frozen server, a lock never released) must not hold the
@@ -57,10 +60,9 @@ async def answer_command(ctx: AppContext, protocol: ConnectionProtocol, run: Run
     # connection and run, it is answered as a storage fault. A send whose write is
     # already under way may still be stored; resent with its client id, it is then
     # acknowledged as a duplicate, never stored twice.
-    limit = asyncio.timeout(settings.db_pool_timeout_seconds
-                            + settings.db_statement_timeout_seconds)
     try:
-        async with limit:
+        async with limit.after(settings.db_pool_timeout_seconds
+                               + settings.db_statement_timeout_seconds):
             frame = await run_command(ctx, command, actor, channel_ids)
     except ChatError as exc:
         frame = error_frame(exc.code, exc.message, run.ref, details=exc.details())

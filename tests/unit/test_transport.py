@@ -30,6 +30,8 @@ class RecordingTransport(asyncio.Transport):
         self.writes = 0
         self.closing = False
         self.aborted = False
+        self.reading = True
+        self.reading_stopped = 0
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 50000) if name in {"peername", "sockname"} else default
@@ -48,10 +50,11 @@ class RecordingTransport(asyncio.Transport):
         self.closing = self.aborted = True
 
     def pause_reading(self) -> None:
-        return None
+        self.reading = False
+        self.reading_stopped += 1
 
     def resume_reading(self) -> None:
-        return None
+        self.reading = True
 
     def take(self) -> bytes:
         data, self.written = bytes(self.written), bytearray()
@@ -209,3 +212,28 @@ async def test_an_answered_close_ends_the_connection_without_cutting_it_off(
     sink.data_received(b"".join(phone.client.data_to_send()))  # the phone's answer
     await asyncio.sleep(0.1)
     assert phone.transport.closing and not phone.transport.aborted
+
+
+async def test_reading_stops_only_while_two_frames_wait_for_the_session(
+        phones: list[Phone]) -> None:
+    phone, sink = await open_phone(phones)
+
+    def client_sends(text: str) -> None:
+        phone.client.send_text(text.encode())
+        sink.data_received(b"".join(phone.client.data_to_send()))
+
+    # A session waiting for its next frame takes it at once: reading goes on (uvicorn
+    # stopped and restarted it for every frame, two epoll changes each).
+    client_sends("one")
+    assert phone.transport.reading and phone.transport.reading_stopped == 0
+    assert (await sink.receive()) == {"type": "websocket.receive", "text": "one"}
+    client_sends("two")
+    assert phone.transport.reading_stopped == 0
+    # A session busy with a command: what a client can make the node hold stays
+    # bounded, and reading starts again once the session has taken it all.
+    client_sends("three")
+    assert not phone.transport.reading and phone.transport.reading_stopped == 1
+    assert (await sink.receive())["text"] == "two"
+    assert not phone.transport.reading
+    assert (await sink.receive())["text"] == "three"
+    assert phone.transport.reading
