@@ -5,7 +5,9 @@ as a phone would read it. No socket, no server."""
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
+import pstats
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +21,8 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from chat.frames import encode
-from chat.hub import Outgoing
-from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
+from chat.hub import Connection, Outgoing
+from chat.web.transport import SINK_EXTENSION, WebSocketProtocol, text_frame
 
 
 class RecordingTransport(asyncio.Transport):
@@ -237,3 +239,34 @@ async def test_reading_stops_only_while_two_frames_wait_for_the_session(
     assert not phone.transport.reading
     assert (await sink.receive())["text"] == "three"
     assert phone.transport.reading
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_text_frame_is_the_bytes_websockets_would_write(length: int) -> None:
+    payload = ("あ" * length).encode()[:length]
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(
+        mask=False, extensions=[])
+
+
+async def test_a_delivery_to_a_writable_socket_is_one_call_into_it(
+        phones: list[Phone]) -> None:
+    """Python calls a delivery makes (a message of (h) is 20): the connection's offer
+    and its isinstance, one call into the socket, the protocol's state, the
+    transport's write. It was nine (congested, Event.is_set, write_frame, _closing and
+    _wire besides)."""
+    phone, sink = await open_phone(phones)
+    conn = Connection(1, 1, max_backlog=10, sink=sink)
+    conn.open()
+    frames = [Outgoing(encode({"type": "typing", "channel_id": 7, "user_id": n}))
+              for n in range(20)]
+    for frame in frames:
+        frame.wire = text_frame(frame.text.encode())  # serialised once, by the first socket
+    profile = cProfile.Profile()
+    profile.enable()
+    for frame in frames:
+        conn.offer(frame)
+    profile.disable()
+    calls = sum(stat[1] for key, stat in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+                if "disable" not in key[2])
+    assert calls / len(frames) <= 5
+    assert len(phone.texts()) == len(frames)
