@@ -36,6 +36,11 @@ class FrameSink(Protocol):
         """Write now, never waiting; a socket that is closing drops the frame."""
         ...
 
+    def write_unless_congested(self, frame: Outgoing) -> bool:
+        """:meth:`write_frame` unless :meth:`congested` (then False, nothing written):
+        a delivery's one call into the socket, as most deliveries find it writable."""
+        ...
+
     def write_frames(self, frames: Sequence[Outgoing]) -> None:
         """:meth:`write_frame` each of ``frames``, in order, with one socket write."""
         ...
@@ -80,8 +85,7 @@ class Connection:
         backlog = self._backlog
         if backlog is None:
             sink = self.sink
-            if self._open and sink is not None and not sink.congested():
-                sink.write_frame(frame)
+            if self._open and sink is not None and sink.write_unless_congested(frame):
                 return
             backlog = self._backlog = deque()
         if len(backlog) >= self._max_backlog:

@@ -13,24 +13,26 @@ A transport whose buffer passes its high-water mark says so (``pause_writing``);
 connection then keeps frames in its bounded backlog and flushes it from
 ``resume_writing``. Nothing here ever waits for a slow peer, and the kernel's send
 buffer is capped (:data:`SEND_BUFFER_BYTES`) so that a stalled one is noticed soon.
+Reading a socket stops only while frames wait for the session
+(:data:`UNREAD_FRAMES_BEFORE_PAUSE`), not after each one as uvicorn's does.
 
 Serve with ``uvicorn.Config(app, ws=WebSocketProtocol, ...)`` (``tsunagu serve`` and the
 tests do). It relies on uvicorn's ``WebSocketsSansIOProtocol`` internals (``transport``,
-``conn``, ``writable``, ``close_sent``, ``close_timer``, ``read_paused``), checked by
-tests/unit/test_transport.py and the integration tests, which run every websocket
-through it.
+``conn``, ``writable``, ``close_sent``, ``close_timer``, ``read_paused``, ``queue``,
+``send_receive_event_to_app``), checked by tests/unit/test_transport.py and the
+integration tests, which run every websocket through it.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 from asyncio import BaseTransport
 from collections.abc import Callable, Sequence
 from typing import cast
 
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 
@@ -45,14 +47,28 @@ SINK_EXTENSION = "tsunagu.sink"
 SEND_BUFFER_BYTES = 64 * 1024
 # When the server stops, how long a connection may take to flush before it is cut.
 SHUTDOWN_FLUSH_SECONDS = 1.0
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+# Reading a socket stops while this many of its frames wait for the session to take
+# them (uvicorn's own protocol stops after every frame). Each stop and restart is a
+# change to the event loop's epoll set, two system calls and a callback handle a frame;
+# a session waiting for the next frame (nearly always) takes it before another comes.
+UNREAD_FRAMES_BEFORE_PAUSE = 2
 
 
 def text_frame(payload: bytes) -> bytes:
     """A whole websocket text frame carrying ``payload`` (UTF-8). RFC 6455 §5.1: "A
     server MUST NOT mask any frames that it sends to the client", so without
     permessage-deflate (whose compressor is per connection) these bytes are the same for
-    every recipient."""
-    return Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    every recipient. The header is written here (§5.2: FIN and the text opcode, then
+    the length in 7, 7+16 or 7+64 bits): ``websockets``' general ``Frame.serialize``
+    cost several times as much, twice a message (its ack, its frame)."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 1 << 16:
+        return _HEADER_16.pack(0x81, 126, length) + payload
+    return _HEADER_64.pack(0x81, 127, length) + payload
 
 
 def _wire(frame: Outgoing) -> bytes:
@@ -70,6 +86,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     # Set by the connection's session (chat.web.ws): asked to drain on server shutdown.
     on_shutdown: Callable[[], None] | None = None
     shutting_down = False
+    # ``not writable.is_set()``, kept as a plain flag: read for every delivery.
+    _congested = False
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
@@ -91,11 +109,42 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
 
+    def send_receive_event_to_app(self) -> None:
+        """Queue the frame for the session (uvicorn's), and stop reading the socket only
+        once :data:`UNREAD_FRAMES_BEFORE_PAUSE` frames wait: what a client can make the
+        node hold stays bounded. uvicorn's ``receive`` reads again once the session
+        has taken them all."""
+        paused = self.read_paused
+        self.read_paused = True  # so that uvicorn's method does not pause by itself
+        try:
+            super().send_receive_event_to_app()
+        finally:
+            self.read_paused = paused
+        if not paused and not self.close_sent and \
+                self.queue.qsize() >= UNREAD_FRAMES_BEFORE_PAUSE:
+            self.read_paused = True
+            self.transport.pause_reading()
+
     # -- FrameSink ---------------------------------------------------------------------
 
     def congested(self) -> bool:
         """True while the transport's buffer is above its high-water mark."""
-        return not self.writable.is_set()
+        return self._congested
+
+    def write_unless_congested(self, frame: Outgoing) -> bool:
+        """:meth:`write_frame` unless congested (False: nothing written), in one call."""
+        if self._congested:
+            return False
+        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+            return True  # closing: dropped, as write_frame does
+        if self.conn.extensions:
+            self._write_compressed((frame,))
+            return True
+        wire = frame.wire
+        if wire is None:
+            wire = frame.wire = text_frame(frame.text.encode())
+        self.transport.write(wire)
+        return True
 
     def write_frame(self, frame: Outgoing) -> None:
         """Write ``frame`` now (into the transport's buffer if the kernel's is full).
@@ -173,7 +222,16 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     # -- transport callbacks -------------------------------------------------------------
 
+    def pause_writing(self) -> None:
+        self._congested = True
+        super().pause_writing()
+
     def resume_writing(self) -> None:
+        self._congested = False
         super().resume_writing()
         if self.on_drained is not None:
             self.on_drained()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._congested = False  # as uvicorn sets ``writable``: nothing waits for it now
+        super().connection_lost(exc)

@@ -1,15 +1,15 @@
 """The websocket endpoint: a loop around :class:`chat.protocol.ConnectionProtocol`.
 
 This adapter owns what the sans-I/O core cannot: time (deadlines), the socket, closing
-it, and running commands through ``chat.actions``. Commands from one connection run one
-at a time, in order. Frames to the client are written without waiting
+it, and authentication; every other command goes to ``chat.web.ws_commands``, which
+runs it and words its answer or fault. Commands from one connection run one at a time,
+in order. Frames to the client are written without waiting
 (``chat.web.transport``); a congested socket's frames wait in the connection's bounded
 backlog (``chat.hub.Connection``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -19,10 +19,6 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chat.actions import message_edits, message_reads
-from chat.actions import messages as message_actions
-from chat.actions import reactions as reaction_actions
-from chat.actions import reads as read_actions
 from chat.actions.call_presence import call_presence
 from chat.actions.channels import list_channels
 from chat.actions.disaster import current_disaster, disaster_json
@@ -34,15 +30,8 @@ from chat.auth.sessions import (
     idle_deadline,
     record_use,
 )
-from chat.bus.topics import channel_topic
 from chat.context import AppContext
-from chat.errors import (
-    AccountDisabled,
-    ChatError,
-    DeviceRevoked,
-    NotAMember,
-    StorageUnavailable,
-)
+from chat.errors import AccountDisabled, ChatError, DeviceRevoked
 from chat.frames import encode, error_frame
 from chat.hub import Connection, Hub
 from chat.hub.connection import Outgoing
@@ -55,26 +44,19 @@ from chat.protocol import (
     Action,
     Authenticate,
     Close,
-    Confirm,
     ConnectionProtocol,
-    DeleteMessage,
-    EditMessage,
     Limits,
-    MarkRead,
-    Pin,
-    React,
     Reply,
-    Resync,
     Run,
-    SendMessage,
-    Typing,
 )
 from chat.store.faults import storage_fault
 from chat.store.uow import TxMode, unit_of_work
 from chat.types import JSON
 from chat.web.admission import Admission, UnauthenticatedSockets
 from chat.web.auth import client_host, request_url
+from chat.web.reusable_timeout import ReusableTimeout
 from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
+from chat.web.ws_commands import answer_command
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +145,8 @@ class ClientSession:
     """
 
     __slots__ = ("_draining", "_idle_deadline", "_last_touch", "_policy_deadline",
-                 "_session_deadline", "_touch_every", "_waiting", "admission", "conn", "ctx",
-                 "hello_nonce", "hub", "principal", "protocol", "sink", "ws")
+                 "_receiving", "_session_deadline", "_timeout", "_touch_every", "admission",
+                 "conn", "ctx", "hello_nonce", "hub", "principal", "protocol", "sink", "ws")
 
     def __init__(self, websocket: WebSocket, ctx: AppContext, hub: Hub,
                  sink: WebSocketProtocol, *, hello_nonce: str) -> None:
@@ -182,7 +164,9 @@ class ClientSession:
         self.principal: Principal | None = None
         self.admission: Admission | None = None  # released once authenticated
         self._draining = False              # the node is shutting down (SIGTERM)
-        self._waiting: asyncio.Timeout | None = None  # set while waiting for a frame
+        # Every wait for a frame and every command's time limit: one timer, not one each.
+        self._timeout = ReusableTimeout()
+        self._receiving = False             # waiting for a frame: a close request ends it
         self._session_deadline = math.inf   # monotonic time the session expires
         self._policy_deadline = math.inf    # monotonic time to judge the off-hours policy again
         self._idle_deadline = math.inf      # monotonic time the session goes idle
@@ -205,8 +189,7 @@ class ClientSession:
                 # Measured from when the last frame arrived (``now``), not from after its
                 # replies went out: the client may act on a reply at once, and what it
                 # does next must not find the deadline already passed.
-                message = await self._receive(None if deadline == math.inf
-                                              else max(0.0, deadline - now))
+                message = await self._receive(max(0.0, deadline - now))
                 now = self.ctx.clock.monotonic()
                 if self.conn.close_requested is None and not self._draining and \
                         not await self._handle(message, now):
@@ -215,21 +198,23 @@ class ClientSession:
         except WebSocketDisconnect:
             return
         finally:
+            self._timeout.disarm()
             self.sink.on_drained = None
             self.sink.on_shutdown = None
             self.conn.wake = None
             await self.hub.unregister(self.conn)
 
-    async def _receive(self, within: float | None) -> ASGIMessage | None:
-        """The next message from the socket; None after ``within`` seconds (None: no
+    async def _receive(self, within: float) -> ASGIMessage | None:
+        """The next message from the socket; None after ``within`` seconds (``inf``: no
         limit) or when a close is requested (:meth:`_wake`)."""
+        self._receiving = True
         try:
-            async with asyncio.timeout(within) as self._waiting:
+            async with self._timeout.after(within):
                 return await self.ws.receive()
         except TimeoutError:
             return None
         finally:
-            self._waiting = None
+            self._receiving = False
 
     def _server_restarting(self) -> None:
         """The node is shutting down (chat.web.transport ``shutdown``): no further frame
@@ -242,9 +227,8 @@ class ClientSession:
     def _wake(self) -> None:
         """A close was requested (by the hub, or an overflowing backlog): stop waiting
         for the client. Outside the wait, the loop sees the request before it waits."""
-        waiting = self._waiting
-        if waiting is not None and not waiting.expired():
-            waiting.reschedule(0)
+        if self._receiving:
+            self._timeout.expire_now()
 
     async def _handle(self, message: ASGIMessage | None, now: float) -> bool:
         """React to a client frame (or to a deadline when ``message`` is None); False
@@ -308,39 +292,8 @@ class ClientSession:
         if isinstance(command, Authenticate):
             return await self._authenticate(command, run.ref)
         assert self.principal is not None
-        settings = self.ctx.settings
-        # A store that hangs (a frozen server, a lock never released) must not hold the
-        # client's answer: past the longest a healthy command may wait for a pooled
-        # connection and run, it is answered as a storage fault. A send whose write is
-        # already under way may still be stored; resent with its client id, it is then
-        # acknowledged as a duplicate, never stored twice.
-        limit = asyncio.timeout(settings.db_pool_timeout_seconds
-                                + settings.db_statement_timeout_seconds)
-        try:
-            async with limit:
-                frame = await self._dispatch(command, self.principal)
-        except ChatError as exc:
-            frame = error_frame(exc.code, exc.message, run.ref, details=exc.details())
-        except Exception as exc:
-            # The store unavailable for now (disk full, a lock or statement timeout, a
-            # lost connection, no answer in time): answer this command with the
-            # retryable code and keep the connection, so clients back off instead of
-            # reconnecting in a loop.
-            fault = storage_fault(exc)
-            if fault is None and isinstance(exc, TimeoutError) and limit.expired():
-                fault = StorageUnavailable()
-            if fault is None:
-                log.exception("command %s failed", type(command).__name__)
-                return self.protocol.internal_error(run.ref)
-            log.warning("command %s: storage unavailable (%s)", type(command).__name__,
-                        exc)
-            frame = error_frame(fault.code, fault.message, run.ref, details=fault.details())
-        else:
-            if frame is None:
-                return []
-            if run.ref is not None:
-                frame["ref"] = run.ref
-        return [Reply(frame)]
+        return await answer_command(self.ctx, self.protocol, run, self.principal,
+                                    self.conn.channel_ids, self._timeout)
 
     async def _authenticate(self, command: Authenticate, ref: str | int | None
                             ) -> list[Action]:
@@ -379,6 +332,9 @@ class ClientSession:
         await self.hub.register(self.conn, channel_ids)
         channels = await list_channels(self.ctx, actor=principal)
         self.protocol.auth_succeeded()
+        # The timer set for the auth deadline would fire only to be set again for the
+        # idle deadline, on every connection: the next wait arms it there at once.
+        self._timeout.disarm()
         if self.admission is not None:
             self.admission.release()  # no longer counted as unauthenticated
         ready: JSON = {
@@ -454,54 +410,3 @@ class ClientSession:
             return False
         await self._schedule_policy_check()
         return True
-
-    async def _dispatch(self, command: object, actor: Principal) -> JSON | None:
-        ctx = self.ctx
-        if isinstance(command, SendMessage):
-            started = ctx.clock.monotonic()
-            outcome = await message_actions.send_message(
-                ctx, actor=actor, channel_id=command.channel_id,
-                client_id=command.client_id, body=command.body, reply_to=command.reply_to,
-                mentions=command.mentions, attachment_id=command.attachment_id)
-            ctx.metrics.send_latency.observe(ctx.clock.monotonic() - started)
-            return {"type": "ack", "client_id": command.client_id,
-                    "message": outcome.message, "duplicate": outcome.duplicate}
-        if isinstance(command, EditMessage):
-            message = await message_edits.edit_message(
-                ctx, actor=actor, message_id=command.message_id, body=command.body)
-            return {"type": "ok", "message": message}
-        if isinstance(command, DeleteMessage):
-            message = await message_edits.delete_message(
-                ctx, actor=actor, message_id=command.message_id)
-            return {"type": "ok", "message": message}
-        if isinstance(command, Resync):
-            return await message_reads.resync(
-                ctx, actor=actor, channel_id=command.channel_id, after_seq=command.after_seq,
-                after_version=command.after_version, limit=command.limit)
-        if isinstance(command, MarkRead):
-            await read_actions.mark_read(ctx, actor=actor, channel_id=command.channel_id,
-                                         seq=command.seq)
-            return {"type": "read.ok", "channel_id": command.channel_id, "seq": command.seq}
-        if isinstance(command, React):
-            message = await reaction_actions.set_reaction(
-                ctx, actor=actor, message_id=command.message_id, emoji=command.emoji,
-                on=command.on)
-            return {"type": "ok", "message": message}
-        if isinstance(command, Pin):
-            message = await reaction_actions.set_pin(
-                ctx, actor=actor, message_id=command.message_id, pinned=command.pinned)
-            return {"type": "ok", "message": message}
-        if isinstance(command, Confirm):
-            message, count = await reaction_actions.confirm(
-                ctx, actor=actor, message_id=command.message_id)
-            return {"type": "ok", "message": message, "confirmed_count": count}
-        if isinstance(command, Typing):
-            # Ephemeral and unstored: the hub's view of this connection's channels is
-            # enough to authorise it without a database round trip.
-            if command.channel_id not in self.conn.channel_ids:
-                raise NotAMember()
-            await ctx.bus.publish(channel_topic(command.channel_id), encode(
-                {"type": "typing", "channel_id": command.channel_id,
-                 "user_id": actor.user_id}))
-            return None
-        raise AssertionError(f"unhandled command {command!r}")

@@ -53,6 +53,12 @@ class RecordingSocket:
         self.written.put_nowait(frame)
         self.writes.append(1)
 
+    def write_unless_congested(self, frame: Outgoing) -> bool:
+        if self.jammed:
+            return False
+        self.write_frame(frame)
+        return True
+
     def write_frames(self, frames: Sequence[Outgoing]) -> None:
         for frame in frames:
             self.written.put_nowait(frame)

@@ -5,7 +5,9 @@ as a phone would read it. No socket, no server."""
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
+import pstats
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +21,8 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from chat.frames import encode
-from chat.hub import Outgoing
-from chat.web.transport import SINK_EXTENSION, WebSocketProtocol
+from chat.hub import Connection, Outgoing
+from chat.web.transport import SINK_EXTENSION, WebSocketProtocol, text_frame
 
 
 class RecordingTransport(asyncio.Transport):
@@ -30,6 +32,8 @@ class RecordingTransport(asyncio.Transport):
         self.writes = 0
         self.closing = False
         self.aborted = False
+        self.reading = True
+        self.reading_stopped = 0
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 50000) if name in {"peername", "sockname"} else default
@@ -48,10 +52,11 @@ class RecordingTransport(asyncio.Transport):
         self.closing = self.aborted = True
 
     def pause_reading(self) -> None:
-        return None
+        self.reading = False
+        self.reading_stopped += 1
 
     def resume_reading(self) -> None:
-        return None
+        self.reading = True
 
     def take(self) -> bytes:
         data, self.written = bytes(self.written), bytearray()
@@ -209,3 +214,59 @@ async def test_an_answered_close_ends_the_connection_without_cutting_it_off(
     sink.data_received(b"".join(phone.client.data_to_send()))  # the phone's answer
     await asyncio.sleep(0.1)
     assert phone.transport.closing and not phone.transport.aborted
+
+
+async def test_reading_stops_only_while_two_frames_wait_for_the_session(
+        phones: list[Phone]) -> None:
+    phone, sink = await open_phone(phones)
+
+    def client_sends(text: str) -> None:
+        phone.client.send_text(text.encode())
+        sink.data_received(b"".join(phone.client.data_to_send()))
+
+    # A session waiting for its next frame takes it at once: reading goes on (uvicorn
+    # stopped and restarted it for every frame, two epoll changes each).
+    client_sends("one")
+    assert phone.transport.reading and phone.transport.reading_stopped == 0
+    assert (await sink.receive()) == {"type": "websocket.receive", "text": "one"}
+    client_sends("two")
+    assert phone.transport.reading_stopped == 0
+    # A session busy with a command: what a client can make the node hold stays
+    # bounded, and reading starts again once the session has taken it all.
+    client_sends("three")
+    assert not phone.transport.reading and phone.transport.reading_stopped == 1
+    assert (await sink.receive())["text"] == "two"
+    assert not phone.transport.reading
+    assert (await sink.receive())["text"] == "three"
+    assert phone.transport.reading
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_text_frame_is_the_bytes_websockets_would_write(length: int) -> None:
+    payload = ("あ" * length).encode()[:length]
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(
+        mask=False, extensions=[])
+
+
+async def test_a_delivery_to_a_writable_socket_is_one_call_into_it(
+        phones: list[Phone]) -> None:
+    """Python calls a delivery makes (a message of (h) is 20): the connection's offer
+    and its isinstance, one call into the socket, the protocol's state, the
+    transport's write. It was nine (congested, Event.is_set, write_frame, _closing and
+    _wire besides)."""
+    phone, sink = await open_phone(phones)
+    conn = Connection(1, 1, max_backlog=10, sink=sink)
+    conn.open()
+    frames = [Outgoing(encode({"type": "typing", "channel_id": 7, "user_id": n}))
+              for n in range(20)]
+    for frame in frames:
+        frame.wire = text_frame(frame.text.encode())  # serialised once, by the first socket
+    profile = cProfile.Profile()
+    profile.enable()
+    for frame in frames:
+        conn.offer(frame)
+    profile.disable()
+    calls = sum(stat[1] for key, stat in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+                if "disable" not in key[2])
+    assert calls / len(frames) <= 5
+    assert len(phone.texts()) == len(frames)
