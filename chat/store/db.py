@@ -135,7 +135,8 @@ class Database:
                 self._inline_engine = create_async_engine(
                     url, echo=echo, pool_size=1, max_overflow=8,
                     async_creator=sqlite_inline.connector(
-                        file, busy_timeout=BUSY_TIMEOUT_SECONDS))
+                        file, busy_timeout=BUSY_TIMEOUT_SECONDS,
+                        on_error=self._count_error))
                 _install_sqlite_hooks(self._inline_engine, inline=True)
                 event.listen(self._inline_engine.sync_engine, "commit",
                              self._after_write_commit)
@@ -145,7 +146,8 @@ class Database:
                 self._inline_read_engine = create_async_engine(
                     url, echo=echo, pool_size=2, max_overflow=16,
                     async_creator=sqlite_inline.connector(
-                        file, busy_timeout=BUSY_TIMEOUT_SECONDS))
+                        file, busy_timeout=BUSY_TIMEOUT_SECONDS,
+                        on_error=self._count_error))
                 _install_sqlite_hooks(self._inline_read_engine, inline=True, read_only=True)
                 short_read_engine = self._inline_read_engine
         if connection_setup is not None:
@@ -196,6 +198,13 @@ class Database:
             return (self._short_read_sessions if short else self._read_sessions)()
         return (self._bulk_write_sessions if bulk else self._write_sessions)()
 
+    def _count_error(self, failure: Exception) -> None:
+        """Count an error raised outside SQLAlchemy's execution (SQLite's inline
+        statements, BEGIN and COMMIT, :meth:`read_now`), as ``handle_error`` counts the
+        others (:func:`_instrument`)."""
+        if self._metrics is not None:
+            self._metrics.db_error(_error_kind(failure, disconnect=False))
+
     async def read_now(self, statement: sqlite_inline.InlineStatement,
                        values: Mapping[str, Any]) -> list[Any]:
         """The rows of a read of a few indexed rows, without a session: what a node's
@@ -216,7 +225,9 @@ class Database:
             try:
                 return self._quick_reader.execute(sql, parameters).fetchall()
             except sqlite3.Error as error:
-                raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
+                failure = DBAPIError.instance(sql, parameters, error, sqlite3.Error)
+                self._count_error(failure)
+                raise failure from error
         async with self._short_read_engine.connect() as connection:
             return list((await connection.execute(statement.statement, values)).all())
 
@@ -252,7 +263,7 @@ class Database:
             await inline._retry_busy(inline._live.execute, "BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             await self._drop_held_writer()
-            raise DBAPIError.instance("BEGIN IMMEDIATE", (), error, sqlite3.Error) from error
+            raise inline.failed("BEGIN IMMEDIATE", (), error) from error
         session = AsyncSession(bind=held.connection, expire_on_commit=False)
         sqlite_inline.mark_inline(session, inline)
         try:
@@ -266,7 +277,7 @@ class Database:
                 try:
                     await inline.commit()
                 except sqlite3.Error as error:
-                    raise DBAPIError.instance("COMMIT", (), error, sqlite3.Error) from error
+                    raise inline.failed("COMMIT", (), error) from error
                 self._after_write_commit(None)
         except BaseException:
             # Leave nothing half-done on the held connection: roll back on sqlite3 (sync,
@@ -397,10 +408,7 @@ def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
 
     @event.listens_for(sync_engine, "handle_error")
     def _count_error(context: Any) -> None:
-        error = context.sqlalchemy_exception
-        errors("disconnect" if context.is_disconnect
-               else "integrity" if isinstance(error, IntegrityError)
-               else "operational" if isinstance(error, OperationalError) else "other")
+        errors(_error_kind(context.sqlalchemy_exception, disconnect=context.is_disconnect))
 
     pool = sync_engine.pool
     get = pool._do_get
@@ -414,6 +422,13 @@ def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
             waited(time.perf_counter() - asked)
 
     pool._do_get = timed_get  # type: ignore[method-assign]
+
+
+def _error_kind(error: Exception, *, disconnect: bool) -> str:
+    """The ``kind`` label of ``tsunagu_db_errors_total`` (docs/monitoring.md)."""
+    return ("disconnect" if disconnect
+            else "integrity" if isinstance(error, IntegrityError)
+            else "operational" if isinstance(error, OperationalError) else "other")
 
 
 # The array types a send binds (sends._LOOK_UP, messages._INSERT_SENT, the audit seal).

@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -130,9 +130,21 @@ class InlineConnection:
     """An aiosqlite-shaped connection over a :class:`sqlite3.Connection` used only from
     the event loop's thread."""
 
-    def __init__(self, conn: sqlite3.Connection, *, busy_timeout: float) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, busy_timeout: float,
+                 on_error: Callable[[Exception], None] | None = None) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._busy_timeout = busy_timeout
+        self._on_error = on_error
+
+    def failed(self, sql: str, parameters: Any, error: sqlite3.Error) -> Exception:
+        """What SQLAlchemy would raise for ``error`` (callers catch its IntegrityError),
+        reported to ``on_error`` first: what runs here bypasses SQLAlchemy's execution,
+        and with it the ``handle_error`` event that counts the driver's errors (a full
+        disk refusing a send's insert or its COMMIT must still show in the metrics)."""
+        failure = _as_sqlalchemy_error(sql, parameters, error)
+        if self._on_error is not None:
+            self._on_error(failure)
+        return failure
 
     @property
     def _connection(self) -> sqlite3.Connection | None:
@@ -187,7 +199,7 @@ class InlineConnection:
             cursor = await self._retry_busy(self._live.execute, sql, parameters)
             rows: list[Any] = cursor.fetchall()
         except sqlite3.Error as error:
-            raise _as_sqlalchemy_error(sql, parameters, error) from error
+            raise self.failed(sql, parameters, error) from error
         return rows
 
     async def run_many(self, statement: InlineStatement,
@@ -201,7 +213,7 @@ class InlineConnection:
         try:
             await self._retry_busy(self._live.executemany, statement.sql, bound)
         except sqlite3.Error as error:
-            raise _as_sqlalchemy_error(statement.sql, bound, error) from error
+            raise self.failed(statement.sql, bound, error) from error
 
     async def run_off_loop(self, statement: InlineStatement,
                            values: Mapping[str, Any]) -> None:
@@ -219,7 +231,7 @@ class InlineConnection:
             await asyncio.wait([done])
             raise
         except sqlite3.Error as error:
-            raise _as_sqlalchemy_error(sql, parameters, error) from error
+            raise self.failed(sql, parameters, error) from error
 
     async def commit(self) -> None:
         await self._retry_busy(self._live.commit)
@@ -242,8 +254,10 @@ class InlineConnection:
             self._conn = None
 
 
-def connector(path: str, *, busy_timeout: float) -> Any:
-    """An ``async_creator`` for ``create_async_engine`` that opens ``path`` inline."""
+def connector(path: str, *, busy_timeout: float,
+              on_error: Callable[[Exception], None] | None = None) -> Any:
+    """An ``async_creator`` for ``create_async_engine`` that opens ``path`` inline;
+    ``on_error`` hears of each error of a statement run here (:meth:`InlineConnection.failed`)."""
 
     async def connect() -> InlineConnection:
         # isolation_level=None: SQLAlchemy's "begin" hook emits BEGIN itself.
@@ -251,7 +265,7 @@ def connector(path: str, *, busy_timeout: float) -> Any:
         # The connection's pragmas (busy_timeout=0, no auto-checkpoint) are set by
         # chat.store.db's connect hook, with every other SQLite connection's.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        return InlineConnection(conn, busy_timeout=busy_timeout)
+        return InlineConnection(conn, busy_timeout=busy_timeout, on_error=on_error)
 
     return connect
 

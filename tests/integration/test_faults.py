@@ -27,6 +27,7 @@ from tests.support import (
     serve_process,
     sql,
 )
+from tests.support.metrics import free_port, scrape, value
 from tests.support.people import SUZUKI, TAKAHASHI, TANAKA, WATANABE
 from tests.support.proxy import TcpProxy
 
@@ -92,9 +93,12 @@ async def test_a_full_disk_answers_each_send_retryably_on_the_same_connection(
     if backend != "sqlite":
         pytest.skip("SQLITE_FULL is SQLite's; PostgreSQL's faults are tested below")
     limit = PageLimit()
-    server = make_server(app_kwargs={"connection_setup": limit})
+    metrics_port = free_port()
+    server = make_server(metrics_port=metrics_port, app_kwargs={"connection_setup": limit})
     senders = [await connect(server, staff) for staff in SENDERS]
     acked: list[str] = []
+    full_before = value(await scrape(metrics_port), "tsunagu_db_errors_total",
+                        kind="operational")
     for client, channel in senders:
         client_id = f"fault-{uuid.uuid4().hex}"
         assert (await send(client, channel, client_id, "満杯前"))["type"] == "ack"
@@ -125,6 +129,11 @@ async def test_a_full_disk_answers_each_send_retryably_on_the_same_connection(
         assert client.ws.close_code is None
     assert all(n == 0 for n in stored_counts(
         server, [client_id for _, _, client_id in refused]).values())
+    # Each refusal is counted where the operators watch (docs/monitoring.md), though a
+    # send's statements and its COMMIT run beside SQLAlchemy's execution on SQLite.
+    full = value(await scrape(metrics_port), "tsunagu_db_errors_total",
+                 kind="operational") - full_before
+    assert full >= 2 * len(refused), full
 
     # HTTP says the same with 503 and Retry-After (RFC 9110 §10.2.3).
     token = await dev_token(server, SUZUKI)

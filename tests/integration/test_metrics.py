@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,6 @@ from typing import Any
 import httpx
 import websockets
 from alembic.script import ScriptDirectory
-from prometheus_client.parser import text_string_to_metric_families
 
 from chat.readiness import SchemaCheck, bounded, bus_reachable, check_readiness
 from chat.store.db import Database
@@ -34,35 +32,12 @@ from tests.support import (
     dev_token,
     sql,
 )
+from tests.support.metrics import Samples, free_port, scrape, value
 from tests.support.people import SUZUKI, TANAKA
 from tests.support.push import Browser, PushService
 from tests.support.servers import REPO_ROOT
 
 ServerFactory = Callable[..., RunningServer]
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def scrape(port: int) -> Samples:
-    """Every sample the metrics port exports, parsed as Prometheus parses it."""
-    async with httpx.AsyncClient(timeout=FRAME_TIMEOUT) as http:
-        response = await http.get(f"http://127.0.0.1:{port}/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text)
-            for sample in family.samples}
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
 async def eventually(port: int, holds: Callable[[Samples], bool], what: str) -> Samples:
     """Scrape until ``holds`` (what a node does after answering: unregistering a closed
     socket, its first checkpoint), within the frame timeout."""
