@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from chat.actions.messages import send_message
-from chat.context import open_context
+from chat.auth.sessions import Principal
+from chat.config import Settings
+from chat.context import AppContext, open_context
 from chat.demo import _principals
 from chat.store.db import Database
 from chat.store.uow import TxMode, unit_of_work
@@ -45,55 +48,84 @@ async def rows(url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]
         await db.dispose()
 
 
-async def test_a_lone_send_makes_five_round_trips(postgres_url: str, tmp_path: Path
-                                                  ) -> None:
+@dataclasses.dataclass
+class WiredNode:
+    """A node's context whose PostgreSQL traffic crosses ``wire``; two people and a
+    channel they share, one warm send already made (statements prepared)."""
+
+    ctx: AppContext
+    settings: Settings
+    wire: RoundTrips
+    suzuki: Principal
+    tanaka: Principal
+    channel_id: int
+
+
+@contextlib.asynccontextmanager
+async def wired_node(postgres_url: str, tmp_path: Path, name: str, *, warm_sends: int = 1,
+                     with_push: bool = False) -> AsyncIterator[WiredNode]:
+    """The set-up each test here shares; ``with_push``: Web Push on, as on a serving
+    node (the batch then reads who can be pushed to)."""
     url = make_url(postgres_url)
     wire = RoundTrips(url.host or "127.0.0.1", url.port or 5432).start()
     try:
         settings = base_settings(wire.url_for(postgres_url), tmp_path / "var",
                                  bus_url=REDIS_URL or "memory://",
-                                 bus_prefix=f"round-trips-{tmp_path.name}:")
+                                 bus_prefix=f"{name}-{tmp_path.name}:")
         prepare_database(settings, seed=True)
         async with open_context(settings) as cli_ctx:
-            # Web Push on, as on a serving node: the batch reads who can be pushed to.
-            push = WebPush(cli_ctx.settings, cli_ctx.secrets)
-            ctx = dataclasses.replace(cli_ctx, push=push)
+            push = WebPush(cli_ctx.settings, cli_ctx.secrets) if with_push else None
+            ctx = dataclasses.replace(cli_ctx, push=push) if push else cli_ctx
             people = await _principals(ctx)
             suzuki, tanaka = people[SUZUKI], people[TANAKA]
             async with unit_of_work(ctx.db, TxMode.READ) as uow:
                 shared = set(await uow.channels.channel_ids_of(suzuki.user_id)) & set(
                     await uow.channels.channel_ids_of(tanaka.user_id))
             channel_id = min(shared)
-            for n in range(3):      # statements prepared, the audit head known
+            for n in range(warm_sends):      # statements prepared, the audit head known
                 await send_message(ctx, actor=suzuki, channel_id=channel_id,
                                    client_id=f"warm-{n}", body="おはようございます")
-
-            mark = wire.mark()
-            sent = await send_message(ctx, actor=tanaka, channel_id=channel_id,
-                                      client_id="lone", body="本日の窓口混雑状況を共有します。")
-            trips = wire.since(mark)
-            assert len(trips) == LONE_SEND_ROUND_TRIPS, "\n".join(
-                " | ".join(statement[:80] for statement in trip) for trip in trips)
-
-            again = await send_message(ctx, actor=tanaka, channel_id=channel_id,
-                                       client_id="lone", body="本日の窓口混雑状況を共有します。")
-            assert again.duplicate and again.message == sent.message
-
-            # Another node moves the audit head: this node's seal finds its guess stale,
-            # then locks and reads the head and chains after it (two more round trips).
-            other_settings = base_settings(postgres_url, tmp_path / "other",
-                                           bus_url=settings.bus_url,
-                                           bus_prefix=settings.bus_prefix)
-            async with open_context(other_settings) as other:
-                await send_message(other, actor=suzuki, channel_id=channel_id,
-                                   client_id="other-node", body="別のノードから")
-            mark = wire.mark()
-            latest = await send_message(ctx, actor=tanaka, channel_id=channel_id,
-                                        client_id="after-other", body="続けて")
-            assert len(wire.since(mark)) == LONE_SEND_ROUND_TRIPS + 2
-            await push.close()
+            try:
+                yield WiredNode(ctx, settings, wire, suzuki, tanaka, channel_id)
+            finally:
+                if push is not None:
+                    await push.close()
     finally:
         wire.stop()
+
+
+def listed(trips: list[list[str]]) -> str:
+    return "\n".join(" | ".join(statement[:80] for statement in trip) for trip in trips)
+
+
+async def test_a_lone_send_makes_five_round_trips(postgres_url: str, tmp_path: Path
+                                                  ) -> None:
+    async with wired_node(postgres_url, tmp_path, "round-trips", warm_sends=3,
+                          with_push=True) as node:
+        ctx, wire, tanaka, suzuki = node.ctx, node.wire, node.tanaka, node.suzuki
+        channel_id = node.channel_id
+        mark = wire.mark()
+        sent = await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                  client_id="lone", body="本日の窓口混雑状況を共有します。")
+        trips = wire.since(mark)
+        assert len(trips) == LONE_SEND_ROUND_TRIPS, listed(trips)
+
+        again = await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                   client_id="lone", body="本日の窓口混雑状況を共有します。")
+        assert again.duplicate and again.message == sent.message
+
+        # Another node moves the audit head: this node's seal finds its guess stale,
+        # then locks and reads the head and chains after it (two more round trips).
+        other_settings = base_settings(postgres_url, tmp_path / "other",
+                                       bus_url=node.settings.bus_url,
+                                       bus_prefix=node.settings.bus_prefix)
+        async with open_context(other_settings) as other:
+            await send_message(other, actor=suzuki, channel_id=channel_id,
+                               client_id="other-node", body="別のノードから")
+        mark = wire.mark()
+        latest = await send_message(ctx, actor=tanaka, channel_id=channel_id,
+                                    client_id="after-other", body="続けて")
+        assert len(wire.since(mark)) == LONE_SEND_ROUND_TRIPS + 2
     # What the one statement wrote is what the statements it replaced wrote, and the
     # chain is unbroken through both nodes' seals.
     assert await rows(postgres_url, "SELECT revision, action, body, actor_id, superseded "
@@ -115,40 +147,23 @@ async def test_sends_after_a_burst_stay_on_one_warm_connection(postgres_url: str
     must not go round its connections in turn: on each one a first send prepares every
     statement and has asyncpg look up the array types (round trips and ~10 ms of the
     database's CPU), and one unused for a while is pinged first."""
-    url = make_url(postgres_url)
-    wire = RoundTrips(url.host or "127.0.0.1", url.port or 5432).start()
-    try:
-        settings = base_settings(wire.url_for(postgres_url), tmp_path / "var",
-                                 bus_url=REDIS_URL or "memory://",
-                                 bus_prefix=f"warm-pool-{tmp_path.name}:")
-        prepare_database(settings, seed=True)
-        async with open_context(settings) as ctx:
-            people = await _principals(ctx)
-            suzuki, tanaka = people[SUZUKI], people[TANAKA]
-            async with unit_of_work(ctx.db, TxMode.READ) as uow:
-                shared = set(await uow.channels.channel_ids_of(suzuki.user_id)) & set(
-                    await uow.channels.channel_ids_of(tanaka.user_id))
-            channel_id = min(shared)
-            await send_message(ctx, actor=suzuki, channel_id=channel_id,
-                               client_id="warm", body="おはようございます")
-            async with contextlib.AsyncExitStack() as burst:
-                for _ in range(4):
-                    conn = await burst.enter_async_context(ctx.db.engine.connect())
-                    await conn.execute(text("SELECT 1"))
-            backends = set()
-            for n in range(4):
-                mark = wire.mark()
-                await send_message(ctx, actor=tanaka, channel_id=channel_id,
-                                   client_id=f"after-burst-{n}", body="窓口は空いています")
-                trips = wire.since(mark)
-                assert len(trips) == LONE_SEND_ROUND_TRIPS, "\n".join(
-                    " | ".join(statement[:80] for statement in trip) for trip in trips)
-                async with ctx.db.engine.connect() as conn:
-                    backends.add((await conn.execute(text("SELECT pg_backend_pid()"))
-                                  ).scalar_one())
-            assert len(backends) == 1
-    finally:
-        wire.stop()
+    async with wired_node(postgres_url, tmp_path, "warm-pool") as node:
+        ctx, wire = node.ctx, node.wire
+        async with contextlib.AsyncExitStack() as burst:
+            for _ in range(4):
+                conn = await burst.enter_async_context(ctx.db.engine.connect())
+                await conn.execute(text("SELECT 1"))
+        backends = set()
+        for n in range(4):
+            mark = wire.mark()
+            await send_message(ctx, actor=node.tanaka, channel_id=node.channel_id,
+                               client_id=f"after-burst-{n}", body="窓口は空いています")
+            trips = wire.since(mark)
+            assert len(trips) == LONE_SEND_ROUND_TRIPS, listed(trips)
+            async with ctx.db.engine.connect() as conn:
+                backends.add((await conn.execute(text("SELECT pg_backend_pid()"))
+                              ).scalar_one())
+        assert len(backends) == 1
 
 
 async def test_a_new_connections_first_send_prepares_but_looks_up_no_types(
@@ -156,33 +171,16 @@ async def test_a_new_connections_first_send_prepares_but_looks_up_no_types(
     """A connection's first send prepares its statements (a round trip each) but does not
     wait for asyncpg to read the array types it binds from the catalogue: the pool had
     it learn them when the connection opened."""
-    url = make_url(postgres_url)
-    wire = RoundTrips(url.host or "127.0.0.1", url.port or 5432).start()
-    try:
-        settings = base_settings(wire.url_for(postgres_url), tmp_path / "var",
-                                 bus_url=REDIS_URL or "memory://",
-                                 bus_prefix=f"first-send-{tmp_path.name}:")
-        prepare_database(settings, seed=True)
-        async with open_context(settings) as ctx:
-            people = await _principals(ctx)
-            suzuki, tanaka = people[SUZUKI], people[TANAKA]
-            async with unit_of_work(ctx.db, TxMode.READ) as uow:
-                shared = set(await uow.channels.channel_ids_of(suzuki.user_id)) & set(
-                    await uow.channels.channel_ids_of(tanaka.user_id))
-            channel_id = min(shared)
-            await send_message(ctx, actor=suzuki, channel_id=channel_id,
-                               client_id="warm", body="おはようございます")
-            # Hold the warm connection and open a new one: the next send takes it.
-            async with ctx.db.engine.connect() as held:
-                await held.execute(text("SELECT 1"))
-                async with ctx.db.engine.connect() as new:
-                    await new.execute(text("SELECT 1"))
-                mark = wire.mark()
-                await send_message(ctx, actor=tanaka, channel_id=channel_id,
-                                   client_id="on-a-new-connection", body="窓口は空いています")
-                trips = wire.since(mark)
-            # Five, and a Parse for each of the look-up, the write and the seal.
-            assert len(trips) == LONE_SEND_ROUND_TRIPS + 3, "\n".join(
-                " | ".join(statement[:80] for statement in trip) for trip in trips)
-    finally:
-        wire.stop()
+    async with wired_node(postgres_url, tmp_path, "first-send") as node:
+        ctx, wire = node.ctx, node.wire
+        # Hold the warm connection and open a new one: the next send takes it.
+        async with ctx.db.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            async with ctx.db.engine.connect() as new:
+                await new.execute(text("SELECT 1"))
+            mark = wire.mark()
+            await send_message(ctx, actor=node.tanaka, channel_id=node.channel_id,
+                               client_id="on-a-new-connection", body="窓口は空いています")
+            trips = wire.since(mark)
+        # Five, and a Parse for each of the look-up, the write and the seal.
+        assert len(trips) == LONE_SEND_ROUND_TRIPS + 3, listed(trips)
