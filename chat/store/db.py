@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from chat.store import sqlite_inline
+from chat.store import engine_hooks, sqlite_inline
 
 if TYPE_CHECKING:
     from chat.metrics import Metrics
@@ -122,13 +122,14 @@ class Database:
         self._inline_read_engine: AsyncEngine | None = None
         write_engine = bulk_write_engine = short_read_engine = self.engine
         if self.dialect == "postgresql":
-            _ping_when_idle(self.engine, after_seconds=ping_after_idle_seconds)
-            _array_types_known_at_connect(self.engine)
+            engine_hooks.ping_when_idle(self.engine, after_seconds=ping_after_idle_seconds)
+            engine_hooks.array_types_known_at_connect(self.engine)
             # READ COMMITTED gives each statement a snapshot of its own anyway: a short
             # read without BEGIN and COMMIT reads the same and spares two round trips.
             short_read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if self.dialect == "sqlite":
-            _install_sqlite_hooks(self.engine, inline=False)
+            engine_hooks.install_sqlite_hooks(self.engine, inline=False,
+                                              busy_timeout=BUSY_TIMEOUT_SECONDS)
             write_engine = bulk_write_engine = self.engine.execution_options(
                 tsunagu_write=True)
             if file:
@@ -137,7 +138,8 @@ class Database:
                     async_creator=sqlite_inline.connector(
                         file, busy_timeout=BUSY_TIMEOUT_SECONDS,
                         on_error=self._count_error))
-                _install_sqlite_hooks(self._inline_engine, inline=True)
+                engine_hooks.install_sqlite_hooks(self._inline_engine, inline=True,
+                                                  busy_timeout=BUSY_TIMEOUT_SECONDS)
                 event.listen(self._inline_engine.sync_engine, "commit",
                              self._after_write_commit)
                 write_engine = self._inline_engine.execution_options(tsunagu_write=True)
@@ -148,7 +150,9 @@ class Database:
                     async_creator=sqlite_inline.connector(
                         file, busy_timeout=BUSY_TIMEOUT_SECONDS,
                         on_error=self._count_error))
-                _install_sqlite_hooks(self._inline_read_engine, inline=True, read_only=True)
+                engine_hooks.install_sqlite_hooks(self._inline_read_engine, inline=True,
+                                                  busy_timeout=BUSY_TIMEOUT_SECONDS,
+                                                  read_only=True)
                 short_read_engine = self._inline_read_engine
         if connection_setup is not None:
             for engine in {self.engine, self._inline_engine, self._inline_read_engine}:
@@ -183,7 +187,7 @@ class Database:
         if metrics is not None:
             for engine in (self.engine, self._inline_engine, self._inline_read_engine):
                 if engine is not None:
-                    _instrument(engine, metrics)
+                    engine_hooks.instrument(engine, metrics)
 
     def session(self, *, write: bool, bulk: bool = False, short: bool = False
                 ) -> AsyncSession:
@@ -201,9 +205,9 @@ class Database:
     def _count_error(self, failure: Exception) -> None:
         """Count an error raised outside SQLAlchemy's execution (SQLite's inline
         statements, BEGIN and COMMIT, :meth:`read_now`), as ``handle_error`` counts the
-        others (:func:`_instrument`)."""
+        others (:func:`chat.store.engine_hooks.instrument`)."""
         if self._metrics is not None:
-            self._metrics.db_error(_error_kind(failure, disconnect=False))
+            self._metrics.db_error(engine_hooks.error_kind(failure, disconnect=False))
 
     async def read_now(self, statement: sqlite_inline.InlineStatement,
                        values: Mapping[str, Any]) -> list[Any]:
@@ -219,7 +223,7 @@ class Database:
         for a writer); on PostgreSQL as one Core statement on the autocommit engine,
         with no BEGIN or COMMIT. One statement is one snapshot, as in a transaction."""
         if self._quick_reader is None and self._sqlite_file is not None:
-            self._quick_reader = _open_quick_reader(self._sqlite_file)
+            self._quick_reader = engine_hooks.open_quick_reader(self._sqlite_file)
         if self._quick_reader is not None:
             sql, parameters = statement.bind(values)
             try:
@@ -395,133 +399,3 @@ class _HeldWriter:
 def _orm_used(session: AsyncSession) -> bool:
     """Whether ``session`` began its transaction or holds changes to flush."""
     return bool(session.in_transaction() or session.new or session.dirty or session.deleted)
-
-
-def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
-    """Count the driver's errors by kind, and time each wait for a pooled connection.
-
-    SQLAlchemy's pool has events for a checkout but none before it, so the pool's own
-    ``_do_get`` (what a checkout waits in: a free connection, a new one, or a queue when
-    the pool is exhausted) is wrapped, on this engine's pool instance only."""
-    sync_engine = engine.sync_engine
-    errors = metrics.db_error
-
-    @event.listens_for(sync_engine, "handle_error")
-    def _count_error(context: Any) -> None:
-        errors(_error_kind(context.sqlalchemy_exception, disconnect=context.is_disconnect))
-
-    pool = sync_engine.pool
-    get = pool._do_get
-    waited = metrics.db_wait["pool"].observe
-
-    def timed_get() -> Any:
-        asked = time.perf_counter()
-        try:
-            return get()
-        finally:
-            waited(time.perf_counter() - asked)
-
-    pool._do_get = timed_get  # type: ignore[method-assign]
-
-
-def _error_kind(error: Exception, *, disconnect: bool) -> str:
-    """The ``kind`` label of ``tsunagu_db_errors_total`` (docs/monitoring.md)."""
-    return ("disconnect" if disconnect
-            else "integrity" if isinstance(error, IntegrityError)
-            else "operational" if isinstance(error, OperationalError) else "other")
-
-
-# The array types a send binds (sends._LOOK_UP, messages._INSERT_SENT, the audit seal).
-_SEND_ARRAY_TYPES = ("BIGINT", "VARCHAR", "TEXT", "INTEGER", "TIMESTAMP WITH TIME ZONE")
-_ARRAY_TYPES_PROBE = "SELECT " + ", ".join(
-    f"CAST(${n} AS {name}[])" for n, name in enumerate(_SEND_ARRAY_TYPES, start=1))
-
-
-def _array_types_known_at_connect(engine: AsyncEngine) -> None:
-    """Have asyncpg learn the send's array types when a connection opens, not in the
-    connection's first send. asyncpg reads an array type's definition from the server's
-    catalogue the first time a connection binds it: the first send on a connection did
-    so twice (a query of the catalogue each, ~3 ms planning it on a new backend), in the
-    middle of a batch that the sends behind it wait for."""
-    @event.listens_for(engine.sync_engine.pool, "connect")
-    def _learn_array_types(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(_ARRAY_TYPES_PROBE, tuple([] for _ in _SEND_ARRAY_TYPES))
-        finally:
-            cursor.close()
-        dbapi_connection.rollback()  # the adapter began a transaction for the probe
-
-
-def _ping_when_idle(engine: AsyncEngine, *, after_seconds: float) -> None:
-    """Check a pooled connection before use if it sat unused for ``after_seconds``: one
-    a server restart or a firewall's idle timeout cut is replaced, not handed out.
-
-    SQLAlchemy's ``pool_pre_ping`` checks every checkout, and on asyncpg a check is three
-    round trips (BEGIN, an empty query, ROLLBACK): more than a short read itself costs.
-    A connection that was in use moments ago is all but certainly alive; a restart that
-    catches it anyway fails that one transaction, as it fails those in flight."""
-    pool = engine.sync_engine.pool
-    dialect = engine.sync_engine.dialect
-
-    @event.listens_for(pool, "checkin")
-    def _returned(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None:
-            record.info["tsunagu.returned_at"] = time.monotonic()
-
-    @event.listens_for(pool, "checkout")
-    def _maybe_ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        returned = record.info.get("tsunagu.returned_at")
-        if returned is None or time.monotonic() - returned < after_seconds:
-            return  # new (just opened) or recently used
-        try:
-            dialect.do_ping(dbapi_connection)
-        except Exception as error:
-            # The pool drops this connection and checks out another.
-            raise DisconnectionError(f"pooled connection lost: {error}") from error
-
-
-def _open_quick_reader(path: str) -> sqlite3.Connection:
-    """The connection of :meth:`Database.read_now`: autocommit (each statement its own
-    snapshot), read-only, and never waiting: under WAL a read does not wait for a
-    writer, and a busy refusal (a WAL reset in progress) is raised like any fault."""
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    for pragma in ("PRAGMA query_only=ON", "PRAGMA busy_timeout=100"):
-        connection.execute(pragma)
-    return connection
-
-
-def _install_sqlite_hooks(engine: AsyncEngine, *, inline: bool,
-                          read_only: bool = False) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if not inline:
-            # Let SQLAlchemy's "begin" hook below emit BEGIN itself (pysqlite quirk);
-            # the inline connection is opened that way.
-            dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        if inline:
-            # Busy waits are asyncio sleeps; checkpoints run on a reader's thread.
-            cursor.execute("PRAGMA busy_timeout=0")
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-            if read_only:
-                cursor.execute("PRAGMA query_only=ON")
-        else:
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
-        cursor.close()
-
-    @event.listens_for(sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get("tsunagu_write", False)
-        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        driver = conn.connection.driver_connection
-        if isinstance(driver, sqlite_inline.InlineConnection) and (
-                driver.in_transaction      # begun by Database.inline_write
-                or driver.begin_at_once(statement)):
-            return
-        conn.exec_driver_sql(statement)
