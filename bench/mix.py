@@ -79,17 +79,15 @@ def run_mix(bench: Bench) -> dict[str, Any]:
                     results[name] = _measure(bench, server, city, name)
                 finally:
                     server.stop()
-    if "tsunagu_postgres" not in ONLY:
-        return {"connections": len(city.people), "channels": len(DEPARTMENTS),
-                "senders": SENDERS, **results, "targets": verdicts(results)}
-    with population.database("postgres") as (url, var_dir):
-        city = _city(bench, url, var_dir)
-        server = bench.server("tsunagu", city)
-        try:
-            results["tsunagu_postgres"] = _measure(bench, server, city, "tsunagu_postgres",
-                                                   database_url=url)
-        finally:
-            server.stop()
+    if "tsunagu_postgres" in ONLY:
+        with population.database("postgres") as (url, var_dir):
+            city = _city(bench, url, var_dir)
+            server = bench.server("tsunagu", city)
+            try:
+                results["tsunagu_postgres"] = _measure(bench, server, city,
+                                                       "tsunagu_postgres", database_url=url)
+            finally:
+                server.stop()
     return {"connections": len(city.people), "channels": len(DEPARTMENTS),
             "senders": SENDERS, **results, "targets": verdicts(results)}
 

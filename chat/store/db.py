@@ -264,7 +264,7 @@ class Database:
         if setup is not None:       # as on each checkout (in SQLAlchemy's greenlet)
             await held.connection.run_sync(lambda _sync: setup(held.dbapi))
         try:
-            await inline._retry_busy(inline._live.execute, "BEGIN IMMEDIATE")
+            await inline.begin_immediate()
         except sqlite3.Error as error:
             await self._drop_held_writer()
             raise inline.failed("BEGIN IMMEDIATE", (), error) from error
@@ -287,8 +287,7 @@ class Database:
             # Leave nothing half-done on the held connection: roll back on sqlite3 (sync,
             # so a cancellation cannot stop it), then let the pool have the connection
             # back (SQLAlchemy's own transaction, if the ORM began one, ends there).
-            if inline._conn is not None and inline._conn.in_transaction:
-                inline._conn.rollback()
+            inline.abandon()
             session.expunge_all()
             await self._drop_held_writer()
             raise

@@ -29,6 +29,7 @@ from chat.store.search import (
     prefer_custom_plans,
     sqlite_gram_match,
     sqlite_trigram_match,
+    through_indexes_only,
 )
 from chat.store.sqlite_inline import (
     InlineStatement,
@@ -380,17 +381,8 @@ class MessageRepository:
                  .order_by((Message.id + 0).desc()).limit(limit - len(found)))
         if len(word) < TRIGRAM_MIN_CHARS:
             older = older.where(postgres_grams_contain(text_, word))
-        # Sequential scans off, and JIT with them: a plan that still holds one (a small
-        # table's) is priced beyond JIT's threshold, whose compiling costs ~300 ms.
-        was = (await self.session.execute(text(
-            "SELECT current_setting('enable_seqscan'), current_setting('jit'), "
-            "set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"))).one()
-        try:
+        async with through_indexes_only(self.session):
             found += [(m, c) for m, c in (await self.session.execute(older)).all()]
-        finally:
-            await self.session.execute(text(
-                "SELECT set_config('enable_seqscan', :seqscan, true), "
-                "set_config('jit', :jit, true)"), {"seqscan": was[0], "jit": was[1]})
         return found
 
     async def many(self, message_ids: Sequence[int]) -> dict[int, Message]:

@@ -28,6 +28,7 @@ from chat.store.search import (
     postgres_text_conditions,
     prefer_custom_plans,
     sqlite_revision_message_ids,
+    through_indexes_only,
 )
 
 Sender = aliased(User, name="sender")
@@ -180,16 +181,8 @@ class RecordRepository:
             return found
         older = self._matching_ids(query, before_id=floor, limit=limit - len(found),
                                    ascending=False, order_key=Message.id + 0)
-        # As the staff search: JIT off with sequential scans (its compiling costs ~300 ms).
-        was = (await self.session.execute(text(
-            "SELECT current_setting('enable_seqscan'), current_setting('jit'), "
-            "set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"))).one()
-        try:
+        async with through_indexes_only(self.session):
             found += (await self.session.scalars(older)).all()
-        finally:
-            await self.session.execute(text(
-                "SELECT set_config('enable_seqscan', :seqscan, true), "
-                "set_config('jit', :jit, true)"), {"seqscan": was[0], "jit": was[1]})
         return found
 
     def _matching_ids(self, query: RecordQuery, *, before_id: int | None = None,

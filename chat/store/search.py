@@ -28,7 +28,8 @@ messages with a scan confirmed by ``LIKE``: a message is always indexed or noted
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -227,6 +228,24 @@ def postgres_grams_contain(body: Any, word: str) -> ColumnElement[bool]:
     """``body``'s grams hold ``word``'s: what the GIN expression indexes of alembic 0007
     answer (the expression must be written exactly as indexed)."""
     return func.tsunagu_search_grams(body).op("@>")(func.tsunagu_query_grams(word))
+
+
+@asynccontextmanager
+async def through_indexes_only(session: AsyncSession) -> AsyncIterator[None]:
+    """Run the block's statements with sequential scans off, and JIT with them
+    (PostgreSQL, this transaction's settings restored after): a plan that still holds
+    one (a small table's) is priced beyond JIT's threshold, whose compiling costs
+    ~300 ms. What the bounded searches' second statement, through the text indexes,
+    runs under (``MessageRepository._search_postgres``, ``RecordRepository``)."""
+    was = (await session.execute(text(
+        "SELECT current_setting('enable_seqscan'), current_setting('jit'), "
+        "set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"))).one()
+    try:
+        yield
+    finally:
+        await session.execute(text(
+            "SELECT set_config('enable_seqscan', :seqscan, true), "
+            "set_config('jit', :jit, true)"), {"seqscan": was[0], "jit": was[1]})
 
 
 async def prefer_custom_plans(session: AsyncSession) -> None:

@@ -233,6 +233,17 @@ class InlineConnection:
         except sqlite3.Error as error:
             raise self.failed(sql, parameters, error) from error
 
+    async def begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE`` straight on sqlite3, a busy database retried in asyncio
+        sleeps (:meth:`chat.store.db.Database.inline_write`)."""
+        await self._retry_busy(self._live.execute, "BEGIN IMMEDIATE")
+
+    def abandon(self) -> None:
+        """Roll back whatever transaction is open, at once (no await: a cancellation
+        cannot stop it half-way); nothing if none is, or the connection is closed."""
+        if self._conn is not None and self._conn.in_transaction:
+            self._conn.rollback()
+
     async def commit(self) -> None:
         await self._retry_busy(self._live.commit)
 
